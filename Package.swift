@@ -1,0 +1,57 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "swift-batchnorm",
+    products: [
+        // MARK: - Public API
+        .library(name: "BatchNormKit", targets: ["BatchNormKit"]),
+        .library(name: "BatchNormReference", targets: ["BatchNormReference"]),
+        .executable(name: "batchnorm", targets: ["BatchNormCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - Public API
+        .target(
+            name: "BatchNormKit",
+            dependencies: ["Kernels"]
+        ),
+        .target(
+            name: "BatchNormReference",
+            dependencies: ["BatchNormKit"]
+        ),
+        .executableTarget(
+            name: "BatchNormCLI",
+            dependencies: [
+                "BatchNormKit",
+                "BatchNormReference",
+                "NumPyFile",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: - Implementation details
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "Kernels",
+            dependencies: ["CBLAS"]
+        ),
+        .target(name: "NumPyFile"),
+
+        // MARK: - Unit test bundles
+        .testTarget(
+            name: "BatchNormKitTests",
+            dependencies: ["BatchNormKit", "BatchNormReference", "Kernels"]
+        ),
+        .testTarget(
+            name: "NumPyFileTests",
+            dependencies: ["NumPyFile"]
+        ),
+    ]
+)
