@@ -1,0 +1,100 @@
+// MARK: - Training forward
+
+extension BatchNorm {
+    /// Training forward pass into caller-owned memory: normalizes `input` with its batch statistics,
+    /// writes `output`, and updates the running statistics (when tracked) and `numBatchesTracked`.
+    ///
+    /// - Parameters:
+    ///   - input: `shape.elementCount` values in `shape.layout` order.
+    ///   - shape: the input's shape; its channel count must be `channelCount`.
+    ///   - output: `shape.elementCount` values, entirely overwritten. May not alias `input`.
+    /// - Returns: the batch statistics, which ``backward(gradOutput:input:shape:statistics:into:)`` takes.
+    /// - Throws: `BatchNormError` for a channel count, element count or parameter length that does not
+    ///   match, or a batch with one value per channel. Nothing is written then.
+    /// - Complexity: two reads of `input`, one write of `output`.
+    public mutating func forwardTraining(
+        _ input: Span<Scalar>, shape: TensorShape, into output: inout MutableSpan<Scalar>
+    ) throws(BatchNormError) -> BatchStatistics<Scalar> {
+        try validate(shape: shape)
+        try Self.validate("input", count: input.count, shape: shape)
+        try Self.validate("output", count: output.count, shape: shape)
+        try Self.validateBatchStatistics(shape: shape)
+        try validateAffineParameters()
+        try validateRunningStatistics()
+
+        let statistics = BatchNormKernels.trainingForward(
+            input, geometry: shape.geometry, gamma: gammaIfAffine, beta: betaIfAffine, epsilon: epsilon,
+            into: &output, path: kernelPath)
+        if tracksRunningStatistics {
+            updateRunningStatistics(with: statistics.moments)
+        }
+        return BatchStatistics(
+            mean: statistics.moments.mean, variance: statistics.moments.biasedVariance,
+            inverseStandardDeviation: statistics.inverseStandardDeviation)
+    }
+
+    /// Training forward pass on an array; see ``forwardTraining(_:shape:into:)-(Span<Scalar>,_,_)``.
+    /// - Returns: the normalized output and the batch statistics.
+    public mutating func forwardTraining(
+        _ input: [Scalar], shape: TensorShape
+    ) throws(BatchNormError) -> (output: [Scalar], statistics: BatchStatistics<Scalar>) {
+        try Self.validate("input", count: input.count, shape: shape)
+        var output = [Scalar](repeating: 0, count: input.count)
+        var outputSpan = output.mutableSpan
+        let statistics = try forwardTraining(input.span, shape: shape, into: &outputSpan)
+        return (output, statistics)
+    }
+
+    /// `running = (1 - f) · running + f · batch` with `f = momentum ?? 1 / numBatchesTracked`, the
+    /// variance taking the unbiased batch variance. Computed in `Double`, rounded once.
+    private mutating func updateRunningStatistics(with moments: ChannelMoments<Scalar>) {
+        numBatchesTracked += 1
+        let factor = momentum.map(Double.init) ?? 1 / Double(numBatchesTracked)
+        let unbiasedVariance = moments.unbiasedVariance
+        for channel in 0..<channelCount {
+            runningMean[channel] = Scalar((1 - factor) * Double(runningMean[channel]) + factor * Double(moments.mean[channel]))
+            runningVariance[channel] = Scalar(
+                (1 - factor) * Double(runningVariance[channel]) + factor * Double(unbiasedVariance[channel]))
+        }
+    }
+}
+
+// MARK: - Inference forward
+
+extension BatchNorm {
+    /// Inference forward pass into caller-owned memory:
+    /// `output = (input - runningMean) / sqrt(runningVariance + eps) * gamma + beta`.
+    /// A layer without running statistics uses the batch statistics instead (and then needs more
+    /// than one value per channel). Mutates nothing but `output`.
+    ///
+    /// - Throws: `BatchNormError` for mismatched sizes (nothing is written then).
+    /// - Complexity: one read of `input`, one write of `output` (two reads without running statistics).
+    public func forwardInference(
+        _ input: Span<Scalar>, shape: TensorShape, into output: inout MutableSpan<Scalar>
+    ) throws(BatchNormError) {
+        try validate(shape: shape)
+        try Self.validate("input", count: input.count, shape: shape)
+        try Self.validate("output", count: output.count, shape: shape)
+        try validateAffineParameters()
+        try validateRunningStatistics()
+        if tracksRunningStatistics {
+            BatchNormKernels.inferenceForward(
+                input, geometry: shape.geometry, mean: runningMean, variance: runningVariance,
+                gamma: gammaIfAffine, beta: betaIfAffine, epsilon: epsilon, into: &output, path: kernelPath)
+        } else {
+            try Self.validateBatchStatistics(shape: shape)
+            _ = BatchNormKernels.trainingForward(
+                input, geometry: shape.geometry, gamma: gammaIfAffine, beta: betaIfAffine, epsilon: epsilon,
+                into: &output, path: kernelPath)
+        }
+    }
+
+    /// Inference forward pass on an array; see ``forwardInference(_:shape:into:)-(Span<Scalar>,_,_)``.
+    public func forwardInference(_ input: [Scalar], shape: TensorShape) throws(BatchNormError) -> [Scalar] {
+        try Self.validate("input", count: input.count, shape: shape)
+        var output = [Scalar](repeating: 0, count: input.count)
+        var outputSpan = output.mutableSpan
+        try forwardInference(input.span, shape: shape, into: &outputSpan)
+        return output
+    }
+}

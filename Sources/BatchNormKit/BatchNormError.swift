@@ -1,0 +1,53 @@
+/// Why a batch-norm call refused its arguments. Every check runs before anything is written: when
+/// one of these is thrown, outputs, parameters and running statistics are exactly as they were.
+public enum BatchNormError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A shape with fewer than two dimensions (batch norm needs at least `[N, C]`).
+    case rankTooSmall(shape: [Int])
+    /// A shape with a dimension below 1 (zero-size batches and channels are refused, as in PyTorch).
+    case emptyDimension(shape: [Int])
+    /// The element count of a shape does not fit in `Int`.
+    case sizeOverflow(shape: [Int])
+    /// A layer built with a channel count below 1.
+    case invalidChannelCount(Int)
+    /// The shape's channel count differs from the layer's.
+    case channelCountMismatch(layer: Int, shape: Int)
+    /// A tensor argument whose element count differs from the shape's.
+    case elementCountMismatch(argument: String, expected: Int, actual: Int)
+    /// A per-channel vector (gamma, beta, running statistics, saved statistics) of the wrong length.
+    case parameterLengthMismatch(argument: String, expected: Int, actual: Int)
+    /// Training statistics over one value per channel (the variance is undefined; PyTorch refuses too).
+    case singleValuePerChannel(shape: [Int])
+    /// Epsilon must be finite and greater than zero.
+    case invalidEpsilon(Double)
+    /// Momentum must lie in `[0, 1]` (or be `nil` for a cumulative average).
+    case invalidMomentum(Double)
+    /// Inference backward asked of a layer that tracks no running statistics.
+    case runningStatisticsNotTracked
+
+    public var description: String {
+        switch self {
+        case .rankTooSmall(let shape):
+            "shape \(shape) has rank \(shape.count); batch norm needs at least [N, C]"
+        case .emptyDimension(let shape):
+            "shape \(shape) has an empty dimension; every dimension must be at least 1"
+        case .sizeOverflow(let shape):
+            "shape \(shape) has more elements than Int can count"
+        case .invalidChannelCount(let count):
+            "channel count \(count) is invalid; it must be at least 1"
+        case .channelCountMismatch(let layer, let shape):
+            "the layer has \(layer) channels but the shape has \(shape)"
+        case .elementCountMismatch(let argument, let expected, let actual):
+            "\(argument) has \(actual) elements but the shape needs \(expected)"
+        case .parameterLengthMismatch(let argument, let expected, let actual):
+            "\(argument) has length \(actual) but there are \(expected) channels"
+        case .singleValuePerChannel(let shape):
+            "shape \(shape) gives one value per channel; training statistics need more than one"
+        case .invalidEpsilon(let value):
+            "epsilon \(value) is invalid; it must be finite and greater than 0"
+        case .invalidMomentum(let value):
+            "momentum \(value) is invalid; it must lie in [0, 1] (or be nil for a cumulative average)"
+        case .runningStatisticsNotTracked:
+            "the layer tracks no running statistics; use the training backward with the batch statistics"
+        }
+    }
+}

@@ -1,0 +1,42 @@
+/// The per-channel statistics a training forward pass normalized with, saved for its backward pass
+/// (PyTorch's `save_mean` / `save_invstd`).
+public struct BatchStatistics<Scalar: BatchNormScalar>: Sendable, Hashable {
+    /// Batch mean per channel.
+    public var mean: [Scalar]
+    /// Biased batch variance per channel (`Σ(x - mean)² / M`).
+    public var variance: [Scalar]
+    /// `1 / sqrt(variance + epsilon)` per channel.
+    public var inverseStandardDeviation: [Scalar]
+
+    public init(mean: [Scalar], variance: [Scalar], inverseStandardDeviation: [Scalar]) {
+        self.mean = mean
+        self.variance = variance
+        self.inverseStandardDeviation = inverseStandardDeviation
+    }
+}
+
+/// The gradients of the scale and shift parameters.
+public struct ParameterGradients<Scalar: BatchNormScalar>: Sendable, Hashable {
+    /// `dL/dγ = Σ dy · x̂` per channel.
+    public var gamma: [Scalar]
+    /// `dL/dβ = Σ dy` per channel.
+    public var beta: [Scalar]
+
+    public init(gamma: [Scalar], beta: [Scalar]) {
+        self.gamma = gamma
+        self.beta = beta
+    }
+}
+
+/// All gradients of one backward pass.
+public struct BatchNormGradients<Scalar: BatchNormScalar>: Sendable, Hashable {
+    /// `dL/dx`, same shape and layout as the input.
+    public var input: [Scalar]
+    /// Gradients of γ and β (computed for non-affine layers too: they are what the sums give).
+    public var parameters: ParameterGradients<Scalar>
+
+    public init(input: [Scalar], parameters: ParameterGradients<Scalar>) {
+        self.input = input
+        self.parameters = parameters
+    }
+}

@@ -1,0 +1,122 @@
+/// The whole forward and backward passes, composed from the kernels in `BatchNormKernels.swift`.
+/// Per-channel arithmetic (inverse standard deviation, folded coefficients) runs in `Double` and is
+/// rounded once to `Scalar`.
+extension BatchNormKernels {
+    /// What a training forward pass leaves behind: the batch moments (for the running statistics) and
+    /// the saved mean and inverse standard deviation (for the backward pass).
+    package struct TrainingStatistics<Scalar: BatchNormScalar>: Sendable {
+        package var moments: ChannelMoments<Scalar>
+        package var inverseStandardDeviation: [Scalar]
+    }
+
+    /// `invstd = 1 / sqrt(variance + epsilon)`, computed in `Double`.
+    package static func inverseStandardDeviation<Scalar: BatchNormScalar>(
+        variance: [Scalar], epsilon: Scalar
+    ) -> [Scalar] {
+        variance.map { Scalar(1 / (Double($0) + Double(epsilon)).squareRoot()) }
+    }
+
+    /// Training forward: batch moments of `input`, then
+    /// `output = (input - mean) * (gamma * invstd) + beta` (`gamma = 1`, `beta = 0` when absent).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    package static func trainingForward<Scalar: BatchNormScalar>(
+        _ input: Span<Scalar>, geometry: ChannelGeometry, gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar,
+        into output: inout MutableSpan<Scalar>, path: KernelPath = .blas
+    ) -> TrainingStatistics<Scalar> {
+        let moments = moments(of: input, geometry: geometry, path: path)
+        let inverseStandardDeviation = inverseStandardDeviation(variance: moments.biasedVariance, epsilon: epsilon)
+        normalize(
+            input, geometry: geometry, center: moments.mean,
+            scale: foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma),
+            shift: beta ?? [Scalar](repeating: 0, count: geometry.channelCount),
+            into: &output, path: path)
+        return TrainingStatistics(moments: moments, inverseStandardDeviation: inverseStandardDeviation)
+    }
+
+    /// Forward with given statistics (inference):
+    /// `output = (input - mean) * (gamma / sqrt(variance + eps)) + beta`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    package static func inferenceForward<Scalar: BatchNormScalar>(
+        _ input: Span<Scalar>, geometry: ChannelGeometry, mean: [Scalar], variance: [Scalar],
+        gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar,
+        into output: inout MutableSpan<Scalar>, path: KernelPath = .blas
+    ) {
+        let inverseStandardDeviation = inverseStandardDeviation(variance: variance, epsilon: epsilon)
+        normalize(
+            input, geometry: geometry, center: mean,
+            scale: foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma),
+            shift: beta ?? [Scalar](repeating: 0, count: geometry.channelCount),
+            into: &output, path: path)
+    }
+
+    /// Parameter gradients of one backward pass.
+    package struct ParameterGradients<Scalar: BatchNormScalar>: Sendable {
+        package var gamma: [Scalar]
+        package var beta: [Scalar]
+    }
+
+    /// Backward of the training forward (statistics depend on the batch):
+    /// ```
+    /// dβ = Σ dy,   dγ = invstd · Σ dy·(x - mean)
+    /// dx = γ·invstd/M · (M·dy - dβ - x̂·dγ)
+    /// ```
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    package static func trainingBackward<Scalar: BatchNormScalar>(
+        input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry,
+        mean: [Scalar], inverseStandardDeviation: [Scalar], gamma: [Scalar]?,
+        into inputGradient: inout MutableSpan<Scalar>, path: KernelPath = .blas
+    ) -> ParameterGradients<Scalar> {
+        let reductions = backwardReductions(
+            input: input, gradient: gradient, geometry: geometry, center: mean, path: path)
+        let count = Double(geometry.valuesPerChannel)
+        var gradGamma = [Scalar](), gradientScale = [Scalar](), centeredScale = [Scalar](), bias = [Scalar]()
+        for channel in 0..<geometry.channelCount {
+            let invstd = Double(inverseStandardDeviation[channel])
+            let dGamma = invstd * Double(reductions.sumGradientTimesCentered[channel])
+            let k = Double(gamma?[channel] ?? 1) * invstd
+            gradGamma.append(Scalar(dGamma))
+            gradientScale.append(Scalar(k))
+            centeredScale.append(Scalar(-k * invstd * dGamma / count))
+            bias.append(Scalar(-k * Double(reductions.sumGradient[channel]) / count))
+        }
+        backwardInputGradient(
+            input: input, gradient: gradient, geometry: geometry,
+            coefficients: InputGradientCoefficients(
+                gradientScale: gradientScale, centered: (center: mean, scale: centeredScale, bias: bias)),
+            into: &inputGradient, path: path)
+        return ParameterGradients(gamma: gradGamma, beta: reductions.sumGradient)
+    }
+
+    /// Backward of the inference forward (statistics are constants):
+    /// `dx = dy · γ · invstd`, `dγ = Σ dy · (x - mean) · invstd`, `dβ = Σ dy`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    package static func inferenceBackward<Scalar: BatchNormScalar>(
+        input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry,
+        mean: [Scalar], variance: [Scalar], gamma: [Scalar]?, epsilon: Scalar,
+        into inputGradient: inout MutableSpan<Scalar>, path: KernelPath = .blas
+    ) -> ParameterGradients<Scalar> {
+        let inverseStandardDeviation = inverseStandardDeviation(variance: variance, epsilon: epsilon)
+        let reductions = backwardReductions(
+            input: input, gradient: gradient, geometry: geometry, center: mean, path: path)
+        backwardInputGradient(
+            input: input, gradient: gradient, geometry: geometry,
+            coefficients: InputGradientCoefficients(
+                gradientScale: foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma),
+                centered: nil),
+            into: &inputGradient, path: path)
+        let gradGamma = (0..<geometry.channelCount).map { channel in
+            Scalar(Double(inverseStandardDeviation[channel]) * Double(reductions.sumGradientTimesCentered[channel]))
+        }
+        return ParameterGradients(gamma: gradGamma, beta: reductions.sumGradient)
+    }
+
+    /// `gamma * invstd` per channel (just `invstd` without gamma), in `Double`.
+    static func foldedScale<Scalar: BatchNormScalar>(inverseStandardDeviation: [Scalar], gamma: [Scalar]?) -> [Scalar] {
+        guard let gamma else { return inverseStandardDeviation }
+        return zip(gamma, inverseStandardDeviation).map { Scalar(Double($0) * Double($1)) }
+    }
+}

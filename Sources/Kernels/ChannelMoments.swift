@@ -1,0 +1,62 @@
+/// Per-channel partial statistics of a batch: how many values, their mean, and the sum of squared
+/// deviations from that mean (`M2`). The unit in which statistics are computed, merged (across
+/// chunks, threads or processes) and finally turned into a variance.
+///
+/// Invariants: `mean.count == sumOfSquaredDeviations.count == channelCount`; `count >= 0`;
+/// with `count == 0` the mean and `M2` are zero and carry no information.
+package struct ChannelMoments<Scalar: BatchNormScalar>: Sendable, Equatable {
+    package var count: Int
+    package var mean: [Scalar]
+    package var sumOfSquaredDeviations: [Scalar]
+
+    package init(count: Int, mean: [Scalar], sumOfSquaredDeviations: [Scalar]) {
+        precondition(count >= 0 && mean.count == sumOfSquaredDeviations.count)
+        self.count = count
+        self.mean = mean
+        self.sumOfSquaredDeviations = sumOfSquaredDeviations
+    }
+
+    /// The statistics of no values at all, the identity of ``merged(with:)``.
+    package static func empty(channelCount: Int) -> Self {
+        Self(count: 0, mean: .init(repeating: 0, count: channelCount),
+             sumOfSquaredDeviations: .init(repeating: 0, count: channelCount))
+    }
+
+    package var channelCount: Int { mean.count }
+
+    /// Biased (population) variance `M2 / count`, as batch norm normalizes with.
+    package var biasedVariance: [Scalar] {
+        let count = Scalar(self.count)
+        return sumOfSquaredDeviations.map { $0 / count }
+    }
+
+    /// Unbiased (sample) variance `M2 / (count - 1)`, as the running variance tracks.
+    package var unbiasedVariance: [Scalar] {
+        let count = Scalar(self.count - 1)
+        return sumOfSquaredDeviations.map { $0 / count }
+    }
+
+    /// Combines the statistics of two disjoint sets of values exactly (Chan, Golub & LeVeque 1979):
+    /// ```
+    /// n = na + nb,  δ = mean_b - mean_a
+    /// mean = mean_a + δ · nb / n
+    /// M2   = M2_a + M2_b + δ² · na · nb / n
+    /// ```
+    /// Either side may be empty. Channel counts must agree.
+    package func merged(with other: Self) -> Self {
+        precondition(channelCount == other.channelCount, "merging statistics of different channel counts")
+        if other.count == 0 { return self }
+        if count == 0 { return other }
+        let total = count + other.count
+        let weightOther = Scalar(other.count) / Scalar(total)
+        let crossWeight = Scalar(count) * weightOther
+        var mean = self.mean
+        var sumOfSquaredDeviations = self.sumOfSquaredDeviations
+        for channel in 0..<channelCount {
+            let delta = other.mean[channel] - mean[channel]
+            mean[channel] += delta * weightOther
+            sumOfSquaredDeviations[channel] += other.sumOfSquaredDeviations[channel] + delta * delta * crossWeight
+        }
+        return Self(count: total, mean: mean, sumOfSquaredDeviations: sumOfSquaredDeviations)
+    }
+}
