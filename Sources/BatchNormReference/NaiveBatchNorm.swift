@@ -1,0 +1,178 @@
+public import BatchNormKit
+
+/// The naive batch norm: plain nested loops, no BLAS, no SIMD, `Double` accumulators, two passes
+/// (mean, then the sum of squared deviations). It indexes the tensor from the layout directly,
+/// independently of the kernels' geometry, and serves as the parity oracle in tests (run on `Double`
+/// data it is the float64 reference) and as the baseline in benchmarks.
+///
+/// Outputs go into caller-owned arrays of the right size (benchmarks reuse them); per-channel results
+/// are returned in `Double`.
+public enum NaiveBatchNorm {
+    /// The statistics of one training forward pass, in `Double`.
+    public struct Statistics: Sendable, Hashable {
+        public var mean: [Double]
+        /// Biased variance `Σ(x - mean)² / M`.
+        public var variance: [Double]
+        /// Unbiased variance `Σ(x - mean)² / (M - 1)` (`NaN` for `M == 1`).
+        public var unbiasedVariance: [Double]
+        public var inverseStandardDeviation: [Double]
+
+        @inlinable
+        public init(mean: [Double], variance: [Double], unbiasedVariance: [Double], inverseStandardDeviation: [Double]) {
+            self.mean = mean
+            self.variance = variance
+            self.unbiasedVariance = unbiasedVariance
+            self.inverseStandardDeviation = inverseStandardDeviation
+        }
+    }
+
+    /// Index of element `(batch, channel, spatial)` in `shape`'s memory order.
+    @inlinable @inline(__always)
+    static func index(_ batch: Int, _ channel: Int, _ spatial: Int, in shape: TensorShape) -> Int {
+        switch shape.layout {
+        case .channelsFirst: (batch * shape.channelCount + channel) * shape.spatialCount + spatial
+        case .channelsLast: (batch * shape.spatialCount + spatial) * shape.channelCount + channel
+        }
+    }
+
+    /// Per-channel sum of `value(index)` over the batch and every spatial position.
+    @inlinable @inline(__always)
+    static func channelSum(_ shape: TensorShape, _ channel: Int, _ value: (Int) -> Double) -> Double {
+        var sum = 0.0
+        for batch in 0..<shape.batchSize {
+            for spatial in 0..<shape.spatialCount {
+                sum += value(index(batch, channel, spatial, in: shape))
+            }
+        }
+        return sum
+    }
+
+    /// Batch statistics of `input` (two passes per channel).
+    @inlinable
+    public static func statistics<Scalar: BinaryFloatingPoint>(
+        _ input: [Scalar], shape: TensorShape, epsilon: Double
+    ) -> Statistics {
+        let count = Double(shape.valuesPerChannel)
+        var result = Statistics(mean: [], variance: [], unbiasedVariance: [], inverseStandardDeviation: [])
+        for channel in 0..<shape.channelCount {
+            let mean = channelSum(shape, channel) { Double(input[$0]) } / count
+            let squares = channelSum(shape, channel) { let d = Double(input[$0]) - mean; return d * d }
+            result.mean.append(mean)
+            result.variance.append(squares / count)
+            result.unbiasedVariance.append(squares / (count - 1))
+            result.inverseStandardDeviation.append(1 / (squares / count + epsilon).squareRoot())
+        }
+        return result
+    }
+
+    /// `output = (input - mean_c) * invstd_c * gamma_c + beta_c`, elementwise in `Double`.
+    @inlinable
+    public static func normalize<Scalar: BinaryFloatingPoint>(
+        _ input: [Scalar], shape: TensorShape, mean: [Double], inverseStandardDeviation: [Double],
+        gamma: [Scalar]?, beta: [Scalar]?, into output: inout [Scalar]
+    ) {
+        precondition(output.count == input.count)
+        for batch in 0..<shape.batchSize {
+            for channel in 0..<shape.channelCount {
+                let scale = inverseStandardDeviation[channel] * (gamma.map { Double($0[channel]) } ?? 1)
+                let shift = beta.map { Double($0[channel]) } ?? 0
+                for spatial in 0..<shape.spatialCount {
+                    let i = index(batch, channel, spatial, in: shape)
+                    output[i] = Scalar((Double(input[i]) - mean[channel]) * scale + shift)
+                }
+            }
+        }
+    }
+
+    /// Training forward: statistics, then ``normalize(_:shape:mean:inverseStandardDeviation:gamma:beta:into:)``.
+    @inlinable
+    public static func trainingForward<Scalar: BinaryFloatingPoint>(
+        _ input: [Scalar], shape: TensorShape, gamma: [Scalar]?, beta: [Scalar]?, epsilon: Double,
+        into output: inout [Scalar]
+    ) -> Statistics {
+        let statistics = statistics(input, shape: shape, epsilon: epsilon)
+        normalize(input, shape: shape, mean: statistics.mean,
+                  inverseStandardDeviation: statistics.inverseStandardDeviation,
+                  gamma: gamma, beta: beta, into: &output)
+        return statistics
+    }
+
+    /// Inference forward with given running statistics.
+    @inlinable
+    public static func inferenceForward<Scalar: BinaryFloatingPoint>(
+        _ input: [Scalar], shape: TensorShape, runningMean: [Scalar], runningVariance: [Scalar],
+        gamma: [Scalar]?, beta: [Scalar]?, epsilon: Double, into output: inout [Scalar]
+    ) {
+        normalize(input, shape: shape, mean: runningMean.map(Double.init),
+                  inverseStandardDeviation: runningVariance.map { 1 / (Double($0) + epsilon).squareRoot() },
+                  gamma: gamma, beta: beta, into: &output)
+    }
+
+    /// Gradients of γ and β, in `Double`.
+    public struct ParameterGradients: Sendable, Hashable {
+        public var gamma: [Double]
+        public var beta: [Double]
+
+        @inlinable
+        public init(gamma: [Double], beta: [Double]) {
+            self.gamma = gamma
+            self.beta = beta
+        }
+    }
+
+    /// Training backward (statistics depend on the batch), two passes per channel:
+    /// `dβ = Σ dy`, `dγ = Σ dy·x̂`, `dx = γ·invstd/M · (M·dy - dβ - x̂·dγ)`.
+    @inlinable
+    public static func trainingBackward<Scalar: BinaryFloatingPoint>(
+        gradOutput: [Scalar], input: [Scalar], shape: TensorShape, mean: [Double],
+        inverseStandardDeviation: [Double], gamma: [Scalar]?, into inputGradient: inout [Scalar]
+    ) -> ParameterGradients {
+        precondition(inputGradient.count == input.count && gradOutput.count == input.count)
+        let count = Double(shape.valuesPerChannel)
+        var result = ParameterGradients(gamma: [], beta: [])
+        for channel in 0..<shape.channelCount {
+            let invstd = inverseStandardDeviation[channel]
+            let sumGradient = channelSum(shape, channel) { Double(gradOutput[$0]) }
+            let sumGradientTimesNormalized = channelSum(shape, channel) {
+                Double(gradOutput[$0]) * (Double(input[$0]) - mean[channel]) * invstd
+            }
+            let k = (gamma.map { Double($0[channel]) } ?? 1) * invstd / count
+            for batch in 0..<shape.batchSize {
+                for spatial in 0..<shape.spatialCount {
+                    let i = index(batch, channel, spatial, in: shape)
+                    let normalized = (Double(input[i]) - mean[channel]) * invstd
+                    inputGradient[i] = Scalar(
+                        k * (count * Double(gradOutput[i]) - sumGradient - normalized * sumGradientTimesNormalized))
+                }
+            }
+            result.gamma.append(sumGradientTimesNormalized)
+            result.beta.append(sumGradient)
+        }
+        return result
+    }
+
+    /// Inference backward (running statistics are constants): `dx = dy·γ·invstd`, `dγ = Σ dy·x̂`,
+    /// `dβ = Σ dy`.
+    @inlinable
+    public static func inferenceBackward<Scalar: BinaryFloatingPoint>(
+        gradOutput: [Scalar], input: [Scalar], shape: TensorShape, runningMean: [Scalar],
+        runningVariance: [Scalar], gamma: [Scalar]?, epsilon: Double, into inputGradient: inout [Scalar]
+    ) -> ParameterGradients {
+        precondition(inputGradient.count == input.count && gradOutput.count == input.count)
+        var result = ParameterGradients(gamma: [], beta: [])
+        for channel in 0..<shape.channelCount {
+            let mean = Double(runningMean[channel])
+            let invstd = 1 / (Double(runningVariance[channel]) + epsilon).squareRoot()
+            let scale = (gamma.map { Double($0[channel]) } ?? 1) * invstd
+            result.beta.append(channelSum(shape, channel) { Double(gradOutput[$0]) })
+            result.gamma.append(channelSum(shape, channel) { Double(gradOutput[$0]) * (Double(input[$0]) - mean) * invstd })
+            for batch in 0..<shape.batchSize {
+                for spatial in 0..<shape.spatialCount {
+                    let i = index(batch, channel, spatial, in: shape)
+                    inputGradient[i] = Scalar(Double(gradOutput[i]) * scale)
+                }
+            }
+        }
+        return result
+    }
+}
