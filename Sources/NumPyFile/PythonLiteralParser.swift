@@ -263,8 +263,11 @@ private enum Byte {
         isIdentifierStart(byte) || isDigit(byte)
     }
 
-    /// `'x'` for printable ASCII, `byte 0x93` otherwise.
+    /// `'x'` for printable ASCII (`"'"` for the quote itself), `byte 0x93` otherwise.
     static func describe(_ byte: UInt8) -> String {
+        if byte == singleQuote {
+            return "\"'\""
+        }
         if byte >= 0x20 && byte < 0x7F {
             return "'\(Character(Unicode.Scalar(byte)))'"
         }

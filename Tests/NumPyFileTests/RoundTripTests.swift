@@ -54,10 +54,18 @@ struct RoundTripTests {
         #expect(header.hasPrefix("{'descr': '\(descr)', 'fortran_order': False, 'shape': ("))
     }
 
-    @Test func rankZeroAndOneTupleSpelling() throws {
-        let scalar = NumPyFile.encode(try NumPyArray(shape: [], payload: .float32([1])))
-        #expect(String(decoding: scalar[10..<64], as: UTF8.self).contains("'shape': (), }"))
-        let vector = NumPyFile.encode(try NumPyArray(shape: [3], payload: .float32([1, 2, 3])))
-        #expect(String(decoding: vector[10..<64], as: UTF8.self).contains("'shape': (3,), }"))
+    /// The header text NumPy 2 writes, up to the alignment padding.
+    @Test(arguments: [
+        ([Int](), "{'descr': '<f4', 'fortran_order': False, 'shape': (), }"),
+        ([3], "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }                    "),
+        ([0, 2], "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 2), }                    "),
+    ])
+    func headerText(shape: [Int], expected: String) throws {
+        let array = try NumPyArray(shape: shape, payload: .float32(Array(repeating: 0, count: Self.elementCount(shape))))
+        let bytes = NumPyFile.encode(array)
+        let dataOffset = 10 + (Int(bytes[8]) | Int(bytes[9]) << 8)
+        let header = String(decoding: bytes[10..<dataOffset], as: UTF8.self)
+        let padding = String(repeating: " ", count: max(0, dataOffset - 10 - expected.utf8.count - 1))
+        #expect(header == expected + padding + "\n")
     }
 }

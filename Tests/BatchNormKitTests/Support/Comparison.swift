@@ -1,0 +1,50 @@
+import Testing
+
+/// Largest error of `actual` against a float64 `expected`, measured as
+/// `|actual - expected| / (|expected| + scale)`: relative for large values, absolute (in units of
+/// `scale`) near zero. `scale` is the magnitude the quantity naturally has (1 for a normalized output,
+/// `sqrt(M)·|dy|` for a gradient sum, ...).
+struct ErrorReport: CustomStringConvertible {
+    var worst: Double = 0
+    var worstIndex = -1
+    var actual = 0.0
+    var expected = 0.0
+
+    var description: String { "error \(worst) at index \(worstIndex): got \(actual), expected \(expected)" }
+}
+
+func measureError<Scalar: BinaryFloatingPoint>(
+    _ actual: [Scalar], _ expected: [Double], scale: Double = 1
+) -> ErrorReport {
+    precondition(actual.count == expected.count, "length \(actual.count) vs \(expected.count)")
+    var report = ErrorReport()
+    for index in actual.indices {
+        let a = Double(actual[index]), e = expected[index]
+        let error: Double
+        if e.isNaN || a.isNaN {
+            error = (e.isNaN && a.isNaN) ? 0 : .infinity
+        } else if e.isInfinite || a.isInfinite {
+            error = a == e ? 0 : .infinity
+        } else {
+            error = abs(a - e) / (abs(e) + scale)
+        }
+        if error > report.worst || report.worstIndex < 0 {
+            report = ErrorReport(worst: error, worstIndex: index, actual: a, expected: e)
+        }
+    }
+    return report
+}
+
+/// Expects `actual` within `tolerance` of `expected` in the metric of ``measureError(_:_:scale:)``,
+/// naming the first worst index, the seed and the context on failure.
+func expectClose<Scalar: BinaryFloatingPoint>(
+    _ actual: [Scalar], _ expected: [Double], tolerance: Double, scale: Double = 1,
+    _ context: @autoclosure () -> String, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    let report = measureError(actual, expected, scale: scale)
+    #expect(report.worst <= tolerance, "\(context()): \(report) (tolerance \(tolerance))",
+            sourceLocation: sourceLocation)
+}
+
+/// Unit roundoff of a precision.
+func unitRoundoff<Scalar: BinaryFloatingPoint>(_: Scalar.Type) -> Double { Double(Scalar.ulpOfOne) / 2 }
