@@ -26,7 +26,7 @@ extension BatchNorm {
         try validate("statistics.inverseStandardDeviation", length: statistics.inverseStandardDeviation.count)
         try validateAffineParameters()
         let gradients = BatchNormKernels.trainingBackward(
-            input: input, gradient: gradOutput, geometry: shape.geometry, mean: statistics.mean,
+            input: input, gradient: gradOutput, geometry: shape.geometry, mean: statistics.center,
             inverseStandardDeviation: statistics.inverseStandardDeviation, gamma: gammaIfAffine,
             into: &inputGradient, path: kernelPath)
         return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)

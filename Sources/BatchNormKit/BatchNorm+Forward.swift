@@ -28,9 +28,11 @@ extension BatchNorm {
         if tracksRunningStatistics {
             updateRunningStatistics(with: statistics.moments)
         }
-        return BatchStatistics(
+        var result = BatchStatistics(
             mean: statistics.moments.mean, variance: statistics.moments.biasedVariance,
             inverseStandardDeviation: statistics.inverseStandardDeviation)
+        result.meanLow = statistics.moments.meanLow
+        return result
     }
 
     /// Training forward pass on an array; see ``forwardTraining(_:shape:into:)-(Span<Scalar>,_,_)``.

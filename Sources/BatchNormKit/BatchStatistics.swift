@@ -7,11 +7,20 @@ public struct BatchStatistics<Scalar: BatchNormScalar>: Sendable, Hashable {
     public var variance: [Scalar]
     /// `1 / sqrt(variance + epsilon)` per channel.
     public var inverseStandardDeviation: [Scalar]
+    /// The rounding residual of `mean` (the true batch mean is `mean + meanLow` to twice the working
+    /// precision); the backward pass centers with both. Statistics built by hand carry none.
+    package var meanLow: [Scalar]?
 
     public init(mean: [Scalar], variance: [Scalar], inverseStandardDeviation: [Scalar]) {
         self.mean = mean
         self.variance = variance
         self.inverseStandardDeviation = inverseStandardDeviation
+        self.meanLow = nil
+    }
+
+    /// The two-word mean the kernels center with.
+    package var center: ChannelCenter<Scalar> {
+        ChannelCenter(high: mean, low: meanLow?.count == mean.count ? meanLow : nil)
     }
 }
 

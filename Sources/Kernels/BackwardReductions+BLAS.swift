@@ -1,10 +1,11 @@
 extension BackwardReductions {
     /// BLAS composition: `Σ dy` by `gemv` against ones; `Σ dy·(x - center)` per contiguous piece by
-    /// `copy` + `axpy` (centering `x` in a piece-sized scratch) and `dot` (or `sbmv` for channels-last),
-    /// then a column sum over `outerCount`. Centering first keeps the sum accurate for a large mean.
+    /// centering `x` into a piece-sized scratch (`copy` + `axpy`) and `dot` (or `sbmv` for
+    /// channels-last), then a column sum over `outerCount`. Centering first keeps the sum accurate for
+    /// a large mean.
     static func blas(
         input: UnsafePointer<Scalar>, gradient: UnsafePointer<Scalar>, geometry: ChannelGeometry,
-        center: [Scalar]
+        center: ChannelCenter<Scalar>
     ) -> Self {
         let channelCount = geometry.channelCount
         var sumGradientTimesCentered = [Scalar](repeating: 0, count: channelCount)
@@ -16,20 +17,22 @@ extension BackwardReductions {
         let sumGradient = BLASReductions.channelSums(gradient, geometry: geometry)
         let pieceLength = ChannelRuns.longestPiece(geometry, limit: limit)
         var scratch = [Scalar](repeating: 0, count: pieceLength)
+        let centerLow = center.low ?? []
 
         if geometry.innerCount == 1 {
-            center.withUnsafeBufferPointer { centerBuffer in
+            center.high.withUnsafeBufferPointer { centerBuffer in
+            centerLow.withUnsafeBufferPointer { centerLowBuffer in
             scratch.withUnsafeMutableBufferPointer { scratchBuffer in
             sumGradientTimesCentered.withUnsafeMutableBufferPointer { resultBuffer in
                 guard let centerBase = centerBuffer.baseAddress, let scratchBase = scratchBuffer.baseAddress,
                       let resultBase = resultBuffer.baseAddress else { return }
                 ChannelRuns.forEachChannelVectorPiece(geometry, limit: limit) { offset, count, firstChannel in
                     let n = BLASCount.checked(count)
-                    blas.copy(n, input + offset, scratchBase)
-                    blas.axpy(n, -1, centerBase + firstChannel, 1, scratchBase, 1)
+                    blas.copyCentered(n, input + offset, scratchBase, center: centerBase + firstChannel,
+                                      residual: centerLowBuffer.isEmpty ? nil : centerLowBuffer.baseAddress.map { $0 + firstChannel })
                     blas.diagonalMultiplyAdd(n, gradient + offset, scratchBase, resultBase + firstChannel)
                 }
-            }}}
+            }}}}
         } else {
             var runSums = [Scalar](repeating: 0, count: geometry.rowCount)
             let ones = [Scalar](repeating: 1, count: pieceLength)
@@ -42,8 +45,8 @@ extension BackwardReductions {
                 else { return }
                 ChannelRuns.forEachSingleChannelPiece(geometry, limit: limit) { offset, count, channel in
                     let n = BLASCount.checked(count)
-                    blas.copy(n, input + offset, scratchBase)
-                    blas.axpy(n, -center[channel], onesBase, 1, scratchBase, 1)
+                    blas.copyCentered(n, input + offset, scratchBase, center: center.high[channel],
+                                      residual: center.low?[channel] ?? 0, ones: onesBase)
                     runSumsBase[offset / geometry.innerCount] += blas.dot(n, gradient + offset, 1, scratchBase, 1)
                 }
                 BLASReductions.accumulateColumnSums(

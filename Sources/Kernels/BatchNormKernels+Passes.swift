@@ -27,7 +27,7 @@ extension BatchNormKernels {
         let moments = moments(of: input, geometry: geometry, path: path)
         let inverseStandardDeviation = inverseStandardDeviation(variance: moments.biasedVariance, epsilon: epsilon)
         normalize(
-            input, geometry: geometry, center: moments.mean,
+            input, geometry: geometry, center: moments.center,
             scale: foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma),
             shift: beta ?? [Scalar](repeating: 0, count: geometry.channelCount),
             into: &output, path: path)
@@ -45,7 +45,7 @@ extension BatchNormKernels {
     ) {
         let inverseStandardDeviation = inverseStandardDeviation(variance: variance, epsilon: epsilon)
         normalize(
-            input, geometry: geometry, center: mean,
+            input, geometry: geometry, center: ChannelCenter(high: mean),
             scale: foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma),
             shift: beta ?? [Scalar](repeating: 0, count: geometry.channelCount),
             into: &output, path: path)
@@ -66,7 +66,7 @@ extension BatchNormKernels {
     @_specialize(where Scalar == Double)
     package static func trainingBackward<Scalar: BatchNormScalar>(
         input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry,
-        mean: [Scalar], inverseStandardDeviation: [Scalar], gamma: [Scalar]?,
+        mean: ChannelCenter<Scalar>, inverseStandardDeviation: [Scalar], gamma: [Scalar]?,
         into inputGradient: inout MutableSpan<Scalar>, path: KernelPath = .blas
     ) -> ParameterGradients<Scalar> {
         let reductions = backwardReductions(
@@ -85,7 +85,8 @@ extension BatchNormKernels {
         backwardInputGradient(
             input: input, gradient: gradient, geometry: geometry,
             coefficients: InputGradientCoefficients(
-                gradientScale: gradientScale, centered: (center: mean, scale: centeredScale, bias: bias)),
+                gradientScale: gradientScale,
+                centered: .init(center: mean, scale: centeredScale, bias: bias)),
             into: &inputGradient, path: path)
         return ParameterGradients(gamma: gradGamma, beta: reductions.sumGradient)
     }
@@ -101,7 +102,7 @@ extension BatchNormKernels {
     ) -> ParameterGradients<Scalar> {
         let inverseStandardDeviation = inverseStandardDeviation(variance: variance, epsilon: epsilon)
         let reductions = backwardReductions(
-            input: input, gradient: gradient, geometry: geometry, center: mean, path: path)
+            input: input, gradient: gradient, geometry: geometry, center: ChannelCenter(high: mean), path: path)
         backwardInputGradient(
             input: input, gradient: gradient, geometry: geometry,
             coefficients: InputGradientCoefficients(

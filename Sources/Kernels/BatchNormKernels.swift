@@ -23,16 +23,16 @@ package enum BatchNormKernels {
 
     // MARK: - Forward elementwise step
 
-    /// `output = scale_c * (input - center_c) + shift_c`. Writes every element of `output`.
+    /// `output = scale_c * (input - center_c) + shift_c`, the center in two words (see `ChannelCenter`). Writes every element of `output`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     package static func normalize<Scalar: BatchNormScalar>(
         _ input: Span<Scalar>, geometry: ChannelGeometry,
-        center: [Scalar], scale: [Scalar], shift: [Scalar],
+        center: ChannelCenter<Scalar>, scale: [Scalar], shift: [Scalar],
         into output: inout MutableSpan<Scalar>, path: KernelPath = .blas
     ) {
         assert(input.count == geometry.elementCount && output.count == geometry.elementCount)
-        assert(center.count == geometry.channelCount && scale.count == geometry.channelCount
+        assert(center.channelCount == geometry.channelCount && scale.count == geometry.channelCount
                && shift.count == geometry.channelCount)
         input.withUnsafeBufferPointer { inputBuffer in
             output.withUnsafeMutableBufferPointer { outputBuffer in
@@ -53,10 +53,10 @@ package enum BatchNormKernels {
     @_specialize(where Scalar == Double)
     package static func backwardReductions<Scalar: BatchNormScalar>(
         input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry,
-        center: [Scalar], path: KernelPath = .blas
+        center: ChannelCenter<Scalar>, path: KernelPath = .blas
     ) -> BackwardReductions<Scalar> {
         assert(input.count == geometry.elementCount && gradient.count == geometry.elementCount)
-        assert(center.count == geometry.channelCount)
+        assert(center.channelCount == geometry.channelCount)
         return input.withUnsafeBufferPointer { inputBuffer in
             gradient.withUnsafeBufferPointer { gradientBuffer in
                 guard let inputBase = inputBuffer.baseAddress, let gradientBase = gradientBuffer.baseAddress else {

@@ -3,7 +3,7 @@ extension ChannelMoments {
     /// ```
     /// m₀   = Σx / M                       (gemv against ones)
     /// d    = x - m₀                       (copy + axpy per contiguous piece, into a piece-sized scratch)
-    /// mean = m₀ + Σd / M
+    /// mean = m₀ + Σd / M                 (kept in two words, high + low)
     /// M2   = Σd² - (Σd)² / M              (dot, or sbmv for channels-last)
     /// ```
     /// Centering before squaring keeps the variance accurate where `E[x²] - E[x]²` cancels (a large
@@ -34,8 +34,7 @@ extension ChannelMoments {
                 else { return }
                 ChannelRuns.forEachChannelVectorPiece(geometry, limit: limit) { offset, count, firstChannel in
                     let n = BLASCount.checked(count)
-                    blas.copy(n, tensor + offset, scratchBase)
-                    blas.axpy(n, -1, meanBase + firstChannel, 1, scratchBase, 1)
+                    blas.copyCentered(n, tensor + offset, scratchBase, center: meanBase + firstChannel, residual: nil)
                     blas.axpy(n, 1, scratchBase, 1, sumBase + firstChannel, 1)
                     blas.diagonalMultiplyAdd(n, scratchBase, scratchBase, squaresBase + firstChannel)
                 }
@@ -54,8 +53,7 @@ extension ChannelMoments {
                 ChannelRuns.forEachSingleChannelPiece(geometry, limit: limit) { offset, count, channel in
                     let n = BLASCount.checked(count)
                     let run = offset / geometry.innerCount
-                    blas.copy(n, tensor + offset, scratchBase)
-                    blas.axpy(n, -firstMean[channel], onesBase, 1, scratchBase, 1)
+                    blas.copyCentered(n, tensor + offset, scratchBase, center: firstMean[channel], residual: 0, ones: onesBase)
                     runSumsBase[run] += blas.dot(n, scratchBase, 1, onesBase, 1)
                     runSquaresBase[run] += blas.dot(n, scratchBase, 1, scratchBase, 1)
                 }
@@ -73,14 +71,15 @@ extension ChannelMoments {
         }
 
         var mean = firstMean
+        var meanLow = [Scalar](repeating: 0, count: channelCount)
         var sumOfSquaredDeviations = centeredSquares
         for channel in 0..<channelCount {
             let correction = centeredSum[channel]
-            mean[channel] += correction / countScalar
+            (mean[channel], meanLow[channel]) = Self.fastTwoSum(firstMean[channel], correction / countScalar)
             let corrected = centeredSquares[channel] - correction * correction / countScalar
             // Rounding can leave a tiny negative value for a constant channel; NaN must pass through.
             sumOfSquaredDeviations[channel] = corrected < 0 ? 0 : corrected
         }
-        return Self(count: valueCount, mean: mean, sumOfSquaredDeviations: sumOfSquaredDeviations)
+        return Self(count: valueCount, mean: mean, meanLow: meanLow, sumOfSquaredDeviations: sumOfSquaredDeviations)
     }
 }

@@ -2,18 +2,36 @@
 /// deviations from that mean (`M2`). The unit in which statistics are computed, merged (across
 /// chunks, threads or processes) and finally turned into a variance.
 ///
-/// Invariants: `mean.count == sumOfSquaredDeviations.count == channelCount`; `count >= 0`;
-/// with `count == 0` the mean and `M2` are zero and carry no information.
+/// The mean is carried in two words, `mean + meanLow` (see ``ChannelCenter``); `mean` alone is the
+/// correctly rounded value users see.
+///
+/// Invariants: `mean`, `meanLow` and `sumOfSquaredDeviations` have `channelCount` elements;
+/// `count >= 0`; with `count == 0` the mean and `M2` are zero and carry no information.
 package struct ChannelMoments<Scalar: BatchNormScalar>: Sendable, Equatable {
     package var count: Int
     package var mean: [Scalar]
+    package var meanLow: [Scalar]
     package var sumOfSquaredDeviations: [Scalar]
 
-    package init(count: Int, mean: [Scalar], sumOfSquaredDeviations: [Scalar]) {
+    package init(count: Int, mean: [Scalar], meanLow: [Scalar]? = nil, sumOfSquaredDeviations: [Scalar]) {
         precondition(count >= 0 && mean.count == sumOfSquaredDeviations.count)
+        precondition(meanLow == nil || meanLow?.count == mean.count)
         self.count = count
         self.mean = mean
+        self.meanLow = meanLow ?? .init(repeating: 0, count: mean.count)
         self.sumOfSquaredDeviations = sumOfSquaredDeviations
+    }
+
+    /// The two-word mean as the center the elementwise kernels subtract.
+    package var center: ChannelCenter<Scalar> { ChannelCenter(high: mean, low: meanLow) }
+
+    /// `(high, low)` with `high + low == a + b` exactly, `high = fl(a + b)`, assuming `|a| >= |b|` or
+    /// `a == 0` (Fast2Sum, Dekker 1971). Used to keep the low part of a mean.
+    @inline(__always)
+    static func fastTwoSum(_ a: Scalar, _ b: Scalar) -> (high: Scalar, low: Scalar) {
+        let high = a + b
+        let low = b - (high - a)
+        return (high, low.isFinite ? low : 0)
     }
 
     /// The statistics of no values at all, the identity of ``merged(with:)``.
@@ -51,12 +69,13 @@ package struct ChannelMoments<Scalar: BatchNormScalar>: Sendable, Equatable {
         let weightOther = Scalar(other.count) / Scalar(total)
         let crossWeight = Scalar(count) * weightOther
         var mean = self.mean
+        var meanLow = self.meanLow
         var sumOfSquaredDeviations = self.sumOfSquaredDeviations
         for channel in 0..<channelCount {
-            let delta = other.mean[channel] - mean[channel]
-            mean[channel] += delta * weightOther
+            let delta = (other.mean[channel] - mean[channel]) + (other.meanLow[channel] - meanLow[channel])
+            (mean[channel], meanLow[channel]) = Self.fastTwoSum(mean[channel], meanLow[channel] + delta * weightOther)
             sumOfSquaredDeviations[channel] += other.sumOfSquaredDeviations[channel] + delta * delta * crossWeight
         }
-        return Self(count: total, mean: mean, sumOfSquaredDeviations: sumOfSquaredDeviations)
+        return Self(count: total, mean: mean, meanLow: meanLow, sumOfSquaredDeviations: sumOfSquaredDeviations)
     }
 }

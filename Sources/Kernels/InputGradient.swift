@@ -6,19 +6,26 @@
 /// `bias = -k·dβ/M`. Inference backward: `gradientScale = γ·invstd`, no centered term (`dx` does not
 /// then read `x`, so a NaN in `x` does not reach `dx`).
 package struct InputGradientCoefficients<Scalar: BatchNormScalar>: Sendable {
+    package struct CenteredTerm: Sendable {
+        package var center: ChannelCenter<Scalar>
+        package var scale: [Scalar]
+        package var bias: [Scalar]
+    }
+
     package var gradientScale: [Scalar]
     /// `nil` when `dx` depends on `dy` only.
-    package var centered: (center: [Scalar], scale: [Scalar], bias: [Scalar])?
+    package var centered: CenteredTerm?
 
-    package init(gradientScale: [Scalar], centered: (center: [Scalar], scale: [Scalar], bias: [Scalar])?) {
+    package init(gradientScale: [Scalar], centered: CenteredTerm?) {
         self.gradientScale = gradientScale
         self.centered = centered
     }
 }
 
 enum InputGradient {
-    /// BLAS composition per contiguous piece: `copy` x, `axpy` the center, `scal` (`tbmv`), `axpy` of
-    /// `dy` (`sbmv` for channels-last), `axpy` of the bias. Reads `x` and `dy` once, writes `dx` once.
+    /// BLAS composition per contiguous piece: center `x` into `dx` (`copy`, `axpy`), `scal` (`tbmv`),
+    /// `axpy` of `dy` (`sbmv` for channels-last), `axpy` of the bias. Reads `x` and `dy` once, writes
+    /// `dx` once. Without a centered term: `copy` of `dy` and `scal` (`tbmv`).
     static func blas<Scalar: BatchNormScalar>(
         input: UnsafePointer<Scalar>, gradient: UnsafePointer<Scalar>, geometry: ChannelGeometry,
         coefficients: InputGradientCoefficients<Scalar>, inputGradient: UnsafeMutablePointer<Scalar>
@@ -28,63 +35,78 @@ enum InputGradient {
         let limit = BLASCount.maximumCount
         let pieceLength = ChannelRuns.longestPiece(geometry, limit: limit)
         let gradientScale = coefficients.gradientScale
-        guard let (center, centeredScale, bias) = coefficients.centered else {
-            // dx = k · dy
-            if geometry.innerCount == 1 {
-                gradientScale.withUnsafeBufferPointer { scaleBuffer in
-                    guard let scaleBase = scaleBuffer.baseAddress else { return }
-                    ChannelRuns.forEachChannelVectorPiece(geometry, limit: limit) { offset, count, firstChannel in
-                        let n = BLASCount.checked(count)
-                        blas.copy(n, gradient + offset, inputGradient + offset)
-                        blas.diagonalMultiplyInPlace(n, scaleBase + firstChannel, inputGradient + offset)
-                    }
-                }
-            } else {
-                let zeros = [Scalar](repeating: 0, count: gradientScale.contains(0) ? pieceLength : 0)
-                zeros.withUnsafeBufferPointer { zerosBuffer in
-                    ChannelRuns.forEachSingleChannelPiece(geometry, limit: limit) { offset, count, channel in
-                        let n = BLASCount.checked(count)
-                        blas.copy(n, gradient + offset, inputGradient + offset)
-                        blas.scaleInPlace(n, gradientScale[channel], inputGradient + offset, zeros: zerosBuffer.baseAddress)
-                    }
-                }
-            }
+        guard let centered = coefficients.centered else {
+            gradientOnly(gradient: gradient, geometry: geometry, gradientScale: gradientScale, inputGradient: inputGradient)
             return
         }
+        let centerLow = centered.center.low ?? []
         if geometry.innerCount == 1 {
             gradientScale.withUnsafeBufferPointer { gradientScaleBuffer in
-            center.withUnsafeBufferPointer { centerBuffer in
-            centeredScale.withUnsafeBufferPointer { centeredScaleBuffer in
-            bias.withUnsafeBufferPointer { biasBuffer in
+            centered.center.high.withUnsafeBufferPointer { centerBuffer in
+            centerLow.withUnsafeBufferPointer { centerLowBuffer in
+            centered.scale.withUnsafeBufferPointer { centeredScaleBuffer in
+            centered.bias.withUnsafeBufferPointer { biasBuffer in
                 guard let gradientScaleBase = gradientScaleBuffer.baseAddress, let centerBase = centerBuffer.baseAddress,
                       let centeredScaleBase = centeredScaleBuffer.baseAddress, let biasBase = biasBuffer.baseAddress
                 else { return }
                 ChannelRuns.forEachChannelVectorPiece(geometry, limit: limit) { offset, count, firstChannel in
                     let n = BLASCount.checked(count)
                     let piece = inputGradient + offset
-                    blas.copy(n, input + offset, piece)
-                    blas.axpy(n, -1, centerBase + firstChannel, 1, piece, 1)
+                    blas.copyCentered(n, input + offset, piece, center: centerBase + firstChannel,
+                                      residual: centerLowBuffer.isEmpty ? nil : centerLowBuffer.baseAddress.map { $0 + firstChannel })
                     blas.diagonalMultiplyInPlace(n, centeredScaleBase + firstChannel, piece)
                     blas.diagonalMultiplyAdd(n, gradientScaleBase + firstChannel, gradient + offset, piece)
                     blas.axpy(n, 1, biasBase + firstChannel, 1, piece, 1)
                 }
-            }}}}
+            }}}}}
         } else {
             let ones = [Scalar](repeating: 1, count: pieceLength)
-            let zeros = [Scalar](repeating: 0, count: centeredScale.contains(0) ? pieceLength : 0)
+            var diagonal = BLASRoutines<Scalar>.diagonalScratch(
+                for: centered.scale + gradientScale, pieceLength: pieceLength)
             ones.withUnsafeBufferPointer { onesBuffer in
-            zeros.withUnsafeBufferPointer { zerosBuffer in
+            diagonal.withUnsafeMutableBufferPointer { diagonalBuffer in
                 guard let onesBase = onesBuffer.baseAddress else { return }
                 ChannelRuns.forEachSingleChannelPiece(geometry, limit: limit) { offset, count, channel in
                     let n = BLASCount.checked(count)
                     let piece = inputGradient + offset
-                    blas.copy(n, input + offset, piece)
-                    blas.axpy(n, -center[channel], onesBase, 1, piece, 1)
-                    blas.scaleInPlace(n, centeredScale[channel], piece, zeros: zerosBuffer.baseAddress)
-                    blas.axpy(n, gradientScale[channel], gradient + offset, 1, piece, 1)
-                    blas.axpy(n, bias[channel], onesBase, 1, piece, 1)
+                    blas.copyCentered(n, input + offset, piece, center: centered.center.high[channel],
+                                      residual: centered.center.low?[channel] ?? 0, ones: onesBase)
+                    blas.scaleInPlace(n, centered.scale[channel], piece, diagonalScratch: diagonalBuffer.baseAddress)
+                    blas.addScaled(n, gradientScale[channel], gradient + offset, piece,
+                                   diagonalScratch: diagonalBuffer.baseAddress)
+                    blas.axpy(n, centered.bias[channel], onesBase, 1, piece, 1)
                 }
             }}
+        }
+    }
+
+    /// `dx = gradientScale_c · dy`.
+    private static func gradientOnly<Scalar: BatchNormScalar>(
+        gradient: UnsafePointer<Scalar>, geometry: ChannelGeometry, gradientScale: [Scalar],
+        inputGradient: UnsafeMutablePointer<Scalar>
+    ) {
+        let blas = Scalar.blasRoutines
+        let limit = BLASCount.maximumCount
+        if geometry.innerCount == 1 {
+            gradientScale.withUnsafeBufferPointer { scaleBuffer in
+                guard let scaleBase = scaleBuffer.baseAddress else { return }
+                ChannelRuns.forEachChannelVectorPiece(geometry, limit: limit) { offset, count, firstChannel in
+                    let n = BLASCount.checked(count)
+                    blas.copy(n, gradient + offset, inputGradient + offset)
+                    blas.diagonalMultiplyInPlace(n, scaleBase + firstChannel, inputGradient + offset)
+                }
+            }
+        } else {
+            var diagonal = BLASRoutines<Scalar>.diagonalScratch(
+                for: gradientScale, pieceLength: ChannelRuns.longestPiece(geometry, limit: limit))
+            diagonal.withUnsafeMutableBufferPointer { diagonalBuffer in
+                ChannelRuns.forEachSingleChannelPiece(geometry, limit: limit) { offset, count, channel in
+                    let n = BLASCount.checked(count)
+                    blas.copy(n, gradient + offset, inputGradient + offset)
+                    blas.scaleInPlace(n, gradientScale[channel], inputGradient + offset,
+                                      diagonalScratch: diagonalBuffer.baseAddress)
+                }
+            }
         }
     }
 }

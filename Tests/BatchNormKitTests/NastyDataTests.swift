@@ -1,0 +1,169 @@
+import Testing
+import BatchNormKit
+import BatchNormReference
+import Kernels
+
+/// Data that breaks naive formulas: a large mean with a small spread, constant channels, one value per
+/// channel, huge and tiny magnitudes, NaN and infinity.
+@Suite("Nasty data")
+struct NastyDataTests {
+    static let layouts: [(TensorLayout, KernelPath)] = TensorLayout.allCases.flatMap { layout in
+        KernelPath.allCases.map { (layout, $0) }
+    }
+
+    static func shape(_ layout: TensorLayout) -> TensorShape {
+        (try? TensorShape(layout == .channelsFirst ? [6, 3, 5, 7] : [6, 5, 7, 3], layout: layout))
+            ?? { preconditionFailure() }()
+    }
+
+    /// Float data with mean 1e4 and standard deviation 1e-2: `E[x²] - E[x]²` in Float would lose every
+    /// digit (ulp(1e8) = 8 against a variance of 1e-4). The centered two-pass sums keep the variance to
+    /// a few ulps: tolerance 16u relative (measured: about 1–3u).
+    @Test("large mean, small spread", arguments: layouts)
+    func largeOffset(layout: TensorLayout, path: KernelPath) throws {
+        let shape = Self.shape(layout)
+        var generator = SeededGenerator.fresh()
+        var layer = try BatchNorm<Float>.random(channelCount: shape.channelCount, path: path, using: &generator)
+        let input = (0..<shape.elementCount).map { _ in Float(1e4) + Float.random(in: -0.017...0.017, using: &generator) }
+        let (output, statistics) = try layer.forwardTraining(input, shape: shape)
+
+        var expected = [Double](repeating: 0, count: input.count)
+        let reference = NaiveBatchNorm.trainingForward(
+            input.map(Double.init), shape: shape, gamma: layer.gammaInDouble, beta: layer.betaInDouble,
+            epsilon: 1e-5, into: &expected)
+        let u = unitRoundoff(Float.self)
+        let context = "\(shape) \(path) seed \(generator.seed)"
+        expectClose(statistics.variance, reference.variance, tolerance: 16 * u, scale: 0, context + " variance")
+        expectClose(statistics.mean, reference.mean, tolerance: 4 * u, scale: 0, context + " mean")
+        expectClose(output, expected, tolerance: 64 * u, context + " output")
+
+        // Backward centers with the same two-word mean: dγ = invstd·Σ dy·(x - mean) keeps its digits.
+        let gradOutput = [Float].random(count: shape.elementCount, in: -1...1, using: &generator)
+        let gradients = try layer.backward(gradOutput: gradOutput, input: input, shape: shape, statistics: statistics)
+        var expectedGradient = [Double](repeating: 0, count: input.count)
+        let expectedParameters = NaiveBatchNorm.trainingBackward(
+            gradOutput: gradOutput.map(Double.init), input: input.map(Double.init), shape: shape,
+            mean: reference.mean, inverseStandardDeviation: reference.inverseStandardDeviation,
+            gamma: layer.gammaInDouble, into: &expectedGradient)
+        let m = Double(shape.valuesPerChannel)
+        expectClose(gradients.input, expectedGradient, tolerance: 64 * u, context + " dx")
+        expectClose(gradients.parameters.gamma, expectedParameters.gamma, tolerance: 64 * u, scale: m, context + " dgamma")
+    }
+
+    /// A constant channel has variance exactly 0 and normalizes to exactly β (x - mean is exactly 0),
+    /// and its `dx` is `γ·invstd·(dy - mean(dy))`.
+    @Test("constant channels", arguments: layouts)
+    func constantChannels(layout: TensorLayout, path: KernelPath) throws {
+        let shape = Self.shape(layout)
+        var generator = SeededGenerator.fresh()
+        var layer = try BatchNorm<Float>.random(channelCount: shape.channelCount, path: path, using: &generator)
+        let constants: [Float] = [0.1, -7.3, 12345.678]
+        var input = [Float](repeating: 0, count: shape.elementCount)
+        for index in input.indices {
+            input[index] = constants[channel(of: index, shape)]
+        }
+        let (output, statistics) = try layer.forwardTraining(input, shape: shape)
+        #expect(statistics.mean == constants, "seed \(generator.seed)")
+        #expect(statistics.variance == [0, 0, 0])
+        for index in output.indices {
+            #expect(output[index] == layer.beta[channel(of: index, shape)], "index \(index)")
+        }
+    }
+
+    /// With one value per channel, inference is well defined (running statistics) and matches the
+    /// reference; training refuses it (see the error tests).
+    @Test("one value per channel in inference", arguments: KernelPath.allCases)
+    func oneValuePerChannel(path: KernelPath) throws {
+        for dimensions in [[1, 4], [1, 4, 1, 1]] {
+            let shape = try TensorShape(dimensions)
+            var generator = SeededGenerator.fresh()
+            let layer = try BatchNorm<Double>.random(channelCount: 4, path: path, using: &generator)
+            let input = [Double].random(count: 4, in: -3...3, using: &generator)
+            var expected = [Double](repeating: 0, count: 4)
+            NaiveBatchNorm.inferenceForward(
+                input, shape: shape, runningMean: layer.runningMean, runningVariance: layer.runningVariance,
+                gamma: layer.gamma, beta: layer.beta, epsilon: 1e-5, into: &expected)
+            expectClose(try layer.forwardInference(input, shape: shape), expected, tolerance: 1e-15, "\(shape)")
+        }
+    }
+
+    /// Magnitudes near the ends of each precision's range (chosen so that `M·x²` still fits): outputs
+    /// stay within 64u of the reference relative to their root mean square.
+    @Test("huge and tiny magnitudes", arguments: layouts)
+    func magnitudes(layout: TensorLayout, path: KernelPath) throws {
+        try checkMagnitude(Float.self, 1e15, layout, path)
+        try checkMagnitude(Float.self, 1e-15, layout, path)
+        try checkMagnitude(Double.self, 1e150, layout, path)
+        try checkMagnitude(Double.self, 1e-150, layout, path)
+    }
+
+    func checkMagnitude<Scalar: BatchNormScalar>(
+        _: Scalar.Type, _ magnitude: Scalar, _ layout: TensorLayout, _ path: KernelPath
+    ) throws where Scalar.RawSignificand: FixedWidthInteger {
+        let shape = Self.shape(layout)
+        var generator = SeededGenerator.fresh()
+        var layer = try BatchNorm<Scalar>(channelCount: shape.channelCount, affine: false)
+        layer.kernelPath = path
+        let input = [Scalar].random(count: shape.elementCount, in: -1...2, using: &generator).map { $0 * magnitude }
+        let gradOutput = [Scalar].random(count: shape.elementCount, in: -1...1, using: &generator).map { $0 * magnitude }
+        let (output, statistics) = try layer.forwardTraining(input, shape: shape)
+        let dx = try layer.backward(gradOutput: gradOutput, input: input, shape: shape, statistics: statistics).input
+
+        var expected = [Double](repeating: 0, count: input.count)
+        let reference = NaiveBatchNorm.trainingForward(
+            input.map(Double.init), shape: shape, gamma: nil, beta: nil, epsilon: 1e-5, into: &expected)
+        var expectedGradient = [Double](repeating: 0, count: input.count)
+        _ = NaiveBatchNorm.trainingBackward(
+            gradOutput: gradOutput.map(Double.init), input: input.map(Double.init), shape: shape,
+            mean: reference.mean, inverseStandardDeviation: reference.inverseStandardDeviation, gamma: nil,
+            into: &expectedGradient)
+        let u = unitRoundoff(Scalar.self)
+        let context = "\(Scalar.self) ×\(magnitude) \(shape) \(path) seed \(generator.seed)"
+        expectClose(output, expected, tolerance: 64 * u, scale: rootMeanSquare(expected), context + " output")
+        expectClose(dx, expectedGradient, tolerance: 64 * u, scale: rootMeanSquare(expectedGradient), context + " dx")
+        expectClose(statistics.variance, reference.variance, tolerance: 64 * u, scale: 0, context + " variance")
+    }
+
+    /// A NaN or an infinity poisons its own channel (mean, variance, outputs, running statistics and
+    /// gradients become NaN) and no other: the other channels match the reference.
+    @Test("NaN and infinity stay in their channel", arguments: layouts)
+    func nonFinite(layout: TensorLayout, path: KernelPath) throws {
+        for poison in [Float.nan, .infinity, -.infinity] {
+            let shape = Self.shape(layout)
+            var generator = SeededGenerator.fresh()
+            var layer = try BatchNorm<Float>.random(channelCount: shape.channelCount, path: path, using: &generator)
+            var input = [Float].random(count: shape.elementCount, in: -2...2, using: &generator)
+            let gradOutput = [Float].random(count: shape.elementCount, in: -1...1, using: &generator)
+            let poisonedChannel = 1
+            let poisonedIndex = input.indices.first { channel(of: $0, shape) == poisonedChannel && $0 > 20 } ?? 0
+            input[poisonedIndex] = poison
+            let before = layer
+            let (output, statistics) = try layer.forwardTraining(input, shape: shape)
+            let gradients = try layer.backward(gradOutput: gradOutput, input: input, shape: shape, statistics: statistics)
+
+            var expected = [Double](repeating: 0, count: input.count)
+            let reference = NaiveBatchNorm.trainingForward(
+                input.map(Double.init), shape: shape, gamma: before.gammaInDouble, beta: before.betaInDouble,
+                epsilon: 1e-5, into: &expected)
+            let context = "poison \(poison) \(shape) \(path) seed \(generator.seed)"
+            #expect(statistics.variance[poisonedChannel].isNaN, "\(context)")
+            #expect(layer.runningVariance[poisonedChannel].isNaN, "\(context)")
+            #expect(!layer.runningMean[poisonedChannel].isFinite, "\(context)")
+            for index in input.indices where channel(of: index, shape) == poisonedChannel {
+                #expect(output[index].isNaN && gradients.input[index].isNaN, "\(context) index \(index)")
+            }
+            #expect(gradients.parameters.gamma[poisonedChannel].isNaN, "\(context)")
+            let clean = input.indices.filter { channel(of: $0, shape) != poisonedChannel }
+            expectClose(clean.map { output[$0] }, clean.map { expected[$0] }, tolerance: 64 * unitRoundoff(Float.self), context)
+            for other in [0, 2] {
+                #expect(statistics.variance[other].isFinite && layer.runningMean[other].isFinite
+                        && gradients.parameters.gamma[other].isFinite, "\(context) channel \(other)")
+            }
+            #expect(reference.variance[poisonedChannel].isNaN)
+        }
+    }
+
+    func channel(of index: Int, _ shape: TensorShape) -> Int {
+        shape.layout == .channelsLast ? index % shape.channelCount : (index / shape.spatialCount) % shape.channelCount
+    }
+}
