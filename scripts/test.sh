@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds once (debug, tests included), runs the
+# end-to-end checks of the `batchnorm` tool against NumPy, a quick smoke of `batchnorm bench`, and the
+# Swift test suite (Swift Testing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh --with-numpy
+swift build --build-tests
+binary="$(swift build --show-bin-path)/batchnorm"
+python3 scripts/e2e_cli.py "$binary"
+"$binary" bench --quick
+swift test --skip-build
