@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `batchnorm`: benchmarks and parity checks of the batch-norm kernels, and a bridge to NumPy/PyTorch
 /// through `.npy` files.
@@ -10,4 +11,26 @@ struct BatchNormCommand: ParsableCommand {
         subcommands: [BenchCommand.self, ForwardCommand.self, BackwardCommand.self],
         defaultSubcommand: BenchCommand.self
     )
+
+    /// Like ArgumentParser's default, except that a usage error (unknown or missing option, bad
+    /// value) is one line on stderr, `batchnorm: error: ...`, like every other error of the tool.
+    /// Help and version requests print as usual.
+    static func main() {
+        let command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            let code = exitCode(for: error)
+            guard code != .success else { exit(withError: error) }
+            let message = MessageText.singleLine(message(for: error))
+            FileHandle.standardError.write(Data("batchnorm: error: \(message)\n".utf8))
+            Foundation.exit(code.rawValue)
+        }
+        do {
+            var runnable = command
+            try runnable.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

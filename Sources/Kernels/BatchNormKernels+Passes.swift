@@ -24,6 +24,19 @@ extension BatchNormKernels {
         _ input: Span<Scalar>, geometry: ChannelGeometry, gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar,
         into output: inout MutableSpan<Scalar>, path: KernelPath = .blas
     ) -> TrainingStatistics<Scalar> {
+        if path == .fused {
+            let result = input.withUnsafeBufferPointer { inputBuffer in
+                output.withUnsafeMutableBufferPointer { outputBuffer in
+                    guard let inputBase = inputBuffer.baseAddress, let outputBase = outputBuffer.baseAddress else {
+                        return (ChannelMoments<Scalar>.empty(channelCount: geometry.channelCount),
+                                [Scalar](repeating: 0, count: geometry.channelCount))
+                    }
+                    return FusedPasses.trainingForward(
+                        inputBase, outputBase, geometry: geometry, gamma: gamma, beta: beta, epsilon: epsilon)
+                }
+            }
+            return TrainingStatistics(moments: result.0, inverseStandardDeviation: result.1)
+        }
         let moments = moments(of: input, geometry: geometry, path: path)
         let inverseStandardDeviation = inverseStandardDeviation(variance: moments.biasedVariance, epsilon: epsilon)
         normalize(

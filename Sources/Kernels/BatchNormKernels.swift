@@ -17,6 +17,9 @@ package enum BatchNormKernels {
             guard let inputBase = inputBuffer.baseAddress else { return .empty(channelCount: geometry.channelCount) }
             switch path {
             case .blas: return ChannelMoments.blas(inputBase, geometry: geometry)
+            case .fused:
+                return FusedPasses.channelMoments(
+                    FusedPasses.moments(inputBase, geometry: geometry), count: geometry.valuesPerChannel)
             }
         }
     }
@@ -41,6 +44,9 @@ package enum BatchNormKernels {
                 case .blas:
                     ChannelNormalization.blas(
                         inputBase, geometry: geometry, center: center, scale: scale, shift: shift, output: outputBase)
+                case .fused:
+                    FusedPasses.normalize(
+                        inputBase, outputBase, geometry: geometry, center: center, scale: scale, shift: shift)
                 }
             }
         }
@@ -67,6 +73,8 @@ package enum BatchNormKernels {
                 case .blas:
                     return BackwardReductions.blas(
                         input: inputBase, gradient: gradientBase, geometry: geometry, center: center)
+                case .fused:
+                    return FusedPasses.backwardReductions(inputBase, gradientBase, geometry: geometry, center: center)
                 }
             }
         }
@@ -93,6 +101,9 @@ package enum BatchNormKernels {
                         InputGradient.blas(
                             input: inputBase, gradient: gradientBase, geometry: geometry,
                             coefficients: coefficients, inputGradient: resultBase)
+                    case .fused:
+                        FusedPasses.inputGradient(
+                            inputBase, gradientBase, resultBase, geometry: geometry, coefficients: coefficients)
                     }
                 }
             }

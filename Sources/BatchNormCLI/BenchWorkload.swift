@@ -1,0 +1,131 @@
+import BatchNormKit
+import BatchNormReference
+import Kernels
+
+/// What `batchnorm bench` times.
+enum BenchDirection: String, CaseIterable {
+    case forwardTraining = "fwd-train"
+    case forwardInference = "fwd-infer"
+    case backward = "bwd"
+
+    /// Minimal memory traffic in units of the tensor size: read x (and dy) once, write the output once.
+    var trafficMultiple: Int { self == .backward ? 3 : 2 }
+}
+
+/// An implementation under test: the naive reference or one kernel path.
+enum BenchImplementation: Hashable, CustomStringConvertible {
+    case naive
+    case kernel(KernelPath)
+
+    static var all: [BenchImplementation] { [.naive] + KernelPath.allCases.map { .kernel($0) } }
+
+    var description: String {
+        switch self {
+        case .naive: "naive"
+        case .kernel(let path): path.rawValue
+        }
+    }
+}
+
+/// One shape's data, parameters and output buffers, in the anchors' conventions: x uniform in
+/// [-0.5, 1.5), dy in [-0.5, 0.5), gamma in [1, 1.1), beta in [0, 0.1), running mean 0.5 and variance
+/// 0.33, eps 1e-5. Buffers are allocated once and reused by every timed call.
+struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: FixedWidthInteger {
+    let shape: TensorShape
+    let input: [Scalar]
+    let gradOutput: [Scalar]
+    var layer: BatchNorm<Scalar>
+    var output: [Scalar]
+    let statistics: BatchStatistics<Scalar>
+
+    init(shape: TensorShape) throws {
+        var generator = SystemRandomNumberGenerator()
+        self.shape = shape
+        input = (0..<shape.elementCount).map { _ in Scalar.random(in: -0.5..<1.5, using: &generator) }
+        gradOutput = (0..<shape.elementCount).map { _ in Scalar.random(in: -0.5..<0.5, using: &generator) }
+        layer = try BatchNorm<Scalar>(channelCount: shape.channelCount)
+        layer.gamma = (0..<shape.channelCount).map { _ in Scalar.random(in: 1..<1.1, using: &generator) }
+        layer.beta = (0..<shape.channelCount).map { _ in Scalar.random(in: 0..<0.1, using: &generator) }
+        layer.runningMean = .init(repeating: 0.5, count: shape.channelCount)
+        layer.runningVariance = .init(repeating: 0.33, count: shape.channelCount)
+        output = .init(repeating: 0, count: shape.elementCount)
+        var scratch = layer
+        statistics = try scratch.forwardTraining(input, shape: shape).statistics
+    }
+
+    /// One call of `implementation` in `direction`, writing `output`.
+    mutating func run(_ direction: BenchDirection, _ implementation: BenchImplementation) throws {
+        switch implementation {
+        case .naive:
+            switch direction {
+            case .forwardTraining:
+                _ = NaiveBatchNorm.trainingForward(
+                    input, shape: shape, gamma: layer.gamma, beta: layer.beta, epsilon: Double(layer.epsilon),
+                    into: &output)
+            case .forwardInference:
+                NaiveBatchNorm.inferenceForward(
+                    input, shape: shape, runningMean: layer.runningMean, runningVariance: layer.runningVariance,
+                    gamma: layer.gamma, beta: layer.beta, epsilon: Double(layer.epsilon), into: &output)
+            case .backward:
+                _ = NaiveBatchNorm.trainingBackward(
+                    gradOutput: gradOutput, input: input, shape: shape, mean: statistics.mean.map(Double.init),
+                    inverseStandardDeviation: statistics.inverseStandardDeviation.map(Double.init),
+                    gamma: layer.gamma, into: &output)
+            }
+        case .kernel(let path):
+            // Move the buffer and the layer out of `self` (no copy) so the span and the call do not overlap.
+            var buffer: [Scalar] = []
+            swap(&buffer, &output)
+            var layer = self.layer
+            defer {
+                swap(&buffer, &output)
+                self.layer = layer
+            }
+            layer.kernelPath = path
+            var outputSpan = buffer.mutableSpan
+            switch direction {
+            case .forwardTraining:
+                _ = try layer.forwardTraining(input.span, shape: shape, into: &outputSpan)
+            case .forwardInference:
+                try layer.forwardInference(input.span, shape: shape, into: &outputSpan)
+            case .backward:
+                _ = try layer.backward(
+                    gradOutput: gradOutput.span, input: input.span, shape: shape, statistics: statistics,
+                    into: &outputSpan)
+            }
+        }
+    }
+
+    /// The float64 reference of `direction` on the same data (the naive implementation run on `Double`).
+    func reference(_ direction: BenchDirection) -> [Double] {
+        let inputInDouble = input.map(Double.init)
+        var expected = [Double](repeating: 0, count: input.count)
+        let gamma = layer.gamma.map(Double.init), beta = layer.beta.map(Double.init)
+        switch direction {
+        case .forwardTraining:
+            _ = NaiveBatchNorm.trainingForward(
+                inputInDouble, shape: shape, gamma: gamma, beta: beta, epsilon: Double(layer.epsilon), into: &expected)
+        case .forwardInference:
+            NaiveBatchNorm.inferenceForward(
+                inputInDouble, shape: shape, runningMean: layer.runningMean.map(Double.init),
+                runningVariance: layer.runningVariance.map(Double.init), gamma: gamma, beta: beta,
+                epsilon: Double(layer.epsilon), into: &expected)
+        case .backward:
+            let statistics = NaiveBatchNorm.statistics(inputInDouble, shape: shape, epsilon: Double(layer.epsilon))
+            _ = NaiveBatchNorm.trainingBackward(
+                gradOutput: gradOutput.map(Double.init), input: inputInDouble, shape: shape, mean: statistics.mean,
+                inverseStandardDeviation: statistics.inverseStandardDeviation, gamma: gamma, into: &expected)
+        }
+        return expected
+    }
+
+    /// Largest `|output - expected| / (|expected| + 1)` of the last run (outputs are O(1)).
+    func maximumError(against expected: [Double]) -> Double {
+        var worst = 0.0
+        for index in output.indices {
+            let error = abs(Double(output[index]) - expected[index]) / (abs(expected[index]) + 1)
+            if !(error <= worst) { worst = error }
+        }
+        return worst
+    }
+}

@@ -1,0 +1,194 @@
+/// The elementwise loops of the fused kernels, for a contiguous run of one channel (channels-first)
+/// or for rows of interleaved channels (channels-last). Plain IEEE SIMD arithmetic (`a * b + c`, no
+/// contraction), so NaN and infinity propagate exactly as in scalar code.
+extension Fused {
+    // MARK: - Forward
+
+    /// `output = (input - center) * scale + shift` over one run.
+    @inline(__always)
+    static func normalizeRun<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, _ count: Int,
+        center: Scalar, scale: Scalar, shift: Scalar
+    ) {
+        let centerVector = Vector<Scalar>(repeating: center)
+        let scaleVector = Vector<Scalar>(repeating: scale)
+        let shiftVector = Vector<Scalar>(repeating: shift)
+        var index = 0
+        while index + width <= count {
+            store((load(input + index) - centerVector) * scaleVector + shiftVector, output + index)
+            index += width
+        }
+        while index < count {
+            output[index] = (input[index] - center) * scale + shift
+            index += 1
+        }
+    }
+
+    /// `output[r, c] = (input[r, c] - center[c]) * scale[c] + shift[c]` over `rows` rows.
+    @inline(__always)
+    static func normalizeRows<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, rows: Int, channelCount: Int,
+        center: UnsafePointer<Scalar>, scale: UnsafePointer<Scalar>, shift: UnsafePointer<Scalar>
+    ) {
+        for row in 0..<rows {
+            let rowInput = input + row * channelCount, rowOutput = output + row * channelCount
+            var channel = 0
+            while channel + width <= channelCount {
+                store((load(rowInput + channel) - load(center + channel)) * load(scale + channel) + load(shift + channel),
+                      rowOutput + channel)
+                channel += width
+            }
+            while channel < channelCount {
+                rowOutput[channel] = (rowInput[channel] - center[channel]) * scale[channel] + shift[channel]
+                channel += 1
+            }
+        }
+    }
+
+    // MARK: - Backward reductions
+
+    /// `(Σ dy, Σ dy · (x - center))` over one run, in `Double` (SIMD lanes per block).
+    @inline(__always)
+    static func reduceRun<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ count: Int, center: Scalar
+    ) -> (sumGradient: Double, sumGradientTimesCentered: Double) {
+        let centerVector = Vector<Scalar>(repeating: center)
+        var sumGradient = 0.0, sumProduct = 0.0
+        var start = 0
+        while start < count {
+            let end = min(start + blockLength, count)
+            var gradient0 = Vector<Scalar>(), product0 = Vector<Scalar>()
+            var index = start
+            while index + width <= end {
+                let dy = load(gradient + index)
+                gradient0 += dy
+                product0 += dy * (load(input + index) - centerVector)
+                index += width
+            }
+            sumGradient += Double(gradient0.sum())
+            sumProduct += Double(product0.sum())
+            while index < end {
+                sumGradient += Double(gradient[index])
+                sumProduct += Double(gradient[index] * (input[index] - center))
+                index += 1
+            }
+            start = end
+        }
+        return (sumGradient, sumProduct)
+    }
+
+    /// Per-channel `Σ dy` and `Σ dy · (x - center)` over `rows` interleaved rows, added into `Double` sums.
+    static func reduceRows<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
+        center: UnsafePointer<Scalar>, sumGradient: UnsafeMutablePointer<Double>,
+        sumGradientTimesCentered: UnsafeMutablePointer<Double>
+    ) {
+        let rowsPerBlock = max(32, blockLength / max(channelCount, 1))
+        var firstRow = 0
+        while firstRow < rows {
+            let blockRows = min(rowsPerBlock, rows - firstRow)
+            let blockOffset = firstRow * channelCount
+            var channel = 0
+            while channel + width <= channelCount {
+                let centerVector = load(center + channel)
+                var gradientSum = Vector<Scalar>(), productSum = Vector<Scalar>()
+                for row in 0..<blockRows {
+                    let offset = blockOffset + row * channelCount + channel
+                    let dy = load(gradient + offset)
+                    gradientSum += dy
+                    productSum += dy * (load(input + offset) - centerVector)
+                }
+                for lane in 0..<width {
+                    sumGradient[channel + lane] += Double(gradientSum[lane])
+                    sumGradientTimesCentered[channel + lane] += Double(productSum[lane])
+                }
+                channel += width
+            }
+            while channel < channelCount {
+                for row in 0..<blockRows {
+                    let offset = blockOffset + row * channelCount + channel
+                    sumGradient[channel] += Double(gradient[offset])
+                    sumGradientTimesCentered[channel] += Double(gradient[offset] * (input[offset] - center[channel]))
+                }
+                channel += 1
+            }
+            firstRow += blockRows
+        }
+    }
+
+    // MARK: - Backward elementwise step
+
+    /// `dx = k · dy + p · (x - center) + q` over one run.
+    @inline(__always)
+    static func gradientRun<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
+        _ count: Int, center: Scalar, gradientScale k: Scalar, centeredScale p: Scalar, bias q: Scalar
+    ) {
+        let centerVector = Vector<Scalar>(repeating: center)
+        let kVector = Vector<Scalar>(repeating: k), pVector = Vector<Scalar>(repeating: p)
+        let qVector = Vector<Scalar>(repeating: q)
+        var index = 0
+        while index + width <= count {
+            let value = kVector * load(gradient + index) + pVector * (load(input + index) - centerVector) + qVector
+            store(value, inputGradient + index)
+            index += width
+        }
+        while index < count {
+            inputGradient[index] = k * gradient[index] + p * (input[index] - center) + q
+            index += 1
+        }
+    }
+
+    /// `dx = k · dy` over one run.
+    @inline(__always)
+    static func scaleRun<Scalar: BatchNormScalar>(
+        _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>, _ count: Int, scale k: Scalar
+    ) {
+        let kVector = Vector<Scalar>(repeating: k)
+        var index = 0
+        while index + width <= count {
+            store(kVector * load(gradient + index), inputGradient + index)
+            index += width
+        }
+        while index < count {
+            inputGradient[index] = k * gradient[index]
+            index += 1
+        }
+    }
+
+    /// `dx[r, c] = k[c] · dy[r, c] + p[c] · (x[r, c] - center[c]) + q[c]`; without `p` (nil),
+    /// `dx = k · dy` and `x` is not read.
+    static func gradientRows<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
+        rows: Int, channelCount: Int, center: UnsafePointer<Scalar>, gradientScale k: UnsafePointer<Scalar>,
+        centeredScale p: UnsafePointer<Scalar>?, bias q: UnsafePointer<Scalar>
+    ) {
+        for row in 0..<rows {
+            let offset = row * channelCount
+            var channel = 0
+            if let p {
+                while channel + width <= channelCount {
+                    let at = offset + channel
+                    let value = load(k + channel) * load(gradient + at)
+                        + load(p + channel) * (load(input + at) - load(center + channel)) + load(q + channel)
+                    store(value, inputGradient + at)
+                    channel += width
+                }
+                while channel < channelCount {
+                    let at = offset + channel
+                    inputGradient[at] = k[channel] * gradient[at] + p[channel] * (input[at] - center[channel]) + q[channel]
+                    channel += 1
+                }
+            } else {
+                while channel + width <= channelCount {
+                    store(load(k + channel) * load(gradient + offset + channel), inputGradient + offset + channel)
+                    channel += width
+                }
+                while channel < channelCount {
+                    inputGradient[offset + channel] = k[channel] * gradient[offset + channel]
+                    channel += 1
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+/// The fused path: whole passes in Swift SIMD, reading the tensor from memory as few times as the
+/// layout allows and using `Fused.threadCount` threads.
+///
+/// - Channels-first: work is split by channel; a channel's runs are read once for its moments (block
+///   two-pass + Chan merging, see `Fused.blockMoments`), then again for the elementwise step while
+///   they are still in L2 (a ResNet-50 channel is 400 KB), so `x` streams from memory about once.
+/// - Channels-last: work is split by rows; every thread merges per-channel moments of its rows, the
+///   partial moments are merged (Chan), then the elementwise step streams the rows again.
+///
+/// Per-channel folding runs in `Double`; the mean is split into a rounded value and its residual,
+/// which the elementwise step subtracts (`(x - high) * scale + (shift - low * scale)`).
+enum FusedPasses {
+    // MARK: - Moments
+
+    /// Per-channel moments in `Double`.
+    static func moments<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry
+    ) -> [Fused.Moments] {
+        let channelCount = geometry.channelCount
+        var result = [Fused.Moments](repeating: .init(), count: channelCount)
+        let parts = Fused.threadCount(elementCount: geometry.elementCount)
+        if geometry.innerCount == 1 {
+            var partials = [Fused.Moments](repeating: .init(), count: channelCount * parts)
+            partials.withUnsafeMutableBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return }
+                let shared = Fused.SharedPointer(base: base)
+                Fused.forEachPart(parts) { part in
+                    let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
+                    Fused.interleavedMoments(
+                        input + rows.lowerBound * channelCount, rows: rows.count, channelCount: channelCount,
+                        into: shared.base + part * channelCount)
+                }
+            }
+            for part in 0..<parts {
+                for channel in 0..<channelCount { result[channel].merge(partials[part * channelCount + channel]) }
+            }
+        } else {
+            result.withUnsafeMutableBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return }
+                let shared = Fused.SharedPointer(base: base)
+                Fused.forEachPart(parts) { part in
+                    for channel in Fused.slice(channelCount, part: part, of: parts) {
+                        shared.base[channel] = channelMoments(input, geometry: geometry, channel: channel)
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    @inline(__always)
+    static func channelMoments<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, channel: Int
+    ) -> Fused.Moments {
+        var moments = Fused.Moments()
+        for outer in 0..<geometry.outerCount {
+            Fused.runMoments(input + (outer * geometry.channelCount + channel) * geometry.innerCount,
+                             geometry.innerCount, into: &moments)
+        }
+        return moments
+    }
+
+    /// `Double` moments as the kernels' `ChannelMoments` (mean split into high and low words).
+    static func channelMoments<Scalar: BatchNormScalar>(_ moments: [Fused.Moments], count: Int) -> ChannelMoments<Scalar> {
+        var mean = [Scalar](), meanLow = [Scalar](), sumOfSquaredDeviations = [Scalar]()
+        for channel in moments {
+            let (high, low) = split(channel.mean, as: Scalar.self)
+            mean.append(high)
+            meanLow.append(low)
+            sumOfSquaredDeviations.append(Scalar(channel.sumOfSquaredDeviations < 0 ? 0 : channel.sumOfSquaredDeviations))
+        }
+        return ChannelMoments(count: count, mean: mean, meanLow: meanLow, sumOfSquaredDeviations: sumOfSquaredDeviations)
+    }
+
+    /// `value` as a rounded `Scalar` and the `Scalar` rounding of what is left.
+    @inline(__always)
+    static func split<Scalar: BatchNormScalar>(_ value: Double, as _: Scalar.Type) -> (high: Scalar, low: Scalar) {
+        let high = Scalar(value)
+        let low = value - Double(high)
+        return (high, low.isFinite ? Scalar(low) : 0)
+    }
+
+    // MARK: - Training forward, fused per channel
+
+    /// Moments, folding and normalization; for channels-first each channel's runs stay in cache
+    /// between its statistics and its output.
+    static func trainingForward<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
+        gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar
+    ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]) {
+        let channelCount = geometry.channelCount
+        let count = Double(geometry.valuesPerChannel)
+        if geometry.innerCount == 1 {
+            let moments = channelMoments(moments(input, geometry: geometry), count: geometry.valuesPerChannel) as ChannelMoments<Scalar>
+            let inverseStandardDeviation = BatchNormKernels.inverseStandardDeviation(
+                variance: moments.biasedVariance, epsilon: epsilon)
+            let scale = BatchNormKernels.foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma)
+            normalize(input, output, geometry: geometry, center: moments.center, scale: scale,
+                      shift: beta ?? .init(repeating: 0, count: channelCount))
+            return (moments, inverseStandardDeviation)
+        }
+        var perChannel = [Fused.Moments](repeating: .init(), count: channelCount)
+        var inverseStandardDeviation = [Scalar](repeating: 0, count: channelCount)
+        let parts = Fused.threadCount(elementCount: geometry.elementCount)
+        perChannel.withUnsafeMutableBufferPointer { buffer in
+        inverseStandardDeviation.withUnsafeMutableBufferPointer { invstdBuffer in
+            guard let base = buffer.baseAddress, let invstdBase = invstdBuffer.baseAddress else { return }
+            let sharedMoments = Fused.SharedPointer(base: base)
+            let sharedInvstd = Fused.SharedPointer(base: invstdBase)
+            let sharedOutput = Fused.SharedPointer(base: output)
+            Fused.forEachPart(parts) { part in
+                for channel in Fused.slice(channelCount, part: part, of: parts) {
+                    let moments = channelMoments(input, geometry: geometry, channel: channel)
+                    sharedMoments.base[channel] = moments
+                    let variance = moments.sumOfSquaredDeviations < 0 ? 0 : moments.sumOfSquaredDeviations / count
+                    let roundedInvstd = Scalar(1 / (variance + Double(epsilon)).squareRoot())
+                    sharedInvstd.base[channel] = roundedInvstd
+                    let invstd = Double(roundedInvstd)
+                    let scale = Double(Scalar(Double(gamma?[channel] ?? 1) * invstd))
+                    let (high, low) = split(moments.mean, as: Scalar.self)
+                    let shift = Scalar(Double(beta?[channel] ?? 0) - Double(low) * scale)
+                    for outer in 0..<geometry.outerCount {
+                        let offset = (outer * channelCount + channel) * geometry.innerCount
+                        Fused.normalizeRun(input + offset, sharedOutput.base + offset, geometry.innerCount,
+                                           center: high, scale: Scalar(scale), shift: shift)
+                    }
+                }
+            }
+        }}
+        let moments = channelMoments(perChannel, count: geometry.valuesPerChannel) as ChannelMoments<Scalar>
+        return (moments, inverseStandardDeviation)
+    }
+
+    // MARK: - Elementwise forward
+
+    /// `output = (input - center) * scale + shift` with the two-word center.
+    static func normalize<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
+        center: ChannelCenter<Scalar>, scale: [Scalar], shift: [Scalar]
+    ) {
+        let channelCount = geometry.channelCount
+        // Fold the low word of the center into the shift: (x - high - low)·s + b = (x - high)·s + (b - low·s).
+        let foldedShift = (0..<channelCount).map { channel in
+            Scalar(Double(shift[channel]) - Double(center.low?[channel] ?? 0) * Double(scale[channel]))
+        }
+        let parts = Fused.threadCount(elementCount: geometry.elementCount)
+        let sharedOutput = Fused.SharedPointer(base: output)
+        if geometry.innerCount == 1 {
+            center.high.withUnsafeBufferPointer { centerBuffer in
+            scale.withUnsafeBufferPointer { scaleBuffer in
+            foldedShift.withUnsafeBufferPointer { shiftBuffer in
+                guard let centerBase = centerBuffer.baseAddress, let scaleBase = scaleBuffer.baseAddress,
+                      let shiftBase = shiftBuffer.baseAddress else { return }
+                let coefficients = UncheckedSendableBox((centerBase, scaleBase, shiftBase))
+                Fused.forEachPart(parts) { part in
+                    let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
+                    let offset = rows.lowerBound * channelCount
+                    Fused.normalizeRows(
+                        input + offset, sharedOutput.base + offset, rows: rows.count, channelCount: channelCount,
+                        center: coefficients.value.0, scale: coefficients.value.1, shift: coefficients.value.2)
+                }
+            }}}
+        } else {
+            Fused.forEachPart(parts) { part in
+                for channel in Fused.slice(channelCount, part: part, of: parts) {
+                    for outer in 0..<geometry.outerCount {
+                        let offset = (outer * channelCount + channel) * geometry.innerCount
+                        Fused.normalizeRun(input + offset, sharedOutput.base + offset, geometry.innerCount,
+                                           center: center.high[channel], scale: scale[channel],
+                                           shift: foldedShift[channel])
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: - Backward
+
+    /// `Σ dy` and `Σ dy · (x - center)` per channel, accumulated in `Double`.
+    static func backwardReductions<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, geometry: ChannelGeometry,
+        center: ChannelCenter<Scalar>
+    ) -> BackwardReductions<Scalar> {
+        let (sumGradient, sumProduct) = reductionsInDouble(input, gradient, geometry: geometry, center: center)
+        return BackwardReductions(sumGradient: sumGradient.map { Scalar($0) },
+                                  sumGradientTimesCentered: sumProduct.map { Scalar($0) })
+    }
+
+    static func reductionsInDouble<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, geometry: ChannelGeometry,
+        center: ChannelCenter<Scalar>
+    ) -> (sumGradient: [Double], sumGradientTimesCentered: [Double]) {
+        let channelCount = geometry.channelCount
+        let parts = Fused.threadCount(elementCount: geometry.elementCount)
+        var sumGradient = [Double](repeating: 0, count: channelCount * parts)
+        var sumProduct = [Double](repeating: 0, count: channelCount * parts)
+        sumGradient.withUnsafeMutableBufferPointer { gradientBuffer in
+        sumProduct.withUnsafeMutableBufferPointer { productBuffer in
+        center.high.withUnsafeBufferPointer { centerBuffer in
+            guard let gradientBase = gradientBuffer.baseAddress, let productBase = productBuffer.baseAddress,
+                  let centerBase = centerBuffer.baseAddress else { return }
+            let sharedGradient = Fused.SharedPointer(base: gradientBase)
+            let sharedProduct = Fused.SharedPointer(base: productBase)
+            let sharedCenter = UncheckedSendableBox(centerBase)
+            Fused.forEachPart(parts) { part in
+                if geometry.innerCount == 1 {
+                    let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
+                    let offset = rows.lowerBound * channelCount
+                    Fused.reduceRows(
+                        input + offset, gradient + offset, rows: rows.count, channelCount: channelCount,
+                        center: sharedCenter.value, sumGradient: sharedGradient.base + part * channelCount,
+                        sumGradientTimesCentered: sharedProduct.base + part * channelCount)
+                } else {
+                    for channel in Fused.slice(channelCount, part: part, of: parts) {
+                        for outer in 0..<geometry.outerCount {
+                            let offset = (outer * channelCount + channel) * geometry.innerCount
+                            let sums = Fused.reduceRun(input + offset, gradient + offset, geometry.innerCount,
+                                                       center: sharedCenter.value[channel])
+                            sharedGradient.base[channel] += sums.sumGradient
+                            sharedProduct.base[channel] += sums.sumGradientTimesCentered
+                        }
+                    }
+                }
+            }
+        }}}
+        var totalGradient = [Double](repeating: 0, count: channelCount)
+        var totalProduct = [Double](repeating: 0, count: channelCount)
+        for part in 0..<parts {
+            for channel in 0..<channelCount {
+                totalGradient[channel] += sumGradient[part * channelCount + channel]
+                totalProduct[channel] += sumProduct[part * channelCount + channel]
+            }
+        }
+        // Σ dy·(x - high - low) = Σ dy·(x - high) - low·Σ dy
+        if let low = center.low {
+            for channel in 0..<channelCount { totalProduct[channel] -= Double(low[channel]) * totalGradient[channel] }
+        }
+        return (totalGradient, totalProduct)
+    }
+
+    /// `dx = k·dy + p·(x - center) + q` (or `k·dy` without a centered term).
+    static func inputGradient<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
+        geometry: ChannelGeometry, coefficients: InputGradientCoefficients<Scalar>
+    ) {
+        let channelCount = geometry.channelCount
+        let parts = Fused.threadCount(elementCount: geometry.elementCount)
+        let shared = Fused.SharedPointer(base: inputGradient)
+        let k = coefficients.gradientScale
+        let center = coefficients.centered?.center.high ?? .init(repeating: 0, count: channelCount)
+        let p = coefficients.centered?.scale
+        // Fold the low word of the center into the bias: p·(x - high - low) + q = p·(x - high) + (q - p·low).
+        let q = (0..<channelCount).map { channel -> Scalar in
+            guard let centered = coefficients.centered else { return 0 }
+            return Scalar(Double(centered.bias[channel]) - Double(centered.scale[channel]) * Double(centered.center.low?[channel] ?? 0))
+        }
+        if geometry.innerCount == 1 {
+            k.withUnsafeBufferPointer { kBuffer in
+            center.withUnsafeBufferPointer { centerBuffer in
+            (p ?? []).withUnsafeBufferPointer { pBuffer in
+            q.withUnsafeBufferPointer { qBuffer in
+                guard let kBase = kBuffer.baseAddress, let centerBase = centerBuffer.baseAddress,
+                      let qBase = qBuffer.baseAddress else { return }
+                let pBase = p == nil ? nil : pBuffer.baseAddress
+                let coefficientPointers = UncheckedSendableBox((kBase, centerBase, pBase, qBase))
+                Fused.forEachPart(parts) { part in
+                    let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
+                    let offset = rows.lowerBound * channelCount
+                    let (kPointer, centerPointer, pPointer, qPointer) = coefficientPointers.value
+                    Fused.gradientRows(
+                        input + offset, gradient + offset, shared.base + offset, rows: rows.count,
+                        channelCount: channelCount, center: centerPointer, gradientScale: kPointer,
+                        centeredScale: pPointer, bias: qPointer)
+                }
+            }}}}
+        } else {
+            Fused.forEachPart(parts) { part in
+                for channel in Fused.slice(channelCount, part: part, of: parts) {
+                    for outer in 0..<geometry.outerCount {
+                        let offset = (outer * channelCount + channel) * geometry.innerCount
+                        if let p {
+                            Fused.gradientRun(input + offset, gradient + offset, shared.base + offset, geometry.innerCount,
+                                              center: center[channel], gradientScale: k[channel],
+                                              centeredScale: p[channel], bias: q[channel])
+                        } else {
+                            Fused.scaleRun(gradient + offset, shared.base + offset, geometry.innerCount, scale: k[channel])
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,345 @@
+#!/usr/bin/env python3
+"""End-to-end checks of `batchnorm forward` and `batchnorm backward` against NumPy.
+
+Usage: python3 scripts/e2e_cli.py PATH/TO/batchnorm
+
+Writes seeded random .npy inputs to a temporary directory, runs the tool on them, and compares
+every output with a float64 NumPy implementation of PyTorch's batch_norm (biased variance to
+normalize, unbiased variance in the running update). Then runs error cases and checks that each
+exits non-zero with exactly one stderr line `batchnorm: error: ...` and leaves the outputs alone.
+Prints one line per check and ends with `e2e: N passed, M failed`; exits 1 if anything failed.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+except ImportError:
+    sys.exit("e2e_cli.py needs NumPy: install it with `python3 -m pip install numpy` "
+             "or `apt-get install python3-numpy`")
+
+# Tolerances: |actual - expected| <= tol * max(1, |expected|) elementwise, with `expected` the float64
+# reference computed from the same (already rounded) inputs.
+#   float32: 1e-5, i.e. ~100 ulps at magnitude 1; the data here are O(1) with M <= 512 values per
+#            channel, so rounding in the reductions stays far below that.
+#   float64: 1e-12, the same margin over float64's ulp (2.2e-16) and summation-order differences.
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
+
+EPS = 1e-5
+
+passed = 0
+failed = 0
+
+
+def report(ok, name, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"PASS {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name}{': ' + detail if detail else ''}")
+
+
+# MARK: - Reference (float64, PyTorch semantics)
+
+def channel_axis(x, layout):
+    return 1 if layout == "channels-first" else x.ndim - 1
+
+
+def per_channel(v, x, layout):
+    """A length-C vector broadcast against x."""
+    shape = [1] * x.ndim
+    shape[channel_axis(x, layout)] = -1
+    return np.asarray(v, dtype=np.float64).reshape(shape)
+
+
+def reduce_axes(x, layout):
+    c = channel_axis(x, layout)
+    return tuple(a for a in range(x.ndim) if a != c)
+
+
+def ref_forward_training(x, layout, gamma, beta, rm, rv, momentum, eps=EPS):
+    """Returns y, saved mean, saved invstd, updated running mean, updated running var (PyTorch)."""
+    x = x.astype(np.float64)
+    axes = reduce_axes(x, layout)
+    m = x.size // x.shape[channel_axis(x, layout)]
+    mean = x.mean(axis=axes)
+    var = ((x - per_channel(mean, x, layout)) ** 2).mean(axis=axes)   # biased, for normalization
+    invstd = 1.0 / np.sqrt(var + eps)
+    xhat = (x - per_channel(mean, x, layout)) * per_channel(invstd, x, layout)
+    y = xhat if gamma is None else xhat * per_channel(gamma, x, layout) + per_channel(beta, x, layout)
+    factor = 1.0 if momentum is None else momentum   # cumulative average after one batch: factor 1
+    rm = np.zeros_like(mean) if rm is None else rm.astype(np.float64)
+    rv = np.ones_like(mean) if rv is None else rv.astype(np.float64)
+    new_rm = (1 - factor) * rm + factor * mean
+    new_rv = (1 - factor) * rv + factor * var * m / (m - 1)            # unbiased in the running update
+    return y, mean, invstd, new_rm, new_rv
+
+
+def ref_forward_inference(x, layout, gamma, beta, rm, rv, eps=EPS):
+    x = x.astype(np.float64)
+    invstd = 1.0 / np.sqrt(rv.astype(np.float64) + eps)
+    y = (x - per_channel(rm, x, layout)) * per_channel(invstd, x, layout)
+    return y if gamma is None else y * per_channel(gamma, x, layout) + per_channel(beta, x, layout)
+
+
+def ref_backward_training(x, dy, layout, gamma, eps=EPS):
+    """dx = gamma * invstd / M * (M * dy - dbeta - xhat * dgamma); returns dx, dgamma, dbeta."""
+    x = x.astype(np.float64)
+    dy = dy.astype(np.float64)
+    axes = reduce_axes(x, layout)
+    m = x.size // x.shape[channel_axis(x, layout)]
+    mean = x.mean(axis=axes)
+    var = ((x - per_channel(mean, x, layout)) ** 2).mean(axis=axes)
+    invstd = 1.0 / np.sqrt(var + eps)
+    xhat = (x - per_channel(mean, x, layout)) * per_channel(invstd, x, layout)
+    dbeta = dy.sum(axis=axes)
+    dgamma = (dy * xhat).sum(axis=axes)
+    g = np.ones_like(mean) if gamma is None else gamma.astype(np.float64)
+    dx = per_channel(g * invstd / m, x, layout) * (
+        m * dy - per_channel(dbeta, x, layout) - xhat * per_channel(dgamma, x, layout))
+    return dx, dgamma, dbeta
+
+
+def ref_backward_inference(x, dy, layout, gamma, rm, rv, eps=EPS):
+    x = x.astype(np.float64)
+    dy = dy.astype(np.float64)
+    axes = reduce_axes(x, layout)
+    invstd = 1.0 / np.sqrt(rv.astype(np.float64) + eps)
+    xhat = (x - per_channel(rm, x, layout)) * per_channel(invstd, x, layout)
+    g = np.ones_like(invstd) if gamma is None else gamma.astype(np.float64)
+    dx = dy * per_channel(g * invstd, x, layout)
+    return dx, (dy * xhat).sum(axis=axes), dy.sum(axis=axes)
+
+
+# MARK: - Running the tool
+
+class Runner:
+    def __init__(self, binary, directory):
+        self.binary = binary
+        self.directory = directory
+        self.rng = np.random.default_rng(20240611)
+
+    def path(self, name):
+        return os.path.join(self.directory, name)
+
+    def save(self, name, array):
+        np.save(self.path(name), array)
+        return self.path(name)
+
+    def random(self, name, shape, dtype, scale=1.0, offset=0.0):
+        array = (self.rng.standard_normal(shape) * scale + offset).astype(dtype)
+        self.save(name, array)
+        return array
+
+    def run(self, *args):
+        return subprocess.run([self.binary, *args], capture_output=True, text=True, timeout=30)
+
+
+def check_success(name, result):
+    ok = result.returncode == 0 and result.stderr == ""
+    report(ok, f"{name}: exit 0, quiet stderr",
+           f"exit {result.returncode}, stderr {result.stderr.strip()!r}")
+    return ok
+
+
+def check_output(name, path, expected, dtype):
+    """The file at `path` has `expected`'s shape, dtype `dtype`, and values within tolerance."""
+    if not os.path.exists(path):
+        report(False, name, "output file missing")
+        return
+    actual = np.load(path)
+    if actual.dtype != dtype or actual.shape != expected.shape:
+        report(False, name, f"got {actual.dtype}{actual.shape}, want {np.dtype(dtype)}{expected.shape}")
+        return
+    tol = TOLERANCE[dtype]
+    error = np.abs(actual.astype(np.float64) - expected) / np.maximum(1.0, np.abs(expected))
+    worst = float(error.max()) if error.size else 0.0
+    report(worst <= tol, f"{name} (max scaled error {worst:.2e}, tolerance {tol:g})")
+
+
+# MARK: - Numerical checks
+
+def numerical_checks(r):
+    f32, f64 = np.float32, np.float64
+
+    # Forward training, float32 NCHW, affine, given running statistics, saved statistics.
+    x = r.random("fwd32_x.npy", (4, 3, 5, 6), f32, scale=2.0, offset=0.5)
+    gamma = r.random("fwd32_g.npy", (3,), f32, scale=0.5, offset=1.0)
+    beta = r.random("fwd32_b.npy", (3,), f32)
+    rm = r.random("fwd32_rm.npy", (3,), f32)
+    rv = np.abs(r.random("fwd32_rv_raw.npy", (3,), f32)) + f32(0.5)
+    r.save("fwd32_rv.npy", rv)
+    res = r.run("forward", "--input", r.path("fwd32_x.npy"), "--output", r.path("fwd32_y.npy"),
+                "--gamma", r.path("fwd32_g.npy"), "--beta", r.path("fwd32_b.npy"),
+                "--running-mean", r.path("fwd32_rm.npy"), "--running-var", r.path("fwd32_rv.npy"),
+                "--updated-running-mean", r.path("fwd32_nrm.npy"),
+                "--updated-running-var", r.path("fwd32_nrv.npy"),
+                "--saved-mean", r.path("fwd32_sm.npy"), "--saved-invstd", r.path("fwd32_si.npy"))
+    name = "forward training float32 NCHW affine"
+    if check_success(name, res):
+        y, mean, invstd, nrm, nrv = ref_forward_training(x, "channels-first", gamma, beta, rm, rv, 0.1)
+        check_output(f"{name}: output", r.path("fwd32_y.npy"), y, f32)
+        check_output(f"{name}: saved mean", r.path("fwd32_sm.npy"), mean, f32)
+        check_output(f"{name}: saved invstd", r.path("fwd32_si.npy"), invstd, f32)
+        check_output(f"{name}: updated running mean", r.path("fwd32_nrm.npy"), nrm, f32)
+        check_output(f"{name}: updated running var", r.path("fwd32_nrv.npy"), nrv, f32)
+
+    # Forward training, float64 NHWC, non-affine, momentum none, running stats from PyTorch's 0 / 1.
+    x = r.random("fwd64_x.npy", (3, 4, 5, 2), f64, scale=3.0, offset=-1.0)
+    res = r.run("forward", "--input", r.path("fwd64_x.npy"), "--output", r.path("fwd64_y.npy"),
+                "--layout", "channels-last", "--momentum", "none",
+                "--updated-running-mean", r.path("fwd64_nrm.npy"),
+                "--updated-running-var", r.path("fwd64_nrv.npy"),
+                "--saved-mean", r.path("fwd64_sm.npy"), "--saved-invstd", r.path("fwd64_si.npy"))
+    name = "forward training float64 NHWC non-affine momentum none"
+    if check_success(name, res):
+        y, mean, invstd, nrm, nrv = ref_forward_training(x, "channels-last", None, None, None, None, None)
+        check_output(f"{name}: output", r.path("fwd64_y.npy"), y, f64)
+        check_output(f"{name}: saved mean", r.path("fwd64_sm.npy"), mean, f64)
+        check_output(f"{name}: saved invstd", r.path("fwd64_si.npy"), invstd, f64)
+        check_output(f"{name}: updated running mean", r.path("fwd64_nrm.npy"), nrm, f64)
+        check_output(f"{name}: updated running var", r.path("fwd64_nrv.npy"), nrv, f64)
+
+    # Forward inference, float32 NCL, affine (reuses the float32 parameters and running statistics).
+    x = r.random("inf32_x.npy", (5, 3, 7), f32, scale=1.5)
+    res = r.run("forward", "--input", r.path("inf32_x.npy"), "--output", r.path("inf32_y.npy"),
+                "--mode", "inference", "--gamma", r.path("fwd32_g.npy"), "--beta", r.path("fwd32_b.npy"),
+                "--running-mean", r.path("fwd32_rm.npy"), "--running-var", r.path("fwd32_rv.npy"))
+    name = "forward inference float32 NCL affine"
+    if check_success(name, res):
+        check_output(f"{name}: output", r.path("inf32_y.npy"),
+                     ref_forward_inference(x, "channels-first", gamma, beta, rm, rv), f32)
+
+    # Backward training, float64 NCHW, affine.
+    x = r.random("bwd64_x.npy", (4, 3, 4, 4), f64, scale=2.0, offset=3.0)
+    dy = r.random("bwd64_dy.npy", (4, 3, 4, 4), f64)
+    gamma64 = r.random("bwd64_g.npy", (3,), f64, scale=0.5, offset=1.0)
+    res = r.run("backward", "--input", r.path("bwd64_x.npy"), "--grad-output", r.path("bwd64_dy.npy"),
+                "--grad-input", r.path("bwd64_dx.npy"), "--gamma", r.path("bwd64_g.npy"),
+                "--grad-gamma", r.path("bwd64_dg.npy"), "--grad-beta", r.path("bwd64_db.npy"))
+    name = "backward training float64 NCHW affine"
+    if check_success(name, res):
+        dx, dg, db = ref_backward_training(x, dy, "channels-first", gamma64)
+        check_output(f"{name}: grad input", r.path("bwd64_dx.npy"), dx, f64)
+        check_output(f"{name}: grad gamma", r.path("bwd64_dg.npy"), dg, f64)
+        check_output(f"{name}: grad beta", r.path("bwd64_db.npy"), db, f64)
+
+    # Backward inference, float32 NC, affine (parameters and running statistics of the first case).
+    x = r.random("binf32_x.npy", (16, 3), f32)
+    dy = r.random("binf32_dy.npy", (16, 3), f32)
+    res = r.run("backward", "--input", r.path("binf32_x.npy"), "--grad-output", r.path("binf32_dy.npy"),
+                "--grad-input", r.path("binf32_dx.npy"), "--mode", "inference",
+                "--gamma", r.path("fwd32_g.npy"),
+                "--running-mean", r.path("fwd32_rm.npy"), "--running-var", r.path("fwd32_rv.npy"),
+                "--grad-gamma", r.path("binf32_dg.npy"), "--grad-beta", r.path("binf32_db.npy"))
+    name = "backward inference float32 NC affine"
+    if check_success(name, res):
+        dx, dg, db = ref_backward_inference(x, dy, "channels-first", gamma, rm, rv)
+        check_output(f"{name}: grad input", r.path("binf32_dx.npy"), dx, f32)
+        check_output(f"{name}: grad gamma", r.path("binf32_dg.npy"), dg, f32)
+        check_output(f"{name}: grad beta", r.path("binf32_db.npy"), db, f32)
+
+
+# MARK: - Error cases
+
+def check_error(r, name, args, output, preexisting=None):
+    """The run fails with one `batchnorm: error:` line and `output` is not created (or, if it
+    existed with `preexisting` bytes, is byte-identical afterwards)."""
+    if preexisting is not None:
+        with open(output, "wb") as f:
+            f.write(preexisting)
+    elif os.path.exists(output):
+        os.remove(output)
+    result = r.run(*args)
+    lines = result.stderr.splitlines()
+    ok = (result.returncode != 0 and len(lines) == 1 and lines[0].startswith("batchnorm: error:")
+          and result.stderr.endswith("\n"))
+    report(ok, f"error {name}: exit {result.returncode}, stderr {result.stderr.strip()!r}",
+           f"want a non-zero exit and one 'batchnorm: error:' line; got {len(lines)} line(s)")
+    if preexisting is None:
+        report(not os.path.exists(output), f"error {name}: output not created")
+    else:
+        with open(output, "rb") as f:
+            unchanged = f.read() == preexisting
+        report(unchanged, f"error {name}: pre-existing output byte-identical")
+
+
+def error_checks(r):
+    f32, f64 = np.float32, np.float64
+    x = r.random("err_x.npy", (4, 3), f32)
+    r.random("err_dy.npy", (4, 3), f32)
+    r.random("err_g.npy", (3,), f32)
+    r.random("err_b.npy", (3,), f32)
+    out = r.path("err_out.npy")
+
+    def forward(input_path, *extra):
+        return ["forward", "--input", input_path, "--output", out, *extra]
+
+    with open(r.path("err_x.npy"), "rb") as f:
+        data = f.read()
+    with open(r.path("truncated.npy"), "wb") as f:
+        f.write(data[:-5])
+    check_error(r, "truncated .npy", forward(r.path("truncated.npy")), out)
+
+    r.save("int32.npy", np.arange(12, dtype=np.int32).reshape(4, 3))
+    check_error(r, "int32 .npy", forward(r.path("int32.npy")), out)
+
+    r.random("g64.npy", (3,), f64)
+    check_error(r, "dtype mismatch input float32 / gamma float64",
+                forward(r.path("err_x.npy"), "--gamma", r.path("g64.npy"), "--beta", r.path("err_b.npy")),
+                out, preexisting=b"not touched\n")
+
+    r.random("g4.npy", (4,), f32)
+    check_error(r, "gamma of length 4 for 3 channels",
+                forward(r.path("err_x.npy"), "--gamma", r.path("g4.npy"), "--beta", r.path("err_b.npy")), out)
+
+    r.random("rank1.npy", (5,), f32)
+    check_error(r, "rank-1 input", forward(r.path("rank1.npy")), out)
+
+    check_error(r, "--eps -1", forward(r.path("err_x.npy"), "--eps", "-1"), out)
+    check_error(r, "--momentum 2", forward(r.path("err_x.npy"), "--momentum", "2"), out)
+    check_error(r, "--layout sideways", forward(r.path("err_x.npy"), "--layout", "sideways"), out)
+    check_error(r, "inference without running stats", forward(r.path("err_x.npy"), "--mode", "inference"), out)
+    check_error(r, "only --gamma", forward(r.path("err_x.npy"), "--gamma", r.path("err_g.npy")), out)
+
+    r.random("one_per_channel.npy", (1, 3), f32)
+    saved = r.path("err_saved.npy")
+    if os.path.exists(saved):
+        os.remove(saved)
+    check_error(r, "one value per channel in training (1, 3)",
+                forward(r.path("one_per_channel.npy"), "--saved-mean", saved), out)
+    report(not os.path.exists(saved), "error one value per channel: --saved-mean not created")
+
+    r.random("dy_wrong.npy", (4, 4), f32)
+    check_error(r, "backward grad-output shape mismatch",
+                ["backward", "--input", r.path("err_x.npy"), "--grad-output", r.path("dy_wrong.npy"),
+                 "--grad-input", out], out)
+    check_error(r, "backward inference without running stats",
+                ["backward", "--input", r.path("err_x.npy"), "--grad-output", r.path("err_dy.npy"),
+                 "--grad-input", out, "--mode", "inference"], out)
+
+    leftovers = [n for n in os.listdir(r.directory) if n.endswith(".tmp")]
+    report(not leftovers, "no temporary files left behind", ", ".join(leftovers))
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: python3 scripts/e2e_cli.py PATH/TO/batchnorm")
+    binary = os.path.abspath(sys.argv[1])
+    if not os.access(binary, os.X_OK):
+        sys.exit(f"e2e_cli.py: {binary} is not an executable")
+    with tempfile.TemporaryDirectory(prefix="batchnorm-e2e-") as directory:
+        runner = Runner(binary, directory)
+        numerical_checks(runner)
+        error_checks(runner)
+    print(f"e2e: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
