@@ -49,7 +49,9 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
         layer.runningMean = .init(repeating: 0.5, count: shape.channelCount)
         layer.runningVariance = .init(repeating: 0.33, count: shape.channelCount)
         output = .init(repeating: 0, count: shape.elementCount)
+        // The saved statistics every backward implementation receives (computed once, on the fused path).
         var scratch = layer
+        scratch.kernelPath = .fused
         statistics = try scratch.forwardTraining(input, shape: shape).statistics
     }
 

@@ -14,6 +14,10 @@ extension BackwardReductions {
         }
         let blas = Scalar.blasRoutines
         let limit = BLASCount.maximumCount
+        if geometry.innerCount == 1, let rowsPerBlock = ChannelsLastBlocks.rowsPerBlock(geometry, limit: limit) {
+            return ChannelsLastBlocks.backwardReductions(
+                input: input, gradient: gradient, geometry: geometry, rowsPerBlock: rowsPerBlock, center: center)
+        }
         let sumGradient = BLASReductions.channelSums(gradient, geometry: geometry)
         let pieceLength = ChannelRuns.longestPiece(geometry, limit: limit)
         var scratch = [Scalar](repeating: 0, count: pieceLength)

@@ -15,6 +15,9 @@ extension ChannelMoments {
         guard geometry.elementCount > 0 else { return .empty(channelCount: channelCount) }
         let blas = Scalar.blasRoutines
         let limit = BLASCount.maximumCount
+        if geometry.innerCount == 1, let rowsPerBlock = ChannelsLastBlocks.rowsPerBlock(geometry, limit: limit) {
+            return ChannelsLastBlocks.moments(tensor, geometry: geometry, rowsPerBlock: rowsPerBlock)
+        }
         let countScalar = Scalar(valueCount)
 
         let firstMean = BLASReductions.channelSums(tensor, geometry: geometry).map { $0 / countScalar }

@@ -13,6 +13,12 @@ enum ChannelNormalization {
         guard geometry.elementCount > 0 else { return }
         let blas = Scalar.blasRoutines
         let limit = BLASCount.maximumCount
+        if geometry.innerCount == 1, let rowsPerBlock = ChannelsLastBlocks.rowsPerBlock(geometry, limit: limit) {
+            ChannelsLastBlocks.normalize(
+                input, geometry: geometry, rowsPerBlock: rowsPerBlock, center: center, scale: scale, shift: shift,
+                output: output)
+            return
+        }
         let pieceLength = ChannelRuns.longestPiece(geometry, limit: limit)
         let centerLow = center.low ?? []
         if geometry.innerCount == 1 {

@@ -33,6 +33,12 @@ enum InputGradient {
         guard geometry.elementCount > 0 else { return }
         let blas = Scalar.blasRoutines
         let limit = BLASCount.maximumCount
+        if geometry.innerCount == 1, let rowsPerBlock = ChannelsLastBlocks.rowsPerBlock(geometry, limit: limit) {
+            ChannelsLastBlocks.inputGradient(
+                input: input, gradient: gradient, geometry: geometry, rowsPerBlock: rowsPerBlock,
+                coefficients: coefficients, inputGradient: inputGradient)
+            return
+        }
         let pieceLength = ChannelRuns.longestPiece(geometry, limit: limit)
         let gradientScale = coefficients.gradientScale
         guard let centered = coefficients.centered else {

@@ -15,6 +15,8 @@ struct ChunkingTests {
         ([12, 7], .channelsFirst, 5),        // NC: rows of 7 channels split at 5
         ([5, 3, 2, 6], .channelsLast, 4),    // NHWC: channel vectors of 6 split at 4
         ([4, 2, 3], .channelsFirst, 1),      // everything one element at a time
+        ([12, 3], .channelsLast, 7),         // channels-last row blocks of 2 rows (6 ≤ 7 elements)
+        ([3, 5, 4], .channelsLast, 12),      // NLC: 15 rows in blocks of 3
     ]
 
     @Test("forward and backward with a tiny CBLAS limit", arguments: cases)
