@@ -12,7 +12,8 @@
 enum FusedPasses {
     // MARK: - Moments
 
-    /// Per-channel moments in `Double`.
+    /// Per-channel moments in `Double`: one pass about a shift (see `Fused.momentsFromShiftedSums`),
+    /// falling back to the block two-pass with Chan merging where the shift was poor.
     static func moments<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry
     ) -> [Fused.Moments] {
@@ -20,6 +21,7 @@ enum FusedPasses {
         var result = [Fused.Moments](repeating: .init(), count: channelCount)
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         if geometry.innerCount == 1 {
+            if let shifted = interleavedShiftedMoments(input, geometry: geometry, parts: parts) { return shifted }
             var partials = [Fused.Moments](repeating: .init(), count: channelCount * parts)
             partials.withUnsafeMutableBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return }
@@ -48,14 +50,75 @@ enum FusedPasses {
         return result
     }
 
+    /// Channels-last moments in one pass about the mean of the first rows, or `nil` if some channel
+    /// is ill-conditioned for that shift (or non-finite).
+    static func interleavedShiftedMoments<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, parts: Int
+    ) -> [Fused.Moments]? {
+        let channelCount = geometry.channelCount
+        let headRows = min(geometry.outerCount, 64)
+        var shift = [Scalar](repeating: 0, count: channelCount)
+        for channel in 0..<channelCount {
+            var sum = 0.0
+            for row in 0..<headRows { sum += Double(input[row * channelCount + channel]) }
+            shift[channel] = Scalar(sum / Double(headRows))
+        }
+        var sums = [Double](repeating: 0, count: channelCount * parts)
+        var squares = [Double](repeating: 0, count: channelCount * parts)
+        shift.withUnsafeBufferPointer { shiftBuffer in
+        sums.withUnsafeMutableBufferPointer { sumsBuffer in
+        squares.withUnsafeMutableBufferPointer { squaresBuffer in
+            guard let shiftBase = shiftBuffer.baseAddress, let sumsBase = sumsBuffer.baseAddress,
+                  let squaresBase = squaresBuffer.baseAddress else { return }
+            let shared = UncheckedSendableBox((shiftBase, sumsBase, squaresBase))
+            Fused.forEachPart(parts) { part in
+                let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
+                let (shiftPointer, sumsPointer, squaresPointer) = shared.value
+                Fused.interleavedShiftedSums(
+                    input + rows.lowerBound * channelCount, rows: rows.count, channelCount: channelCount,
+                    shift: shiftPointer, sums: sumsPointer + part * channelCount,
+                    squares: squaresPointer + part * channelCount)
+            }
+        }}}
+        let count = Double(geometry.valuesPerChannel)
+        var result = [Fused.Moments]()
+        result.reserveCapacity(channelCount)
+        for channel in 0..<channelCount {
+            var sum = 0.0, sumOfSquares = 0.0
+            for part in 0..<parts {
+                sum += sums[part * channelCount + channel]
+                sumOfSquares += squares[part * channelCount + channel]
+            }
+            guard let moments = Fused.momentsFromShiftedSums(
+                count: count, shift: Double(shift[channel]), sum: sum, sumOfSquares: sumOfSquares) else { return nil }
+            result.append(moments)
+        }
+        return result
+    }
+
+    /// One channel's moments (channels-first): one pass over its runs about the mean of its first
+    /// block, or the block two-pass with Chan merging when that shift is poor.
     @inline(__always)
     static func channelMoments<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, channel: Int
     ) -> Fused.Moments {
+        let runLength = geometry.innerCount
+        let firstRun = input + channel * runLength
+        let shift = Scalar(Fused.blockMoments(firstRun, min(runLength, Fused.blockLength)).mean)
+        var sum = 0.0, sumOfSquares = 0.0
+        for outer in 0..<geometry.outerCount {
+            let sums = Fused.shiftedSums(
+                input + (outer * geometry.channelCount + channel) * runLength, runLength, shift: shift)
+            sum += sums.sum
+            sumOfSquares += sums.sumOfSquares
+        }
+        if let moments = Fused.momentsFromShiftedSums(
+            count: Double(geometry.valuesPerChannel), shift: Double(shift), sum: sum, sumOfSquares: sumOfSquares) {
+            return moments
+        }
         var moments = Fused.Moments()
         for outer in 0..<geometry.outerCount {
-            Fused.runMoments(input + (outer * geometry.channelCount + channel) * geometry.innerCount,
-                             geometry.innerCount, into: &moments)
+            Fused.runMoments(input + (outer * geometry.channelCount + channel) * runLength, runLength, into: &moments)
         }
         return moments
     }

@@ -54,6 +54,29 @@ struct NastyDataTests {
         expectClose(gradients.parameters.gamma, expectedParameters.gamma, tolerance: 64 * u, scale: m, context + " dgamma")
     }
 
+    /// The fused path's one-pass moments are taken about the mean of a channel's first block; when
+    /// the rest of the batch sits far from it (a trend), it must detect the ill-conditioning and fall
+    /// back to the exact block two-pass. First sample around 1000, the others around 0, spread 1.
+    @Test("a first block far from the mean", arguments: layouts)
+    func trend(layout: TensorLayout, path: KernelPath) throws {
+        let shape = Self.shape(layout)
+        var generator = SeededGenerator.fresh()
+        var layer = try BatchNorm<Float>.random(channelCount: shape.channelCount, path: path, using: &generator)
+        let perSample = shape.elementCount / shape.batchSize
+        let input = (0..<shape.elementCount).map { index in
+            (index < perSample ? 1000 : 0) + Float.random(in: -1...1, using: &generator)
+        }
+        let (output, statistics) = try layer.forwardTraining(input, shape: shape)
+        var expected = [Double](repeating: 0, count: input.count)
+        let reference = NaiveBatchNorm.trainingForward(
+            input.map(Double.init), shape: shape, gamma: layer.gammaInDouble, beta: layer.betaInDouble,
+            epsilon: 1e-5, into: &expected)
+        let u = unitRoundoff(Float.self)
+        let context = "\(shape) \(path) seed \(generator.seed)"
+        expectClose(statistics.variance, reference.variance, tolerance: 16 * u, scale: 0, context + " variance")
+        expectClose(output, expected, tolerance: 64 * u, context + " output")
+    }
+
     /// A constant channel has variance exactly 0 and normalizes to exactly β (x - mean is exactly 0),
     /// and its `dx` is `γ·invstd·(dy - mean(dy))`.
     @Test("constant channels", arguments: layouts)

@@ -1,0 +1,114 @@
+/// One-pass moments about a fixed per-channel shift `K`, with a conditioning check.
+///
+/// With `S1 = Σ(x - K)` and `S2 = Σ(x - K)²`: `mean = K + S1/M`, `M2 = S2 - S1²/M`. The rounding
+/// error of `M2` is about `u·S2`, i.e. amplified by `S2 / M2 = 1 + (mean - K)² / variance` over an
+/// exact two-pass. `K` is the mean of the channel's first block (≥ 32 values), so for data without a
+/// trend the amplification is `1 + O(1/32)`. When it exceeds ``maximumAmplification`` the caller falls
+/// back to the block two-pass with Chan merging (`Fused.blockMoments`, `Fused.interleavedMoments`).
+/// Sums run in working-precision SIMD lanes over at most `Fused.blockLength` values, then in `Double`.
+extension Fused {
+    /// Largest accepted `S2 / M2` (one bit).
+    static let maximumAmplification = 2.0
+
+    /// Moments from shifted sums, or `nil` when the shift was too far from the mean.
+    @inline(__always)
+    static func momentsFromShiftedSums(count: Double, shift: Double, sum: Double, sumOfSquares: Double) -> Moments? {
+        let m2 = sumOfSquares - sum * sum / count
+        guard m2.isFinite, sumOfSquares.isFinite else {
+            // NaN or infinity in the data: the result is non-finite either way; the exact path keeps
+            // IEEE semantics identical to the other paths.
+            return nil
+        }
+        if sumOfSquares > maximumAmplification * m2, sumOfSquares > 0 { return nil }
+        return Moments(count: count, mean: shift + sum / count, sumOfSquaredDeviations: m2)
+    }
+
+    /// `(Σ(x - shift), Σ(x - shift)²)` over one contiguous run.
+    @inline(__always)
+    static func shiftedSums<Scalar: BatchNormScalar>(
+        _ values: UnsafePointer<Scalar>, _ count: Int, shift: Scalar
+    ) -> (sum: Double, sumOfSquares: Double) {
+        let shiftVector = Vector<Scalar>(repeating: shift)
+        var sum = 0.0, sumOfSquares = 0.0
+        var start = 0
+        while start < count {
+            let end = min(start + blockLength, count)
+            var s0 = Vector<Scalar>(), s1 = Vector<Scalar>(), q0 = Vector<Scalar>(), q1 = Vector<Scalar>()
+            var index = start
+            while index + 2 * width <= end {
+                let d0 = load(values + index) - shiftVector
+                let d1 = load(values + index + width) - shiftVector
+                s0 += d0
+                s1 += d1
+                q0 += d0 * d0
+                q1 += d1 * d1
+                index += 2 * width
+            }
+            if index + width <= end {
+                let d0 = load(values + index) - shiftVector
+                s0 += d0
+                q0 += d0 * d0
+                index += width
+            }
+            sum += Double((s0 + s1).sum())
+            sumOfSquares += Double((q0 + q1).sum())
+            while index < end {
+                let d = Double(values[index] - shift)
+                sum += d
+                sumOfSquares += d * d
+                index += 1
+            }
+            start = end
+        }
+        return (sum, sumOfSquares)
+    }
+
+    /// Adds `Σ(x - shift[c])` and `Σ(x - shift[c])²` over `rows` interleaved rows into `sums`/`squares`.
+    static func interleavedShiftedSums<Scalar: BatchNormScalar>(
+        _ values: UnsafePointer<Scalar>, rows: Int, channelCount: Int, shift: UnsafePointer<Scalar>,
+        sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>
+    ) {
+        let rowsPerBlock = max(32, 4 * blockLength / max(channelCount, 1))
+        var firstRow = 0
+        while firstRow < rows {
+            let blockRows = min(rowsPerBlock, rows - firstRow)
+            let block = values + firstRow * channelCount
+            var channel = 0
+            while channel + width <= channelCount {
+                let shiftVector = load(shift + channel)
+                var s0 = Vector<Scalar>(), q0 = Vector<Scalar>(), s1 = Vector<Scalar>(), q1 = Vector<Scalar>()
+                var row = 0
+                while row + 2 <= blockRows {
+                    let d0 = load(block + row * channelCount + channel) - shiftVector
+                    let d1 = load(block + (row + 1) * channelCount + channel) - shiftVector
+                    s0 += d0
+                    q0 += d0 * d0
+                    s1 += d1
+                    q1 += d1 * d1
+                    row += 2
+                }
+                if row < blockRows {
+                    let d0 = load(block + row * channelCount + channel) - shiftVector
+                    s0 += d0
+                    q0 += d0 * d0
+                }
+                let s = s0 + s1, q = q0 + q1
+                for lane in 0..<width {
+                    sums[channel + lane] += Double(s[lane])
+                    squares[channel + lane] += Double(q[lane])
+                }
+                channel += width
+            }
+            while channel < channelCount {
+                let k = shift[channel]
+                for row in 0..<blockRows {
+                    let d = Double(block[row * channelCount + channel] - k)
+                    sums[channel] += d
+                    squares[channel] += d * d
+                }
+                channel += 1
+            }
+            firstRow += blockRows
+        }
+    }
+}
