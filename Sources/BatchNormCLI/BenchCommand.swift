@@ -36,12 +36,19 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("threads"), help: "OpenBLAS threads (repeatable; default: as OPENBLAS_NUM_THREADS or OpenBLAS decides).")
     var threadCounts: [Int] = []
 
+    @Option(name: .customLong("path"), help: "naive, blas or fused (repeatable; default: all three).")
+    var paths: [String] = []
+
     @Flag(help: "One JSON object per line instead of the table.")
     var json = false
 
     func validate() throws {
         for shape in shapes { _ = try Self.parseDimensions(shape) }
         guard threadCounts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--threads must be at least 1") }
+        let known = BenchImplementation.all.map(\.description)
+        for path in paths where !known.contains(path) {
+            throw ValidationError("unknown --path '\(path)'; expected one of \(known.joined(separator: ", "))")
+        }
     }
 
     func run() throws {
@@ -89,7 +96,7 @@ struct BenchCommand: ParsableCommand {
                 done += 1
                 BLASThreading.setThreadCount(threadCount)
                 var naiveMilliseconds: Double?
-                for implementation in BenchImplementation.all {
+                for implementation in BenchImplementation.all where paths.isEmpty || paths.contains(implementation.description) {
                     progress("[\(done)/\(total)] \(shape) \(precisionName) \(direction.rawValue) \(implementation) \(threadCount)t")
                     try workload.run(direction, implementation)
                     let maximumError = workload.maximumError(against: expected)

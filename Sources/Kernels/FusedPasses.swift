@@ -105,13 +105,15 @@ enum FusedPasses {
         let runLength = geometry.innerCount
         let firstRun = input + channel * runLength
         let shift = Scalar(Fused.blockMoments(firstRun, min(runLength, Fused.blockLength)).mean)
-        var sum = 0.0, sumOfSquares = 0.0
-        for outer in 0..<geometry.outerCount {
-            let sums = Fused.shiftedSums(
-                input + (outer * geometry.channelCount + channel) * runLength, runLength, shift: shift)
-            sum += sums.sum
-            sumOfSquares += sums.sumOfSquares
-        }
+        let (sum, sumOfSquares) = runLength >= Fused.blockLength
+            ? (0..<geometry.outerCount).reduce((0.0, 0.0)) { total, outer in
+                let sums = Fused.shiftedSums(
+                    input + (outer * geometry.channelCount + channel) * runLength, runLength, shift: shift)
+                return (total.0 + sums.sum, total.1 + sums.sumOfSquares)
+            }
+            : Fused.shortRunsShiftedSums(
+                input + channel * runLength, runs: geometry.outerCount, runLength: runLength,
+                runStride: geometry.channelCount * runLength, shift: shift)
         if let moments = Fused.momentsFromShiftedSums(
             count: Double(geometry.valuesPerChannel), shift: Double(shift), sum: sum, sumOfSquares: sumOfSquares) {
             return moments
