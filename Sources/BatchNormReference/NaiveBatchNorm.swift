@@ -26,22 +26,44 @@ public enum NaiveBatchNorm {
         }
     }
 
-    /// Index of element `(batch, channel, spatial)` in `shape`'s memory order.
-    @inlinable @inline(__always)
-    static func index(_ batch: Int, _ channel: Int, _ spatial: Int, in shape: TensorShape) -> Int {
-        switch shape.layout {
-        case .channelsFirst: (batch * shape.channelCount + channel) * shape.spatialCount + spatial
-        case .channelsLast: (batch * shape.spatialCount + spatial) * shape.channelCount + channel
+    /// The loop bounds and strides of a shape, read once per call (the shape's computed properties
+    /// divide; the loops below must not call them per element).
+    @usableFromInline
+    struct Layout {
+        @usableFromInline let batchSize: Int
+        @usableFromInline let channelCount: Int
+        @usableFromInline let spatialCount: Int
+        /// Distance between consecutive channels, spatial positions and batch items.
+        @usableFromInline let channelStride: Int
+        @usableFromInline let spatialStride: Int
+        @usableFromInline let batchStride: Int
+
+        @inlinable
+        init(_ shape: TensorShape) {
+            batchSize = shape.batchSize
+            channelCount = shape.channelCount
+            spatialCount = shape.spatialCount
+            batchStride = channelCount * spatialCount
+            switch shape.layout {
+            case .channelsFirst: (channelStride, spatialStride) = (spatialCount, 1)
+            case .channelsLast: (channelStride, spatialStride) = (1, channelCount)
+            }
+        }
+
+        /// Index of element `(batch, channel, spatial)` in memory order.
+        @inlinable @inline(__always)
+        func index(_ batch: Int, _ channel: Int, _ spatial: Int) -> Int {
+            batch * batchStride + channel * channelStride + spatial * spatialStride
         }
     }
 
     /// Per-channel sum of `value(index)` over the batch and every spatial position.
     @inlinable @inline(__always)
-    static func channelSum(_ shape: TensorShape, _ channel: Int, _ value: (Int) -> Double) -> Double {
+    static func channelSum(_ layout: Layout, _ channel: Int, _ value: (Int) -> Double) -> Double {
         var sum = 0.0
-        for batch in 0..<shape.batchSize {
-            for spatial in 0..<shape.spatialCount {
-                sum += value(index(batch, channel, spatial, in: shape))
+        for batch in 0..<layout.batchSize {
+            for spatial in 0..<layout.spatialCount {
+                sum += value(layout.index(batch, channel, spatial))
             }
         }
         return sum
@@ -52,11 +74,12 @@ public enum NaiveBatchNorm {
     public static func statistics<Scalar: BinaryFloatingPoint>(
         _ input: [Scalar], shape: TensorShape, epsilon: Double
     ) -> Statistics {
+        let layout = Layout(shape)
         let count = Double(shape.valuesPerChannel)
         var result = Statistics(mean: [], variance: [], unbiasedVariance: [], inverseStandardDeviation: [])
-        for channel in 0..<shape.channelCount {
-            let mean = channelSum(shape, channel) { Double(input[$0]) } / count
-            let squares = channelSum(shape, channel) { let d = Double(input[$0]) - mean; return d * d }
+        for channel in 0..<layout.channelCount {
+            let mean = channelSum(layout, channel) { Double(input[$0]) } / count
+            let squares = channelSum(layout, channel) { let d = Double(input[$0]) - mean; return d * d }
             result.mean.append(mean)
             result.variance.append(squares / count)
             result.unbiasedVariance.append(squares / (count - 1))
@@ -71,13 +94,14 @@ public enum NaiveBatchNorm {
         _ input: [Scalar], shape: TensorShape, mean: [Double], inverseStandardDeviation: [Double],
         gamma: [Scalar]?, beta: [Scalar]?, into output: inout [Scalar]
     ) {
+        let layout = Layout(shape)
         precondition(output.count == input.count)
-        for batch in 0..<shape.batchSize {
-            for channel in 0..<shape.channelCount {
+        for batch in 0..<layout.batchSize {
+            for channel in 0..<layout.channelCount {
                 let scale = inverseStandardDeviation[channel] * (gamma.map { Double($0[channel]) } ?? 1)
                 let shift = beta.map { Double($0[channel]) } ?? 0
-                for spatial in 0..<shape.spatialCount {
-                    let i = index(batch, channel, spatial, in: shape)
+                for spatial in 0..<layout.spatialCount {
+                    let i = layout.index(batch, channel, spatial)
                     output[i] = Scalar((Double(input[i]) - mean[channel]) * scale + shift)
                 }
             }
@@ -127,19 +151,20 @@ public enum NaiveBatchNorm {
         gradOutput: [Scalar], input: [Scalar], shape: TensorShape, mean: [Double],
         inverseStandardDeviation: [Double], gamma: [Scalar]?, into inputGradient: inout [Scalar]
     ) -> ParameterGradients {
+        let layout = Layout(shape)
         precondition(inputGradient.count == input.count && gradOutput.count == input.count)
         let count = Double(shape.valuesPerChannel)
         var result = ParameterGradients(gamma: [], beta: [])
-        for channel in 0..<shape.channelCount {
+        for channel in 0..<layout.channelCount {
             let invstd = inverseStandardDeviation[channel]
-            let sumGradient = channelSum(shape, channel) { Double(gradOutput[$0]) }
-            let sumGradientTimesNormalized = channelSum(shape, channel) {
+            let sumGradient = channelSum(layout, channel) { Double(gradOutput[$0]) }
+            let sumGradientTimesNormalized = channelSum(layout, channel) {
                 Double(gradOutput[$0]) * (Double(input[$0]) - mean[channel]) * invstd
             }
             let k = (gamma.map { Double($0[channel]) } ?? 1) * invstd / count
-            for batch in 0..<shape.batchSize {
-                for spatial in 0..<shape.spatialCount {
-                    let i = index(batch, channel, spatial, in: shape)
+            for batch in 0..<layout.batchSize {
+                for spatial in 0..<layout.spatialCount {
+                    let i = layout.index(batch, channel, spatial)
                     let normalized = (Double(input[i]) - mean[channel]) * invstd
                     inputGradient[i] = Scalar(
                         k * (count * Double(gradOutput[i]) - sumGradient - normalized * sumGradientTimesNormalized))
@@ -158,17 +183,18 @@ public enum NaiveBatchNorm {
         gradOutput: [Scalar], input: [Scalar], shape: TensorShape, runningMean: [Scalar],
         runningVariance: [Scalar], gamma: [Scalar]?, epsilon: Double, into inputGradient: inout [Scalar]
     ) -> ParameterGradients {
+        let layout = Layout(shape)
         precondition(inputGradient.count == input.count && gradOutput.count == input.count)
         var result = ParameterGradients(gamma: [], beta: [])
-        for channel in 0..<shape.channelCount {
+        for channel in 0..<layout.channelCount {
             let mean = Double(runningMean[channel])
             let invstd = 1 / (Double(runningVariance[channel]) + epsilon).squareRoot()
             let scale = (gamma.map { Double($0[channel]) } ?? 1) * invstd
-            result.beta.append(channelSum(shape, channel) { Double(gradOutput[$0]) })
-            result.gamma.append(channelSum(shape, channel) { Double(gradOutput[$0]) * (Double(input[$0]) - mean) * invstd })
-            for batch in 0..<shape.batchSize {
-                for spatial in 0..<shape.spatialCount {
-                    let i = index(batch, channel, spatial, in: shape)
+            result.beta.append(channelSum(layout, channel) { Double(gradOutput[$0]) })
+            result.gamma.append(channelSum(layout, channel) { Double(gradOutput[$0]) * (Double(input[$0]) - mean) * invstd })
+            for batch in 0..<layout.batchSize {
+                for spatial in 0..<layout.spatialCount {
+                    let i = layout.index(batch, channel, spatial)
                     inputGradient[i] = Scalar(Double(gradOutput[i]) * scale)
                 }
             }
