@@ -49,7 +49,7 @@ extension BatchNorm {
 
     /// `running = (1 - f) · running + f · batch` with `f = momentum ?? 1 / numBatchesTracked`, the
     /// variance taking the unbiased batch variance. Computed in `Double`, rounded once.
-    private mutating func updateRunningStatistics(with moments: ChannelMoments<Scalar>) {
+    mutating func updateRunningStatistics(with moments: ChannelMoments<Scalar>) {
         numBatchesTracked += 1
         let factor = momentum.map(Double.init) ?? 1 / Double(numBatchesTracked)
         let unbiasedVariance = moments.unbiasedVariance

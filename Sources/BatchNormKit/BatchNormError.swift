@@ -17,6 +17,12 @@ public enum BatchNormError: Error, Sendable, Hashable, CustomStringConvertible {
     case parameterLengthMismatch(argument: String, expected: Int, actual: Int)
     /// Training statistics over one value per channel (the variance is undefined; PyTorch refuses too).
     case singleValuePerChannel(shape: [Int])
+    /// Merged (global) statistics over fewer than two values per channel: the same refusal as
+    /// ``singleValuePerChannel(shape:)`` when the batch is split across processes and no single
+    /// shape describes it.
+    case tooFewValuesPerChannel(count: Int)
+    /// A negative number of values in ``PartialStatistics``.
+    case invalidValueCount(Int)
     /// Epsilon must be finite and greater than zero.
     case invalidEpsilon(Double)
     /// Momentum must lie in `[0, 1]` (or be `nil` for a cumulative average).
@@ -42,6 +48,10 @@ public enum BatchNormError: Error, Sendable, Hashable, CustomStringConvertible {
             "\(argument) has length \(actual) but there are \(expected) channels"
         case .singleValuePerChannel(let shape):
             "shape \(shape) gives one value per channel; training statistics need more than one"
+        case .tooFewValuesPerChannel(let count):
+            "the statistics run over \(count) value\(count == 1 ? "" : "s") per channel; training statistics need more than one"
+        case .invalidValueCount(let count):
+            "value count \(count) is invalid; it must be at least 0"
         case .invalidEpsilon(let value):
             "epsilon \(value) is invalid; it must be finite and greater than 0"
         case .invalidMomentum(let value):

@@ -38,13 +38,31 @@ extension BatchNormKernels {
             return TrainingStatistics(moments: result.0, inverseStandardDeviation: result.1)
         }
         let moments = moments(of: input, geometry: geometry, path: path)
+        let inverseStandardDeviation = normalize(
+            input, geometry: geometry, moments: moments, gamma: gamma, beta: beta, epsilon: epsilon,
+            into: &output, path: path)
+        return TrainingStatistics(moments: moments, inverseStandardDeviation: inverseStandardDeviation)
+    }
+
+    /// The elementwise step of the training forward with given batch moments (those of `input`, or of
+    /// a whole batch `input` is part of): `output = (input - mean) * (gamma * invstd) + beta` with
+    /// `invstd = 1 / sqrt(M2 / count + epsilon)`. `moments.count` must be at least 1.
+    /// - Returns: `invstd`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    package static func normalize<Scalar: BatchNormScalar>(
+        _ input: Span<Scalar>, geometry: ChannelGeometry, moments: ChannelMoments<Scalar>,
+        gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar,
+        into output: inout MutableSpan<Scalar>, path: KernelPath = .blas
+    ) -> [Scalar] {
+        assert(moments.count >= 1 && moments.channelCount == geometry.channelCount)
         let inverseStandardDeviation = inverseStandardDeviation(variance: moments.biasedVariance, epsilon: epsilon)
         normalize(
             input, geometry: geometry, center: moments.center,
             scale: foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma),
             shift: beta ?? [Scalar](repeating: 0, count: geometry.channelCount),
             into: &output, path: path)
-        return TrainingStatistics(moments: moments, inverseStandardDeviation: inverseStandardDeviation)
+        return inverseStandardDeviation
     }
 
     /// Forward with given statistics (inference):
@@ -84,9 +102,36 @@ extension BatchNormKernels {
     ) -> ParameterGradients<Scalar> {
         let reductions = backwardReductions(
             input: input, gradient: gradient, geometry: geometry, center: mean, path: path)
-        let count = Double(geometry.valuesPerChannel)
+        let step = trainingInputGradient(
+            reductions: reductions, center: mean, inverseStandardDeviation: inverseStandardDeviation,
+            gamma: gamma, valuesPerChannel: geometry.valuesPerChannel)
+        backwardInputGradient(
+            input: input, gradient: gradient, geometry: geometry, coefficients: step.coefficients,
+            into: &inputGradient, path: path)
+        return step.parameterGradients
+    }
+
+    /// The per-channel part of the training backward: from the two sums over the whole batch (which
+    /// may have been added up across processes), the parameter gradients and the coefficients of the
+    /// elementwise step, in `Double`, each rounded once:
+    /// ```
+    /// dγ = invstd · Σ dy·(x - mean),   dβ = Σ dy,   k = γ·invstd
+    /// gradientScale = k,   centeredScale = -k·invstd·dγ/M,   bias = -k·dβ/M
+    /// ```
+    /// - Parameters:
+    ///   - reductions: `Σ dy` and `Σ dy·(x - center)` over all `valuesPerChannel` values of each channel.
+    ///   - center: the mean the reductions were centered with (and the elementwise step centers with).
+    ///   - valuesPerChannel: `M`, the number of values each channel's statistics ran over; at least 1.
+    package static func trainingInputGradient<Scalar: BatchNormScalar>(
+        reductions: BackwardReductions<Scalar>, center: ChannelCenter<Scalar>,
+        inverseStandardDeviation: [Scalar], gamma: [Scalar]?, valuesPerChannel: Int
+    ) -> (coefficients: InputGradientCoefficients<Scalar>, parameterGradients: ParameterGradients<Scalar>) {
+        let channelCount = inverseStandardDeviation.count
+        assert(reductions.sumGradient.count == channelCount && center.channelCount == channelCount)
+        assert(valuesPerChannel >= 1)
+        let count = Double(valuesPerChannel)
         var gradGamma = [Scalar](), gradientScale = [Scalar](), centeredScale = [Scalar](), bias = [Scalar]()
-        for channel in 0..<geometry.channelCount {
+        for channel in 0..<channelCount {
             let invstd = Double(inverseStandardDeviation[channel])
             let dGamma = invstd * Double(reductions.sumGradientTimesCentered[channel])
             let k = Double(gamma?[channel] ?? 1) * invstd
@@ -95,13 +140,10 @@ extension BatchNormKernels {
             centeredScale.append(Scalar(-k * invstd * dGamma / count))
             bias.append(Scalar(-k * Double(reductions.sumGradient[channel]) / count))
         }
-        backwardInputGradient(
-            input: input, gradient: gradient, geometry: geometry,
-            coefficients: InputGradientCoefficients(
-                gradientScale: gradientScale,
-                centered: .init(center: mean, scale: centeredScale, bias: bias)),
-            into: &inputGradient, path: path)
-        return ParameterGradients(gamma: gradGamma, beta: reductions.sumGradient)
+        let coefficients = InputGradientCoefficients(
+            gradientScale: gradientScale,
+            centered: .init(center: center, scale: centeredScale, bias: bias))
+        return (coefficients, ParameterGradients(gamma: gradGamma, beta: reductions.sumGradient))
     }
 
     /// Backward of the inference forward (statistics are constants):
