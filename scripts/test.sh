@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds once (debug, tests included), runs the
-# end-to-end checks of the `batchnorm` tool against NumPy, a quick smoke of `batchnorm bench`, and the
+# end-to-end checks of the `batchnorm` tool against NumPy, a quick smoke of `batchnorm bench`, the
+# Open MPI tests (scripts/test-mpi.sh: installs Open MPI, builds MPI/, runs 2 and 4 ranks), and the
 # Swift test suite (Swift Testing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,4 +10,5 @@ swift build --build-tests
 binary="$(swift build --show-bin-path)/batchnorm"
 python3 scripts/e2e_cli.py "$binary"
 "$binary" bench --quick
+bash scripts/test-mpi.sh
 swift test --skip-build

@@ -129,7 +129,7 @@ enum FusedPasses {
     static func channelMoments<Scalar: BatchNormScalar>(_ moments: [Fused.Moments], count: Int) -> ChannelMoments<Scalar> {
         var mean = [Scalar](), meanLow = [Scalar](), sumOfSquaredDeviations = [Scalar]()
         for channel in moments {
-            let (high, low) = split(channel.mean, as: Scalar.self)
+            let (high, low) = split(channel.mean, low: channel.meanLow, as: Scalar.self)
             mean.append(high)
             meanLow.append(low)
             sumOfSquaredDeviations.append(Scalar(channel.sumOfSquaredDeviations < 0 ? 0 : channel.sumOfSquaredDeviations))
@@ -137,12 +137,12 @@ enum FusedPasses {
         return ChannelMoments(count: count, mean: mean, meanLow: meanLow, sumOfSquaredDeviations: sumOfSquaredDeviations)
     }
 
-    /// `value` as a rounded `Scalar` and the `Scalar` rounding of what is left.
+    /// `value + low` (a two-word `Double`) as a rounded `Scalar` and the `Scalar` rounding of what is left.
     @inline(__always)
-    static func split<Scalar: BatchNormScalar>(_ value: Double, as _: Scalar.Type) -> (high: Scalar, low: Scalar) {
+    static func split<Scalar: BatchNormScalar>(_ value: Double, low: Double = 0, as _: Scalar.Type) -> (high: Scalar, low: Scalar) {
         let high = Scalar(value)
-        let low = value - Double(high)
-        return (high, low.isFinite ? Scalar(low) : 0)
+        let rest = (value - Double(high)) + low
+        return (high, rest.isFinite ? Scalar(rest) : 0)
     }
 
     // MARK: - Training forward, fused per channel
@@ -182,7 +182,7 @@ enum FusedPasses {
                     sharedInvstd.base[channel] = roundedInvstd
                     let invstd = Double(roundedInvstd)
                     let scale = Double(Scalar(Double(gamma?[channel] ?? 1) * invstd))
-                    let (high, low) = split(moments.mean, as: Scalar.self)
+                    let (high, low) = split(moments.mean, low: moments.meanLow, as: Scalar.self)
                     let shift = Scalar(Double(beta?[channel] ?? 0) - Double(low) * scale)
                     for outer in 0..<geometry.outerCount {
                         let offset = (outer * channelCount + channel) * geometry.innerCount

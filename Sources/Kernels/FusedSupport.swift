@@ -26,14 +26,18 @@ enum Fused {
         var count = 0.0
         var mean = 0.0
         var sumOfSquaredDeviations = 0.0
+        /// What `mean` could not hold: the true mean is `mean + meanLow` (kept by the one-pass path,
+        /// where the mean is a `Scalar` shift plus a small correction; 0 after a Chan merge).
+        var meanLow = 0.0
 
         @inline(__always)
         mutating func merge(count otherCount: Double, mean otherMean: Double, sumOfSquaredDeviations otherM2: Double) {
             guard otherCount > 0 else { return }
             guard count > 0 else {
-                (count, mean, sumOfSquaredDeviations) = (otherCount, otherMean, otherM2)
+                (count, mean, sumOfSquaredDeviations, meanLow) = (otherCount, otherMean, otherM2, 0)
                 return
             }
+            meanLow = 0
             let total = count + otherCount
             let delta = otherMean - mean
             mean += delta * (otherCount / total)
