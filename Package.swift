@@ -7,10 +7,12 @@ let package = Package(
         // MARK: - Public API
         .library(name: "BatchNormKit", targets: ["BatchNormKit"]),
         .library(name: "BatchNormReference", targets: ["BatchNormReference"]),
+        .library(name: "NumPyFile", targets: ["NumPyFile"]),
         .executable(name: "batchnorm", targets: ["BatchNormCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
     ],
     targets: [
         // MARK: - Public API
@@ -52,6 +54,13 @@ let package = Package(
         .testTarget(
             name: "NumPyFileTests",
             dependencies: ["NumPyFile"]
+        ),
+        .testTarget(
+            name: "BatchNormPropertyTests",
+            dependencies: [
+                "BatchNormKit", "BatchNormReference", "Kernels",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
         ),
     ]
 )

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds once (debug, tests included), runs the
 # end-to-end checks of the `batchnorm` tool against NumPy, a quick smoke of `batchnorm bench`, the
-# Open MPI tests (scripts/test-mpi.sh: installs Open MPI, builds MPI/, runs 2 and 4 ranks), and the
-# Swift test suite (Swift Testing).
+# Open MPI tests (scripts/test-mpi.sh: installs Open MPI, builds MPI/, runs 2 and 4 ranks), the whole
+# suite under AddressSanitizer and ThreadSanitizer (scripts/sanitizers.sh), and last the plain Swift
+# test suite (Swift Testing: unit, parity, property-based and concurrency tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --with-numpy
@@ -11,4 +12,5 @@ binary="$(swift build --show-bin-path)/batchnorm"
 python3 scripts/e2e_cli.py "$binary"
 "$binary" bench --quick
 bash scripts/test-mpi.sh
+bash scripts/sanitizers.sh
 swift test --skip-build

@@ -1,0 +1,2 @@
+// Declarations only (see include/LibFuzzerDriver.h); the definition comes with `-sanitize=fuzzer`.
+#include "LibFuzzerDriver.h"

@@ -1,0 +1,1 @@
+../../../Sources/BatchNormCLI/ForwardCommand.swift

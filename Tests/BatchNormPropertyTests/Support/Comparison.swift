@@ -1,0 +1,1 @@
+../../BatchNormKitTests/Support/Comparison.swift

@@ -1,0 +1,1 @@
+../../BatchNormKitTests/Support/SeededGenerator.swift
