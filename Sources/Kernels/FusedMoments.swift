@@ -20,32 +20,8 @@ extension Fused {
         for tail in index..<count { sum += Double(values[tail]) }
         let shift = Scalar(sum / Double(count))
 
-        let shiftVector = Vector<Scalar>(repeating: shift)
-        var centered0 = Vector<Scalar>(), centered1 = Vector<Scalar>()
-        var squares0 = Vector<Scalar>(), squares1 = Vector<Scalar>()
-        index = 0
-        while index + 2 * width <= count {
-            let d0 = load(values + index) - shiftVector
-            let d1 = load(values + index + width) - shiftVector
-            centered0 += d0
-            centered1 += d1
-            squares0 += d0 * d0
-            squares1 += d1 * d1
-            index += 2 * width
-        }
-        if index + width <= count {
-            let d0 = load(values + index) - shiftVector
-            centered0 += d0
-            squares0 += d0 * d0
-            index += width
-        }
-        var centered = Double((centered0 + centered1).sum())
-        var squares = Double((squares0 + squares1).sum())
-        for tail in index..<count {
-            let d = Double(values[tail] - shift)
-            centered += d
-            squares += d * d
-        }
+        // Second pass over the (L1-resident) block: centered sums about its own mean.
+        let (centered, squares) = shiftedSums(values, count, shift: shift)
         let n = Double(count)
         return Moments(count: n, mean: Double(shift) + centered / n, sumOfSquaredDeviations: squares - centered * centered / n)
     }
