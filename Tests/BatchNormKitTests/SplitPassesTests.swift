@@ -204,30 +204,6 @@ struct SplitPassesTests {
 
     // MARK: - Errors leave everything untouched
 
-    static let sentinel: Float = 42
-
-    /// Runs `body` on a fresh layer with sentinel-filled outputs, expects `error`, and checks that the
-    /// layer and every output are unchanged.
-    func expectRefusal(
-        _ error: BatchNormError, layer configure: (inout BatchNorm<Float>) -> Void = { _ in },
-        sourceLocation: SourceLocation = #_sourceLocation,
-        _ body: (inout BatchNorm<Float>, inout MutableSpan<Float>) throws(BatchNormError) -> Void
-    ) throws {
-        var layer = try BatchNorm<Float>(channelCount: 3)
-        layer.gamma = [1, 2, 3]
-        layer.beta = [0.5, 0.25, 0]
-        layer.runningMean = [0.1, 0.2, 0.3]
-        layer.runningVariance = [1, 2, 3]
-        configure(&layer)
-        let before = layer
-        var output = [Float](repeating: Self.sentinel, count: 24)
-        var outputSpan = output.mutableSpan
-        #expect(throws: error, sourceLocation: sourceLocation) { try body(&layer, &outputSpan) }
-        _ = consume outputSpan
-        #expect(layer == before, "layer state changed", sourceLocation: sourceLocation)
-        #expect(output.allSatisfy { $0 == Self.sentinel }, "output was written", sourceLocation: sourceLocation)
-    }
-
     @Test("split forward refusals")
     func forwardRefusals() throws {
         let input = [Float](repeating: 1, count: 24)
