@@ -3,8 +3,8 @@
 # C loop, STREAM copy) side by side on shapes a–e with 1 and 2 threads, then writes docs/BENCHMARKS.md
 # and docs/benchmarks.svg.
 #
-#   scripts/bench-compare.sh                 one run (≈ 15 min on 2 cores, most of it the naive paths)
-#   scripts/bench-compare.sh --runs 3        three runs, medians over runs
+#   scripts/bench-compare.sh                 one run (≈ 8–11 min on 2 cores; ≈ 2 of them our naive path)
+#   scripts/bench-compare.sh --runs 3        three runs, medians over runs (≈ 25–35 min, plus waits)
 #   scripts/bench-compare.sh --install       first install the anchors' dependencies with their own
 #                                            installer (run_all.sh --install: apt packages + a torch 2.x
 #                                            venv, ≈ 1.6 GB; it also runs its own suite once, ≈ 4 min)

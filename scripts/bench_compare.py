@@ -851,9 +851,8 @@ def render_svg(results, shapes, threads, default):
            f'vs the best of PyTorch and oneDNN</text>',
            f'<text x="{margin_l}" y="52" fill="#444">ms per call, float32, log scale, lower is better; medians over '
            f'{len(results.runs)} run(s) measured side by side ({esc(results.meta["started"])}).</text>',
-           f'<text x="{margin_l}" y="70" fill="#444">The number over each pair is ours / peer, the median of '
-           f'per-run ratios (green: at most {TARGET_RATIO}, the target; red: above; grey with ?: measured '
-           f'while other processes took the CPU).</text>']
+           f'<text x="{margin_l}" y="70" fill="#444">Over each pair: ours / peer, median of per-run ratios '
+           f'(green: ≤ {TARGET_RATIO}, the target; red: above; grey “?”: other processes took the CPU).</text>']
     x = margin_l
     for kind, t, label, color in series:
         out.append(f'<rect x="{x}" y="86" width="14" height="14" fill="{color}"/>')
