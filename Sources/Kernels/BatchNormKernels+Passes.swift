@@ -127,6 +127,19 @@ extension BatchNormKernels {
         return step.parameterGradients
     }
 
+    /// One channel of ``trainingInputGradient(reductions:center:inverseStandardDeviation:gamma:valuesPerChannel:)``,
+    /// in `Double`, each result rounded once; callable per channel without allocating.
+    @inline(__always)
+    static func trainingChannelStep<Scalar: BatchNormScalar>(
+        sumGradient: Scalar, sumGradientTimesCentered: Scalar, inverseStandardDeviation: Scalar, gamma: Scalar,
+        count: Double
+    ) -> (gradGamma: Scalar, gradientScale: Scalar, centeredScale: Scalar, bias: Scalar) {
+        let invstd = Double(inverseStandardDeviation)
+        let dGamma = invstd * Double(sumGradientTimesCentered)
+        let k = Double(gamma) * invstd
+        return (Scalar(dGamma), Scalar(k), Scalar(-k * invstd * dGamma / count), Scalar(-k * Double(sumGradient) / count))
+    }
+
     /// The per-channel part of the training backward: from the two sums over the whole batch (which
     /// may have been added up across processes), the parameter gradients and the coefficients of the
     /// elementwise step, in `Double`, each rounded once:
@@ -148,13 +161,15 @@ extension BatchNormKernels {
         let count = Double(valuesPerChannel)
         var gradGamma = [Scalar](), gradientScale = [Scalar](), centeredScale = [Scalar](), bias = [Scalar]()
         for channel in 0..<channelCount {
-            let invstd = Double(inverseStandardDeviation[channel])
-            let dGamma = invstd * Double(reductions.sumGradientTimesCentered[channel])
-            let k = Double(gamma?[channel] ?? 1) * invstd
-            gradGamma.append(Scalar(dGamma))
-            gradientScale.append(Scalar(k))
-            centeredScale.append(Scalar(-k * invstd * dGamma / count))
-            bias.append(Scalar(-k * Double(reductions.sumGradient[channel]) / count))
+            let step = trainingChannelStep(
+                sumGradient: reductions.sumGradient[channel],
+                sumGradientTimesCentered: reductions.sumGradientTimesCentered[channel],
+                inverseStandardDeviation: inverseStandardDeviation[channel], gamma: gamma?[channel] ?? 1,
+                count: count)
+            gradGamma.append(step.gradGamma)
+            gradientScale.append(step.gradientScale)
+            centeredScale.append(step.centeredScale)
+            bias.append(step.bias)
         }
         let coefficients = InputGradientCoefficients(
             gradientScale: gradientScale,
