@@ -100,22 +100,6 @@ extension BatchNormKernels {
         mean: ChannelCenter<Scalar>, inverseStandardDeviation: [Scalar], gamma: [Scalar]?,
         into inputGradient: inout MutableSpan<Scalar>, path: KernelPath = .blas
     ) -> ParameterGradients<Scalar> {
-        if path == .fused, geometry.innerCount > 1 {
-            return input.withUnsafeBufferPointer { inputBuffer in
-                gradient.withUnsafeBufferPointer { gradientBuffer in
-                    inputGradient.withUnsafeMutableBufferPointer { resultBuffer in
-                        guard let inputBase = inputBuffer.baseAddress, let gradientBase = gradientBuffer.baseAddress,
-                              let resultBase = resultBuffer.baseAddress else {
-                            let zeros = [Scalar](repeating: 0, count: geometry.channelCount)
-                            return ParameterGradients(gamma: zeros, beta: zeros)
-                        }
-                        return FusedPasses.trainingBackwardChannelsFirst(
-                            inputBase, gradientBase, resultBase, geometry: geometry, center: mean,
-                            inverseStandardDeviation: inverseStandardDeviation, gamma: gamma)
-                    }
-                }
-            }
-        }
         let reductions = backwardReductions(
             input: input, gradient: gradient, geometry: geometry, center: mean, path: path)
         let step = trainingInputGradient(

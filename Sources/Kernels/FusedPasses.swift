@@ -1,9 +1,9 @@
 /// The fused path: whole passes in Swift SIMD, reading the tensor from memory as few times as the
 /// layout allows and using `Fused.threadCount` threads.
 ///
-/// - Channels-first: work is split by channel; a channel's runs are read once for its moments (block
-///   two-pass + Chan merging, see `Fused.blockMoments`), then again for the elementwise step while
-///   they are still in L2 (a ResNet-50 channel is 400 KB), so `x` streams from memory about once.
+/// - Channels-first: the `outer × channel` runs are split into consecutive ranges, one per thread, and
+///   read in memory order; each thread keeps its own per-channel partial sums, merged afterwards.
+///   Training reads `x` twice (moments, then the elementwise step) and writes `y` once.
 /// - Channels-last: work is split by rows; every thread merges per-channel moments of its rows, the
 ///   partial moments are merged (Chan), then the elementwise step streams the rows again.
 ///
@@ -37,17 +37,54 @@ enum FusedPasses {
                 for channel in 0..<channelCount { result[channel].merge(partials[part * channelCount + channel]) }
             }
         } else {
-            result.withUnsafeMutableBufferPointer { buffer in
-                guard let base = buffer.baseAddress else { return }
-                let shared = Fused.SharedPointer(base: base)
-                Fused.forEachPart(parts) { part in
-                    for channel in Fused.slice(channelCount, part: part, of: parts) {
-                        shared.base[channel] = channelMoments(input, geometry: geometry, channel: channel)
-                    }
-                }
-            }
+            return runOrderMoments(input, geometry: geometry, parts: parts)
         }
         return result
+    }
+
+    /// Channels-first moments with the runs read in memory order: one pass about each channel's
+    /// first-block mean, partial sums per thread, the exact per-channel path where the shift was poor.
+    static func runOrderMoments<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, parts: Int
+    ) -> [Fused.Moments] {
+        let channelCount = geometry.channelCount, runLength = geometry.innerCount
+        let shift = (0..<channelCount).map { channel in
+            Scalar(Fused.blockMoments(input + channel * runLength, min(runLength, Fused.blockLength)).mean)
+        }
+        var sums = [Double](repeating: 0, count: channelCount * parts)
+        var squares = [Double](repeating: 0, count: channelCount * parts)
+        sums.withUnsafeMutableBufferPointer { sumsBuffer in
+        squares.withUnsafeMutableBufferPointer { squaresBuffer in
+            guard let sumsBase = sumsBuffer.baseAddress, let squaresBase = squaresBuffer.baseAddress else { return }
+            let shared = UncheckedSendableBox((sumsBase, squaresBase))
+            Fused.forEachPart(parts) { part in
+                let partSums = shared.value.0 + part * channelCount
+                let partSquares = shared.value.1 + part * channelCount
+                for run in Fused.slice(geometry.outerCount * channelCount, part: part, of: parts) {
+                    let channel = run % channelCount
+                    let runSums = Fused.shiftedSums(input + run * runLength, runLength, shift: shift[channel])
+                    partSums[channel] += runSums.sum
+                    partSquares[channel] += runSums.sumOfSquares
+                }
+            }
+        }}
+        let count = Double(geometry.valuesPerChannel)
+        return (0..<channelCount).map { channel in
+            var sum = 0.0, sumOfSquares = 0.0
+            for part in 0..<parts {
+                sum += sums[part * channelCount + channel]
+                sumOfSquares += squares[part * channelCount + channel]
+            }
+            if let moments = Fused.momentsFromShiftedSums(
+                count: count, shift: Double(shift[channel]), sum: sum, sumOfSquares: sumOfSquares) {
+                return moments
+            }
+            var moments = Fused.Moments()
+            for outer in 0..<geometry.outerCount {
+                Fused.runMoments(input + (outer * channelCount + channel) * runLength, runLength, into: &moments)
+            }
+            return moments
+        }
     }
 
     /// Channels-last moments in one pass about the mean of the first rows, or `nil` if some channel
@@ -96,35 +133,6 @@ enum FusedPasses {
         return result
     }
 
-    /// One channel's moments (channels-first): one pass over its runs about the mean of its first
-    /// block, or the block two-pass with Chan merging when that shift is poor.
-    @inline(__always)
-    static func channelMoments<Scalar: BatchNormScalar>(
-        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, channel: Int
-    ) -> Fused.Moments {
-        let runLength = geometry.innerCount
-        let firstRun = input + channel * runLength
-        let shift = Scalar(Fused.blockMoments(firstRun, min(runLength, Fused.blockLength)).mean)
-        let (sum, sumOfSquares) = runLength >= Fused.blockLength
-            ? (0..<geometry.outerCount).reduce((0.0, 0.0)) { total, outer in
-                let sums = Fused.shiftedSums(
-                    input + (outer * geometry.channelCount + channel) * runLength, runLength, shift: shift)
-                return (total.0 + sums.sum, total.1 + sums.sumOfSquares)
-            }
-            : Fused.shortRunsShiftedSums(
-                input + channel * runLength, runs: geometry.outerCount, runLength: runLength,
-                runStride: geometry.channelCount * runLength, shift: shift)
-        if let moments = Fused.momentsFromShiftedSums(
-            count: Double(geometry.valuesPerChannel), shift: Double(shift), sum: sum, sumOfSquares: sumOfSquares) {
-            return moments
-        }
-        var moments = Fused.Moments()
-        for outer in 0..<geometry.outerCount {
-            Fused.runMoments(input + (outer * geometry.channelCount + channel) * runLength, runLength, into: &moments)
-        }
-        return moments
-    }
-
     /// `Double` moments as the kernels' `ChannelMoments` (mean split into high and low words).
     static func channelMoments<Scalar: BatchNormScalar>(_ moments: [Fused.Moments], count: Int) -> ChannelMoments<Scalar> {
         var mean = [Scalar](), meanLow = [Scalar](), sumOfSquaredDeviations = [Scalar]()
@@ -145,53 +153,42 @@ enum FusedPasses {
         return (high, rest.isFinite ? Scalar(rest) : 0)
     }
 
-    // MARK: - Training forward, fused per channel
+    // MARK: - Training forward
 
-    /// Moments, folding and normalization; for channels-first each channel's runs stay in cache
-    /// between its statistics and its output.
+    /// Moments (one read of `input`), the per-channel folding in `Double`, then the elementwise step
+    /// (a second read of `input` and the write of `output`), both in memory order.
+    ///
+    /// A variant that kept each channel's runs in L2 between its statistics and its output (reading
+    /// `x` from memory once) measured 1.3-1.9x slower on the channels-first anchor shapes: a channel's
+    /// runs are `C·H·W` elements apart, so the per-channel walk defeats the prefetchers and, when the
+    /// stride is a multiple of the L2 way size, piles the runs onto a few cache sets
+    /// (docs/BENCHMARK_NOTES.md).
     static func trainingForward<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
         gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar
     ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]) {
         let channelCount = geometry.channelCount
         let count = Double(geometry.valuesPerChannel)
-        if geometry.innerCount == 1 {
-            let moments = channelMoments(moments(input, geometry: geometry), count: geometry.valuesPerChannel) as ChannelMoments<Scalar>
-            let inverseStandardDeviation = BatchNormKernels.inverseStandardDeviation(
-                variance: moments.biasedVariance, epsilon: epsilon)
-            let scale = BatchNormKernels.foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma)
-            normalize(input, output, geometry: geometry, center: moments.center, scale: scale,
-                      shift: beta ?? .init(repeating: 0, count: channelCount))
-            return (moments, inverseStandardDeviation)
+        let perChannel = moments(input, geometry: geometry)
+        var inverseStandardDeviation = [Scalar](), center = [Scalar](), scale = [Scalar](), shift = [Scalar]()
+        inverseStandardDeviation.reserveCapacity(channelCount)
+        center.reserveCapacity(channelCount)
+        scale.reserveCapacity(channelCount)
+        shift.reserveCapacity(channelCount)
+        for channel in 0..<channelCount {
+            // invstd from the Double variance, rounded once; the low word of the mean folds into the shift:
+            // (x - high - low)·s + b = (x - high)·s + (b - low·s).
+            let moments = perChannel[channel]
+            let variance = moments.sumOfSquaredDeviations < 0 ? 0 : moments.sumOfSquaredDeviations / count
+            let invstd = Scalar(1 / (variance + Double(epsilon)).squareRoot())
+            let channelScale = Scalar(Double(gamma?[channel] ?? 1) * Double(invstd))
+            let (high, low) = split(moments.mean, low: moments.meanLow, as: Scalar.self)
+            inverseStandardDeviation.append(invstd)
+            center.append(high)
+            scale.append(channelScale)
+            shift.append(Scalar(Double(beta?[channel] ?? 0) - Double(low) * Double(channelScale)))
         }
-        var perChannel = [Fused.Moments](repeating: .init(), count: channelCount)
-        var inverseStandardDeviation = [Scalar](repeating: 0, count: channelCount)
-        let parts = Fused.threadCount(elementCount: geometry.elementCount)
-        perChannel.withUnsafeMutableBufferPointer { buffer in
-        inverseStandardDeviation.withUnsafeMutableBufferPointer { invstdBuffer in
-            guard let base = buffer.baseAddress, let invstdBase = invstdBuffer.baseAddress else { return }
-            let sharedMoments = Fused.SharedPointer(base: base)
-            let sharedInvstd = Fused.SharedPointer(base: invstdBase)
-            let sharedOutput = Fused.SharedPointer(base: output)
-            Fused.forEachPart(parts) { part in
-                for channel in Fused.slice(channelCount, part: part, of: parts) {
-                    let moments = channelMoments(input, geometry: geometry, channel: channel)
-                    sharedMoments.base[channel] = moments
-                    let variance = moments.sumOfSquaredDeviations < 0 ? 0 : moments.sumOfSquaredDeviations / count
-                    let roundedInvstd = Scalar(1 / (variance + Double(epsilon)).squareRoot())
-                    sharedInvstd.base[channel] = roundedInvstd
-                    let invstd = Double(roundedInvstd)
-                    let scale = Double(Scalar(Double(gamma?[channel] ?? 1) * invstd))
-                    let (high, low) = split(moments.mean, low: moments.meanLow, as: Scalar.self)
-                    let shift = Scalar(Double(beta?[channel] ?? 0) - Double(low) * scale)
-                    for outer in 0..<geometry.outerCount {
-                        let offset = (outer * channelCount + channel) * geometry.innerCount
-                        Fused.normalizeRun(input + offset, sharedOutput.base + offset, geometry.innerCount,
-                                           center: high, scale: Scalar(scale), shift: shift)
-                    }
-                }
-            }
-        }}
+        normalize(input, output, geometry: geometry, center: center, scale: scale, foldedShift: shift)
         let moments = channelMoments(perChannel, count: geometry.valuesPerChannel) as ChannelMoments<Scalar>
         return (moments, inverseStandardDeviation)
     }
@@ -208,10 +205,20 @@ enum FusedPasses {
         let foldedShift = (0..<channelCount).map { channel in
             Scalar(Double(shift[channel]) - Double(center.low?[channel] ?? 0) * Double(scale[channel]))
         }
+        normalize(input, output, geometry: geometry, center: center.high, scale: scale, foldedShift: foldedShift)
+    }
+
+    /// `output = (input - center) * scale + foldedShift`, split over `Fused.threadCount` threads in
+    /// memory order (rows for channels-last, runs for channels-first).
+    static func normalize<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
+        center: [Scalar], scale: [Scalar], foldedShift: [Scalar]
+    ) {
+        let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         let sharedOutput = Fused.SharedPointer(base: output)
         if geometry.innerCount == 1 {
-            center.high.withUnsafeBufferPointer { centerBuffer in
+            center.withUnsafeBufferPointer { centerBuffer in
             scale.withUnsafeBufferPointer { scaleBuffer in
             foldedShift.withUnsafeBufferPointer { shiftBuffer in
                 guard let centerBase = centerBuffer.baseAddress, let scaleBase = scaleBuffer.baseAddress,
@@ -226,14 +233,14 @@ enum FusedPasses {
                 }
             }}}
         } else {
+            // Runs in memory order (outer-major), so the prefetchers see one stream per thread.
             Fused.forEachPart(parts) { part in
-                for channel in Fused.slice(channelCount, part: part, of: parts) {
-                    for outer in 0..<geometry.outerCount {
-                        let offset = (outer * channelCount + channel) * geometry.innerCount
-                        Fused.normalizeRun(input + offset, sharedOutput.base + offset, geometry.innerCount,
-                                           center: center.high[channel], scale: scale[channel],
-                                           shift: foldedShift[channel])
-                    }
+                for run in Fused.slice(geometry.outerCount * channelCount, part: part, of: parts) {
+                    let channel = run % channelCount
+                    let offset = run * geometry.innerCount
+                    Fused.normalizeRun(input + offset, sharedOutput.base + offset, geometry.innerCount,
+                                       center: center[channel], scale: scale[channel],
+                                       shift: foldedShift[channel])
                 }
             }
         }
@@ -276,14 +283,16 @@ enum FusedPasses {
                         center: sharedCenter.value, sumGradient: sharedGradient.base + part * channelCount,
                         sumGradientTimesCentered: sharedProduct.base + part * channelCount)
                 } else {
-                    for channel in Fused.slice(channelCount, part: part, of: parts) {
-                        for outer in 0..<geometry.outerCount {
-                            let offset = (outer * channelCount + channel) * geometry.innerCount
-                            let sums = Fused.reduceRun(input + offset, gradient + offset, geometry.innerCount,
-                                                       center: sharedCenter.value[channel])
-                            sharedGradient.base[channel] += sums.sumGradient
-                            sharedProduct.base[channel] += sums.sumGradientTimesCentered
-                        }
+                    // Runs in memory order; each part adds into its own row of partial sums.
+                    let partGradient = sharedGradient.base + part * channelCount
+                    let partProduct = sharedProduct.base + part * channelCount
+                    for run in Fused.slice(geometry.outerCount * channelCount, part: part, of: parts) {
+                        let channel = run % channelCount
+                        let offset = run * geometry.innerCount
+                        let sums = Fused.reduceRun(input + offset, gradient + offset, geometry.innerCount,
+                                                   center: sharedCenter.value[channel])
+                        partGradient[channel] += sums.sumGradient
+                        partProduct[channel] += sums.sumGradientTimesCentered
                     }
                 }
             }
@@ -339,17 +348,17 @@ enum FusedPasses {
                 }
             }}}}
         } else {
+            // Runs in memory order, so the prefetchers see one stream per operand and thread.
             Fused.forEachPart(parts) { part in
-                for channel in Fused.slice(channelCount, part: part, of: parts) {
-                    for outer in 0..<geometry.outerCount {
-                        let offset = (outer * channelCount + channel) * geometry.innerCount
-                        if let p {
-                            Fused.gradientRun(input + offset, gradient + offset, shared.base + offset, geometry.innerCount,
-                                              center: center[channel], gradientScale: k[channel],
-                                              centeredScale: p[channel], bias: q[channel])
-                        } else {
-                            Fused.scaleRun(gradient + offset, shared.base + offset, geometry.innerCount, scale: k[channel])
-                        }
+                for run in Fused.slice(geometry.outerCount * channelCount, part: part, of: parts) {
+                    let channel = run % channelCount
+                    let offset = run * geometry.innerCount
+                    if let p {
+                        Fused.gradientRun(input + offset, gradient + offset, shared.base + offset, geometry.innerCount,
+                                          center: center[channel], gradientScale: k[channel],
+                                          centeredScale: p[channel], bias: q[channel])
+                    } else {
+                        Fused.scaleRun(gradient + offset, shared.base + offset, geometry.innerCount, scale: k[channel])
                     }
                 }
             }

@@ -75,45 +75,6 @@ extension Fused {
         return (sum, sumOfSquares)
     }
 
-    /// `(Σ(x - shift), Σ(x - shift)²)` over `runs` runs of `runLength < blockLength` values each,
-    /// `runStride` apart (one channel of a channels-first tensor). SIMD lanes accumulate across runs
-    /// and move to `Double` once about `blockLength` values have gone in, so short runs (7×7 maps) pay
-    /// no per-run horizontal reduction.
-    static func shortRunsShiftedSums<Scalar: BatchNormScalar>(
-        _ values: UnsafePointer<Scalar>, runs: Int, runLength: Int, runStride: Int, shift: Scalar
-    ) -> (sum: Double, sumOfSquares: Double) {
-        let shiftVector = Vector<Scalar>(repeating: shift)
-        var sum = 0.0, sumOfSquares = 0.0
-        var s0 = Vector<Scalar>(), q0 = Vector<Scalar>()
-        var pending = 0
-        let vectorEnd = runLength - runLength % width
-        for run in 0..<runs {
-            let start = values + run * runStride
-            var index = 0
-            while index < vectorEnd {
-                let d = load(start + index) - shiftVector
-                s0 += d
-                q0 += d * d
-                index += width
-            }
-            while index < runLength {
-                let d = Double(start[index] - shift)
-                sum += d
-                sumOfSquares += d * d
-                index += 1
-            }
-            pending += vectorEnd
-            if pending >= blockLength {
-                sum += Double(s0.sum())
-                sumOfSquares += Double(q0.sum())
-                s0 = Vector<Scalar>()
-                q0 = Vector<Scalar>()
-                pending = 0
-            }
-        }
-        return (sum + Double(s0.sum()), sumOfSquares + Double(q0.sum()))
-    }
-
     /// Adds `Σ(x - shift[c])` and `Σ(x - shift[c])²` over `rows` interleaved rows into `sums`/`squares`.
     static func interleavedShiftedSums<Scalar: BatchNormScalar>(
         _ values: UnsafePointer<Scalar>, rows: Int, channelCount: Int, shift: UnsafePointer<Scalar>,

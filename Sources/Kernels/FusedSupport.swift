@@ -59,7 +59,8 @@ enum Fused {
     /// Threads the fused kernels use: OpenBLAS's setting (`OPENBLAS_NUM_THREADS`), so one knob pins both
     /// paths; 1 for work too small to amortize a fork-join (under 2^16 elements).
     static func threadCount(elementCount: Int) -> Int {
-        elementCount < 1 << 16 ? 1 : max(1, min(BLASThreading.threadCount, 64))
+        if let forced = FusedThreading.forcedPartCount { return max(1, forced) }
+        return elementCount < 1 << 16 ? 1 : max(1, min(BLASThreading.threadCount, 64))
     }
 
     /// Runs `body(part)` for `part in 0..<parts`, concurrently when `parts > 1`.
@@ -80,6 +81,14 @@ enum Fused {
         let start = part * base + min(part, extra)
         return start..<(start + base + (part < extra ? 1 : 0))
     }
+}
+
+/// How the fused kernels split their work (a test hook).
+package enum FusedThreading {
+    /// When set, every fused pass splits its work into exactly this many parts, whatever the tensor
+    /// size and thread count, so tests reach the per-thread partial sums and their merging on small
+    /// tensors and on machines with one core.
+    @TaskLocal package static var forcedPartCount: Int?
 }
 
 /// Carries a non-`Sendable` closure into `concurrentPerform`; safe because the closure only touches
