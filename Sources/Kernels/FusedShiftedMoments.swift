@@ -80,47 +80,41 @@ extension Fused {
         _ values: UnsafePointer<Scalar>, rows: Int, channelCount: Int, shift: UnsafePointer<Scalar>,
         sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>
     ) {
-        let rowsPerBlock = max(32, 4 * blockLength / max(channelCount, 1))
-        var firstRow = 0
-        while firstRow < rows {
-            let blockRows = min(rowsPerBlock, rows - firstRow)
-            let block = values + firstRow * channelCount
-            var channel = 0
-            while channel + width <= channelCount {
-                let shiftVector = load(shift + channel)
-                var s0 = Vector<Scalar>(), q0 = Vector<Scalar>(), s1 = Vector<Scalar>(), q1 = Vector<Scalar>()
-                var row = 0
-                while row + 2 <= blockRows {
-                    let d0 = load(block + row * channelCount + channel) - shiftVector
-                    let d1 = load(block + (row + 1) * channelCount + channel) - shiftVector
-                    s0 += d0
-                    q0 += d0 * d0
-                    s1 += d1
-                    q1 += d1 * d1
-                    row += 2
+        // Row by row in memory order, into per-channel working-precision accumulators (L1-resident for
+        // up to a few thousand channels) that move to `Double` every `rowsPerFlush` rows. Walking a
+        // block column by column instead reads rows `channelCount` apart, which for 1024 or 2048
+        // channels (4 or 8 KB rows) maps every row of a block onto the same L1 sets.
+        let rowsPerFlush = 64
+        let vectorEnd = channelCount - channelCount % width
+        withUnsafeTemporaryAllocation(of: Scalar.self, capacity: 2 * channelCount) { scratch in
+            guard let sumAccumulator = scratch.baseAddress else { return }
+            let squareAccumulator = sumAccumulator + channelCount
+            var firstRow = 0
+            while firstRow < rows {
+                let blockRows = min(rowsPerFlush, rows - firstRow)
+                scratch.initialize(repeating: 0)
+                for row in firstRow..<(firstRow + blockRows) {
+                    let values = values + row * channelCount
+                    var channel = 0
+                    while channel < vectorEnd {
+                        let d = load(values + channel) - load(shift + channel)
+                        store(load(sumAccumulator + channel) + d, sumAccumulator + channel)
+                        store(load(squareAccumulator + channel) + d * d, squareAccumulator + channel)
+                        channel += width
+                    }
+                    while channel < channelCount {
+                        let d = values[channel] - shift[channel]
+                        sumAccumulator[channel] += d
+                        squareAccumulator[channel] += d * d
+                        channel += 1
+                    }
                 }
-                if row < blockRows {
-                    let d0 = load(block + row * channelCount + channel) - shiftVector
-                    s0 += d0
-                    q0 += d0 * d0
+                for channel in 0..<channelCount {
+                    sums[channel] += Double(sumAccumulator[channel])
+                    squares[channel] += Double(squareAccumulator[channel])
                 }
-                let s = s0 + s1, q = q0 + q1
-                for lane in 0..<width {
-                    sums[channel + lane] += Double(s[lane])
-                    squares[channel + lane] += Double(q[lane])
-                }
-                channel += width
+                firstRow += blockRows
             }
-            while channel < channelCount {
-                let k = shift[channel]
-                for row in 0..<blockRows {
-                    let d = Double(block[row * channelCount + channel] - k)
-                    sums[channel] += d
-                    squares[channel] += d * d
-                }
-                channel += 1
-            }
-            firstRow += blockRows
         }
     }
 }

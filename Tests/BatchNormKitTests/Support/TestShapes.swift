@@ -13,6 +13,8 @@ enum TestShapes {
         ([2, 3, 4, 5, 3], .channelsLast),     // NDHWC
         ([1, 6, 9, 11], .channelsFirst),      // batch of one
         ([5, 1, 2, 3], .channelsLast),        // 1-sized spatial dims
+        ([3, 2, 3, 37], .channelsLast),       // two SIMD vectors of channels plus a tail of 5
+        ([70, 37], .channelsFirst),           // more rows than one flush of the row accumulators (64)
     ]
 
     static func shape(_ entry: ([Int], TensorLayout)) -> TensorShape {
