@@ -42,8 +42,9 @@ let package = Package(
         ),
         .target(
             name: "Kernels",
-            dependencies: ["CBLAS"]
+            dependencies: ["CBLAS", "StreamingStores"]
         ),
+        .target(name: "StreamingStores"),
         .target(name: "NumPyFile"),
 
         // MARK: - Unit test bundles

@@ -1,6 +1,10 @@
 /// The elementwise loops of the fused kernels, for a contiguous run of one channel (channels-first)
 /// or for rows of interleaved channels (channels-last). Plain IEEE SIMD arithmetic (`a * b + c`, no
 /// contraction), so NaN and infinity propagate exactly as in scalar code.
+///
+/// With `streaming: true` the vector stores bypass the caches (`Fused.streamingStore`): a few scalar
+/// stores first bring the output pointer to the streaming alignment, and the caller runs
+/// `Fused.streamingFence()` after its last call. The flag is loop-invariant, so the compiler unswitches it.
 extension Fused {
     // MARK: - Forward
 
@@ -8,14 +12,21 @@ extension Fused {
     @inline(__always)
     static func normalizeRun<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, _ count: Int,
-        center: Scalar, scale: Scalar, shift: Scalar
+        center: Scalar, scale: Scalar, shift: Scalar, streaming: Bool
     ) {
         let centerVector = Vector<Scalar>(repeating: center)
         let scaleVector = Vector<Scalar>(repeating: scale)
         let shiftVector = Vector<Scalar>(repeating: shift)
         var index = 0
+        if streaming {
+            let head = min(count, streamingHead(output))
+            while index < head {
+                output[index] = (input[index] - center) * scale + shift
+                index += 1
+            }
+        }
         while index + width <= count {
-            store((load(input + index) - centerVector) * scaleVector + shiftVector, output + index)
+            store((load(input + index) - centerVector) * scaleVector + shiftVector, output + index, streaming: streaming)
             index += width
         }
         while index < count {
@@ -28,14 +39,21 @@ extension Fused {
     @inline(__always)
     static func normalizeRows<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, rows: Int, channelCount: Int,
-        center: UnsafePointer<Scalar>, scale: UnsafePointer<Scalar>, shift: UnsafePointer<Scalar>
+        center: UnsafePointer<Scalar>, scale: UnsafePointer<Scalar>, shift: UnsafePointer<Scalar>, streaming: Bool
     ) {
         for row in 0..<rows {
             let rowInput = input + row * channelCount, rowOutput = output + row * channelCount
             var channel = 0
+            if streaming {
+                let head = min(channelCount, streamingHead(rowOutput))
+                while channel < head {
+                    rowOutput[channel] = (rowInput[channel] - center[channel]) * scale[channel] + shift[channel]
+                    channel += 1
+                }
+            }
             while channel + width <= channelCount {
                 store((load(rowInput + channel) - load(center + channel)) * load(scale + channel) + load(shift + channel),
-                      rowOutput + channel)
+                      rowOutput + channel, streaming: streaming)
                 channel += width
             }
             while channel < channelCount {
@@ -126,15 +144,23 @@ extension Fused {
     @inline(__always)
     static func gradientRun<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
-        _ count: Int, center: Scalar, gradientScale k: Scalar, centeredScale p: Scalar, bias q: Scalar
+        _ count: Int, center: Scalar, gradientScale k: Scalar, centeredScale p: Scalar, bias q: Scalar,
+        streaming: Bool
     ) {
         let centerVector = Vector<Scalar>(repeating: center)
         let kVector = Vector<Scalar>(repeating: k), pVector = Vector<Scalar>(repeating: p)
         let qVector = Vector<Scalar>(repeating: q)
         var index = 0
+        if streaming {
+            let head = min(count, streamingHead(inputGradient))
+            while index < head {
+                inputGradient[index] = k * gradient[index] + p * (input[index] - center) + q
+                index += 1
+            }
+        }
         while index + width <= count {
             let value = kVector * load(gradient + index) + pVector * (load(input + index) - centerVector) + qVector
-            store(value, inputGradient + index)
+            store(value, inputGradient + index, streaming: streaming)
             index += width
         }
         while index < count {
@@ -146,12 +172,20 @@ extension Fused {
     /// `dx = k · dy` over one run.
     @inline(__always)
     static func scaleRun<Scalar: BatchNormScalar>(
-        _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>, _ count: Int, scale k: Scalar
+        _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>, _ count: Int, scale k: Scalar,
+        streaming: Bool
     ) {
         let kVector = Vector<Scalar>(repeating: k)
         var index = 0
+        if streaming {
+            let head = min(count, streamingHead(inputGradient))
+            while index < head {
+                inputGradient[index] = k * gradient[index]
+                index += 1
+            }
+        }
         while index + width <= count {
-            store(kVector * load(gradient + index), inputGradient + index)
+            store(kVector * load(gradient + index), inputGradient + index, streaming: streaming)
             index += width
         }
         while index < count {
@@ -165,17 +199,23 @@ extension Fused {
     static func gradientRows<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
         rows: Int, channelCount: Int, center: UnsafePointer<Scalar>, gradientScale k: UnsafePointer<Scalar>,
-        centeredScale p: UnsafePointer<Scalar>?, bias q: UnsafePointer<Scalar>
+        centeredScale p: UnsafePointer<Scalar>?, bias q: UnsafePointer<Scalar>, streaming: Bool
     ) {
         for row in 0..<rows {
             let offset = row * channelCount
             var channel = 0
+            let head = streaming ? min(channelCount, streamingHead(inputGradient + offset)) : 0
             if let p {
+                while channel < head {
+                    let at = offset + channel
+                    inputGradient[at] = k[channel] * gradient[at] + p[channel] * (input[at] - center[channel]) + q[channel]
+                    channel += 1
+                }
                 while channel + width <= channelCount {
                     let at = offset + channel
                     let value = load(k + channel) * load(gradient + at)
                         + load(p + channel) * (load(input + at) - load(center + channel)) + load(q + channel)
-                    store(value, inputGradient + at)
+                    store(value, inputGradient + at, streaming: streaming)
                     channel += width
                 }
                 while channel < channelCount {
@@ -184,8 +224,13 @@ extension Fused {
                     channel += 1
                 }
             } else {
+                while channel < head {
+                    inputGradient[offset + channel] = k[channel] * gradient[offset + channel]
+                    channel += 1
+                }
                 while channel + width <= channelCount {
-                    store(load(k + channel) * load(gradient + offset + channel), inputGradient + offset + channel)
+                    store(load(k + channel) * load(gradient + offset + channel), inputGradient + offset + channel,
+                          streaming: streaming)
                     channel += width
                 }
                 while channel < channelCount {

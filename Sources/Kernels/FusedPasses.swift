@@ -217,6 +217,7 @@ enum FusedPasses {
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         let sharedOutput = Fused.SharedPointer(base: output)
+        let streaming = Fused.streamsOutput(geometry, Scalar.self)
         if geometry.innerCount == 1 {
             center.withUnsafeBufferPointer { centerBuffer in
             scale.withUnsafeBufferPointer { scaleBuffer in
@@ -229,7 +230,9 @@ enum FusedPasses {
                     let offset = rows.lowerBound * channelCount
                     Fused.normalizeRows(
                         input + offset, sharedOutput.base + offset, rows: rows.count, channelCount: channelCount,
-                        center: coefficients.value.0, scale: coefficients.value.1, shift: coefficients.value.2)
+                        center: coefficients.value.0, scale: coefficients.value.1, shift: coefficients.value.2,
+                        streaming: streaming)
+                    if streaming { Fused.streamingFence() }
                 }
             }}}
         } else {
@@ -240,8 +243,9 @@ enum FusedPasses {
                     let offset = run * geometry.innerCount
                     Fused.normalizeRun(input + offset, sharedOutput.base + offset, geometry.innerCount,
                                        center: center[channel], scale: scale[channel],
-                                       shift: foldedShift[channel])
+                                       shift: foldedShift[channel], streaming: streaming)
                 }
+                if streaming { Fused.streamingFence() }
             }
         }
     }
@@ -320,6 +324,7 @@ enum FusedPasses {
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         let shared = Fused.SharedPointer(base: inputGradient)
+        let streaming = Fused.streamsOutput(geometry, Scalar.self)
         let k = coefficients.gradientScale
         let center = coefficients.centered?.center.high ?? .init(repeating: 0, count: channelCount)
         let p = coefficients.centered?.scale
@@ -344,7 +349,8 @@ enum FusedPasses {
                     Fused.gradientRows(
                         input + offset, gradient + offset, shared.base + offset, rows: rows.count,
                         channelCount: channelCount, center: centerPointer, gradientScale: kPointer,
-                        centeredScale: pPointer, bias: qPointer)
+                        centeredScale: pPointer, bias: qPointer, streaming: streaming)
+                    if streaming { Fused.streamingFence() }
                 }
             }}}}
         } else {
@@ -356,11 +362,13 @@ enum FusedPasses {
                     if let p {
                         Fused.gradientRun(input + offset, gradient + offset, shared.base + offset, geometry.innerCount,
                                           center: center[channel], gradientScale: k[channel],
-                                          centeredScale: p[channel], bias: q[channel])
+                                          centeredScale: p[channel], bias: q[channel], streaming: streaming)
                     } else {
-                        Fused.scaleRun(gradient + offset, shared.base + offset, geometry.innerCount, scale: k[channel])
+                        Fused.scaleRun(gradient + offset, shared.base + offset, geometry.innerCount, scale: k[channel],
+                                       streaming: streaming)
                     }
                 }
+                if streaming { Fused.streamingFence() }
             }
         }
     }

@@ -1,3 +1,4 @@
+internal import StreamingStores
 import Dispatch
 
 /// Building blocks of the fused kernels: unaligned SIMD loads and stores, a `Double` accumulator of
@@ -59,7 +60,7 @@ enum Fused {
     /// Threads the fused kernels use: OpenBLAS's setting (`OPENBLAS_NUM_THREADS`), so one knob pins both
     /// paths; 1 for work too small to amortize a fork-join (under 2^16 elements).
     static func threadCount(elementCount: Int) -> Int {
-        if let forced = FusedThreading.forcedPartCount { return max(1, forced) }
+        if let forced = FusedTuning.forcedPartCount { return max(1, forced) }
         return elementCount < 1 << 16 ? 1 : max(1, min(BLASThreading.threadCount, 64))
     }
 
@@ -83,12 +84,14 @@ enum Fused {
     }
 }
 
-/// How the fused kernels split their work (a test hook).
-package enum FusedThreading {
+/// Overrides of the fused kernels' size-based choices, so tests reach every variant on small tensors
+/// and on machines with one core.
+package enum FusedTuning {
     /// When set, every fused pass splits its work into exactly this many parts, whatever the tensor
-    /// size and thread count, so tests reach the per-thread partial sums and their merging on small
-    /// tensors and on machines with one core.
+    /// size and thread count (the per-thread partial sums and their merging).
     @TaskLocal package static var forcedPartCount: Int?
+    /// When set, the fused passes use streaming stores (or not) whatever the output size.
+    @TaskLocal package static var forcedStreamingStores: Bool?
 }
 
 /// Carries a non-`Sendable` closure into `concurrentPerform`; safe because the closure only touches
@@ -96,4 +99,61 @@ package enum FusedThreading {
 struct UncheckedSendableBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
+}
+
+// MARK: - Streaming stores
+
+extension Fused {
+    /// Alignment a streaming store of one `Vector` needs (its natural alignment in C).
+    @inline(__always)
+    static func streamingAlignment<Scalar: BatchNormScalar>(_: Scalar.Type) -> Int {
+        width * MemoryLayout<Scalar>.stride
+    }
+
+    /// Stores `vector` at `pointer`: a streaming store (the pointer must be aligned to
+    /// `streamingAlignment`; no read of the line first, not kept in cache) or a plain unaligned one.
+    @inline(__always)
+    static func store<Scalar: BatchNormScalar>(
+        _ vector: Vector<Scalar>, _ pointer: UnsafeMutablePointer<Scalar>, streaming: Bool
+    ) {
+        guard streaming else { return store(vector, pointer) }
+        if Scalar.self == Float.self {
+            streaming_store_float16(
+                UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: Float.self),
+                unsafeBitCast(vector, to: SIMD16<Float>.self))
+        } else if Scalar.self == Double.self {
+            streaming_store_double16(
+                UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: Double.self),
+                unsafeBitCast(vector, to: SIMD16<Double>.self))
+        } else {
+            store(vector, pointer)
+        }
+    }
+
+    /// Elements to store one by one before `pointer` reaches the streaming alignment.
+    @inline(__always)
+    static func streamingHead<Scalar: BatchNormScalar>(_ pointer: UnsafeMutablePointer<Scalar>) -> Int {
+        let alignment = streamingAlignment(Scalar.self)
+        let misalignment = Int(bitPattern: UInt(bitPattern: pointer)) % alignment
+        return misalignment == 0 ? 0 : (alignment - misalignment) / MemoryLayout<Scalar>.stride
+    }
+
+    /// Orders this thread's streaming stores before whatever it does next.
+    @inline(__always)
+    static func streamingFence() { streaming_store_fence() }
+
+    /// Whether a pass writing a tensor of `geometry` uses streaming stores: outputs of at least
+    /// ``streamingThresholdBytes``, unless a test overrides it (`FusedTuning.$forcedStreamingStores`).
+    static func streamsOutput<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type) -> Bool {
+        if let forced = FusedTuning.forcedStreamingStores { return forced }
+        return geometry.elementCount * MemoryLayout<Scalar>.stride >= streamingThresholdBytes
+    }
+
+    /// 16 MiB, half the 32 MiB L3 of the machines we measure on. A larger output would not survive in
+    /// cache until the next layer reads it anyway, and streaming it saves the read-for-ownership of
+    /// every line (measured with `batchnorm bench`, docs/BENCHMARK_NOTES.md: 25.7 MB shape a and
+    /// 103 MB shape e 1.2-1.6x faster forward, 16.8 MB shape d 1.1-1.3x); below it (6.4 MB shape b,
+    /// 12.8 MB shape c) streaming measured neutral to 1.3x slower, because the benchmark's output stays
+    /// in cache between calls, as it would for the next layer.
+    static let streamingThresholdBytes = 16 << 20
 }
