@@ -42,9 +42,9 @@ let package = Package(
         ),
         .target(
             name: "Kernels",
-            dependencies: ["CBLAS", "StreamingStores"]
+            dependencies: ["CBLAS", "CKernelSupport"]
         ),
-        .target(name: "StreamingStores"),
+        .target(name: "CKernelSupport"),
         .target(name: "NumPyFile"),
 
         // MARK: - Unit test bundles

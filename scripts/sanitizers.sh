@@ -8,8 +8,9 @@
 # Both run every test (about 85; the full suite takes 10-45 s under either on 2 cores, each build 35 s
 # to 2 min), ThreadSanitizer's target being the 1,000-call ConcurrencyTests. Nothing is suppressed for
 # TSan: OpenBLAS and libdispatch are not instrumented, but TSan follows their threads through its
-# interceptors (checked: a deliberate race inside a `concurrentPerform` closure is reported, the
-# kernels' fork-join is not). LeakSanitizer (part of ASan) skips the two reports that
+# interceptors (checked: a deliberate race inside a `concurrentPerform` closure is reported); the
+# fused kernels' own fork-join pool (Sources/Kernels/ForkJoinPool.swift) synchronizes through Swift
+# atomics and pthread calls, which TSan instruments. LeakSanitizer (part of ASan) skips the two reports that
 # scripts/lsan-suppressions.txt shows not to be leaks.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,4 @@
-internal import StreamingStores
-import Dispatch
+internal import CKernelSupport
 
 /// Building blocks of the fused kernels: unaligned SIMD loads and stores, a `Double` accumulator of
 /// moments merged with Chan's formula, and a fork-join over the available threads.
@@ -66,14 +65,7 @@ enum Fused {
 
     /// Runs `body(part)` for `part in 0..<parts`, concurrently when `parts > 1`.
     static func forEachPart(_ parts: Int, _ body: (Int) -> Void) {
-        if parts <= 1 {
-            body(0)
-        } else {
-            withoutActuallyEscaping(body) { escapable in
-                let shared = UncheckedSendableBox(escapable)
-                DispatchQueue.concurrentPerform(iterations: parts) { shared.value($0) }
-            }
-        }
+        ForkJoinPool.shared.run(parts: max(1, parts), body)
     }
 
     /// `range` split into `parts` nearly equal consecutive pieces; piece `part`.

@@ -1,0 +1,3 @@
+// Everything is in the headers under include/ (static inline); SwiftPM needs one source file.
+#include "StreamingStores.h"
+#include "SpinWait.h"

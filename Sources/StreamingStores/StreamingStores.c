@@ -1,2 +1,0 @@
-// Everything is in include/StreamingStores.h (static inline); SwiftPM needs one source file.
-#include "StreamingStores.h"
