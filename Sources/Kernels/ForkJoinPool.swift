@@ -17,8 +17,8 @@ import Synchronization
 /// with one compare-and-swap on a word holding the job's generation, part count and next part, so a
 /// worker that wakes late cannot claim a part of a later job. Workers are created on first use and
 /// live for the process; they hold no memory between jobs.
-final class ForkJoinPool: @unchecked Sendable {
-    static let shared = ForkJoinPool()
+package final class ForkJoinPool: @unchecked Sendable {
+    package static let shared = ForkJoinPool()
 
     /// How long an idle worker spins before it parks.
     static let spinMicroseconds = 200.0
@@ -45,7 +45,7 @@ final class ForkJoinPool: @unchecked Sendable {
     }
 
     /// Runs `body(part)` for every `part` in `0..<parts` (at most 65,535), on up to `parts` threads.
-    func run(parts: Int, _ body: (Int) -> Void) {
+    package func run(parts: Int, _ body: (Int) -> Void) {
         precondition(parts >= 1 && parts < 1 << 16, "internal error: \(parts) parts")
         guard parts > 1 else { return body(0) }
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
