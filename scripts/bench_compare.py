@@ -614,6 +614,9 @@ def command_report(args):
     P("")
     P("![ms per shape: default path vs the best of PyTorch and oneDNN](benchmarks.svg)")
     P("")
+    P("Why the missed targets are missed, what each kernel change bought (A/B measurements) and what "
+      "would close the rest: [BENCHMARK_NOTES.md](BENCHMARK_NOTES.md).")
+    P("")
     # ---------------------------------------------------------------- targets
     P("## Targets")
     P("")
