@@ -67,7 +67,13 @@ package final class ForkJoinPool: @unchecked Sendable {
                 pthread_mutex_unlock(mutex)
             }
             runParts(of: UInt32(truncatingIfNeeded: generation))
-            while unfinishedParts.load(ordering: .acquiring) > 0 { spin_wait_hint() }
+            // Spin for the parts still running on workers; yield the core after a while in case a
+            // worker was descheduled (an oversubscribed machine).
+            var spins = 0
+            while unfinishedParts.load(ordering: .acquiring) > 0 {
+                spins += 1
+                if spins < 1 << 14 { spin_wait_hint() } else { sched_yield() }
+            }
             self.body = nil
         }
     }

@@ -35,32 +35,49 @@ extension Fused {
         }
     }
 
-    /// `output[r, c] = (input[r, c] - center[c]) * scale[c] + shift[c]` over `rows` rows.
+    /// `output[i] = (input[i] - center[c]) * scale[c] + shift[c]` over `count` consecutive values of
+    /// interleaved rows, where `c = (firstChannel + i) mod channelCount`. The coefficients are
+    /// periodic (``periodic(_:channelCount:)``), so a vector that crosses the end of a row reads the next
+    /// row's first channels, and the whole range is one stream: rows need not be vector-aligned, and a
+    /// streaming store never shares a cache line with a plain one except at the two ends of the range.
     @inline(__always)
-    static func normalizeRows<Scalar: BatchNormScalar>(
-        _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, rows: Int, channelCount: Int,
-        center: UnsafePointer<Scalar>, scale: UnsafePointer<Scalar>, shift: UnsafePointer<Scalar>, streaming: Bool
+    static func normalizeInterleaved<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, count: Int, channelCount: Int,
+        firstChannel: Int, center: UnsafePointer<Scalar>, scale: UnsafePointer<Scalar>, shift: UnsafePointer<Scalar>,
+        streaming: Bool
     ) {
-        for row in 0..<rows {
-            let rowInput = input + row * channelCount, rowOutput = output + row * channelCount
-            var channel = 0
-            if streaming {
-                let head = min(channelCount, streamingHead(rowOutput))
-                while channel < head {
-                    rowOutput[channel] = (rowInput[channel] - center[channel]) * scale[channel] + shift[channel]
-                    channel += 1
-                }
-            }
-            while channel + width <= channelCount {
-                store((load(rowInput + channel) - load(center + channel)) * load(scale + channel) + load(shift + channel),
-                      rowOutput + channel, streaming: streaming)
-                channel += width
-            }
-            while channel < channelCount {
-                rowOutput[channel] = (rowInput[channel] - center[channel]) * scale[channel] + shift[channel]
-                channel += 1
-            }
+        var channel = firstChannel, index = 0
+        let head = streaming ? min(count, streamingHead(output)) : 0
+        while index < head {
+            output[index] = (input[index] - center[channel]) * scale[channel] + shift[channel]
+            index += 1
+            channel = channel + 1 == channelCount ? 0 : channel + 1
         }
+        while index + width <= count {
+            store((load(input + index) - load(center + channel)) * load(scale + channel) + load(shift + channel),
+                  output + index, streaming: streaming)
+            index += width
+            channel = nextChannel(channel, channelCount)
+        }
+        while index < count {
+            output[index] = (input[index] - center[channel]) * scale[channel] + shift[channel]
+            index += 1
+            channel = channel + 1 == channelCount ? 0 : channel + 1
+        }
+    }
+
+    /// The channel `width` values after `channel`, for `channel < channelCount`.
+    @inline(__always)
+    static func nextChannel(_ channel: Int, _ channelCount: Int) -> Int {
+        let next = channel + width
+        return next < channelCount ? next : (channelCount >= width ? next - channelCount : next % channelCount)
+    }
+
+    /// `coefficients[j % channelCount]` for `j` in `0..<channelCount + width`: what the interleaved
+    /// loops load, so that a vector starting at any channel reads `width` consecutive channels mod `channelCount`.
+    static func periodic<Scalar: BatchNormScalar>(_ coefficients: [Scalar], channelCount: Int) -> [Scalar] {
+        guard channelCount > 0 else { return [] }
+        return (0..<(channelCount + width)).map { coefficients[$0 % channelCount] }
     }
 
     // MARK: - Backward reductions
@@ -194,49 +211,52 @@ extension Fused {
         }
     }
 
-    /// `dx[r, c] = k[c] · dy[r, c] + p[c] · (x[r, c] - center[c]) + q[c]`; without `p` (nil),
-    /// `dx = k · dy` and `x` is not read.
-    static func gradientRows<Scalar: BatchNormScalar>(
+    /// `dx[i] = k[c] · dy[i] + p[c] · (x[i] - center[c]) + q[c]` over `count` consecutive values of
+    /// interleaved rows, `c = (firstChannel + i) mod channelCount`, with periodic coefficients (see
+    /// ``normalizeInterleaved(_:_:count:channelCount:firstChannel:center:scale:shift:streaming:)``);
+    /// without `p` (nil), `dx = k · dy` and `x` is not read.
+    @inline(__always)
+    static func gradientInterleaved<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
-        rows: Int, channelCount: Int, center: UnsafePointer<Scalar>, gradientScale k: UnsafePointer<Scalar>,
-        centeredScale p: UnsafePointer<Scalar>?, bias q: UnsafePointer<Scalar>, streaming: Bool
+        count: Int, channelCount: Int, firstChannel: Int, center: UnsafePointer<Scalar>,
+        gradientScale k: UnsafePointer<Scalar>, centeredScale p: UnsafePointer<Scalar>?, bias q: UnsafePointer<Scalar>,
+        streaming: Bool
     ) {
-        for row in 0..<rows {
-            let offset = row * channelCount
-            var channel = 0
-            let head = streaming ? min(channelCount, streamingHead(inputGradient + offset)) : 0
-            if let p {
-                while channel < head {
-                    let at = offset + channel
-                    inputGradient[at] = k[channel] * gradient[at] + p[channel] * (input[at] - center[channel]) + q[channel]
-                    channel += 1
-                }
-                while channel + width <= channelCount {
-                    let at = offset + channel
-                    let value = load(k + channel) * load(gradient + at)
-                        + load(p + channel) * (load(input + at) - load(center + channel)) + load(q + channel)
-                    store(value, inputGradient + at, streaming: streaming)
-                    channel += width
-                }
-                while channel < channelCount {
-                    let at = offset + channel
-                    inputGradient[at] = k[channel] * gradient[at] + p[channel] * (input[at] - center[channel]) + q[channel]
-                    channel += 1
-                }
-            } else {
-                while channel < head {
-                    inputGradient[offset + channel] = k[channel] * gradient[offset + channel]
-                    channel += 1
-                }
-                while channel + width <= channelCount {
-                    store(load(k + channel) * load(gradient + offset + channel), inputGradient + offset + channel,
-                          streaming: streaming)
-                    channel += width
-                }
-                while channel < channelCount {
-                    inputGradient[offset + channel] = k[channel] * gradient[offset + channel]
-                    channel += 1
-                }
+        var channel = firstChannel, index = 0
+        let head = streaming ? min(count, streamingHead(inputGradient)) : 0
+        if let p {
+            while index < head {
+                inputGradient[index] = k[channel] * gradient[index] + p[channel] * (input[index] - center[channel]) + q[channel]
+                index += 1
+                channel = channel + 1 == channelCount ? 0 : channel + 1
+            }
+            while index + width <= count {
+                let value = load(k + channel) * load(gradient + index)
+                    + load(p + channel) * (load(input + index) - load(center + channel)) + load(q + channel)
+                store(value, inputGradient + index, streaming: streaming)
+                index += width
+                channel = nextChannel(channel, channelCount)
+            }
+            while index < count {
+                inputGradient[index] = k[channel] * gradient[index] + p[channel] * (input[index] - center[channel]) + q[channel]
+                index += 1
+                channel = channel + 1 == channelCount ? 0 : channel + 1
+            }
+        } else {
+            while index < head {
+                inputGradient[index] = k[channel] * gradient[index]
+                index += 1
+                channel = channel + 1 == channelCount ? 0 : channel + 1
+            }
+            while index + width <= count {
+                store(load(k + channel) * load(gradient + index), inputGradient + index, streaming: streaming)
+                index += width
+                channel = nextChannel(channel, channelCount)
+            }
+            while index < count {
+                inputGradient[index] = k[channel] * gradient[index]
+                index += 1
+                channel = channel + 1 == channelCount ? 0 : channel + 1
             }
         }
     }

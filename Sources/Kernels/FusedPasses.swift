@@ -94,12 +94,12 @@ enum FusedPasses {
     ) -> [Fused.Moments]? {
         let channelCount = geometry.channelCount
         let headRows = min(geometry.outerCount, 64)
-        var shift = [Scalar](repeating: 0, count: channelCount)
-        for channel in 0..<channelCount {
-            var sum = 0.0
-            for row in 0..<headRows { sum += Double(input[row * channelCount + channel]) }
-            shift[channel] = Scalar(sum / Double(headRows))
+        // The head rows' means, row by row (a column walk would read rows 4-8 KB apart for 1-2k channels).
+        var headSums = [Double](repeating: 0, count: channelCount)
+        for row in 0..<headRows {
+            for channel in 0..<channelCount { headSums[channel] += Double(input[row * channelCount + channel]) }
         }
+        let shift = headSums.map { Scalar($0 / Double(headRows)) }
         var sums = [Double](repeating: 0, count: channelCount * parts)
         var squares = [Double](repeating: 0, count: channelCount * parts)
         shift.withUnsafeBufferPointer { shiftBuffer in
@@ -219,17 +219,21 @@ enum FusedPasses {
         let sharedOutput = Fused.SharedPointer(base: output)
         let streaming = Fused.streamsOutput(geometry, Scalar.self)
         if geometry.innerCount == 1 {
-            center.withUnsafeBufferPointer { centerBuffer in
-            scale.withUnsafeBufferPointer { scaleBuffer in
-            foldedShift.withUnsafeBufferPointer { shiftBuffer in
+            // One consecutive range of the interleaved values per thread, periodic coefficients.
+            let periodicCenter = Fused.periodic(center, channelCount: channelCount)
+            let periodicScale = Fused.periodic(scale, channelCount: channelCount)
+            let periodicShift = Fused.periodic(foldedShift, channelCount: channelCount)
+            periodicCenter.withUnsafeBufferPointer { centerBuffer in
+            periodicScale.withUnsafeBufferPointer { scaleBuffer in
+            periodicShift.withUnsafeBufferPointer { shiftBuffer in
                 guard let centerBase = centerBuffer.baseAddress, let scaleBase = scaleBuffer.baseAddress,
                       let shiftBase = shiftBuffer.baseAddress else { return }
                 let coefficients = UncheckedSendableBox((centerBase, scaleBase, shiftBase))
                 Fused.forEachPart(parts) { part in
-                    let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
-                    let offset = rows.lowerBound * channelCount
-                    Fused.normalizeRows(
-                        input + offset, sharedOutput.base + offset, rows: rows.count, channelCount: channelCount,
+                    let range = Fused.slice(geometry.elementCount, part: part, of: parts)
+                    Fused.normalizeInterleaved(
+                        input + range.lowerBound, sharedOutput.base + range.lowerBound, count: range.count,
+                        channelCount: channelCount, firstChannel: range.lowerBound % channelCount,
                         center: coefficients.value.0, scale: coefficients.value.1, shift: coefficients.value.2,
                         streaming: streaming)
                     if streaming { Fused.streamingFence() }
@@ -334,22 +338,27 @@ enum FusedPasses {
             return Scalar(Double(centered.bias[channel]) - Double(centered.scale[channel]) * Double(centered.center.low?[channel] ?? 0))
         }
         if geometry.innerCount == 1 {
-            k.withUnsafeBufferPointer { kBuffer in
-            center.withUnsafeBufferPointer { centerBuffer in
-            (p ?? []).withUnsafeBufferPointer { pBuffer in
-            q.withUnsafeBufferPointer { qBuffer in
+            // One consecutive range of the interleaved values per thread, periodic coefficients.
+            let periodicK = Fused.periodic(k, channelCount: channelCount)
+            let periodicCenter = Fused.periodic(center, channelCount: channelCount)
+            let periodicP = p.map { Fused.periodic($0, channelCount: channelCount) }
+            let periodicQ = Fused.periodic(q, channelCount: channelCount)
+            periodicK.withUnsafeBufferPointer { kBuffer in
+            periodicCenter.withUnsafeBufferPointer { centerBuffer in
+            (periodicP ?? []).withUnsafeBufferPointer { pBuffer in
+            periodicQ.withUnsafeBufferPointer { qBuffer in
                 guard let kBase = kBuffer.baseAddress, let centerBase = centerBuffer.baseAddress,
                       let qBase = qBuffer.baseAddress else { return }
-                let pBase = p == nil ? nil : pBuffer.baseAddress
+                let pBase = periodicP == nil ? nil : pBuffer.baseAddress
                 let coefficientPointers = UncheckedSendableBox((kBase, centerBase, pBase, qBase))
                 Fused.forEachPart(parts) { part in
-                    let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
-                    let offset = rows.lowerBound * channelCount
+                    let range = Fused.slice(geometry.elementCount, part: part, of: parts)
                     let (kPointer, centerPointer, pPointer, qPointer) = coefficientPointers.value
-                    Fused.gradientRows(
-                        input + offset, gradient + offset, shared.base + offset, rows: rows.count,
-                        channelCount: channelCount, center: centerPointer, gradientScale: kPointer,
-                        centeredScale: pPointer, bias: qPointer, streaming: streaming)
+                    Fused.gradientInterleaved(
+                        input + range.lowerBound, gradient + range.lowerBound, shared.base + range.lowerBound,
+                        count: range.count, channelCount: channelCount, firstChannel: range.lowerBound % channelCount,
+                        center: centerPointer, gradientScale: kPointer, centeredScale: pPointer, bias: qPointer,
+                        streaming: streaming)
                     if streaming { Fused.streamingFence() }
                 }
             }}}}
