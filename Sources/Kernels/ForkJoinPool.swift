@@ -45,14 +45,21 @@ package final class ForkJoinPool: @unchecked Sendable {
     }
 
     /// Runs `body(part)` for every `part` in `0..<parts` (at most 65,535), on up to `parts` threads.
-    package func run(parts: Int, _ body: (Int) -> Void) {
+    /// - Returns: whether the pool ran the job (`false`: one part, or the pool was busy and
+    ///   `concurrentPerform` ran it).
+    @discardableResult
+    package func run(parts: Int, _ body: (Int) -> Void) -> Bool {
         precondition(parts >= 1 && parts < 1 << 16, "internal error: \(parts) parts")
-        guard parts > 1 else { return body(0) }
+        guard parts > 1 else {
+            body(0)
+            return false
+        }
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
-            return withoutActuallyEscaping(body) { escapable in
+            withoutActuallyEscaping(body) { escapable in
                 let shared = UncheckedSendableBox(escapable)
                 DispatchQueue.concurrentPerform(iterations: parts) { shared.value($0) }
             }
+            return false
         }
         defer { busy.store(false, ordering: .releasing) }
         startWorkers(upTo: parts - 1)
@@ -76,6 +83,7 @@ package final class ForkJoinPool: @unchecked Sendable {
             }
             self.body = nil
         }
+        return true
     }
 
     /// Claims and runs parts of job `generation` until none is left.
