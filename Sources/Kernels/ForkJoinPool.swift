@@ -33,7 +33,8 @@ package final class ForkJoinPool: @unchecked Sendable {
     private let parkedWorkers = Atomic<Int>(0)
     /// The current job's body; written only by the submitter while no part of another job can run.
     private nonisolated(unsafe) var body: ((Int) -> Void)?
-    private let workerCount = Mutex<Int>(0)
+    /// Workers started so far; touched only by the submitter, which holds `busy`.
+    private nonisolated(unsafe) var startedWorkers = 0
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let wakeUp: UnsafeMutablePointer<pthread_cond_t>
 
@@ -102,24 +103,21 @@ package final class ForkJoinPool: @unchecked Sendable {
         }
     }
 
+    /// Starts workers until there are `count` (called with `busy` held).
     private func startWorkers(upTo count: Int) {
-        workerCount.withLock { started in
-            while started < count {
-                started += 1
-                var thread = pthread_t()
-                let context = Unmanaged.passRetained(self).toOpaque()
-                let created = pthread_create(&thread, nil, { context in
-                    let pool = Unmanaged<ForkJoinPool>.fromOpaque(context!).takeRetainedValue()
-                    pool.workerLoop()
-                }, context)
-                if created == 0 {
-                    pthread_detach(thread)
-                } else {
-                    Unmanaged<ForkJoinPool>.fromOpaque(context).release()
-                    started -= 1
-                    return  // fewer workers: the submitter and the others claim their parts
-                }
+        while startedWorkers < count {
+            var thread = pthread_t()
+            let context = Unmanaged.passRetained(self).toOpaque()
+            let created = pthread_create(&thread, nil, { context in
+                let pool = Unmanaged<ForkJoinPool>.fromOpaque(context!).takeRetainedValue()
+                pool.workerLoop()
+            }, context)
+            guard created == 0 else {
+                Unmanaged<ForkJoinPool>.fromOpaque(context).release()
+                return  // fewer workers: the submitter and the others claim their parts
             }
+            pthread_detach(thread)
+            startedWorkers += 1
         }
     }
 
