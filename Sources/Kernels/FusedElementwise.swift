@@ -118,39 +118,23 @@ extension Fused {
         center: UnsafePointer<Scalar>, sumGradient: UnsafeMutablePointer<Double>,
         sumGradientTimesCentered: UnsafeMutablePointer<Double>
     ) {
-        // Row by row into per-channel working-precision accumulators, moved to `Double` every
-        // `rowsPerFlush` rows (see `interleavedShiftedSums` for why not column by column).
-        let rowsPerFlush = 64
         let vectorEnd = channelCount - channelCount % width
-        withUnsafeTemporaryAllocation(of: Scalar.self, capacity: 2 * channelCount) { scratch in
-            guard let gradientAccumulator = scratch.baseAddress else { return }
-            let productAccumulator = gradientAccumulator + channelCount
-            var firstRow = 0
-            while firstRow < rows {
-                let blockRows = min(rowsPerFlush, rows - firstRow)
-                scratch.initialize(repeating: 0)
-                for row in firstRow..<(firstRow + blockRows) {
-                    let offset = row * channelCount
-                    var channel = 0
-                    while channel < vectorEnd {
-                        let dy = load(gradient + offset + channel)
-                        let centered = load(input + offset + channel) - load(center + channel)
-                        store(load(gradientAccumulator + channel) + dy, gradientAccumulator + channel)
-                        store(load(productAccumulator + channel) + dy * centered, productAccumulator + channel)
-                        channel += width
-                    }
-                    while channel < channelCount {
-                        let dy = gradient[offset + channel]
-                        gradientAccumulator[channel] += dy
-                        productAccumulator[channel] += dy * (input[offset + channel] - center[channel])
-                        channel += 1
-                    }
-                }
-                for channel in 0..<channelCount {
-                    sumGradient[channel] += Double(gradientAccumulator[channel])
-                    sumGradientTimesCentered[channel] += Double(productAccumulator[channel])
-                }
-                firstRow += blockRows
+        accumulateRows(rows, channelCount: channelCount, into: sumGradient, sumGradientTimesCentered) {
+            row, gradientAccumulator, productAccumulator in
+            let offset = row * channelCount
+            var channel = 0
+            while channel < vectorEnd {
+                let dy = load(gradient + offset + channel)
+                let centered = load(input + offset + channel) - load(center + channel)
+                store(load(gradientAccumulator + channel) + dy, gradientAccumulator + channel)
+                store(load(productAccumulator + channel) + dy * centered, productAccumulator + channel)
+                channel += width
+            }
+            while channel < channelCount {
+                let dy = gradient[offset + channel]
+                gradientAccumulator[channel] += dy
+                productAccumulator[channel] += dy * (input[offset + channel] - center[channel])
+                channel += 1
             }
         }
     }

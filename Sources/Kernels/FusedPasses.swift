@@ -18,26 +18,25 @@ enum FusedPasses {
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry
     ) -> [Fused.Moments] {
         let channelCount = geometry.channelCount
-        var result = [Fused.Moments](repeating: .init(), count: channelCount)
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
-        if geometry.innerCount == 1 {
-            if let shifted = interleavedShiftedMoments(input, geometry: geometry, parts: parts) { return shifted }
-            var partials = [Fused.Moments](repeating: .init(), count: channelCount * parts)
-            partials.withUnsafeMutableBufferPointer { buffer in
-                guard let base = buffer.baseAddress else { return }
-                let shared = Fused.SharedPointer(base: base)
-                Fused.forEachPart(parts) { part in
-                    let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
-                    Fused.interleavedMoments(
-                        input + rows.lowerBound * channelCount, rows: rows.count, channelCount: channelCount,
-                        into: shared.base + part * channelCount)
-                }
-            }
-            for part in 0..<parts {
-                for channel in 0..<channelCount { result[channel].merge(partials[part * channelCount + channel]) }
-            }
-        } else {
+        guard geometry.innerCount == 1 else {
             return runOrderMoments(input, geometry: geometry, parts: parts)
+        }
+        if let shifted = interleavedShiftedMoments(input, geometry: geometry, parts: parts) { return shifted }
+        var partials = [Fused.Moments](repeating: .init(), count: channelCount * parts)
+        partials.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            let shared = Fused.SharedPointer(base: base)
+            Fused.forEachPart(parts) { part in
+                let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
+                Fused.interleavedMoments(
+                    input + rows.lowerBound * channelCount, rows: rows.count, channelCount: channelCount,
+                    into: shared.base + part * channelCount)
+            }
+        }
+        var result = [Fused.Moments](repeating: .init(), count: channelCount)
+        for part in 0..<parts {
+            for channel in 0..<channelCount { result[channel].merge(partials[part * channelCount + channel]) }
         }
         return result
     }

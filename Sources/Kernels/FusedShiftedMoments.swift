@@ -80,40 +80,54 @@ extension Fused {
         _ values: UnsafePointer<Scalar>, rows: Int, channelCount: Int, shift: UnsafePointer<Scalar>,
         sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>
     ) {
-        // Row by row in memory order, into per-channel working-precision accumulators (L1-resident for
-        // up to a few thousand channels) that move to `Double` every `rowsPerFlush` rows. Walking a
-        // block column by column instead reads rows `channelCount` apart, which for 1024 or 2048
-        // channels (4 or 8 KB rows) maps every row of a block onto the same L1 sets.
-        let rowsPerFlush = 64
         let vectorEnd = channelCount - channelCount % width
+        accumulateRows(rows, channelCount: channelCount, into: sums, squares) { row, sumAccumulator, squareAccumulator in
+            let values = values + row * channelCount
+            var channel = 0
+            while channel < vectorEnd {
+                let d = load(values + channel) - load(shift + channel)
+                store(load(sumAccumulator + channel) + d, sumAccumulator + channel)
+                store(load(squareAccumulator + channel) + d * d, squareAccumulator + channel)
+                channel += width
+            }
+            while channel < channelCount {
+                let d = values[channel] - shift[channel]
+                sumAccumulator[channel] += d
+                squareAccumulator[channel] += d * d
+                channel += 1
+            }
+        }
+    }
+}
+
+// MARK: - Row accumulation
+
+extension Fused {
+    /// Runs `addRow(row, first, second)` for `row` in `0..<rows` of an interleaved tensor, in memory
+    /// order, with two per-channel working-precision accumulators (`channelCount` values each, L1-resident
+    /// for up to a few thousand channels); every `rowsPerFlush` rows they are added into the `Double`
+    /// sums `first` and `second` and cleared, which bounds a lane's rounding error to 64 additions.
+    /// Walking a block column by column instead would read rows `channelCount` apart, which for 1024 or
+    /// 2048 channels (4 or 8 KB rows) maps every row of a block onto the same L1 sets.
+    @inline(__always)
+    static func accumulateRows<Scalar: BatchNormScalar>(
+        _ rows: Int, channelCount: Int, into first: UnsafeMutablePointer<Double>, _ second: UnsafeMutablePointer<Double>,
+        _ addRow: (_ row: Int, _ first: UnsafeMutablePointer<Scalar>, _ second: UnsafeMutablePointer<Scalar>) -> Void
+    ) {
+        let rowsPerFlush = 64
         withUnsafeTemporaryAllocation(of: Scalar.self, capacity: 2 * channelCount) { scratch in
-            guard let sumAccumulator = scratch.baseAddress else { return }
-            let squareAccumulator = sumAccumulator + channelCount
+            guard let firstAccumulator = scratch.baseAddress else { return }
+            let secondAccumulator = firstAccumulator + channelCount
             var firstRow = 0
             while firstRow < rows {
-                let blockRows = min(rowsPerFlush, rows - firstRow)
+                let blockEnd = min(firstRow + rowsPerFlush, rows)
                 scratch.initialize(repeating: 0)
-                for row in firstRow..<(firstRow + blockRows) {
-                    let values = values + row * channelCount
-                    var channel = 0
-                    while channel < vectorEnd {
-                        let d = load(values + channel) - load(shift + channel)
-                        store(load(sumAccumulator + channel) + d, sumAccumulator + channel)
-                        store(load(squareAccumulator + channel) + d * d, squareAccumulator + channel)
-                        channel += width
-                    }
-                    while channel < channelCount {
-                        let d = values[channel] - shift[channel]
-                        sumAccumulator[channel] += d
-                        squareAccumulator[channel] += d * d
-                        channel += 1
-                    }
-                }
+                for row in firstRow..<blockEnd { addRow(row, firstAccumulator, secondAccumulator) }
                 for channel in 0..<channelCount {
-                    sums[channel] += Double(sumAccumulator[channel])
-                    squares[channel] += Double(squareAccumulator[channel])
+                    first[channel] += Double(firstAccumulator[channel])
+                    second[channel] += Double(secondAccumulator[channel])
                 }
-                firstRow += blockRows
+                firstRow = blockEnd
             }
         }
     }
