@@ -51,6 +51,7 @@ let package = Package(
             name: "BatchNormWorkloads",
             dependencies: [
                 .product(name: "BatchNormKit", package: libraryPackage),
+                .product(name: "BatchNormReference", package: libraryPackage),
                 .product(name: "Benchmark", package: "package-benchmark"),
             ],
             path: "Benchmarks/BatchNormWorkloads"

@@ -57,7 +57,7 @@ let package = Package(
         // MARK: - Tests (an executable run under mpirun; see scripts/test-mpi.sh)
         .executableTarget(
             name: "BatchNormMPITests",
-            dependencies: ["BatchNormMPI"]
+            dependencies: ["BatchNormMPI", .product(name: "BatchNormReference", package: libraryPackage)]
         ),
     ]
 )

@@ -39,7 +39,7 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
     let statistics: BatchStatistics<Scalar>
 
     init(shape: TensorShape) throws {
-        var generator = BenchRandom(seed: 0x5EED_BA7C_4_0001)
+        var generator = SplitMix64(seed: 0x5EED_BA7C_4_0001)
         self.shape = shape
         input = (0..<shape.elementCount).map { _ in Scalar.random(in: -0.5..<1.5, using: &generator) }
         gradOutput = (0..<shape.elementCount).map { _ in Scalar.random(in: -0.5..<0.5, using: &generator) }
@@ -129,20 +129,5 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
             if !(error <= worst) { worst = error }
         }
         return worst
-    }
-}
-
-/// SplitMix64: fast, seeded data for benchmarks (the system generator makes a syscall per value).
-struct BenchRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

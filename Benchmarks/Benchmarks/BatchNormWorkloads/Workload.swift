@@ -1,4 +1,5 @@
 import BatchNormKit
+import BatchNormReference
 
 /// One shape's data, layer and output buffer, allocated once in a benchmark's setup and reused by every
 /// measured call, in the anchors' conventions: `x` uniform in [-0.5, 1.5), `dy` in [-0.5, 0.5), `gamma`
@@ -20,7 +21,7 @@ public final class Workload<Scalar: BatchNormScalar> {
     /// Fills the buffers with a fixed-seed generator (the same data every run) and runs one training
     /// forward pass for `statistics`.
     public init(shape: TensorShape, seed: UInt64 = 0x5EED_BA7C_4A0B) throws(BatchNormError) {
-        var generator = SplitMix64(state: seed)
+        var generator = SplitMix64(seed: seed)
         let input: [Scalar] = generator.uniform(count: shape.elementCount, in: -0.5, 1.5)
         var layer = try BatchNorm<Scalar>(channelCount: shape.channelCount)
         layer.gamma = generator.uniform(count: shape.channelCount, in: 1, 1.1)

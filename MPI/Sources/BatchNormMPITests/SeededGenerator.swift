@@ -1,20 +1,8 @@
-/// SplitMix64: every rank seeds it alike and so draws the same whole batch, from which it takes its
-/// own part (the same generator as the core package's tests).
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
+import BatchNormReference
 
-    init(seed: UInt64) {
-        self.state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// Every rank seeds the reference package's SplitMix64 alike and so draws the same whole batch, from
+/// which it takes its own part (the same generator as the core package's tests).
+typealias SeededGenerator = SplitMix64
 
 extension Array where Element: BinaryFloatingPoint, Element.RawSignificand: FixedWidthInteger {
     /// `count` values uniform in `range`.
