@@ -36,12 +36,23 @@ extension BatchNorm {
     public func backward(
         gradOutput: [Scalar], input: [Scalar], shape: TensorShape, statistics: BatchStatistics<Scalar>
     ) throws(BatchNormError) -> BatchNormGradients<Scalar> {
-        try Self.validate("gradOutput", count: gradOutput.count, shape: shape)
+        try Self.gradientsInNewArray(gradOutput: gradOutput, shape: shape) { (inputGradient) throws(BatchNormError) in
+            try backward(
+                gradOutput: gradOutput.span, input: input.span, shape: shape, statistics: statistics,
+                into: &inputGradient)
+        }
+    }
+
+    /// The array form shared by every backward entry point: checks `gradOutput` against `shape`, then
+    /// lets `spanBackward` write `dx` into a new array of that size (left out if it throws).
+    static func gradientsInNewArray(
+        gradOutput: [Scalar], shape: TensorShape,
+        _ spanBackward: (inout MutableSpan<Scalar>) throws(BatchNormError) -> ParameterGradients<Scalar>
+    ) throws(BatchNormError) -> BatchNormGradients<Scalar> {
+        try validate("gradOutput", count: gradOutput.count, shape: shape)
         var inputGradient = [Scalar](repeating: 0, count: gradOutput.count)
         var inputGradientSpan = inputGradient.mutableSpan
-        let parameters = try backward(
-            gradOutput: gradOutput.span, input: input.span, shape: shape, statistics: statistics,
-            into: &inputGradientSpan)
+        let parameters = try spanBackward(&inputGradientSpan)
         return BatchNormGradients(input: inputGradient, parameters: parameters)
     }
 }
@@ -78,11 +89,8 @@ extension BatchNorm {
     public func backwardInference(
         gradOutput: [Scalar], input: [Scalar], shape: TensorShape
     ) throws(BatchNormError) -> BatchNormGradients<Scalar> {
-        try Self.validate("gradOutput", count: gradOutput.count, shape: shape)
-        var inputGradient = [Scalar](repeating: 0, count: gradOutput.count)
-        var inputGradientSpan = inputGradient.mutableSpan
-        let parameters = try backwardInference(
-            gradOutput: gradOutput.span, input: input.span, shape: shape, into: &inputGradientSpan)
-        return BatchNormGradients(input: inputGradient, parameters: parameters)
+        try Self.gradientsInNewArray(gradOutput: gradOutput, shape: shape) { (inputGradient) throws(BatchNormError) in
+            try backwardInference(gradOutput: gradOutput.span, input: input.span, shape: shape, into: &inputGradient)
+        }
     }
 }

@@ -214,13 +214,11 @@ extension BatchNorm {
         gradOutput: [Scalar], input: [Scalar], shape: TensorShape, statistics: BatchStatistics<Scalar>,
         globalSums: GradientSums<Scalar>, globalCount: Int
     ) throws(BatchNormError) -> BatchNormGradients<Scalar> {
-        try Self.validate("gradOutput", count: gradOutput.count, shape: shape)
-        var inputGradient = [Scalar](repeating: 0, count: gradOutput.count)
-        var inputGradientSpan = inputGradient.mutableSpan
-        let parameters = try backward(
-            gradOutput: gradOutput.span, input: input.span, shape: shape, statistics: statistics,
-            globalSums: globalSums, globalCount: globalCount, into: &inputGradientSpan)
-        return BatchNormGradients(input: inputGradient, parameters: parameters)
+        try Self.gradientsInNewArray(gradOutput: gradOutput, shape: shape) { (inputGradient) throws(BatchNormError) in
+            try backward(
+                gradOutput: gradOutput.span, input: input.span, shape: shape, statistics: statistics,
+                globalSums: globalSums, globalCount: globalCount, into: &inputGradient)
+        }
     }
 
     /// The backward step of a process that holds no samples: the parameter gradients of the whole
