@@ -103,17 +103,23 @@ package final class ForkJoinPool: @unchecked Sendable {
         }
     }
 
-    /// Starts workers until there are `count` (called with `busy` held).
+    /// Starts workers until there are `count` (called with `busy` held, before the job is published).
+    ///
+    /// A new worker is told the generation current now, not the one it would read when it first
+    /// runs: a thread that starts after the submitter has published the job it was created for would
+    /// otherwise take that job for an old one and sit it out.
     private func startWorkers(upTo count: Int) {
+        let currentGeneration = UInt32(truncatingIfNeeded: job.load(ordering: .relaxed) >> 32)
         while startedWorkers < count {
             var thread = pthread_t()
-            let context = Unmanaged.passRetained(self).toOpaque()
+            let context = Unmanaged.passRetained(WorkerStart(pool: self, lastGeneration: currentGeneration))
+                .toOpaque()
             let created = pthread_create(&thread, nil, { context in
-                let pool = Unmanaged<ForkJoinPool>.fromOpaque(context!).takeRetainedValue()
-                pool.workerLoop()
+                let start = Unmanaged<WorkerStart>.fromOpaque(context!).takeRetainedValue()
+                start.pool.workerLoop(after: start.lastGeneration)
             }, context)
             guard created == 0 else {
-                Unmanaged<ForkJoinPool>.fromOpaque(context).release()
+                Unmanaged<WorkerStart>.fromOpaque(context).release()
                 return  // fewer workers: the submitter and the others claim their parts
             }
             pthread_detach(thread)
@@ -121,8 +127,18 @@ package final class ForkJoinPool: @unchecked Sendable {
         }
     }
 
-    private func workerLoop() -> Never {
-        var lastGeneration = UInt32(truncatingIfNeeded: job.load(ordering: .acquiring) >> 32)
+    /// What a new worker thread starts from: its pool and the last generation it must not run.
+    private final class WorkerStart {
+        let pool: ForkJoinPool
+        let lastGeneration: UInt32
+        init(pool: ForkJoinPool, lastGeneration: UInt32) {
+            self.pool = pool
+            self.lastGeneration = lastGeneration
+        }
+    }
+
+    private func workerLoop(after startGeneration: UInt32) -> Never {
+        var lastGeneration = startGeneration
         while true {
             let generation = waitForJob(after: lastGeneration)
             runParts(of: generation)
