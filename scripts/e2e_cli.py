@@ -245,11 +245,90 @@ def numerical_checks(r):
         check_output(f"{name}: grad beta", r.path("binf32_db.npy"), db, f32)
 
 
+def layout_and_precision_checks(r):
+    """Channels-last backward, float64 inference, a non-default epsilon and the momentum extremes:
+    paths the cases above leave out."""
+    f32, f64 = np.float32, np.float64
+
+    # Backward training, float32 NHWC, affine, epsilon 0.5 (large enough to change every digit).
+    x = r.random("bwdcl_x.npy", (3, 4, 5, 6), f32, scale=0.8, offset=2.0)
+    dy = r.random("bwdcl_dy.npy", (3, 4, 5, 6), f32)
+    gamma = r.random("bwdcl_g.npy", (6,), f32, scale=0.5, offset=1.0)
+    res = r.run("backward", "--input", r.path("bwdcl_x.npy"), "--grad-output", r.path("bwdcl_dy.npy"),
+                "--grad-input", r.path("bwdcl_dx.npy"), "--layout", "channels-last", "--eps", "0.5",
+                "--gamma", r.path("bwdcl_g.npy"),
+                "--grad-gamma", r.path("bwdcl_dg.npy"), "--grad-beta", r.path("bwdcl_db.npy"))
+    name = "backward training float32 NHWC affine eps 0.5"
+    if check_success(name, res):
+        dx, dg, db = ref_backward_training(x, dy, "channels-last", gamma, eps=0.5)
+        check_output(f"{name}: grad input", r.path("bwdcl_dx.npy"), dx, f32)
+        check_output(f"{name}: grad gamma", r.path("bwdcl_dg.npy"), dg, f32)
+        check_output(f"{name}: grad beta", r.path("bwdcl_db.npy"), db, f32)
+
+    # Backward inference, float64 NDHWC, affine.
+    x = r.random("binfcl_x.npy", (2, 3, 2, 4, 5), f64)
+    dy = r.random("binfcl_dy.npy", (2, 3, 2, 4, 5), f64)
+    gamma = r.random("binfcl_g.npy", (5,), f64, scale=0.5, offset=1.0)
+    rm = r.random("binfcl_rm.npy", (5,), f64)
+    rv = np.abs(r.random("binfcl_rv_raw.npy", (5,), f64)) + 0.5
+    r.save("binfcl_rv.npy", rv)
+    res = r.run("backward", "--input", r.path("binfcl_x.npy"), "--grad-output", r.path("binfcl_dy.npy"),
+                "--grad-input", r.path("binfcl_dx.npy"), "--layout", "channels-last", "--mode", "inference",
+                "--gamma", r.path("binfcl_g.npy"),
+                "--running-mean", r.path("binfcl_rm.npy"), "--running-var", r.path("binfcl_rv.npy"),
+                "--grad-gamma", r.path("binfcl_dg.npy"), "--grad-beta", r.path("binfcl_db.npy"))
+    name = "backward inference float64 NDHWC affine"
+    if check_success(name, res):
+        dx, dg, db = ref_backward_inference(x, dy, "channels-last", gamma, rm, rv)
+        check_output(f"{name}: grad input", r.path("binfcl_dx.npy"), dx, f64)
+        check_output(f"{name}: grad gamma", r.path("binfcl_dg.npy"), dg, f64)
+        check_output(f"{name}: grad beta", r.path("binfcl_db.npy"), db, f64)
+
+    # Forward inference, float64 NCHW, affine, epsilon 0.25.
+    x = r.random("inf64_x.npy", (3, 4, 3, 5), f64, scale=2.0)
+    gamma = r.random("inf64_g.npy", (4,), f64, scale=0.5, offset=1.0)
+    beta = r.random("inf64_b.npy", (4,), f64)
+    rm = r.random("inf64_rm.npy", (4,), f64)
+    rv = np.abs(r.random("inf64_rv_raw.npy", (4,), f64)) + 0.5
+    r.save("inf64_rv.npy", rv)
+    res = r.run("forward", "--input", r.path("inf64_x.npy"), "--output", r.path("inf64_y.npy"),
+                "--mode", "inference", "--eps", "0.25", "--gamma", r.path("inf64_g.npy"),
+                "--beta", r.path("inf64_b.npy"),
+                "--running-mean", r.path("inf64_rm.npy"), "--running-var", r.path("inf64_rv.npy"))
+    name = "forward inference float64 NCHW affine eps 0.25"
+    if check_success(name, res):
+        check_output(f"{name}: output", r.path("inf64_y.npy"),
+                     ref_forward_inference(x, "channels-first", gamma, beta, rm, rv, eps=0.25), f64)
+
+    # Momentum 0 keeps the running statistics, momentum 1 replaces them (float64 NCL).
+    x = r.random("mom_x.npy", (6, 3, 4), f64, scale=2.0, offset=1.0)
+    rm3 = r.random("mom_rm.npy", (3,), f64)
+    rv3 = np.abs(r.random("mom_rv_raw.npy", (3,), f64)) + 0.5
+    r.save("mom_rv.npy", rv3)
+    for momentum in ("0", "1"):
+        res = r.run("forward", "--input", r.path("mom_x.npy"), "--output", r.path(f"mom{momentum}_y.npy"),
+                    "--momentum", momentum, "--eps", "0.125",
+                    "--running-mean", r.path("mom_rm.npy"), "--running-var", r.path("mom_rv.npy"),
+                    "--updated-running-mean", r.path(f"mom{momentum}_nrm.npy"),
+                    "--updated-running-var", r.path(f"mom{momentum}_nrv.npy"),
+                    "--saved-invstd", r.path(f"mom{momentum}_si.npy"))
+        name = f"forward training float64 NCL momentum {momentum} eps 0.125"
+        if check_success(name, res):
+            y, _, invstd, nrm, nrv = ref_forward_training(x, "channels-first", None, None, rm3, rv3,
+                                                          float(momentum), eps=0.125)
+            check_output(f"{name}: output", r.path(f"mom{momentum}_y.npy"), y, f64)
+            check_output(f"{name}: saved invstd", r.path(f"mom{momentum}_si.npy"), invstd, f64)
+            check_output(f"{name}: updated running mean", r.path(f"mom{momentum}_nrm.npy"), nrm, f64)
+            check_output(f"{name}: updated running var", r.path(f"mom{momentum}_nrv.npy"), nrv, f64)
+
+
 # MARK: - Error cases
 
-def check_error(r, name, args, output, preexisting=None):
-    """The run fails with one `batchnorm: error:` line and `output` is not created (or, if it
-    existed with `preexisting` bytes, is byte-identical afterwards)."""
+def check_error(r, name, args, output, message, preexisting=None):
+    """The run fails with exactly the line `batchnorm: error: <message>` (`{d}` in `message` stands for
+    the temporary directory) and `output` is not created (or, if it existed with `preexisting` bytes,
+    is byte-identical afterwards). The whole message is compared, so swapped or misreported numbers
+    fail."""
     if preexisting is not None:
         with open(output, "wb") as f:
             f.write(preexisting)
@@ -257,10 +336,10 @@ def check_error(r, name, args, output, preexisting=None):
         os.remove(output)
     result = r.run(*args)
     lines = result.stderr.splitlines()
-    ok = (result.returncode != 0 and len(lines) == 1 and lines[0].startswith("batchnorm: error:")
-          and result.stderr.endswith("\n"))
+    want = "batchnorm: error: " + message.format(d=r.directory)
+    ok = (result.returncode != 0 and len(lines) == 1 and lines[0] == want and result.stderr.endswith("\n"))
     report(ok, f"error {name}: exit {result.returncode}, stderr {result.stderr.strip()!r}",
-           f"want a non-zero exit and one 'batchnorm: error:' line; got {len(lines)} line(s)")
+           f"want a non-zero exit and the one line {want!r}; got {len(lines)} line(s)")
     if preexisting is None:
         report(not os.path.exists(output), f"error {name}: output not created")
     else:
@@ -284,44 +363,57 @@ def error_checks(r):
         data = f.read()
     with open(r.path("truncated.npy"), "wb") as f:
         f.write(data[:-5])
-    check_error(r, "truncated .npy", forward(r.path("truncated.npy")), out)
+    check_error(r, "truncated .npy", forward(r.path("truncated.npy")), out,
+                "--input '{d}/truncated.npy': truncated data: header declares 12 elements (48 bytes) but 43 bytes follow")
 
     r.save("int32.npy", np.arange(12, dtype=np.int32).reshape(4, 3))
-    check_error(r, "int32 .npy", forward(r.path("int32.npy")), out)
+    check_error(r, "int32 .npy", forward(r.path("int32.npy")), out,
+                "--input '{d}/int32.npy': unsupported dtype '<i4' (need '<f4' or '<f8')")
 
     r.random("g64.npy", (3,), f64)
     check_error(r, "dtype mismatch input float32 / gamma float64",
                 forward(r.path("err_x.npy"), "--gamma", r.path("g64.npy"), "--beta", r.path("err_b.npy")),
-                out, preexisting=b"not touched\n")
+                out, "--gamma '{d}/g64.npy' holds float64 but --input holds float32; every file must have the input's dtype",
+                preexisting=b"not touched\n")
 
     r.random("g4.npy", (4,), f32)
     check_error(r, "gamma of length 4 for 3 channels",
-                forward(r.path("err_x.npy"), "--gamma", r.path("g4.npy"), "--beta", r.path("err_b.npy")), out)
+                forward(r.path("err_x.npy"), "--gamma", r.path("g4.npy"), "--beta", r.path("err_b.npy")), out,
+                "--gamma '{d}/g4.npy' has shape (4,) but needs (3,): one value per channel of --input")
 
     r.random("rank1.npy", (5,), f32)
-    check_error(r, "rank-1 input", forward(r.path("rank1.npy")), out)
+    check_error(r, "rank-1 input", forward(r.path("rank1.npy")), out,
+                "--input '{d}/rank1.npy': shape [5] has rank 1; batch norm needs at least [N, C]")
 
-    check_error(r, "--eps -1", forward(r.path("err_x.npy"), "--eps", "-1"), out)
-    check_error(r, "--momentum 2", forward(r.path("err_x.npy"), "--momentum", "2"), out)
-    check_error(r, "--layout sideways", forward(r.path("err_x.npy"), "--layout", "sideways"), out)
-    check_error(r, "inference without running stats", forward(r.path("err_x.npy"), "--mode", "inference"), out)
-    check_error(r, "only --gamma", forward(r.path("err_x.npy"), "--gamma", r.path("err_g.npy")), out)
+    check_error(r, "--eps -1", forward(r.path("err_x.npy"), "--eps", "-1"), out,
+                "--eps '-1' is invalid; it must be a finite number greater than 0")
+    check_error(r, "--momentum 2", forward(r.path("err_x.npy"), "--momentum", "2"), out,
+                "--momentum '2' is invalid; it must be a number in [0, 1] or 'none'")
+    check_error(r, "--layout sideways", forward(r.path("err_x.npy"), "--layout", "sideways"), out,
+                "--layout 'sideways' is invalid; use channels-first or channels-last")
+    check_error(r, "inference without running stats", forward(r.path("err_x.npy"), "--mode", "inference"), out,
+                "--mode inference needs --running-mean and --running-var")
+    check_error(r, "only --gamma", forward(r.path("err_x.npy"), "--gamma", r.path("err_g.npy")), out,
+                "--gamma needs --beta as well")
 
     r.random("one_per_channel.npy", (1, 3), f32)
     saved = r.path("err_saved.npy")
     if os.path.exists(saved):
         os.remove(saved)
     check_error(r, "one value per channel in training (1, 3)",
-                forward(r.path("one_per_channel.npy"), "--saved-mean", saved), out)
+                forward(r.path("one_per_channel.npy"), "--saved-mean", saved), out,
+                "shape [1, 3] gives one value per channel; training statistics need more than one")
     report(not os.path.exists(saved), "error one value per channel: --saved-mean not created")
 
     r.random("dy_wrong.npy", (4, 4), f32)
     check_error(r, "backward grad-output shape mismatch",
                 ["backward", "--input", r.path("err_x.npy"), "--grad-output", r.path("dy_wrong.npy"),
-                 "--grad-input", out], out)
+                 "--grad-input", out], out,
+                "--grad-output '{d}/dy_wrong.npy' has shape (4, 4) but --input has shape (4, 3)")
     check_error(r, "backward inference without running stats",
                 ["backward", "--input", r.path("err_x.npy"), "--grad-output", r.path("err_dy.npy"),
-                 "--grad-input", out, "--mode", "inference"], out)
+                 "--grad-input", out, "--mode", "inference"], out,
+                "--mode inference needs --running-mean and --running-var")
 
     leftovers = [n for n in os.listdir(r.directory) if n.endswith(".tmp")]
     report(not leftovers, "no temporary files left behind", ", ".join(leftovers))
@@ -336,6 +428,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="batchnorm-e2e-") as directory:
         runner = Runner(binary, directory)
         numerical_checks(runner)
+        layout_and_precision_checks(runner)
         error_checks(runner)
     print(f"e2e: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)

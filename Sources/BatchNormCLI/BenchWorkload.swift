@@ -115,8 +115,7 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
         case .backward:
             let statistics = NaiveBatchNorm.statistics(inputInDouble, shape: shape, epsilon: Double(layer.epsilon))
             _ = NaiveBatchNorm.trainingBackward(
-                gradOutput: gradOutput.map(Double.init), input: inputInDouble, shape: shape, mean: statistics.mean,
-                inverseStandardDeviation: statistics.inverseStandardDeviation, gamma: gamma, into: &expected)
+                gradOutput: gradOutput.map(Double.init), input: inputInDouble, shape: shape, statistics: statistics, gamma: gamma, into: &expected)
         }
         return expected
     }

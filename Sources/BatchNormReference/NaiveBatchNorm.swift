@@ -1,16 +1,25 @@
 public import BatchNormKit
 
-/// The naive batch norm: plain nested loops, no BLAS, no SIMD, `Double` accumulators, two passes
-/// (mean, then the sum of squared deviations). It indexes the tensor from the layout directly,
-/// independently of the kernels' geometry, and serves as the parity oracle in tests (run on `Double`
-/// data it is the float64 reference) and as the baseline in benchmarks.
+/// The naive batch norm: plain nested loops, no BLAS, no SIMD, two passes (mean, then the sum of
+/// squared deviations). It indexes the tensor from the layout directly, independently of the kernels'
+/// geometry, and serves as the parity oracle in tests (run on `Double` data it is the float64
+/// reference) and as the baseline in benchmarks.
+///
+/// It must be more accurate than the kernels it checks, in `Double` too: every sum is a
+/// ``CompensatedSum``, and the mean is kept in two words (``Statistics/mean`` plus
+/// ``Statistics/meanResidual``, together the exact mean to about `u²`), which every centred value
+/// `(x - mean) - meanResidual` subtracts. A `Double` channel at mean 1e9 with spread 1 then gets
+/// outputs good to a few ulps, where a one-word mean would be off by up to `ulp(1e9)/2 ≈ 6e-8`.
 ///
 /// Outputs go into caller-owned arrays of the right size (benchmarks reuse them); per-channel results
 /// are returned in `Double`.
 public enum NaiveBatchNorm {
     /// The statistics of one training forward pass, in `Double`.
     public struct Statistics: Sendable, Hashable {
+        /// The mean's leading word per channel.
         public var mean: [Double]
+        /// The rest of the mean (`mean + meanResidual` is the exact mean to about `u²`).
+        public var meanResidual: [Double]
         /// Biased variance `Σ(x - mean)² / M`.
         public var variance: [Double]
         /// Unbiased variance `Σ(x - mean)² / (M - 1)` (`NaN` for `M == 1`).
@@ -18,8 +27,12 @@ public enum NaiveBatchNorm {
         public var inverseStandardDeviation: [Double]
 
         @inlinable
-        public init(mean: [Double], variance: [Double], unbiasedVariance: [Double], inverseStandardDeviation: [Double]) {
+        public init(
+            mean: [Double], meanResidual: [Double]? = nil, variance: [Double], unbiasedVariance: [Double],
+            inverseStandardDeviation: [Double]
+        ) {
             self.mean = mean
+            self.meanResidual = meanResidual ?? [Double](repeating: 0, count: mean.count)
             self.variance = variance
             self.unbiasedVariance = unbiasedVariance
             self.inverseStandardDeviation = inverseStandardDeviation
@@ -57,16 +70,22 @@ public enum NaiveBatchNorm {
         }
     }
 
-    /// Per-channel sum of `value(index)` over the batch and every spatial position.
+    /// Per-channel compensated sum of `value(index)` over the batch and every spatial position.
     @inlinable @inline(__always)
-    static func channelSum(_ layout: Layout, _ channel: Int, _ value: (Int) -> Double) -> Double {
-        var sum = 0.0
+    static func channelSum(_ layout: Layout, _ channel: Int, _ value: (Int) -> Double) -> CompensatedSum {
+        var sum = CompensatedSum()
         for batch in 0..<layout.batchSize {
             for spatial in 0..<layout.spatialCount {
-                sum += value(layout.index(batch, channel, spatial))
+                sum.add(value(layout.index(batch, channel, spatial)))
             }
         }
         return sum
+    }
+
+    /// `(x - mean) - meanResidual`: a value centred on a two-word mean.
+    @inlinable @inline(__always)
+    static func centred(_ value: Double, _ mean: Double, _ meanResidual: Double) -> Double {
+        (value - mean) - meanResidual
     }
 
     /// Batch statistics of `input` (two passes per channel).
@@ -78,9 +97,13 @@ public enum NaiveBatchNorm {
         let count = Double(shape.valuesPerChannel)
         var result = Statistics(mean: [], variance: [], unbiasedVariance: [], inverseStandardDeviation: [])
         for channel in 0..<layout.channelCount {
-            let mean = channelSum(layout, channel) { Double(input[$0]) } / count
-            let squares = channelSum(layout, channel) { let d = Double(input[$0]) - mean; return d * d }
+            let (mean, meanResidual) = channelSum(layout, channel) { Double(input[$0]) }.dividedInTwoWords(by: count)
+            let squares = channelSum(layout, channel) {
+                let d = centred(Double(input[$0]), mean, meanResidual)
+                return d * d
+            }.value
             result.mean.append(mean)
+            result.meanResidual.append(meanResidual)
             result.variance.append(squares / count)
             result.unbiasedVariance.append(squares / (count - 1))
             result.inverseStandardDeviation.append(1 / (squares / count + epsilon).squareRoot())
@@ -88,21 +111,23 @@ public enum NaiveBatchNorm {
         return result
     }
 
-    /// `output = (input - mean_c) * invstd_c * gamma_c + beta_c`, elementwise in `Double`.
+    /// `output = (input - mean_c) * invstd_c * gamma_c + beta_c`, elementwise in `Double`, the mean
+    /// taken as `mean + meanResidual` when a residual is given.
     @inlinable
     public static func normalize<Scalar: BinaryFloatingPoint>(
-        _ input: [Scalar], shape: TensorShape, mean: [Double], inverseStandardDeviation: [Double],
-        gamma: [Scalar]?, beta: [Scalar]?, into output: inout [Scalar]
+        _ input: [Scalar], shape: TensorShape, mean: [Double], meanResidual: [Double]? = nil,
+        inverseStandardDeviation: [Double], gamma: [Scalar]?, beta: [Scalar]?, into output: inout [Scalar]
     ) {
         let layout = Layout(shape)
         precondition(output.count == input.count)
+        let meanResidual = meanResidual ?? [Double](repeating: 0, count: layout.channelCount)
         for batch in 0..<layout.batchSize {
             for channel in 0..<layout.channelCount {
                 let scale = inverseStandardDeviation[channel] * (gamma.map { Double($0[channel]) } ?? 1)
                 let shift = beta.map { Double($0[channel]) } ?? 0
                 for spatial in 0..<layout.spatialCount {
                     let i = layout.index(batch, channel, spatial)
-                    output[i] = Scalar((Double(input[i]) - mean[channel]) * scale + shift)
+                    output[i] = Scalar(centred(Double(input[i]), mean[channel], meanResidual[channel]) * scale + shift)
                 }
             }
         }
@@ -115,7 +140,7 @@ public enum NaiveBatchNorm {
         into output: inout [Scalar]
     ) -> Statistics {
         let statistics = statistics(input, shape: shape, epsilon: epsilon)
-        normalize(input, shape: shape, mean: statistics.mean,
+        normalize(input, shape: shape, mean: statistics.mean, meanResidual: statistics.meanResidual,
                   inverseStandardDeviation: statistics.inverseStandardDeviation,
                   gamma: gamma, beta: beta, into: &output)
         return statistics
@@ -145,27 +170,30 @@ public enum NaiveBatchNorm {
     }
 
     /// Training backward (statistics depend on the batch), two passes per channel:
-    /// `dβ = Σ dy`, `dγ = Σ dy·x̂`, `dx = γ·invstd/M · (M·dy - dβ - x̂·dγ)`.
+    /// `dβ = Σ dy`, `dγ = Σ dy·x̂`, `dx = γ·invstd/M · (M·dy - dβ - x̂·dγ)`, with `x̂` centred on
+    /// `mean + meanResidual` when a residual is given.
     @inlinable
     public static func trainingBackward<Scalar: BinaryFloatingPoint>(
-        gradOutput: [Scalar], input: [Scalar], shape: TensorShape, mean: [Double],
+        gradOutput: [Scalar], input: [Scalar], shape: TensorShape, mean: [Double], meanResidual: [Double]? = nil,
         inverseStandardDeviation: [Double], gamma: [Scalar]?, into inputGradient: inout [Scalar]
     ) -> ParameterGradients {
         let layout = Layout(shape)
         precondition(inputGradient.count == input.count && gradOutput.count == input.count)
         let count = Double(shape.valuesPerChannel)
+        let meanResidual = meanResidual ?? [Double](repeating: 0, count: layout.channelCount)
         var result = ParameterGradients(gamma: [], beta: [])
         for channel in 0..<layout.channelCount {
             let invstd = inverseStandardDeviation[channel]
-            let sumGradient = channelSum(layout, channel) { Double(gradOutput[$0]) }
+            let (mean, residual) = (mean[channel], meanResidual[channel])
+            let sumGradient = channelSum(layout, channel) { Double(gradOutput[$0]) }.value
             let sumGradientTimesNormalized = channelSum(layout, channel) {
-                Double(gradOutput[$0]) * (Double(input[$0]) - mean[channel]) * invstd
-            }
+                Double(gradOutput[$0]) * centred(Double(input[$0]), mean, residual) * invstd
+            }.value
             let k = (gamma.map { Double($0[channel]) } ?? 1) * invstd / count
             for batch in 0..<layout.batchSize {
                 for spatial in 0..<layout.spatialCount {
                     let i = layout.index(batch, channel, spatial)
-                    let normalized = (Double(input[i]) - mean[channel]) * invstd
+                    let normalized = centred(Double(input[i]), mean, residual) * invstd
                     inputGradient[i] = Scalar(
                         k * (count * Double(gradOutput[i]) - sumGradient - normalized * sumGradientTimesNormalized))
                 }
@@ -190,8 +218,8 @@ public enum NaiveBatchNorm {
             let mean = Double(runningMean[channel])
             let invstd = 1 / (Double(runningVariance[channel]) + epsilon).squareRoot()
             let scale = (gamma.map { Double($0[channel]) } ?? 1) * invstd
-            result.beta.append(channelSum(layout, channel) { Double(gradOutput[$0]) })
-            result.gamma.append(channelSum(layout, channel) { Double(gradOutput[$0]) * (Double(input[$0]) - mean) * invstd })
+            result.beta.append(channelSum(layout, channel) { Double(gradOutput[$0]) }.value)
+            result.gamma.append(channelSum(layout, channel) { Double(gradOutput[$0]) * (Double(input[$0]) - mean) * invstd }.value)
             for batch in 0..<layout.batchSize {
                 for spatial in 0..<layout.spatialCount {
                     let i = layout.index(batch, channel, spatial)
@@ -200,5 +228,18 @@ public enum NaiveBatchNorm {
             }
         }
         return result
+    }
+
+    /// ``trainingBackward(gradOutput:input:shape:mean:meanResidual:inverseStandardDeviation:gamma:into:)``
+    /// with the two-word mean and inverse standard deviation of a reference forward pass.
+    @inlinable
+    public static func trainingBackward<Scalar: BinaryFloatingPoint>(
+        gradOutput: [Scalar], input: [Scalar], shape: TensorShape, statistics: Statistics, gamma: [Scalar]?,
+        into inputGradient: inout [Scalar]
+    ) -> ParameterGradients {
+        trainingBackward(
+            gradOutput: gradOutput, input: input, shape: shape, mean: statistics.mean,
+            meanResidual: statistics.meanResidual, inverseStandardDeviation: statistics.inverseStandardDeviation,
+            gamma: gamma, into: &inputGradient)
     }
 }

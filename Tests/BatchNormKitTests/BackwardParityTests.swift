@@ -47,8 +47,7 @@ struct BackwardParityTests {
         let reference = NaiveBatchNorm.statistics(inputInDouble, shape: shape, epsilon: Double(layer.epsilon))
         var expected = [Double](repeating: 0, count: input.count)
         let expectedParameters = NaiveBatchNorm.trainingBackward(
-            gradOutput: gradOutput.map(Double.init), input: inputInDouble, shape: shape, mean: reference.mean,
-            inverseStandardDeviation: reference.inverseStandardDeviation, gamma: layer.gammaInDouble,
+            gradOutput: gradOutput.map(Double.init), input: inputInDouble, shape: shape, statistics: reference, gamma: layer.gammaInDouble,
             into: &expected)
         let u = unitRoundoff(Scalar.self)
         let m = Double(shape.valuesPerChannel)

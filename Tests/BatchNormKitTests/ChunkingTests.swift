@@ -40,8 +40,7 @@ struct ChunkingTests {
                 input, shape: shape, gamma: before.gamma, beta: before.beta, epsilon: 1e-5, into: &expected)
             var expectedGradient = [Double](repeating: 0, count: input.count)
             let expectedParameters = NaiveBatchNorm.trainingBackward(
-                gradOutput: gradOutput, input: input, shape: shape, mean: reference.mean,
-                inverseStandardDeviation: reference.inverseStandardDeviation, gamma: before.gamma,
+                gradOutput: gradOutput, input: input, shape: shape, statistics: reference, gamma: before.gamma,
                 into: &expectedGradient)
             var expectedInference = [Double](repeating: 0, count: input.count)
             NaiveBatchNorm.inferenceForward(

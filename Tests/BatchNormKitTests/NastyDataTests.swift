@@ -43,7 +43,7 @@ struct NastyDataTests {
         var expectedGradient = [Double](repeating: 0, count: input.count)
         let expectedParameters = NaiveBatchNorm.trainingBackward(
             gradOutput: gradOutput.map(Double.init), input: input.map(Double.init), shape: shape,
-            mean: reference.mean, inverseStandardDeviation: reference.inverseStandardDeviation,
+            statistics: reference,
             gamma: layer.gammaInDouble, into: &expectedGradient)
         let m = Double(shape.valuesPerChannel)
         // Here γ·invstd ≈ 100, so dx's terms (k·dy, p·(x - mean), q) are ~100 and an element near 0 is a
@@ -142,7 +142,7 @@ struct NastyDataTests {
         var expectedGradient = [Double](repeating: 0, count: input.count)
         _ = NaiveBatchNorm.trainingBackward(
             gradOutput: gradOutput.map(Double.init), input: input.map(Double.init), shape: shape,
-            mean: reference.mean, inverseStandardDeviation: reference.inverseStandardDeviation, gamma: nil,
+            statistics: reference, gamma: nil,
             into: &expectedGradient)
         let u = unitRoundoff(Scalar.self)
         let context = "\(Scalar.self) ×\(magnitude) \(shape) \(path) seed \(generator.seed)"

@@ -157,7 +157,7 @@ struct ReferenceParityProperties {
         var expected = [Double](repeating: 0, count: problem.input.count)
         let expectedParameters = NaiveBatchNorm.trainingBackward(
             gradOutput: problem.gradOutput.map(Double.init), input: inputInDouble, shape: shape,
-            mean: reference.mean, inverseStandardDeviation: reference.inverseStandardDeviation,
+            statistics: reference,
             gamma: problem.gammaInDouble, into: &expected)
         let conditioning = Self.conditioning(
             mean: reference.mean, inverseStandardDeviation: reference.inverseStandardDeviation)
