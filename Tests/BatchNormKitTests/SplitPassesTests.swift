@@ -1,5 +1,6 @@
 import Testing
 import BatchNormKit
+import BatchNormReference
 import Kernels
 
 /// The split passes (what a distributed backend composes) against the single-process passes: a batch
@@ -54,6 +55,11 @@ struct SplitPassesTests {
         let gradOutputs = Self.slices(gradOutput, sizes: partShapes.map(\.elementCount))
         var parts = Array(repeating: whole, count: partShapes.count)
         var absent = whole    // a participant without samples
+        // The reference's update of the same running statistics (independent of the layer's own code).
+        let referenceRunning = NaiveBatchNorm.updatedRunningStatistics(
+            runningMean: whole.runningMean.map(Double.init), runningVariance: whole.runningVariance.map(Double.init),
+            statistics: NaiveBatchNorm.statistics(input.map(Double.init), shape: shape, epsilon: Double(whole.epsilon)),
+            momentum: momentum.map(Double.init), numBatchesTrackedBefore: whole.numBatchesTracked)
 
         // The single-process passes over the whole batch.
         let (expectedOutput, expectedStatistics) = try whole.forwardTraining(input, shape: shape)
@@ -105,6 +111,9 @@ struct SplitPassesTests {
         expectClose(parts[0].runningMean, inDouble(whole.runningMean), tolerance: 64 * u, context + " running mean")
         expectClose(parts[0].runningVariance, inDouble(whole.runningVariance), tolerance: 64 * u, scale: 0,
                     context + " running variance")
+        expectClose(parts[0].runningMean, referenceRunning.mean, tolerance: 64 * u, context + " running mean (reference)")
+        expectClose(parts[0].runningVariance, referenceRunning.variance, tolerance: 64 * u, scale: 0,
+                    context + " running variance (reference)")
         expectClose(gradients.flatMap(\.input), inDouble(expectedGradients.input), tolerance: 64 * u,
                     scale: scales.inputGradient, context + " dx")
         expectClose(gradients[0].parameters.gamma, inDouble(expectedGradients.parameters.gamma),

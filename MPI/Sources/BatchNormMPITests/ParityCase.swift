@@ -1,5 +1,6 @@
 import BatchNormKit
 import BatchNormMPI
+import BatchNormReference
 
 /// One parity case: a layer configuration, the shape of one sample, and how many samples each rank
 /// holds. Every rank draws the whole batch from the seed, runs the synchronized passes on its own
@@ -50,12 +51,20 @@ struct ParityCase: CustomStringConvertible {
         let m = Double(wholeShape.valuesPerChannel)
         let name = "\(Scalar.self)"
         var lastInput = [Scalar]()
+        // The reference's running update, chained step by step (independent of the layer's own code).
+        var referenceRunningMean = whole.runningMean.map(Double.init)
+        var referenceRunningVariance = whole.runningVariance.map(Double.init)
 
         for step in 0..<steps {
             let context = "\(Scalar.self) \(self) step \(step) seed \(seed)"
             // Data away from zero (mean ~ 3, spread 5), as the core parity tests use.
             let input = [Scalar].random(count: wholeShape.elementCount, in: -2...3, using: &generator)
             let gradOutput = [Scalar].random(count: wholeShape.elementCount, in: -1...1, using: &generator)
+            (referenceRunningMean, referenceRunningVariance) = NaiveBatchNorm.updatedRunningStatistics(
+                runningMean: referenceRunningMean, runningVariance: referenceRunningVariance,
+                statistics: NaiveBatchNorm.statistics(
+                    input.map(Double.init), shape: wholeShape, epsilon: Double(whole.epsilon)),
+                momentum: momentum, numBatchesTrackedBefore: whole.numBatchesTracked)
             let (expectedOutput, expectedStatistics) = try whole.forwardTraining(input, shape: wholeShape)
             let expectedGradients = try whole.backward(
                 gradOutput: gradOutput, input: input, shape: wholeShape, statistics: expectedStatistics)
@@ -98,6 +107,10 @@ struct ParityCase: CustomStringConvertible {
                             quantity: name + " runningMean", context)
             log.expectClose(synchronized.layer.runningVariance, whole.runningVariance, scale: 0,
                             quantity: name + " runningVariance", context)
+            log.expectClose(synchronized.layer.runningMean, referenceRunningMean.map { Scalar($0) },
+                            quantity: name + " runningMean", context + " (reference)")
+            log.expectClose(synchronized.layer.runningVariance, referenceRunningVariance.map { Scalar($0) }, scale: 0,
+                            quantity: name + " runningVariance", context + " (reference)")
             log.expect(synchronized.layer.numBatchesTracked == whole.numBatchesTracked,
                        "\(context): numBatchesTracked \(synchronized.layer.numBatchesTracked)")
             try expectIdenticalAcrossRanks(

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Mutation check: do the tests catch the bugs they exist for?
+
+Usage: python3 scripts/mutants.py [--scratch DIR] [--only NAME ...] [--list]
+(scripts/mutants.sh runs it; not part of the test command: it takes 15-30 minutes.)
+
+Copies the committed tree (git ls-files) into a scratch folder, builds it once, then for each mutation
+below: applies the one-line change to the copy (the original text must occur exactly as written, at the
+given occurrence), rebuilds incrementally, runs the suites that should catch it, and restores the file.
+A mutant is caught when a suite fails; it survives when every suite passes. A mutation whose text no
+longer occurs, or that no longer compiles, is reported as stale (the list must follow the code). The
+working tree is never touched.
+
+Prints one line per mutant and ends with `N mutants, K caught`, then the survivors and stale ones;
+exits 1 on any survivor or stale mutation.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+# What runs against a mutant. "swift": the Swift test suite (unit, parity, property, error and
+# concurrency tests; the same as the test command's last step). "e2e": the end-to-end checks of the
+# `batchnorm` tool against NumPy. "numpy": the .npy reader's Swift tests only.
+SWIFT = "swift"
+E2E = "e2e"
+NUMPY = "numpy"
+
+# (name, file, original text, replacement, occurrence (1-based), suites, what the bug is)
+MUTATIONS = [
+    ("double-mean-low-word-dropped", "Sources/Kernels/FusedPasses.swift",
+     "let rest = (value - Double(high)) + low",
+     "let rest = Scalar.self == Double.self ? 0 : (value - Double(high)) + low", 1, [SWIFT],
+     "the fused path forgets the low word of a Double mean"),
+    ("untracked-inference-drops-affine", "Sources/BatchNormKit/BatchNorm+Forward.swift",
+     "input, geometry: shape.geometry, gamma: gammaIfAffine, beta: betaIfAffine, epsilon: epsilon,",
+     "input, geometry: shape.geometry, gamma: nil, beta: nil, epsilon: epsilon,", 2, [SWIFT],
+     "inference without running statistics ignores gamma and beta"),
+    ("message-element-count-swapped", "Sources/BatchNormKit/BatchNormError.swift",
+     '"\\(argument) has \\(actual) elements but the shape needs \\(expected)"',
+     '"\\(argument) has \\(expected) elements but the shape needs \\(actual)"', 1, [SWIFT],
+     "an error message reports its two numbers the wrong way round"),
+    ("message-channel-count-swapped", "Sources/BatchNormKit/BatchNormError.swift",
+     '"the layer has \\(layer) channels but the shape has \\(shape)"',
+     '"the layer has \\(shape) channels but the shape has \\(layer)"', 1, [SWIFT],
+     "an error message reports its two numbers the wrong way round"),
+    ("running-variance-biased", "Sources/BatchNormKit/BatchNorm+Forward.swift",
+     "let unbiasedVariance = moments.unbiasedVariance",
+     "let unbiasedVariance = moments.biasedVariance", 1, [SWIFT],
+     "the running variance takes the biased batch variance"),
+    ("momentum-weights-swapped", "Sources/BatchNormKit/BatchNorm+Forward.swift",
+     "runningMean[channel] = Scalar((1 - factor) * Double(runningMean[channel]) + factor * Double(moments.mean[channel]))",
+     "runningMean[channel] = Scalar(factor * Double(runningMean[channel]) + (1 - factor) * Double(moments.mean[channel]))",
+     1, [SWIFT], "the running mean weighs old and new the wrong way round"),
+    ("cumulative-average-off-by-one", "Sources/BatchNormKit/BatchNorm+Forward.swift",
+     "?? 1 / Double(numBatchesTracked)", "?? 1 / Double(numBatchesTracked + 1)", 1, [SWIFT],
+     "momentum nil averages over one batch too many"),
+    ("epsilon-ignored", "Sources/Kernels/BatchNormKernels+Passes.swift",
+     "variance.map { Scalar(1 / (Double($0) + Double(epsilon)).squareRoot()) }",
+     "variance.map { Scalar(1 / (Double($0) + 1e-5).squareRoot()) }", 1, [SWIFT, E2E],
+     "every epsilon acts as the default 1e-5"),
+    ("channels-last-first-channel", "Sources/Kernels/FusedPasses.swift",
+     "channelCount: channelCount, firstChannel: range.lowerBound % channelCount,",
+     "channelCount: channelCount, firstChannel: (range.lowerBound + 1) % channelCount,", 1, [SWIFT],
+     "the channels-last normalize step starts at the wrong channel"),
+    ("channels-first-run-channel", "Sources/Kernels/FusedPasses.swift",
+     "let channel = run % channelCount", "let channel = run / geometry.outerCount", 1, [SWIFT],
+     "the channels-first moments take runs as channel-major"),
+    ("channels-last-backward-first-channel", "Sources/Kernels/FusedPasses.swift",
+     "count: range.count, channelCount: channelCount, firstChannel: range.lowerBound % channelCount,",
+     "count: range.count, channelCount: channelCount, firstChannel: (range.lowerBound + 1) % channelCount,", 1,
+     [SWIFT], "the channels-last backward step starts at the wrong channel"),
+    ("backward-bias-sign", "Sources/Kernels/BatchNormKernels+Passes.swift",
+     "Scalar(-k * Double(sumGradient) / count)", "Scalar(k * Double(sumGradient) / count)", 1, [SWIFT],
+     "the training backward adds dβ/M instead of subtracting it"),
+    ("inference-backward-drops-gamma", "Sources/Kernels/BatchNormKernels+Passes.swift",
+     "gradientScale: foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma),",
+     "gradientScale: foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: nil),", 1,
+     [SWIFT], "the inference backward forgets gamma in dx"),
+    ("merge-cross-term-dropped", "Sources/Kernels/ChannelMoments.swift",
+     "+= other.sumOfSquaredDeviations[channel] + delta * delta * crossWeight",
+     "+= other.sumOfSquaredDeviations[channel]", 1, [SWIFT],
+     "merging partial statistics forgets the spread between the parts' means"),
+    ("cli-pair-not-required", "Sources/BatchNormCLI/CommandSupport.swift",
+     'case (.some, nil): throw .usage("\\(first.name) needs \\(second.name) as well")',
+     "case (.some, nil): return", 1, [E2E], "--gamma without --beta is accepted"),
+    ("cli-negative-epsilon", "Sources/BatchNormCLI/CommandSupport.swift",
+     "guard let value = Double(text), value.isFinite, value > 0 else {",
+     "guard let value = Double(text), value.isFinite, value > -2 else {", 1, [E2E],
+     "the tool's own epsilon check lets -1 through to the library"),
+    ("npy-truncation-bound", "Sources/NumPyFile/NumPyFile.swift",
+     "guard size.byteCount <= available else {", "guard size.byteCount <= available + 8 else {", 1,
+     [NUMPY, E2E], "the .npy reader's truncation check is off by a few bytes"),
+]
+
+
+def run(command, cwd, log, timeout=1800):
+    """Runs `command`, appending its output to `log`; returns whether it exited 0."""
+    with open(log, "a") as out:
+        out.write(f"\n$ {' '.join(command)}\n")
+        out.flush()
+        try:
+            result = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            out.write("timed out\n")
+            return False
+    return result.returncode == 0
+
+
+def copy_tree(source, destination):
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=source, check=True, capture_output=True).stdout
+    for name in filter(None, files.decode().split("\0")):
+        target = os.path.join(destination, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.islink(os.path.join(source, name)):
+            if os.path.lexists(target):
+                os.remove(target)
+            os.symlink(os.readlink(os.path.join(source, name)), target)
+        else:
+            shutil.copy2(os.path.join(source, name), target)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scratch", help="scratch folder (kept between runs for incremental builds)")
+    parser.add_argument("--only", nargs="*", help="run only these mutants")
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    options = parser.parse_args()
+
+    if options.list:
+        for name, path, *_, suites, bug in MUTATIONS:
+            print(f"{name:38} {path:48} {'+'.join(suites):10} {bug}")
+        return 0
+
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], check=True, capture_output=True,
+                         text=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    scratch = options.scratch or os.path.join(tempfile.gettempdir(), "batchnorm-mutants")
+    source = os.path.join(scratch, "src")
+    build = os.path.join(scratch, "build")
+    log = os.path.join(scratch, "mutants.log")
+    if os.path.exists(source):
+        shutil.rmtree(source)
+    os.makedirs(source)
+    copy_tree(top, source)
+    open(log, "w").close()
+    print(f"mutants: scratch copy in {source}, log in {log}")
+
+    swift_build = ["swift", "build", "--build-tests", "--scratch-path", build]
+    if not run(swift_build, source, log):
+        print("mutants: the unmutated tree does not build; see the log")
+        return 1
+    binary = os.path.join(build, "debug", "batchnorm")
+    suites = {
+        SWIFT: ["swift", "test", "--skip-build", "--scratch-path", build],
+        NUMPY: ["swift", "test", "--skip-build", "--scratch-path", build, "--filter", "NumPyFileTests"],
+        E2E: [sys.executable, os.path.join(source, "scripts", "e2e_cli.py"), binary],
+    }
+    for suite, command in suites.items():
+        if not run(command, source, log):
+            print(f"mutants: the unmutated tree fails its {suite} suite; see the log")
+            return 1
+
+    selected = [m for m in MUTATIONS if not options.only or m[0] in options.only]
+    caught, survivors, stale = [], [], []
+    for name, path, original, replacement, occurrence, mutant_suites, bug in selected:
+        started = time.monotonic()
+        file_path = os.path.join(source, path)
+        with open(file_path) as f:
+            text = f.read()
+        parts = text.split(original)
+        if len(parts) <= occurrence:
+            stale.append(f"{name}: the text no longer occurs {occurrence} time(s) in {path}")
+            print(f"STALE    {name}")
+            continue
+        mutated = original.join(parts[:occurrence]) + replacement + original.join(parts[occurrence:])
+        with open(log, "a") as out:
+            out.write(f"\n===== mutant {name}: {path}\n- {original}\n+ {replacement}\n")
+        try:
+            with open(file_path, "w") as f:
+                f.write(mutated)
+            if not run(swift_build, source, log):
+                stale.append(f"{name}: the mutated tree does not compile")
+                print(f"STALE    {name} (does not compile)")
+                continue
+            failing = [suite for suite in mutant_suites if not run(suites[suite], source, log)]
+        finally:
+            with open(file_path, "w") as f:
+                f.write(text)
+        seconds = time.monotonic() - started
+        if failing:
+            caught.append(name)
+            print(f"CAUGHT   {name} by {', '.join(failing)} ({seconds:.0f} s): {bug}")
+        else:
+            survivors.append(name)
+            print(f"SURVIVED {name} ({seconds:.0f} s): {bug}")
+
+    # Leave the scratch build matching the unmutated tree.
+    run(swift_build, source, log)
+    print(f"{len(selected)} mutants, {len(caught)} caught")
+    for name in survivors:
+        print(f"survivor: {name}")
+    for line in stale:
+        print(f"stale: {line}")
+    return 1 if survivors or stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
