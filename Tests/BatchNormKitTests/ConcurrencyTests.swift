@@ -1,5 +1,6 @@
 import Testing
 import BatchNormKit
+import BatchNormReference
 import Kernels
 
 /// `BatchNorm` is a `Sendable` value type whose non-mutating methods may run concurrently on the same
@@ -78,6 +79,18 @@ struct ConcurrencyTests {
         ]
         let jobs = workloads.indices.flatMap { workload in Operation.allCases.map { (workload, $0) } }
         let serial = try jobs.map { try Self.run($0.1, on: workloads[$0.0], layer: layer) }
+        // Equal to the serial calls is only worth something if those are right: their forward outputs
+        // against the reference (64u, as in the parity suites).
+        for (index, job) in jobs.enumerated() where job.1 == .trainingOnCopy {
+            let workload = workloads[job.0]
+            var expected = [Double](repeating: 0, count: workload.input.count)
+            _ = NaiveBatchNorm.trainingForward(
+                workload.input.map(Double.init), shape: workload.shape, gamma: layer.gammaInDouble,
+                beta: layer.betaInDouble, epsilon: Double(layer.epsilon), into: &expected)
+            let output = serial[index].arrays[0].map(Float.init(bitPattern:))
+            expectClose(output, expected, tolerance: 64 * unitRoundoff(Float.self),
+                        "\(path) \(workload.shape) seed \(generator.seed) serial training output")
+        }
         // Every tenth call takes the large workload (it costs as much as 30 small ones in a debug build),
         // cycling through the operations; the others cycle through the small workloads' jobs.
         let smallJobs = jobs.indices.filter { jobs[$0].0 != 2 }, largeJobs = jobs.indices.filter { jobs[$0].0 == 2 }

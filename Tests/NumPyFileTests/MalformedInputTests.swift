@@ -225,20 +225,44 @@ struct MalformedInputTests {
         }
     }
 
-    // MARK: Robustness (a smoke test; the decoder is fuzzed separately)
+    // MARK: Robustness (the decoder is fuzzed separately)
 
-    @Test func everyPrefixAndSingleByteEditIsHandled() {
+    /// Every prefix is refused; every single-byte edit of the header returns or throws (never traps),
+    /// and an edited header that is still accepted must describe exactly the data that follows it
+    /// (the decoded values are the file's last bytes and survive an encode/decode round trip); every
+    /// edit of the data decodes and changes exactly the one value it touched.
+    @Test func everyPrefixAndSingleByteEditIsHandled() throws {
         let file = NumPyFixtures.float32Matrix
+        let dataBytes = 24
+        let original = try NumPyFile.decode(file)
         for length in 0..<file.count {
             #expect(throws: NumPyFileError.self) { try NumPyFile.decode(Array(file.prefix(length))) }
         }
         let replacements: [UInt8] = [0x00, 0x0A, 0x20, 0x27, 0x28, 0x2C, 0x2D, 0x39, 0x7D, 0xFF]
-        for index in 0..<(file.count - 24) {
+        var accepted = 0
+        for index in 0..<(file.count - dataBytes) {
             for replacement in replacements {
                 var mutated = file
                 mutated[index] = replacement
-                _ = try? NumPyFile.decode(mutated)  // must return or throw, never trap
+                guard let decoded = try? NumPyFile.decode(mutated) else { continue }
+                accepted += 1
+                #expect(Array(NumPyFile.encode(decoded).suffix(dataBytes)) == Array(mutated.suffix(dataBytes)),
+                        "byte \(index) := \(replacement)")
+                #expect((try? NumPyFile.decode(NumPyFile.encode(decoded))) == decoded, "byte \(index) := \(replacement)")
             }
+        }
+        #expect(accepted > 0, "no edit was accepted, so the accepted-edit checks never ran")
+        for index in (file.count - dataBytes)..<file.count {
+            var mutated = file
+            mutated[index] ^= 0x5A
+            let decoded = try NumPyFile.decode(mutated)
+            guard case .float32(let values) = decoded.payload, case .float32(let originalValues) = original.payload else {
+                Issue.record("byte \(index): not float32")
+                continue
+            }
+            let changed = values.indices.filter { values[$0].bitPattern != originalValues[$0].bitPattern }
+            #expect(changed == [(index - (file.count - dataBytes)) / 4], "byte \(index)")
+            #expect(decoded.shape == original.shape)
         }
     }
 }
