@@ -49,6 +49,7 @@ public struct HiddenLayer<Scalar: NetworkScalar>: Sendable {
     /// Sizes every buffer for `batchSize` rows (allocates only when the batch size changes).
     mutating func prepare(batchSize: Int) {
         let count = batchSize * dense.outputCount
+        guard preActivation.count != count else { return }
         for keyPath in [\Self.preActivation, \.normalized, \.output, \.normalizedGradient, \.preActivationGradient] {
             resize(&self[keyPath: keyPath], to: count)
         }
