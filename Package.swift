@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "BatchNormReference", targets: ["BatchNormReference"]),
         .library(name: "NumPyFile", targets: ["NumPyFile"]),
         .executable(name: "batchnorm", targets: ["BatchNormCLI"]),
+        .executable(name: "bn-train", targets: ["BatchNormTrain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,6 +35,23 @@ let package = Package(
             ]
         ),
 
+        // MARK: - Examples
+        // A real program on the public API: an MLP trained on the digits data set (docs/TRAINING.md).
+        // It binds cblas_sgemm itself (a program brings its own BLAS binding; BatchNormKit exports none).
+        .target(
+            name: "TrainingExample",
+            dependencies: ["BatchNormKit", "BatchNormReference", "NumPyFile", "CBLAS"],
+            path: "Examples/TrainingExample"
+        ),
+        .executableTarget(
+            name: "BatchNormTrain",
+            dependencies: [
+                "TrainingExample",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/bn-train"
+        ),
+
         // MARK: - Implementation details
         .systemLibrary(
             name: "CBLAS",
@@ -51,6 +69,10 @@ let package = Package(
         .testTarget(
             name: "BatchNormKitTests",
             dependencies: ["BatchNormKit", "BatchNormReference", "Kernels"]
+        ),
+        .testTarget(
+            name: "TrainingExampleTests",
+            dependencies: ["TrainingExample", "BatchNormKit", "BatchNormReference"]
         ),
         .testTarget(
             name: "NumPyFileTests",

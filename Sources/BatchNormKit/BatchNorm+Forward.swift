@@ -49,6 +49,10 @@ extension BatchNorm {
 
     /// `running = (1 - f) · running + f · batch` with `f = momentum ?? 1 / numBatchesTracked`, the
     /// variance taking the unbiased batch variance. Computed in `Double`, rounded once.
+    /// Specialized: generic, its per-channel conversions went through the runtime's generic casts and
+    /// took half of a training forward on a [32, 100] batch (bn-train, docs/TRAINING.md).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     mutating func updateRunningStatistics(with moments: ChannelMoments<Scalar>) {
         numBatchesTracked += 1
         let factor = momentum.map(Double.init) ?? 1 / Double(numBatchesTracked)
