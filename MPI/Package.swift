@@ -57,7 +57,7 @@ let package = Package(
         // MARK: - Tests (an executable run under mpirun; see scripts/test-mpi.sh)
         .executableTarget(
             name: "BatchNormMPITests",
-            dependencies: ["BatchNormMPI", .product(name: "BatchNormReference", package: libraryPackage)]
+            dependencies: ["BatchNormMPI", "CMPI", .product(name: "BatchNormReference", package: libraryPackage)]
         ),
     ]
 )

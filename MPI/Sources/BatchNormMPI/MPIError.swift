@@ -10,6 +10,8 @@ public enum MPIError: Error, Sendable, Hashable, CustomStringConvertible {
     case notInitialized
     /// A message longer than MPI's `int` counts can describe.
     case countTooLarge(Int)
+    /// `MPI_COMM_NULL` where a communicator was expected (this process is in no group of a split).
+    case nullCommunicator
 
     public var description: String {
         switch self {
@@ -19,6 +21,8 @@ public enum MPIError: Error, Sendable, Hashable, CustomStringConvertible {
             "MPI is not initialized; call MPIRuntime.initialize() first (and run under mpirun)"
         case .countTooLarge(let count):
             "a message of \(count) values is longer than MPI's 32-bit counts allow"
+        case .nullCommunicator:
+            "the communicator is MPI_COMM_NULL; this process belongs to no group of it"
         }
     }
 }

@@ -34,6 +34,12 @@ public enum MPIRuntime {
         try check(MPI_Finalize(), "MPI_Finalize")
     }
 
+    /// Throws `MPIError.callFailed` (naming `function` and MPI's message) unless `code` is
+    /// `MPI_SUCCESS`: for a program's own MPI calls, e.g. `MPI_Comm_split`.
+    public static func checked(_ code: Int32, _ function: String) throws(MPIError) {
+        try check(code, function)
+    }
+
     /// Throws `MPIError.callFailed` with MPI's message unless `code` is `MPI_SUCCESS`.
     static func check(_ code: Int32, _ function: String) throws(MPIError) {
         guard code != bn_mpi_success() else { return }

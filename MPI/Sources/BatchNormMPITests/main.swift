@@ -11,6 +11,7 @@ import Glibc
 #endif
 import BatchNormKit
 import BatchNormMPI
+import CMPI
 
 let seed = CommandLine.arguments.dropFirst().first.flatMap { UInt64($0) } ?? 20_251_122
 
@@ -57,6 +58,29 @@ do {
         } catch {
             log.expect(false, "\(parityCase) seed \(caseSeed): unexpected \(error)")
         }
+    }
+
+    // Two independent groups on communicators the program made itself (even and odd ranks, split from
+    // the world as a data-parallel program would): each normalizes its own batch, at the same time as
+    // the other, against its own whole-batch reference. A collective that leaked to the world would
+    // mix the groups' statistics and fail the comparison (or hang, which mpirun's timeout catches).
+    do {
+        var groupHandle: MPI_Comm? = nil
+        try MPIRuntime.checked(MPI_Comm_split(communicator.handle, Int32(communicator.rank % 2),
+                                              Int32(communicator.rank), &groupHandle), "MPI_Comm_split")
+        guard let handle = groupHandle else { throw MPIError.nullCommunicator }
+        let group = try Communicator(borrowing: handle)
+        log.expect(group.size == (size + 1 - communicator.rank % 2) / 2,
+                   "group of rank \(communicator.rank): size \(group.size)")
+        let groupCase = ParityCase(
+            sampleDimensions: [6, 5, 7], layout: .channelsFirst,
+            batchSizes: (0..<group.size).map { [3, 1, 5, 2][$0 % 4] }, affine: true, momentum: 0.1)
+        let groupSeed = seed &+ 1_000 &+ UInt64(communicator.rank % 2)
+        try groupCase.run(Float.self, seed: groupSeed, communicator: group, log: &log)
+        try groupCase.run(Double.self, seed: groupSeed, communicator: group, log: &log)
+        try MPIRuntime.checked(MPI_Comm_free(&groupHandle), "MPI_Comm_free")
+    } catch {
+        log.expect(false, "two groups: unexpected \(error)")
     }
 
     // The report: the largest error per quantity over all ranks, then each rank's tally.

@@ -11,6 +11,8 @@
 
 /// `MPI_COMM_WORLD`.
 static inline MPI_Comm bn_mpi_comm_world(void) { return MPI_COMM_WORLD; }
+/// `MPI_COMM_NULL`.
+static inline MPI_Comm bn_mpi_comm_null(void) { return MPI_COMM_NULL; }
 /// `MPI_DOUBLE`.
 static inline MPI_Datatype bn_mpi_double(void) { return MPI_DOUBLE; }
 /// `MPI_SUCCESS`, the return code of every MPI call that succeeded.
