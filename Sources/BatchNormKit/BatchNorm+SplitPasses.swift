@@ -117,8 +117,7 @@ extension BatchNorm {
         try validateRunningStatistics()
         try validateBatchCounter()
         let moments = globalStatistics.moments
-        let inverseStandardDeviation = BatchNormKernels.inverseStandardDeviation(
-            variance: moments.biasedVariance, epsilon: epsilon)
+        let inverseStandardDeviation = moments.inverseStandardDeviation(epsilon: epsilon)
         return recordTrainingStep(moments, inverseStandardDeviation: inverseStandardDeviation)
     }
 

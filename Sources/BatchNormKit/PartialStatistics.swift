@@ -77,7 +77,9 @@ public struct PartialStatistics<Scalar: BatchNormScalar>: Sendable, Equatable {
     /// Rounding residual of ``mean`` per channel (zeros when unknown).
     public var meanLow: [Scalar] { moments.meanLow }
     /// `Σ (x - mean)²` per channel (`M2`).
-    public var sumOfSquaredDeviations: [Scalar] { moments.sumOfSquaredDeviations }
+    /// Infinite where it exceeds the range (values near the top of the range); the statistics keep
+    /// it scaled internally, so normalizing with them stays finite.
+    public var sumOfSquaredDeviations: [Scalar] { moments.unscaledSumOfSquaredDeviations }
     /// Biased variance `M2 / count` per channel; NaN when `count == 0`.
     public var variance: [Scalar] { moments.biasedVariance }
     /// Unbiased variance `M2 / (count - 1)` per channel; not finite when `count <= 1`.
