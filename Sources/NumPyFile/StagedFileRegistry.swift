@@ -6,7 +6,7 @@ import Musl
 import Darwin
 #endif
 import Dispatch
-import Synchronization
+import Foundation
 
 /// The staged files this process has created and not yet renamed or removed, so that a SIGINT,
 /// SIGTERM or SIGHUP can remove them before the process dies (`NumPyFile.removeStagedFilesOnTermination()`).
@@ -16,14 +16,24 @@ import Synchronization
 /// back. So a signal either finds the file registered (and removes it) or stops the process before
 /// it is created, and a write's renames are never interrupted half-way by the cleanup.
 enum StagedFileRegistry {
-    struct State: ~Copyable {
+    struct State {
         var paths: Set<String> = []
         var terminating = false
         var signalSources: [any DispatchSourceSignal] = []
         var handlersInstalled = false
     }
 
-    static let state = Mutex(State())
+    /// `NSLock` (a pthread mutex, which ThreadSanitizer follows; `Synchronization.Mutex` locks in the
+    /// uninstrumented runtime and would make the sanitizer report locked accesses as races).
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var protectedState = State()
+
+    /// Runs `body` on the state under the lock.
+    private static func withState<Result>(_ body: (inout State) -> Result) -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&protectedState)
+    }
 
     /// The signals whose default action ends the process and that a user or a supervisor sends to
     /// stop it.
@@ -32,7 +42,7 @@ enum StagedFileRegistry {
     /// Runs `create` with `path` registered and returns its result; `nil` (nothing run) once a
     /// termination has begun.
     static func creating(_ path: String, _ create: () -> Int32) -> Int32? {
-        state.withLock { state in
+        withState { state in
             guard !state.terminating else { return nil }
             state.paths.insert(path)
             return create()
@@ -40,14 +50,14 @@ enum StagedFileRegistry {
     }
 
     static func forget(_ paths: some Sequence<String>) {
-        state.withLock { state in
+        withState { state in
             for path in paths { state.paths.remove(path) }
         }
     }
 
     /// Runs `body` (the renames of one write) without a termination cleanup in between.
     static func exclusively<Result>(_ body: (inout Set<String>) -> Result) -> Result {
-        state.withLock { state in body(&state.paths) }
+        withState { state in body(&state.paths) }
     }
 
     /// Installs the handlers once: each signal is ignored at the process level and delivered to a
@@ -55,7 +65,7 @@ enum StagedFileRegistry {
     /// process with the same signal (default action restored), so the exit status is the
     /// conventional one (128 + signal number in a shell).
     static func installHandlers() {
-        state.withLock { state in
+        withState { state in
             guard !state.handlersInstalled else { return }
             state.handlersInstalled = true
             for signalNumber in terminationSignals {
@@ -73,7 +83,7 @@ enum StagedFileRegistry {
     /// Removes the staged files and re-raises `signalNumber` with its default action. Holds the lock
     /// until the process is gone, so no staged file is created or renamed after the cleanup.
     static func terminate(with signalNumber: Int32) -> Never {
-        state.withLock { state in
+        withState { state in
             state.terminating = true
             for path in state.paths { _ = unlink(path) }
             state.paths.removeAll()
