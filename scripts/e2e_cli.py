@@ -349,6 +349,11 @@ def check_one_error_line(name, result, status=None, limit=None):
            result.stderr[:300])
 
 
+def default_signal_dispositions():
+    for signal_number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signal_number, signal.SIG_DFL)
+
+
 def tmpfs_available(directory):
     """Whether this process may mount a tmpfs in a private mount namespace (root with CAP_SYS_ADMIN)."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
@@ -425,9 +430,11 @@ def output_edge_checks(r):
     for signal_number in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         directory = r.path(f"signal_{signal_number.name}")
         os.mkdir(directory)
+        # Default dispositions in the child: started from a background job, this script may itself run
+        # with SIGINT ignored, and the tool keeps an inherited ignored signal ignored (as nohup expects).
         process = subprocess.Popen([r.binary, "forward", "--input", r.path("edge_x.npy"),
                                     "--output", f"{directory}/y.npy", "--saved-mean", f"{directory}/sm.npy"],
-                                   env=held, stderr=subprocess.DEVNULL)
+                                   env=held, stderr=subprocess.DEVNULL, preexec_fn=default_signal_dispositions)
         deadline = time.monotonic() + 20
         while len(staged_files(directory)) < 2 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.02)
@@ -435,7 +442,11 @@ def output_edge_checks(r):
         report(len(staged) == 2 and all(n.endswith(".tmp") and n.startswith(".") for n in staged),
                f"{signal_number.name}: two recognizable staged files while held", ", ".join(staged))
         process.send_signal(signal_number)
-        status = process.wait(timeout=20)
+        try:
+            status = process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            status = process.wait()
         report(status == -signal_number, f"{signal_number.name}: ended by the signal (status {status})")
         left = os.listdir(directory)
         if signal_number == signal.SIGKILL:
