@@ -74,7 +74,8 @@ extension ChannelMoments {
         }
     }
 
-    /// Chan's merge when either side has scaled channels, in `Double` about the larger scale:
+    /// Chan's merge when either side has scaled channels (or the plain merge overflowed), in `Double`
+    /// about the larger scale:
     /// `M2/s² = M2_a·(s_a/s)² + M2_b·(s_b/s)² + (δ/s)²·na·nb/n`.
     func mergedScaled(with other: Self) -> Self {
         let total = count + other.count
@@ -92,7 +93,9 @@ extension ChannelMoments {
                     + right.sumOfSquaredDeviations * (right.scale / scale) * (right.scale / scale)
                     + delta * delta * crossWeight)
             merged.scale = scale
-            merged.centersAtZero = left.centersAtZero || right.centersAtZero
+            // Without the extremes, bound them: no deviation exceeds sqrt(M2), so x - mean cannot
+            // overflow unless sqrt(M2) passes the top (which either side's flag implies).
+            merged.centersAtZero = merged.sumOfSquaredDeviations.squareRoot() * scale > Double(Scalar.greatestFiniteMagnitude)
             result.setChannel(channel, merged)
         }
         return result

@@ -81,6 +81,12 @@ package struct ChannelMoments<Scalar: BatchNormScalar>: Sendable, Equatable {
             (mean[channel], meanLow[channel]) = Self.fastTwoSum(mean[channel], meanLow[channel] + delta * weightOther)
             sumOfSquaredDeviations[channel] += other.sumOfSquaredDeviations[channel] + delta * delta * crossWeight
         }
+        // A sum of squares that overflows only in the merge: redo it scaled.
+        for channel in 0..<channelCount where !sumOfSquaredDeviations[channel].isFinite
+            && self.sumOfSquaredDeviations[channel].isFinite && other.sumOfSquaredDeviations[channel].isFinite
+            && self.mean[channel].isFinite && other.mean[channel].isFinite {
+            return mergedScaled(with: other)
+        }
         return Self(count: total, mean: mean, meanLow: meanLow, sumOfSquaredDeviations: sumOfSquaredDeviations)
     }
 }
