@@ -11,9 +11,13 @@ Prints one line per check and ends with `e2e: N passed, M failed`; exits 1 if an
 """
 
 import os
+import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import time
 
 try:
     import numpy as np
@@ -136,8 +140,8 @@ class Runner:
         self.save(name, array)
         return array
 
-    def run(self, *args):
-        return subprocess.run([self.binary, *args], capture_output=True, text=True, timeout=30)
+    def run(self, *args, env=None):
+        return subprocess.run([self.binary, *args], capture_output=True, text=True, timeout=30, env=env)
 
 
 def check_success(name, result):
@@ -419,6 +423,147 @@ def error_checks(r):
     report(not leftovers, "no temporary files left behind", ", ".join(leftovers))
 
 
+# MARK: - Outputs at the edges (issue 14)
+
+STAGED_MARKER = ".batchnorm-staged-"
+
+
+def staged_files(directory):
+    return sorted(n for n in os.listdir(directory) if STAGED_MARKER in n)
+
+
+def check_one_error_line(name, result, status=None, limit=None):
+    lines = result.stderr.splitlines()
+    ok = (result.returncode != 0 and len(lines) == 1 and lines[0].startswith("batchnorm: error:")
+          and (status is None or result.returncode == status)
+          and (limit is None or len(result.stderr.encode()) <= limit))
+    report(ok, f"{name}: exit {result.returncode}, one error line of {len(result.stderr.encode())} bytes",
+           result.stderr[:300])
+
+
+def default_signal_dispositions():
+    for signal_number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signal_number, signal.SIG_DFL)
+
+
+def tmpfs_available(directory):
+    """Whether this process may mount a tmpfs in a private mount namespace (root with CAP_SYS_ADMIN)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = os.path.join(directory, "probe")
+    os.mkdir(probe)
+    result = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=16k tmpfs '{probe}'"],
+                            capture_output=True)
+    os.rmdir(probe)
+    return result.returncode == 0
+
+
+def output_edge_checks(r):
+    f32 = np.float32
+    x = r.random("edge_x.npy", (4, 3, 5), f32)
+    ok_dir = r.path("ok")
+    os.mkdir(ok_dir)
+
+    # 1. All or nothing: the second output's file system is full (a 16 KiB tmpfs, filled, in a private
+    #    mount namespace), so the first output, though written fine, must not appear either.
+    #    (Without root or CAP_SYS_ADMIN the NumPyFile unit test StagedWriteTests injects the failure.)
+    full_dir = r.path("full")
+    os.mkdir(full_dir)
+    if tmpfs_available(r.directory):
+        script = (f"mount -t tmpfs -o size=16k tmpfs '{full_dir}' && "
+                  f"(cat /dev/zero > '{full_dir}/filler' 2>/dev/null; true) && "
+                  f"exec '{r.binary}' forward --input '{r.path('edge_x.npy')}' --output '{ok_dir}/y.npy' "
+                  f"--saved-mean '{full_dir}/sm.npy'")
+        result = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=30)
+        check_one_error_line("full disk on the second output", result, status=1)
+        report("No space left on device" in result.stderr, "full disk: the error names ENOSPC", result.stderr)
+        report(os.listdir(ok_dir) == [], "full disk: the first output was not written either",
+               ", ".join(os.listdir(ok_dir)))
+    else:
+        print("SKIP full disk through a tmpfs (needs root and unshare -m); StagedWriteTests covers it")
+
+    # 2. Aliasing: an output through a symbolic link to the directory of another output.
+    os.mkdir(r.path("d"))
+    os.symlink("d", r.path("l"))
+    result = r.run("forward", "--input", r.path("edge_x.npy"), "--output", r.path("d/y.npy"),
+                   "--saved-mean", r.path("l/y.npy"))
+    check_one_error_line("two outputs naming one file through a symbolic link", result, status=2)
+    report(os.listdir(r.path("d")) == [], "aliased outputs: nothing written", ", ".join(os.listdir(r.path("d"))))
+
+    #    An output may replace an input: the running mean is updated in place.
+    rm = r.random("edge_rm.npy", (3,), f32)
+    rv = np.abs(r.random("edge_rv_raw.npy", (3,), f32)) + f32(0.5)
+    r.save("edge_rv.npy", rv)
+    result = r.run("forward", "--input", r.path("edge_x.npy"), "--output", r.path("edge_y.npy"),
+                   "--running-mean", r.path("edge_rm.npy"), "--running-var", r.path("edge_rv.npy"),
+                   "--updated-running-mean", r.path("edge_rm.npy"), "--updated-running-var", r.path("edge_rv.npy"))
+    if check_success("running statistics updated in place", result):
+        _, _, _, nrm, nrv = ref_forward_training(x, "channels-first", None, None, rm, rv, 0.1)
+        check_output("in place: updated running mean", r.path("edge_rm.npy"), nrm, f32)
+        check_output("in place: updated running var", r.path("edge_rv.npy"), nrv, f32)
+
+    # 3. Special files: a FIFO, a symbolic link to it and (as root) a character device node made here
+    #    (never the system's /dev/null) are refused, and stay what they were.
+    os.mkfifo(r.path("fifo"))
+    os.symlink("fifo", r.path("fifo_link"))
+    specials = [("fifo", stat.S_ISFIFO), ("fifo_link", stat.S_ISFIFO)]
+    if os.geteuid() == 0:
+        os.mknod(r.path("null_device"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        specials.append(("null_device", stat.S_ISCHR))
+    for name, is_kind in specials:
+        result = r.run("forward", "--input", r.path("edge_x.npy"), "--output", r.path(name))
+        check_one_error_line(f"--output {name}", result, status=1)
+        report(is_kind(os.stat(r.path(name)).st_mode) and "not a regular file" in result.stderr,
+               f"--output {name}: left as it was", result.stderr)
+
+    # 4. Staged files: SIGINT and SIGTERM remove them (the process ends with the signal); after SIGKILL
+    #    the next run in the directory removes the leftover of the dead process.
+    held = dict(os.environ, BATCHNORM_TEST_HOLD_STAGED_SECONDS="30")
+    for signal_number in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        directory = r.path(f"signal_{signal_number.name}")
+        os.mkdir(directory)
+        # Default dispositions in the child: started from a background job, this script may itself run
+        # with SIGINT ignored, and the tool keeps an inherited ignored signal ignored (as nohup expects).
+        process = subprocess.Popen([r.binary, "forward", "--input", r.path("edge_x.npy"),
+                                    "--output", f"{directory}/y.npy", "--saved-mean", f"{directory}/sm.npy"],
+                                   env=held, stderr=subprocess.DEVNULL, preexec_fn=default_signal_dispositions)
+        deadline = time.monotonic() + 20
+        while len(staged_files(directory)) < 2 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.02)
+        staged = staged_files(directory)
+        report(len(staged) == 2 and all(n.endswith(".tmp") and n.startswith(".") for n in staged),
+               f"{signal_number.name}: two recognizable staged files while held", ", ".join(staged))
+        process.send_signal(signal_number)
+        try:
+            status = process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            status = process.wait()
+        report(status == -signal_number, f"{signal_number.name}: ended by the signal (status {status})")
+        left = os.listdir(directory)
+        if signal_number == signal.SIGKILL:
+            report(len(left) == 2, "SIGKILL: the staged files stay behind", ", ".join(left))
+            result = r.run("forward", "--input", r.path("edge_x.npy"), "--output", f"{directory}/z.npy")
+            check_success("a later run in the directory", result)
+            left = os.listdir(directory)
+            report(left == ["z.npy"], "a later run removes the leftovers of the killed process", ", ".join(left))
+        else:
+            report(left == [], f"{signal_number.name}: no staged file and no output left", ", ".join(left))
+
+    # 7. Error lines stay short whatever the paths: 10,000-character paths are shortened.
+    long_dir = "/".join(["d" * 9] * 1000)
+    long_path = r.path(long_dir + "/y.npy")
+    for name, args in [
+        ("missing --input", ["forward", "--input", long_path, "--output", r.path("short.npy")]),
+        ("--output in a missing directory", ["forward", "--input", r.path("edge_x.npy"), "--output", long_path]),
+        ("two outputs with one long path", ["forward", "--input", r.path("edge_x.npy"), "--output", long_path,
+                                            "--saved-mean", long_path]),
+        ("an unknown 10,000-character option", ["forward", "--" + "o" * 10000]),
+    ]:
+        result = r.run(*args)
+        check_one_error_line(f"10,000-character path: {name}", result, limit=1100)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: python3 scripts/e2e_cli.py PATH/TO/batchnorm")
@@ -430,6 +575,7 @@ def main():
         numerical_checks(runner)
         layout_and_precision_checks(runner)
         error_checks(runner)
+        output_edge_checks(runner)
     print(f"e2e: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NumPyFile
 
 /// `batchnorm`: benchmarks and parity checks of the batch-norm kernels, and a bridge to NumPy/PyTorch
 /// through `.npy` files.
@@ -22,10 +23,12 @@ struct BatchNormCommand: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             guard code != .success else { exit(withError: error) }
-            let message = MessageText.singleLine(message(for: error))
+            let message = MessageText.errorLine(message(for: error))
             FileHandle.standardError.write(Data("batchnorm: error: \(message)\n".utf8))
             Foundation.exit(code.rawValue)
         }
+        // Staged outputs are removed if the run is interrupted (SIGINT, SIGTERM, SIGHUP).
+        NumPyFile.removeStagedFilesOnTermination()
         do {
             var runnable = command
             try runnable.run()

@@ -43,12 +43,15 @@ func reportingErrors(_ body: () throws -> Void) throws(ExitCode) {
     } catch {
         failure = .data(String(describing: error))
     }
-    FileHandle.standardError.write(Data("batchnorm: error: \(MessageText.singleLine(failure.message))\n".utf8))
+    FileHandle.standardError.write(Data("batchnorm: error: \(MessageText.errorLine(failure.message))\n".utf8))
     throw ExitCode(failure.status)
 }
 
 /// Formatting for error messages.
 enum MessageText {
+    /// The text of an error line: ``singleLine(_:)``, shortened to ``lineLimit`` characters.
+    static func errorLine(_ text: String) -> String { shortened(singleLine(text), to: lineLimit) }
+
     /// `text` with control characters (newlines included) escaped, so a message stays on one line
     /// whatever paths or values it quotes.
     static func singleLine(_ text: String) -> String {
@@ -63,8 +66,22 @@ enum MessageText {
         return result
     }
 
-    /// `'text'`.
-    static func quoted(_ text: String) -> String { "'\(text)'" }
+    /// Characters a quoted path or value keeps; longer ones lose their middle.
+    static let quotedLimit = 160
+    /// Characters an error line keeps (after escaping), for messages that quote what they did not
+    /// build themselves (ArgumentParser's).
+    static let lineLimit = 1000
+
+    /// `'text'`, shortened to ``quotedLimit`` characters by eliding its middle (`'/very/lo…/y.npy'`),
+    /// so a 10,000-character path makes a short line that still shows where it starts and ends.
+    static func quoted(_ text: String) -> String { "'\(shortened(text, to: quotedLimit))'" }
+
+    /// `text` with its middle replaced by `…` if it has more than `limit` characters.
+    static func shortened(_ text: String, to limit: Int) -> String {
+        guard text.count > limit else { return text }
+        let kept = limit - 1
+        return "\(text.prefix(kept / 2))…\(text.suffix(kept - kept / 2))"
+    }
 
     /// A shape as NumPy prints it: `(3,)`, `(2, 3, 4)`.
     static func shape(_ shape: [Int]) -> String {
@@ -262,29 +279,34 @@ enum InputFiles {
 
 // MARK: - Writing
 
-/// The outputs of one command: destinations are checked before anything is read, results are
-/// collected in memory, and only when everything succeeded is each file written (atomically).
+/// The outputs of one command, written all or nothing: destinations are checked before anything is
+/// read, results are collected in memory, then every output is staged beside its destination and
+/// only when all are staged are they renamed into place (`NumPyStagedWrite`).
+///
+/// An output may name an input file (`--updated-running-mean rm.npy` over `--running-mean rm.npy`
+/// updates it in place): every input is read before anything is written, and the replacement is a
+/// rename, so on any failure the input is unchanged.
 struct OutputFiles {
     /// `(option, path)` for every output the command line asks for.
     private let requested: [(option: String, path: String)]
     private var pending: [(option: String, path: String, array: NumPyArray)] = []
 
-    /// Checks the destinations: no two outputs with the same path, none a directory, each in an
-    /// existing writable directory. Catches the likely write failures before any file is touched.
+    /// Test seam: seconds to wait between staging the outputs and renaming them, so that the
+    /// end-to-end tests can signal or kill the process while its staged files exist.
+    static let holdStagedEnvironmentVariable = "BATCHNORM_TEST_HOLD_STAGED_SECONDS"
+
+    /// Checks the destinations: none empty, a directory, or an existing file that is not a regular
+    /// file (a device, FIFO or socket); each in an existing writable directory; no two naming the
+    /// same file (compared by directory device and inode and file name, so a symbolic link to a
+    /// directory is no way around it). Catches the likely write failures before any file is touched.
     init(_ outputs: [(option: String, path: String?)]) throws(CommandFailure) {
         let requested = outputs.compactMap { output in
             output.path.map { (option: output.option, path: $0) }
         }
-        var seen: [String: String] = [:]
+        var seen: [NumPyDestination: (option: String, path: String)] = [:]
         let fileManager = FileManager.default
         for (option, path) in requested {
             guard !path.isEmpty else { throw .usage("\(option): the path is empty") }
-            let key = URL(fileURLWithPath: path).standardizedFileURL.path
-            if let other = seen[key] {
-                throw .usage(
-                    "\(other) and \(option) both name \(MessageText.quoted(path)); each output needs its own file")
-            }
-            seen[key] = option
             let named = "\(option) \(MessageText.quoted(path))"
             var isDirectory: ObjCBool = false
             if path.hasSuffix("/")
@@ -299,6 +321,20 @@ struct OutputFiles {
             guard fileManager.isWritableFile(atPath: directory) else {
                 throw .data("\(named): the directory \(MessageText.quoted(directory)) is not writable")
             }
+            let destination: NumPyDestination
+            do {
+                destination = try NumPyDestination(path)
+            } catch .unwritableFile(_, let reason) {
+                throw .data("\(named): \(reason)")
+            } catch {
+                throw .data("\(named): \(error.description)")
+            }
+            if let other = seen[destination] {
+                throw .usage(
+                    "\(other.option) \(MessageText.quoted(other.path)) and \(named) name the same file; "
+                        + "each output needs its own file")
+            }
+            seen[destination] = (option, path)
         }
         self.requested = requested
     }
@@ -313,16 +349,35 @@ struct OutputFiles {
         }
     }
 
-    /// Writes every queued output, each atomically.
+    /// Stages every queued output, then renames them all into place. A failure while staging
+    /// removes the staged files and leaves every destination as it was.
     func commit() throws(CommandFailure) {
-        for (option, path, array) in pending {
-            do {
-                try NumPyFile.write(array, to: path)
-            } catch .unwritableFile(_, let reason) {
-                throw .data("\(option) \(MessageText.quoted(path)): cannot write the file: \(reason)")
-            } catch {
-                throw .data("\(option) \(MessageText.quoted(path)): \(error.description)")
-            }
+        let staged: NumPyStagedWrite
+        do {
+            staged = try NumPyFile.stage(pending.map { ($0.array, $0.path) })
+        } catch .unwritableFile(let path, let reason) {
+            throw .data("\(named(path)): cannot write the file: \(reason)")
+        } catch {
+            throw .data(error.description)
         }
+        if let seconds = ProcessInfo.processInfo.environment[Self.holdStagedEnvironmentVariable].flatMap(Double.init),
+           seconds > 0 {
+            Thread.sleep(forTimeInterval: seconds)
+        }
+        do {
+            try staged.commit()
+        } catch .partiallyWritten(let path, let reason, let written) {
+            let replaced = written.isEmpty ? "none" : written.map(named).joined(separator: ", ")
+            throw .data("\(named(path)): cannot rename the staged file into place: \(reason); "
+                        + "outputs already replaced: \(replaced)")
+        } catch {
+            throw .data(error.description)
+        }
+    }
+
+    /// `--option 'path'` for a queued output's path.
+    private func named(_ path: String) -> String {
+        let option = pending.first(where: { $0.path == path })?.option ?? "output"
+        return "\(option) \(MessageText.quoted(path))"
     }
 }

@@ -21,6 +21,7 @@ extension BatchNorm {
         try Self.validateBatchStatistics(shape: shape)
         try validateAffineParameters()
         try validateRunningStatistics()
+        try validateBatchCounter()
 
         let statistics = BatchNormKernels.trainingForward(
             input, geometry: shape.geometry, gamma: gammaIfAffine, beta: betaIfAffine, epsilon: epsilon,
@@ -54,7 +55,8 @@ extension BatchNorm {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     mutating func updateRunningStatistics(with moments: ChannelMoments<Scalar>) {
-        numBatchesTracked += 1
+        // Saturates: a counter at Int.max stays there rather than trapping.
+        if numBatchesTracked < Int.max { numBatchesTracked += 1 }
         let factor = momentum.map(Double.init) ?? 1 / Double(numBatchesTracked)
         let unbiasedVariance = moments.unbiasedVariance
         for channel in 0..<channelCount {

@@ -44,6 +44,7 @@ extension BatchNorm {
         try Self.validate("input", count: input.count, shape: shape)
         try validateAffineParameters()
         try validateRunningStatistics()
+        try validateBatchCounter()
         return PartialStatistics(BatchNormKernels.moments(of: input, geometry: shape.geometry, path: kernelPath))
     }
 
@@ -81,6 +82,7 @@ extension BatchNorm {
         try validate(globalStatistics: globalStatistics)
         try validateAffineParameters()
         try validateRunningStatistics()
+        try validateBatchCounter()
 
         let inverseStandardDeviation = BatchNormKernels.normalize(
             input, geometry: shape.geometry, moments: globalStatistics.moments, gamma: gammaIfAffine,
@@ -113,9 +115,9 @@ extension BatchNorm {
         try validate(globalStatistics: globalStatistics)
         try validateAffineParameters()
         try validateRunningStatistics()
+        try validateBatchCounter()
         let moments = globalStatistics.moments
-        let inverseStandardDeviation = BatchNormKernels.inverseStandardDeviation(
-            variance: moments.biasedVariance, epsilon: epsilon)
+        let inverseStandardDeviation = moments.inverseStandardDeviation(epsilon: epsilon)
         return recordTrainingStep(moments, inverseStandardDeviation: inverseStandardDeviation)
     }
 

@@ -30,6 +30,13 @@ extension BatchNorm {
         try validate("runningVariance", length: runningVariance.count)
     }
 
+    /// A training step that updates the running statistics needs a counter `>= 0` (the cumulative
+    /// factor is `1 / numBatchesTracked` after the increment).
+    func validateBatchCounter() throws(BatchNormError) {
+        guard tracksRunningStatistics else { return }
+        guard numBatchesTracked >= 0 else { throw .invalidBatchCount(numBatchesTracked) }
+    }
+
     static func validateBatchStatistics(shape: TensorShape) throws(BatchNormError) {
         guard shape.valuesPerChannel > 1 else { throw .singleValuePerChannel(shape: shape.dimensions) }
     }

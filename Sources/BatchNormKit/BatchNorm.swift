@@ -36,7 +36,10 @@ public struct BatchNorm<Scalar: BatchNormScalar>: Sendable, Hashable {
     public var runningMean: [Scalar]
     /// Running (unbiased) variance per channel (initially 1). Empty when not tracked.
     public var runningVariance: [Scalar]
-    /// Number of training steps that updated the running statistics.
+    /// Number of training steps that updated the running statistics. A training step of a layer
+    /// that tracks running statistics refuses a negative value (`BatchNormError.invalidBatchCount`);
+    /// at `Int.max` the counter stays there (the cumulative factor `1 / numBatchesTracked` is then
+    /// about 1e-19 either way).
     public var numBatchesTracked: Int
 
     /// Which kernel implementation runs; tests and benchmarks pin it, users leave the default.
@@ -46,17 +49,19 @@ public struct BatchNorm<Scalar: BatchNormScalar>: Sendable, Hashable {
     package var kernelPath: KernelPath = .fused
 
     /// - Parameters:
-    ///   - channelCount: `C`, at least 1.
+    ///   - channelCount: `C`, at least 1, and small enough that the per-channel vectors fit in the
+    ///     machine's physical memory.
     ///   - epsilon: finite and `> 0`; default `1e-5`.
     ///   - momentum: in `[0, 1]`, or `nil` for a cumulative moving average; default `0.1`.
     ///   - affine: whether to learn `gamma` and `beta`; default `true`.
     ///   - tracksRunningStatistics: whether to keep running statistics; default `true`.
-    /// - Throws: `BatchNormError.invalidChannelCount`, `.invalidEpsilon`, `.invalidMomentum`.
+    /// - Throws: `BatchNormError.invalidChannelCount`, `.channelCountTooLarge`, `.invalidEpsilon`,
+    ///   `.invalidMomentum`.
     public init(
         channelCount: Int, epsilon: Scalar = 1e-5, momentum: Scalar? = 0.1,
         affine: Bool = true, tracksRunningStatistics: Bool = true
     ) throws(BatchNormError) {
-        guard channelCount >= 1 else { throw .invalidChannelCount(channelCount) }
+        try ChannelCountLimit.validate(channelCount, Scalar.self)
         guard epsilon.isFinite, epsilon > 0 else { throw .invalidEpsilon(Double(epsilon)) }
         if let momentum, !(momentum >= 0 && momentum <= 1) { throw .invalidMomentum(Double(momentum)) }
         self.channelCount = channelCount

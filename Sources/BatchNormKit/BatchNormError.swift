@@ -9,6 +9,13 @@ public enum BatchNormError: Error, Sendable, Hashable, CustomStringConvertible {
     case sizeOverflow(shape: [Int])
     /// A layer built with a channel count below 1.
     case invalidChannelCount(Int)
+    /// A channel count whose per-channel vectors would not fit in the machine's memory (allocating
+    /// them would trap): at most `maximum` channels of this precision fit.
+    case channelCountTooLarge(count: Int, maximum: Int)
+    /// A layer whose `numBatchesTracked` is negative when a training step would update it.
+    case invalidBatchCount(Int)
+    /// Two value counts whose sum does not fit in `Int` (merging ``PartialStatistics``).
+    case valueCountOverflow(Int, Int)
     /// The shape's channel count differs from the layer's.
     case channelCountMismatch(layer: Int, shape: Int)
     /// A tensor argument whose element count differs from the shape's.
@@ -40,6 +47,12 @@ public enum BatchNormError: Error, Sendable, Hashable, CustomStringConvertible {
             "shape \(shape) has more elements than Int can count"
         case .invalidChannelCount(let count):
             "channel count \(count) is invalid; it must be at least 1"
+        case .channelCountTooLarge(let count, let maximum):
+            "channel count \(count) is too large; at most \(maximum) channels fit in this machine's memory"
+        case .invalidBatchCount(let count):
+            "numBatchesTracked \(count) is invalid; it must be at least 0"
+        case .valueCountOverflow(let first, let second):
+            "value counts \(first) and \(second) add up to more than Int can count"
         case .channelCountMismatch(let layer, let shape):
             "the layer has \(layer) channels but the shape has \(shape)"
         case .elementCountMismatch(let argument, let expected, let actual):

@@ -35,9 +35,10 @@ public struct GradientSums<Scalar: BatchNormScalar>: Sendable, Equatable {
 
     /// The sums over no values (zeros): the identity of ``adding(_:)``, and what a process without
     /// local samples contributes.
-    /// - Throws: `BatchNormError.invalidChannelCount` for a channel count below 1.
+    /// - Throws: `BatchNormError.invalidChannelCount` for a channel count below 1,
+    ///   `.channelCountTooLarge` for one whose vectors would not fit in memory.
     public static func zero(channelCount: Int) throws(BatchNormError) -> Self {
-        guard channelCount >= 1 else { throw .invalidChannelCount(channelCount) }
+        try ChannelCountLimit.validate(channelCount, Scalar.self)
         let zeros = [Scalar](repeating: 0, count: channelCount)
         return Self(BackwardReductions(sumGradient: zeros, sumGradientTimesCentered: zeros))
     }

@@ -59,9 +59,10 @@ public struct PartialStatistics<Scalar: BatchNormScalar>: Sendable, Equatable {
     /// The statistics of no values at all: the identity of ``merged(with:)``, and what a process
     /// without local samples contributes.
     /// - Parameter channelCount: at least 1.
-    /// - Throws: `BatchNormError.invalidChannelCount` for a count below 1.
+    /// - Throws: `BatchNormError.invalidChannelCount` for a count below 1, `.channelCountTooLarge`
+    ///   for one whose vectors would not fit in memory.
     public static func empty(channelCount: Int) throws(BatchNormError) -> Self {
-        guard channelCount >= 1 else { throw .invalidChannelCount(channelCount) }
+        try ChannelCountLimit.validate(channelCount, Scalar.self)
         return Self(.empty(channelCount: channelCount))
     }
 
@@ -76,7 +77,9 @@ public struct PartialStatistics<Scalar: BatchNormScalar>: Sendable, Equatable {
     /// Rounding residual of ``mean`` per channel (zeros when unknown).
     public var meanLow: [Scalar] { moments.meanLow }
     /// `Σ (x - mean)²` per channel (`M2`).
-    public var sumOfSquaredDeviations: [Scalar] { moments.sumOfSquaredDeviations }
+    /// Infinite where it exceeds the range (values near the top of the range); the statistics keep
+    /// it scaled internally, so normalizing with them stays finite.
+    public var sumOfSquaredDeviations: [Scalar] { moments.unscaledSumOfSquaredDeviations }
     /// Biased variance `M2 / count` per channel; NaN when `count == 0`.
     public var variance: [Scalar] { moments.biasedVariance }
     /// Unbiased variance `M2 / (count - 1)` per channel; not finite when `count <= 1`.
@@ -94,11 +97,15 @@ public struct PartialStatistics<Scalar: BatchNormScalar>: Sendable, Equatable {
     /// Either side may be empty. Deterministic: merging the same parts in the same order gives
     /// bit-identical results on every machine with IEEE arithmetic, which is how the processes of a
     /// distributed step agree on their statistics.
-    /// - Throws: `BatchNormError.parameterLengthMismatch` when the channel counts differ.
+    /// - Throws: `BatchNormError.parameterLengthMismatch` when the channel counts differ,
+    ///   `.valueCountOverflow` when the two counts add up to more than `Int` holds.
     /// - Complexity: O(channelCount).
     public func merged(with other: Self) throws(BatchNormError) -> Self {
         guard other.channelCount == channelCount else {
             throw .parameterLengthMismatch(argument: "other.mean", expected: channelCount, actual: other.channelCount)
+        }
+        guard !count.addingReportingOverflow(other.count).overflow else {
+            throw .valueCountOverflow(count, other.count)
         }
         return Self(moments.merged(with: other.moments))
     }

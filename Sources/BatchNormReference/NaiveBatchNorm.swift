@@ -88,7 +88,20 @@ public enum NaiveBatchNorm {
         (value - mean) - meanResidual
     }
 
-    /// Batch statistics of `input` (two passes per channel).
+    /// Per-channel maximum of `value(index)` (NaN if any value is NaN).
+    @inlinable @inline(__always)
+    static func channelMaximum(_ layout: Layout, _ channel: Int, _ value: (Int) -> Double) -> Double {
+        var largest = 0.0
+        for batch in 0..<layout.batchSize {
+            for spatial in 0..<layout.spatialCount {
+                let candidate = value(layout.index(batch, channel, spatial))
+                if !(candidate <= largest) { largest = candidate }
+            }
+        }
+        return largest
+    }
+
+    /// Batch statistics of `input` (two passes per channel, three with the scaling).
     @inlinable
     public static func statistics<Scalar: BinaryFloatingPoint>(
         _ input: [Scalar], shape: TensorShape, epsilon: Double
@@ -97,16 +110,28 @@ public enum NaiveBatchNorm {
         let count = Double(shape.valuesPerChannel)
         var result = Statistics(mean: [], variance: [], unbiasedVariance: [], inverseStandardDeviation: [])
         for channel in 0..<layout.channelCount {
-            let (mean, meanResidual) = channelSum(layout, channel) { Double(input[$0]) }.dividedInTwoWords(by: count)
+            // Exactly scaled by the power of two of the largest magnitude (as LAPACK's dnrm2), so
+            // that values near the top of the range neither overflow the sums nor the squares: the
+            // variance is then s²·(squares/M), infinite only when it exceeds the range, and invstd
+            // stays finite. NaN or infinity in the data: no scaling, IEEE sums as they come.
+            let largest = channelMaximum(layout, channel) { Double(input[$0]).magnitude }
+            let scale = largest.isFinite && largest > 0 ? Double(sign: .plus, exponent: largest.exponent, significand: 1) : 1
+            let (scaledMean, scaledResidual) = channelSum(layout, channel) { Double(input[$0]) / scale }
+                .dividedInTwoWords(by: count)
             let squares = channelSum(layout, channel) {
-                let d = centred(Double(input[$0]), mean, meanResidual)
+                let d = centred(Double(input[$0]) / scale, scaledMean, scaledResidual)
                 return d * d
             }.value
+            let variance = squares / count * scale * scale
+            // The mean of finite values lies within their range (a rounding of s·mean could pass the top).
+            let mean = largest.isFinite ? min(max(scaledMean * scale, -largest), largest) : scaledMean * scale
             result.mean.append(mean)
-            result.meanResidual.append(meanResidual)
-            result.variance.append(squares / count)
-            result.unbiasedVariance.append(squares / (count - 1))
-            result.inverseStandardDeviation.append(1 / (squares / count + epsilon).squareRoot())
+            result.meanResidual.append(mean == scaledMean * scale && mean.isFinite ? scaledResidual * scale : 0)
+            result.variance.append(variance)
+            result.unbiasedVariance.append(squares / (count - 1) * scale * scale)
+            // Beside an infinite variance eps is negligible: 1 / (s·sqrt(squares/M)) is finite.
+            result.inverseStandardDeviation.append(
+                variance.isInfinite ? 1 / (scale * (squares / count).squareRoot()) : 1 / (variance + epsilon).squareRoot())
         }
         return result
     }

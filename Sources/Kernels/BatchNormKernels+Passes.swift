@@ -46,7 +46,9 @@ extension BatchNormKernels {
 
     /// The elementwise step of the training forward with given batch moments (those of `input`, or of
     /// a whole batch `input` is part of): `output = (input - mean) * (gamma * invstd) + beta` with
-    /// `invstd = 1 / sqrt(M2 / count + epsilon)`. `moments.count` must be at least 1.
+    /// `invstd = 1 / sqrt(M2 / count + epsilon)` (finite where the variance overflows; channels whose
+    /// `x - mean` could overflow compute `x * scale + (beta - mean * scale)`). `moments.count` must be
+    /// at least 1.
     /// - Returns: `invstd`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
@@ -56,12 +58,11 @@ extension BatchNormKernels {
         into output: inout MutableSpan<Scalar>, path: KernelPath = .blas
     ) -> [Scalar] {
         assert(moments.count >= 1 && moments.channelCount == geometry.channelCount)
-        let inverseStandardDeviation = inverseStandardDeviation(variance: moments.biasedVariance, epsilon: epsilon)
-        normalize(
-            input, geometry: geometry, center: moments.center,
-            scale: foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma),
-            shift: beta ?? [Scalar](repeating: 0, count: geometry.channelCount),
-            into: &output, path: path)
+        let inverseStandardDeviation = moments.inverseStandardDeviation(epsilon: epsilon)
+        let scale = foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma)
+        let (center, shift) = moments.normalizationCenter(
+            scale: scale, shift: beta ?? [Scalar](repeating: 0, count: geometry.channelCount))
+        normalize(input, geometry: geometry, center: center, scale: scale, shift: shift, into: &output, path: path)
         return inverseStandardDeviation
     }
 

@@ -6,7 +6,9 @@
 package enum BatchNormKernels {
     // MARK: - Statistics
 
-    /// Per-channel count, mean and sum of squared deviations of `input`.
+    /// Per-channel count, mean and sum of squared deviations of `input`. A channel whose moments
+    /// come out non-finite (an overflow, or NaN/infinity in the data) is recomputed exactly scaled
+    /// (``ScaledMoments``).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     package static func moments<Scalar: BatchNormScalar>(
@@ -16,7 +18,10 @@ package enum BatchNormKernels {
         return input.withUnsafeBufferPointer { inputBuffer in
             guard let inputBase = inputBuffer.baseAddress else { return .empty(channelCount: geometry.channelCount) }
             switch path {
-            case .blas: return ChannelMoments.blas(inputBase, geometry: geometry)
+            case .blas:
+                var moments = ChannelMoments.blas(inputBase, geometry: geometry)
+                moments.rescueOverflowedChannels(inputBase, geometry: geometry)
+                return moments
             case .fused:
                 return FusedPasses.channelMoments(
                     FusedPasses.moments(inputBase, geometry: geometry), count: geometry.valuesPerChannel)

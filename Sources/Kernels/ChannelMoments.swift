@@ -11,7 +11,14 @@ package struct ChannelMoments<Scalar: BatchNormScalar>: Sendable, Equatable {
     package var count: Int
     package var mean: [Scalar]
     package var meanLow: [Scalar]
+    /// `M2`, divided by `deviationScale²` where that is set (see `ChannelMoments+Overflow.swift`).
     package var sumOfSquaredDeviations: [Scalar]
+    /// Per-channel powers of two with `M2 = sumOfSquaredDeviations · deviationScale²`; `nil` (all 1)
+    /// unless a channel's values reach the top of the range.
+    package var deviationScale: [Scalar]?
+    /// Channels whose elementwise step scales before subtracting the mean (`x - mean` would
+    /// overflow); `nil` when none.
+    package var centersAtZero: [Bool]?
 
     package init(count: Int, mean: [Scalar], meanLow: [Scalar]? = nil, sumOfSquaredDeviations: [Scalar]) {
         precondition(count >= 0 && mean.count == sumOfSquaredDeviations.count)
@@ -42,17 +49,12 @@ package struct ChannelMoments<Scalar: BatchNormScalar>: Sendable, Equatable {
 
     package var channelCount: Int { mean.count }
 
-    /// Biased (population) variance `M2 / count`, as batch norm normalizes with.
-    package var biasedVariance: [Scalar] {
-        let count = Scalar(self.count)
-        return sumOfSquaredDeviations.map { $0 / count }
-    }
+    /// Biased (population) variance `M2 / count`, as batch norm normalizes with (infinite where it
+    /// exceeds the range).
+    package var biasedVariance: [Scalar] { variance(dividingBy: count) }
 
     /// Unbiased (sample) variance `M2 / (count - 1)`, as the running variance tracks.
-    package var unbiasedVariance: [Scalar] {
-        let count = Scalar(self.count - 1)
-        return sumOfSquaredDeviations.map { $0 / count }
-    }
+    package var unbiasedVariance: [Scalar] { variance(dividingBy: count - 1) }
 
     /// Combines the statistics of two disjoint sets of values exactly (Chan, Golub & LeVeque 1979):
     /// ```
@@ -65,6 +67,9 @@ package struct ChannelMoments<Scalar: BatchNormScalar>: Sendable, Equatable {
         precondition(channelCount == other.channelCount, "merging statistics of different channel counts")
         if other.count == 0 { return self }
         if count == 0 { return other }
+        if deviationScale != nil || other.deviationScale != nil || centersAtZero != nil || other.centersAtZero != nil {
+            return mergedScaled(with: other)
+        }
         let total = count + other.count
         let weightOther = Scalar(other.count) / Scalar(total)
         let crossWeight = Scalar(count) * weightOther
@@ -75,6 +80,12 @@ package struct ChannelMoments<Scalar: BatchNormScalar>: Sendable, Equatable {
             let delta = (other.mean[channel] - mean[channel]) + (other.meanLow[channel] - meanLow[channel])
             (mean[channel], meanLow[channel]) = Self.fastTwoSum(mean[channel], meanLow[channel] + delta * weightOther)
             sumOfSquaredDeviations[channel] += other.sumOfSquaredDeviations[channel] + delta * delta * crossWeight
+        }
+        // A sum of squares that overflows only in the merge: redo it scaled.
+        for channel in 0..<channelCount where !sumOfSquaredDeviations[channel].isFinite
+            && self.sumOfSquaredDeviations[channel].isFinite && other.sumOfSquaredDeviations[channel].isFinite
+            && self.mean[channel].isFinite && other.mean[channel].isFinite {
+            return mergedScaled(with: other)
         }
         return Self(count: total, mean: mean, meanLow: meanLow, sumOfSquaredDeviations: sumOfSquaredDeviations)
     }

@@ -17,6 +17,19 @@ enum FusedPasses {
     static func moments<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry
     ) -> [Fused.Moments] {
+        var result = unscaledMoments(input, geometry: geometry)
+        // Overflow (or NaN/infinity in the data) leaves a non-finite mean or M2: recompute those
+        // channels exactly scaled.
+        for channel in result.indices where !(result[channel].mean.isFinite && result[channel].sumOfSquaredDeviations.isFinite) {
+            result[channel] = ScaledMoments.channel(input, geometry: geometry, channel: channel)
+        }
+        return result
+    }
+
+    /// ``moments(_:geometry:)`` before the overflow check.
+    static func unscaledMoments<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry
+    ) -> [Fused.Moments] {
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         guard geometry.innerCount == 1 else {
@@ -134,14 +147,10 @@ enum FusedPasses {
 
     /// `Double` moments as the kernels' `ChannelMoments` (mean split into high and low words).
     static func channelMoments<Scalar: BatchNormScalar>(_ moments: [Fused.Moments], count: Int) -> ChannelMoments<Scalar> {
-        var mean = [Scalar](), meanLow = [Scalar](), sumOfSquaredDeviations = [Scalar]()
-        for channel in moments {
-            let (high, low) = split(channel.mean, low: channel.meanLow, as: Scalar.self)
-            mean.append(high)
-            meanLow.append(low)
-            sumOfSquaredDeviations.append(Scalar(channel.sumOfSquaredDeviations < 0 ? 0 : channel.sumOfSquaredDeviations))
-        }
-        return ChannelMoments(count: count, mean: mean, meanLow: meanLow, sumOfSquaredDeviations: sumOfSquaredDeviations)
+        var result = ChannelMoments<Scalar>.empty(channelCount: moments.count)
+        result.count = count
+        for (channel, channelMoments) in moments.enumerated() { result.setChannel(channel, channelMoments) }
+        return result
     }
 
     /// `value + low` (a two-word `Double`) as a rounded `Scalar` and the `Scalar` rounding of what is left.
@@ -167,7 +176,6 @@ enum FusedPasses {
         gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar
     ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]) {
         let channelCount = geometry.channelCount
-        let count = Double(geometry.valuesPerChannel)
         let perChannel = moments(input, geometry: geometry)
         var inverseStandardDeviation = [Scalar](), center = [Scalar](), scale = [Scalar](), shift = [Scalar]()
         inverseStandardDeviation.reserveCapacity(channelCount)
@@ -178,14 +186,15 @@ enum FusedPasses {
             // invstd from the Double variance, rounded once; the low word of the mean folds into the shift:
             // (x - high - low)·s + b = (x - high)·s + (b - low·s).
             let moments = perChannel[channel]
-            let variance = moments.sumOfSquaredDeviations < 0 ? 0 : moments.sumOfSquaredDeviations / count
-            let invstd = Scalar(1 / (variance + Double(epsilon)).squareRoot())
+            let invstd = Scalar(moments.inverseStandardDeviation(epsilon: Double(epsilon)))
             let channelScale = Scalar(Double(gamma?[channel] ?? 1) * Double(invstd))
             let (high, low) = split(moments.mean, low: moments.meanLow, as: Scalar.self)
             inverseStandardDeviation.append(invstd)
-            center.append(high)
+            // A channel whose x - mean could overflow is scaled first: x·s + (b - mean·s).
+            center.append(moments.centersAtZero ? 0 : high)
             scale.append(channelScale)
-            shift.append(Scalar(Double(beta?[channel] ?? 0) - Double(low) * Double(channelScale)))
+            shift.append(Scalar(Double(beta?[channel] ?? 0)
+                                - (moments.centersAtZero ? moments.mean : Double(low)) * Double(channelScale)))
         }
         normalize(input, output, geometry: geometry, center: center, scale: scale, foldedShift: shift)
         let moments = channelMoments(perChannel, count: geometry.valuesPerChannel) as ChannelMoments<Scalar>

@@ -29,6 +29,12 @@ enum Fused {
         /// What `mean` could not hold: the true mean is `mean + meanLow` (kept by the one-pass path,
         /// where the mean is a `Scalar` shift plus a small correction; 0 after a Chan merge).
         var meanLow = 0.0
+        /// The true `M2` is `sumOfSquaredDeviations · scale²`: 1 except for the exactly scaled
+        /// moments of a channel whose ordinary moments overflowed (``ScaledMoments``, never merged).
+        var scale = 1.0
+        /// Whether the elementwise step must scale before subtracting the mean (`x - mean` would
+        /// overflow for some `x`; set by ``ScaledMoments`` only).
+        var centersAtZero = false
 
         @inline(__always)
         mutating func merge(count otherCount: Double, mean otherMean: Double, sumOfSquaredDeviations otherM2: Double) {

@@ -7,7 +7,7 @@ import Darwin
 #endif
 import Foundation
 
-/// The file-system side of `NumPyFile.read` and `NumPyFile.write`, on POSIX calls so that
+/// The file-system side of `NumPyFile.read` and of staged writes (`NumPyStagedWrite`), on POSIX calls so that
 /// every failure maps to a precise `errno` message and the file type is checked on the
 /// opened descriptor (no check-then-open race).
 enum FileIO {
@@ -59,41 +59,43 @@ enum FileIO {
         return bytes
     }
 
-    /// Writes `bytes` to `path` via a temporary file in the same directory, `fsync`, and
-    /// `rename`. On any failure the temporary file is removed and `path` is untouched.
+    /// Writes `bytes` to a new staged file beside `destination` (see `StagedFileName`), flushes it
+    /// with `fsync`, closes it and returns its path. The file is registered for removal on a
+    /// termination signal while it exists. On any failure it is removed and nothing else changes.
     ///
-    /// - Throws: `.unwritableFile` with the `errno` text of the failing step.
-    static func writeAtomically(_ bytes: [UInt8], toPath path: String) throws(NumPyFileError) {
+    /// - Throws: `.unwritableFile` (for `destination.path`) with the `errno` text of the failing step.
+    static func stage(_ bytes: [UInt8], for destination: NumPyDestination) throws(NumPyFileError) -> String {
         func failure(_ reason: String) -> NumPyFileError {
-            .unwritableFile(path: path, reason: reason)
+            .unwritableFile(path: destination.path, reason: reason)
         }
-        guard !path.isEmpty, !path.hasSuffix("/") else {
-            throw failure("the path names a directory")
+        let stagedPath = StagedFileName.path(for: destination)
+        guard let descriptor = StagedFileRegistry.creating(stagedPath, {
+            open(stagedPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(0o666))
+        }) else { throw failure("the process is being terminated") }
+        guard descriptor >= 0 else {
+            let reason = errnoDescription()
+            StagedFileRegistry.forget([stagedPath])
+            throw failure(reason)
         }
-        let directory: String
-        if let slash = path.lastIndex(of: "/") {
-            directory = slash == path.startIndex ? "/" : String(path[..<slash])
-        } else {
-            directory = "."
-        }
-        let separator = directory.hasSuffix("/") ? "" : "/"
-        let temporaryPath = "\(directory)\(separator).npy-write-\(UUID().uuidString).tmp"
-
-        let descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(0o666))
-        guard descriptor >= 0 else { throw failure(errnoDescription()) }
         var isOpen = true
         var succeeded = false
         defer {
             if isOpen { _ = close(descriptor) }
-            if !succeeded { _ = unlink(temporaryPath) }
+            if !succeeded {
+                _ = unlink(stagedPath)
+                StagedFileRegistry.forget([stagedPath])
+            }
         }
 
         // Keep the permission bits of a file being replaced.
         var existing = stat()
-        if stat(path, &existing) == 0 && (existing.st_mode & S_IFMT) == S_IFREG {
+        if stat(destination.path, &existing) == 0 && (existing.st_mode & S_IFMT) == S_IFREG {
             _ = fchmod(descriptor, existing.st_mode & 0o7777)
         }
 
+        if let injected = FileIOFaults.failingWrite, injected == destination.path {
+            throw failure(String(cString: strerror(ENOSPC)))
+        }
         var written = 0
         while written < bytes.count {
             let result = bytes.withUnsafeBytes { raw in
@@ -108,12 +110,21 @@ enum FileIO {
         guard fsync(descriptor) == 0 else { throw failure(errnoDescription()) }
         isOpen = false
         guard close(descriptor) == 0 else { throw failure(errnoDescription()) }
-        guard rename(temporaryPath, path) == 0 else { throw failure(errnoDescription()) }
         succeeded = true
+        return stagedPath
+    }
+
+    /// Renames `stagedPath` onto `destinationPath`.
+    /// - Returns: `nil`, or the `errno` text of the failed `rename`.
+    static func moveIntoPlace(_ stagedPath: String, _ destinationPath: String) -> String? {
+        if let injected = FileIOFaults.failingRename, injected == destinationPath {
+            return String(cString: strerror(EIO))
+        }
+        return rename(stagedPath, destinationPath) == 0 ? nil : errnoDescription()
     }
 
     /// The `strerror` text for the current `errno`, e.g. "No such file or directory".
-    private static func errnoDescription() -> String {
+    static func errnoDescription() -> String {
         let code = errno
         return String(cString: strerror(code))
     }
@@ -126,4 +137,13 @@ private func posixRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, 
 
 private func posixWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
     write(descriptor, buffer, count)
+}
+
+/// Failures injected by tests into staged writes (the paths of destinations whose write, or whose
+/// rename, fails), so the cleanup after a full disk or a failed rename is checked without one.
+package enum FileIOFaults {
+    /// Staging the file for this destination path fails as on a full disk (`ENOSPC`).
+    @TaskLocal package static var failingWrite: String?
+    /// Renaming the staged file onto this destination path fails (`EIO`).
+    @TaskLocal package static var failingRename: String?
 }

@@ -86,18 +86,22 @@ public enum NumPyFile {
 
     /// Writes `array` as a `.npy` file (see `encode(_:)`) to `path`.
     ///
-    /// Writes atomically: to a temporary file in the same directory, then rename, so a
-    /// failure never leaves a partial or modified file. The bytes are flushed to disk
-    /// before the rename. An existing file at `path` is replaced (a symbolic link is
-    /// replaced itself, not written through) and its permission bits are kept.
+    /// Writes atomically: to a staged file in the same directory, then rename, so a failure never
+    /// leaves a partial or modified file (``stage(_:)`` with one file). The bytes are flushed to
+    /// disk before the rename. An existing regular file at `path` is replaced (a symbolic link is
+    /// replaced itself, not written through) and its permission bits are kept; an existing
+    /// directory, device, FIFO or socket is refused.
     ///
     /// - Throws: `.negativeDimension`, `.shapeOverflow`, `.tooManyDimensions` or
     ///   `.elementCountMismatch` if the array is inconsistent (nothing is written), and
     ///   `.unwritableFile` if the directory is missing or not writable, the disk is full, or
-    ///   `path` is a directory. In every case the file system is left as it was.
+    ///   `path` is a directory or not a regular file. In every case the file system is left as it was.
     public static func write(_ array: NumPyArray, to path: String) throws(NumPyFileError) {
-        try NumPyArray.validate(shape: array.shape, payload: array.payload)
-        try FileIO.writeAtomically(encode(array), toPath: path)
+        do {
+            try stage([(array, path)]).commit()
+        } catch .partiallyWritten(let path, let reason, _) {
+            throw .unwritableFile(path: path, reason: reason)
+        }
     }
 
     // MARK: - Element conversion

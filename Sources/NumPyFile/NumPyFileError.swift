@@ -44,6 +44,9 @@ public enum NumPyFileError: Error, Equatable, CustomStringConvertible {
     case unreadableFile(path: String, reason: String)
     /// The file could not be written; the destination was left untouched.
     case unwritableFile(path: String, reason: String)
+    /// Renaming a staged file onto `path` failed after the files at `written` had been replaced
+    /// (see `NumPyStagedWrite.commit()`); the other staged files were removed.
+    case partiallyWritten(path: String, reason: String, written: [String])
 
     public var description: String {
         switch self {
@@ -84,7 +87,11 @@ public enum NumPyFileError: Error, Equatable, CustomStringConvertible {
         case .unreadableFile(let path, let reason):
             return "unreadable file: '\(Self.oneLine(path, limit: 400))': \(Self.oneLine(reason))"
         case .unwritableFile(let path, let reason):
-            return "unwritable file: '\(Self.oneLine(path, limit: 400))': \(Self.oneLine(reason))"
+            return "unwritable file: '\(Self.oneLine(path, limit: 400))': \(Self.oneLine(reason, limit: 400))"
+        case .partiallyWritten(let path, let reason, let written):
+            let replaced = written.isEmpty ? "none" : written.map { "'\(Self.oneLine($0, limit: 400))'" }.joined(separator: ", ")
+            return "could not rename into place: '\(Self.oneLine(path, limit: 400))': \(Self.oneLine(reason)) "
+                + "(already replaced: \(replaced))"
         }
     }
 

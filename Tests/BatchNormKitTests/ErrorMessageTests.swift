@@ -27,6 +27,10 @@ struct ErrorMessageTests {
         (.invalidMomentum(1.5), "momentum 1.5 is invalid; it must lie in [0, 1] (or be nil for a cumulative average)"),
         (.runningStatisticsNotTracked,
          "the layer tracks no running statistics; use the training backward with the batch statistics"),
+        (.channelCountTooLarge(count: 1 << 40, maximum: 123_456),
+         "channel count 1099511627776 is too large; at most 123456 channels fit in this machine's memory"),
+        (.invalidBatchCount(-3), "numBatchesTracked -3 is invalid; it must be at least 0"),
+        (.valueCountOverflow(7, Int.max), "value counts 7 and 9223372036854775807 add up to more than Int can count"),
     ]
 
     @Test("each message word for word", arguments: messages)
@@ -42,6 +46,7 @@ struct ErrorMessageTests {
             "rankTooSmall", "emptyDimension", "sizeOverflow", "invalidChannelCount", "channelCountMismatch",
             "elementCountMismatch", "parameterLengthMismatch", "singleValuePerChannel", "tooFewValuesPerChannel",
             "invalidValueCount", "invalidEpsilon", "invalidMomentum", "runningStatisticsNotTracked",
+            "channelCountTooLarge", "invalidBatchCount", "valueCountOverflow",
         ]
         #expect(covered == all)
     }
@@ -61,6 +66,9 @@ struct ErrorMessageTests {
         case .invalidEpsilon: "invalidEpsilon"
         case .invalidMomentum: "invalidMomentum"
         case .runningStatisticsNotTracked: "runningStatisticsNotTracked"
+        case .channelCountTooLarge: "channelCountTooLarge"
+        case .invalidBatchCount: "invalidBatchCount"
+        case .valueCountOverflow: "valueCountOverflow"
         }
     }
 }

@@ -1,0 +1,103 @@
+/// Moments of channels whose values reach the top of the range (see ``ScaledMoments``): the sum of
+/// squared deviations carried as `M2 = sumOfSquaredDeviations · deviationScale²`, the variance
+/// reported as its correctly rounded (possibly infinite) value, the inverse standard deviation
+/// finite.
+extension ChannelMoments {
+    /// `Σ (x - mean)²` per channel, unscaled (infinite where it exceeds the range).
+    package var unscaledSumOfSquaredDeviations: [Scalar] {
+        guard let deviationScale else { return sumOfSquaredDeviations }
+        return zip(sumOfSquaredDeviations, deviationScale).map { $0 * $1 * $1 }
+    }
+
+    /// `M2 / divisor · scale²` per channel, the scale applied last so that only a variance beyond the
+    /// range overflows.
+    func variance(dividingBy divisor: Int) -> [Scalar] {
+        let divisor = Scalar(divisor)
+        guard let deviationScale else { return sumOfSquaredDeviations.map { $0 / divisor } }
+        return zip(sumOfSquaredDeviations, deviationScale).map { $0 / divisor * $1 * $1 }
+    }
+
+    /// `1 / sqrt(M2 / count + epsilon)` per channel, in `Double`, rounded once; finite where the
+    /// variance overflows.
+    package func inverseStandardDeviation(epsilon: Scalar) -> [Scalar] {
+        (0..<channelCount).map { channel in Scalar(doubleMoments(channel).inverseStandardDeviation(epsilon: Double(epsilon))) }
+    }
+
+    /// The center and shift of the elementwise step `(x - center)·scale + shift` for these moments:
+    /// the two-word mean and `shift`, except in ``centersAtZero`` channels, which get center 0 and
+    /// `shift - mean·scale` (computed in `Double`), so that no `x - mean` overflows.
+    package func normalizationCenter(scale: [Scalar], shift: [Scalar]) -> (center: ChannelCenter<Scalar>, shift: [Scalar]) {
+        guard let centersAtZero else { return (center, shift) }
+        var center = self.center, shift = shift
+        for channel in 0..<channelCount where centersAtZero[channel] {
+            let mean = Double(self.mean[channel]) + Double(meanLow[channel])
+            shift[channel] = Scalar(Double(shift[channel]) - mean * Double(scale[channel]))
+            center.high[channel] = 0
+            center.low?[channel] = 0
+        }
+        return (center, shift)
+    }
+
+    /// Channel `channel` as `Double` moments (mean in one word, `M2` still scaled).
+    func doubleMoments(_ channel: Int) -> Fused.Moments {
+        var moments = Fused.Moments(
+            count: Double(count), mean: Double(mean[channel]), sumOfSquaredDeviations: Double(sumOfSquaredDeviations[channel]),
+            meanLow: Double(meanLow[channel]))
+        moments.scale = Double(deviationScale?[channel] ?? 1)
+        moments.centersAtZero = centersAtZero?[channel] ?? false
+        return moments
+    }
+
+    /// Stores `Double` moments into channel `channel`: the mean split into two words, `M2` rescaled
+    /// to fit `Scalar` (``ScaledMoments/scalarDeviation(_:scale:count:as:)``).
+    mutating func setChannel(_ channel: Int, _ moments: Fused.Moments) {
+        let (high, low) = FusedPasses.split(moments.mean, low: moments.meanLow, as: Scalar.self)
+        mean[channel] = high
+        meanLow[channel] = low
+        let m2 = moments.sumOfSquaredDeviations < 0 ? 0 : moments.sumOfSquaredDeviations
+        let (scaledM2, scale) = ScaledMoments.scalarDeviation(m2, scale: moments.scale, count: moments.count, as: Scalar.self)
+        sumOfSquaredDeviations[channel] = scaledM2
+        if scale != 1 || deviationScale != nil {
+            if deviationScale == nil { deviationScale = .init(repeating: 1, count: channelCount) }
+            deviationScale?[channel] = scale
+        }
+        if moments.centersAtZero || centersAtZero != nil {
+            if centersAtZero == nil { centersAtZero = .init(repeating: false, count: channelCount) }
+            centersAtZero?[channel] = moments.centersAtZero
+        }
+    }
+
+    /// Recomputes, exactly scaled, every channel whose mean or `M2` came out non-finite.
+    mutating func rescueOverflowedChannels(_ input: UnsafePointer<Scalar>, geometry: ChannelGeometry) {
+        for channel in 0..<channelCount where !(mean[channel].isFinite && sumOfSquaredDeviations[channel].isFinite) {
+            setChannel(channel, ScaledMoments.channel(input, geometry: geometry, channel: channel))
+        }
+    }
+
+    /// Chan's merge when either side has scaled channels (or the plain merge overflowed), in `Double`
+    /// about the larger scale:
+    /// `M2/s² = M2_a·(s_a/s)² + M2_b·(s_b/s)² + (δ/s)²·na·nb/n`.
+    func mergedScaled(with other: Self) -> Self {
+        let total = count + other.count
+        let weightOther = Double(other.count) / Double(total)
+        let crossWeight = Double(count) * weightOther
+        var result = self
+        result.count = total
+        for channel in 0..<channelCount {
+            let left = doubleMoments(channel), right = other.doubleMoments(channel)
+            let scale = max(left.scale, right.scale)
+            let delta = (right.mean / scale - left.mean / scale) + (right.meanLow - left.meanLow) / scale
+            var merged = Fused.Moments(
+                count: Double(total), mean: (left.mean / scale + (left.meanLow / scale + delta * weightOther)) * scale,
+                sumOfSquaredDeviations: left.sumOfSquaredDeviations * (left.scale / scale) * (left.scale / scale)
+                    + right.sumOfSquaredDeviations * (right.scale / scale) * (right.scale / scale)
+                    + delta * delta * crossWeight)
+            merged.scale = scale
+            // Without the extremes, bound them: no deviation exceeds sqrt(M2), so x - mean cannot
+            // overflow unless sqrt(M2) passes the top (which either side's flag implies).
+            merged.centersAtZero = merged.sumOfSquaredDeviations.squareRoot() * scale > Double(Scalar.greatestFiniteMagnitude)
+            result.setChannel(channel, merged)
+        }
+        return result
+    }
+}
