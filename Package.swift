@@ -75,6 +75,10 @@ let package = Package(
             dependencies: ["TrainingExample", "BatchNormKit", "BatchNormReference"]
         ),
         .testTarget(
+            name: "DocumentationSnippetTests",
+            dependencies: ["BatchNormKit"]
+        ),
+        .testTarget(
             name: "NumPyFileTests",
             dependencies: ["NumPyFile"]
         ),

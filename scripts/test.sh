@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --with-numpy
+python3 scripts/snippets.py --check
 swift build --build-tests
 binary="$(swift build --show-bin-path)/batchnorm"
 python3 scripts/e2e_cli.py "$binary"

@@ -15,6 +15,8 @@ extension BatchNorm {
     /// Training forward into an existing array; see ``forwardTraining(_:shape:into:)-(Span<Scalar>,_,_)``.
     ///
     /// - Parameters:
+    ///   - input: `shape.elementCount` values in `shape.layout` order.
+    ///   - shape: the input's shape; its channel count must be `channelCount`.
     ///   - output: `shape.elementCount` values, entirely overwritten. Its count is checked like the
     ///     span form's; it is never resized.
     /// - Returns: the batch statistics for ``backward(gradOutput:input:shape:statistics:into:)-([Scalar],_,_,_,_)``.

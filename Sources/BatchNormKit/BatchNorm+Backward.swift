@@ -9,6 +9,7 @@ extension BatchNorm {
     /// - Parameters:
     ///   - gradOutput: `dL/dy`, `shape.elementCount` values.
     ///   - input: the `x` of the forward pass.
+    ///   - shape: the shape of `input` and `gradOutput`; its channel count must be `channelCount`.
     ///   - statistics: what that forward pass returned.
     ///   - inputGradient: receives `dL/dx`; entirely overwritten.
     /// - Returns: `dγ` and `dβ`. Mutates nothing but `inputGradient`.
@@ -32,7 +33,7 @@ extension BatchNorm {
         return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)
     }
 
-    /// Training backward on arrays; see ``backward(gradOutput:input:shape:statistics:into:)``.
+    /// Training backward on arrays; see ``backward(gradOutput:input:shape:statistics:into:)-(Span<Scalar>,_,_,_,_)``.
     public func backward(
         gradOutput: [Scalar], input: [Scalar], shape: TensorShape, statistics: BatchStatistics<Scalar>
     ) throws(BatchNormError) -> BatchNormGradients<Scalar> {
@@ -65,7 +66,7 @@ extension BatchNorm {
     /// `invstd = 1 / sqrt(runningVariance + eps)` and `x̂ = (x - runningMean) · invstd`.
     ///
     /// - Throws: `.runningStatisticsNotTracked` for a layer without running statistics (its inference
-    ///   uses batch statistics, whose backward is ``backward(gradOutput:input:shape:statistics:into:)``),
+    ///   uses batch statistics, whose backward is ``backward(gradOutput:input:shape:statistics:into:)-(Span<Scalar>,_,_,_,_)``),
     ///   or `BatchNormError` for mismatched sizes. Nothing is written then.
     public func backwardInference(
         gradOutput: Span<Scalar>, input: Span<Scalar>, shape: TensorShape,

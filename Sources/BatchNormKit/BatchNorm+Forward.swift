@@ -8,7 +8,7 @@ extension BatchNorm {
     ///   - input: `shape.elementCount` values in `shape.layout` order.
     ///   - shape: the input's shape; its channel count must be `channelCount`.
     ///   - output: `shape.elementCount` values, entirely overwritten. May not alias `input`.
-    /// - Returns: the batch statistics, which ``backward(gradOutput:input:shape:statistics:into:)`` takes.
+    /// - Returns: the batch statistics, which ``backward(gradOutput:input:shape:statistics:into:)-(Span<Scalar>,_,_,_,_)`` takes.
     /// - Throws: `BatchNormError` for a channel count, element count or parameter length that does not
     ///   match, or a batch with one value per channel. Nothing is written then.
     /// - Complexity: two reads of `input`, one write of `output`.

@@ -150,6 +150,7 @@ extension BatchNorm {
     /// - Parameters:
     ///   - gradOutput: `dL/dy` of the local part, `shape.elementCount` values.
     ///   - input: the local `x` of the forward pass.
+    ///   - shape: the local part's shape; its channel count must be `channelCount`.
     ///   - statistics: what ``forwardTraining(_:shape:globalStatistics:into:)-(Span<Scalar>,_,_,_)`` returned.
     /// - Throws: `BatchNormError` for mismatched sizes, statistics or parameter lengths: every check of
     ///   ``backward(gradOutput:input:shape:statistics:globalSums:globalCount:into:)`` that does not
@@ -185,6 +186,7 @@ extension BatchNorm {
     /// - Parameters:
     ///   - gradOutput: `dL/dy` of the local part, `shape.elementCount` values.
     ///   - input: the local `x` of the forward pass.
+    ///   - shape: the local part's shape; its channel count must be `channelCount`.
     ///   - statistics: what the forward pass returned (the same on every process).
     ///   - globalSums: the local ``backwardSums(gradOutput:input:shape:statistics:)-(Span<Scalar>,_,_,_)``
     ///     of every process, added up.

@@ -11,6 +11,10 @@ public struct BatchStatistics<Scalar: BatchNormScalar>: Sendable, Hashable {
     /// precision); the backward pass centers with both. Statistics built by hand carry none.
     package var meanLow: [Scalar]?
 
+    /// Statistics built by hand, e.g. PyTorch's `save_mean` and `save_invstd` of a forward pass run
+    /// elsewhere: the backward pass centers on exactly `mean` and scales by exactly
+    /// `inverseStandardDeviation` (`variance` is carried along, not used by backward). Every array has
+    /// one value per channel; the layer checks the lengths when it uses them.
     public init(mean: [Scalar], variance: [Scalar], inverseStandardDeviation: [Scalar]) {
         self.mean = mean
         self.variance = variance
@@ -31,6 +35,7 @@ public struct ParameterGradients<Scalar: BatchNormScalar>: Sendable, Hashable {
     /// `dL/dβ = Σ dy` per channel.
     public var beta: [Scalar]
 
+    /// Gradients of γ and β, one value per channel each.
     public init(gamma: [Scalar], beta: [Scalar]) {
         self.gamma = gamma
         self.beta = beta
@@ -44,6 +49,7 @@ public struct BatchNormGradients<Scalar: BatchNormScalar>: Sendable, Hashable {
     /// Gradients of γ and β (computed for non-affine layers too: they are what the sums give).
     public var parameters: ParameterGradients<Scalar>
 
+    /// The gradient of the input (same shape and layout as the input) and of the parameters.
     public init(input: [Scalar], parameters: ParameterGradients<Scalar>) {
         self.input = input
         self.parameters = parameters

@@ -9,6 +9,7 @@ public struct TensorShape: Sendable, Hashable, CustomStringConvertible {
     /// The dimensions in logical order for `layout`, e.g. `[32, 64, 56, 56]` (NCHW) or
     /// `[32, 56, 56, 64]` (NHWC).
     public let dimensions: [Int]
+    /// Where the channel dimension is: second (`channelsFirst`) or last (`channelsLast`).
     public let layout: TensorLayout
     /// Number of elements (`product(dimensions)`).
     public let elementCount: Int
