@@ -144,4 +144,36 @@ struct RunningStatisticsTests {
         expectClose(output, expected, tolerance: 64 * unitRoundoff(Double.self),
                     "\(shape) \(path) seed \(generator.seed)")
     }
+
+    /// Inference and its backward with epsilon 0.5 (large beside the running variances 0.5–2, so a
+    /// kernel that used the default 1e-5 is off in the first digit), against the reference.
+    @Test("inference and inference backward honour epsilon", arguments: cases)
+    func inferenceEpsilon(layout: TensorLayout, path: KernelPath) throws {
+        let shape = try TensorShape(layout == .channelsFirst ? [3, 4, 2, 5] : [3, 2, 5, 4], layout: layout)
+        var generator = SeededGenerator.fresh()
+        var layer = try BatchNorm<Double>(channelCount: 4, epsilon: 0.5)
+        layer.kernelPath = path
+        layer.gamma = .random(count: 4, in: 0.5...1.5, using: &generator)
+        layer.beta = .random(count: 4, in: -1...1, using: &generator)
+        layer.runningMean = .random(count: 4, in: -1...1, using: &generator)
+        layer.runningVariance = .random(count: 4, in: 0.5...2, using: &generator)
+        let input = [Double].random(count: shape.elementCount, in: -2...3, using: &generator)
+        let gradOutput = [Double].random(count: shape.elementCount, in: -1...1, using: &generator)
+        let context = "\(shape) \(path) seed \(generator.seed)"
+        var expected = [Double](repeating: 0, count: input.count)
+        NaiveBatchNorm.inferenceForward(
+            input, shape: shape, runningMean: layer.runningMean, runningVariance: layer.runningVariance,
+            gamma: layer.gamma, beta: layer.beta, epsilon: 0.5, into: &expected)
+        expectClose(try layer.forwardInference(input, shape: shape), expected, tolerance: 16 * unitRoundoff(Double.self),
+                    context + " output")
+        var expectedGradient = [Double](repeating: 0, count: input.count)
+        let expectedParameters = NaiveBatchNorm.inferenceBackward(
+            gradOutput: gradOutput, input: input, shape: shape, runningMean: layer.runningMean,
+            runningVariance: layer.runningVariance, gamma: layer.gamma, epsilon: 0.5, into: &expectedGradient)
+        let gradients = try layer.backwardInference(gradOutput: gradOutput, input: input, shape: shape)
+        let u = unitRoundoff(Double.self)
+        expectClose(gradients.input, expectedGradient, tolerance: 16 * u, context + " dx")
+        expectClose(gradients.parameters.gamma, expectedParameters.gamma, tolerance: 64 * u,
+                    scale: Double(shape.valuesPerChannel), context + " dgamma")
+    }
 }
