@@ -33,8 +33,8 @@ public struct CompensatedSum: Sendable {
     @inlinable
     public var value: Double { high.isFinite ? high + low : high }
 
-    /// The sum divided by `count`, in two words: `quotient.high` is the correctly rounded-ish leading
-    /// word and `quotient.low` the rest, `high + low = sum / count` to about `u²`. The remainder
+    /// The sum divided by `count`, in two words: `high` is the rounded quotient of the rounded sum and
+    /// `low` the rest, so that `high + low = sum / count` to about `u²` relative. The remainder
     /// `h - q·count` of a rounded quotient is exact in `Double`, and one fused multiply-add gives it.
     /// A non-finite sum gives `(sum / count, 0)`.
     @inlinable
