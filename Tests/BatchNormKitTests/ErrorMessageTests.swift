@@ -27,6 +27,14 @@ struct ErrorMessageTests {
         (.invalidMomentum(1.5), "momentum 1.5 is invalid; it must lie in [0, 1] (or be nil for a cumulative average)"),
         (.runningStatisticsNotTracked,
          "the layer tracks no running statistics; use the training backward with the batch statistics"),
+        (.invalidGroupSize(0), "group size 0 is invalid; it must be at least 1"),
+        (.channelsNotDivisibleIntoGroups(channelCount: 10, groupSize: 4),
+         "10 channels do not split into groups of 4; the group size must divide the channel count"),
+        (.invalidIterationCount(0), "iteration count 0 is invalid; it must lie in [1, 1000]"),
+        (.whiteningLengthMismatch(argument: "runningWhitening", expected: 32, actual: 30),
+         "runningWhitening has length 30 but the groups need 32 values ([C/G, G, G])"),
+        (.whiteningSizeUnsupported(shape: [1, 8, 1 << 31]),
+         "shape [1, 8, 2147483648] has more than 2147483647 values per channel, spatial positions or channels; group whitening needs each within 32-bit BLAS counts"),
     ]
 
     @Test("each message word for word", arguments: messages)
@@ -42,6 +50,8 @@ struct ErrorMessageTests {
             "rankTooSmall", "emptyDimension", "sizeOverflow", "invalidChannelCount", "channelCountMismatch",
             "elementCountMismatch", "parameterLengthMismatch", "singleValuePerChannel", "tooFewValuesPerChannel",
             "invalidValueCount", "invalidEpsilon", "invalidMomentum", "runningStatisticsNotTracked",
+            "invalidGroupSize", "channelsNotDivisibleIntoGroups", "invalidIterationCount", "whiteningLengthMismatch",
+            "whiteningSizeUnsupported",
         ]
         #expect(covered == all)
     }
@@ -61,6 +71,11 @@ struct ErrorMessageTests {
         case .invalidEpsilon: "invalidEpsilon"
         case .invalidMomentum: "invalidMomentum"
         case .runningStatisticsNotTracked: "runningStatisticsNotTracked"
+        case .invalidGroupSize: "invalidGroupSize"
+        case .channelsNotDivisibleIntoGroups: "channelsNotDivisibleIntoGroups"
+        case .invalidIterationCount: "invalidIterationCount"
+        case .whiteningLengthMismatch: "whiteningLengthMismatch"
+        case .whiteningSizeUnsupported: "whiteningSizeUnsupported"
         }
     }
 }
