@@ -14,6 +14,8 @@ extension DecorrelatedBatchNorm {
     /// - Throws: `BatchNormError.channelCountMismatch`, `.elementCountMismatch`, `.parameterLengthMismatch`,
     ///   `.whiteningLengthMismatch` (statistics of another layer), `.whiteningSizeUnsupported`.
     /// - Complexity: `O(C·G·M)` (BLAS-3) plus `O((C/G)·G³)` (IterNorm: `O((C/G)·G³·T)`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func backward(
         gradOutput: [Scalar], input: [Scalar], shape: TensorShape, statistics: WhiteningStatistics<Scalar>
     ) throws(BatchNormError) -> BatchNormGradients<Scalar> {

@@ -11,6 +11,8 @@ extension DecorrelatedBatchNorm {
     ///   `.whiteningLengthMismatch` (running whitening), `.singleValuePerChannel`, `.whiteningSizeUnsupported`;
     ///   nothing is modified when it throws.
     /// - Complexity: `O(C·G·M)` (BLAS-3) plus `O((C/G)·G³)` for the group matrices.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public mutating func forwardTraining(
         _ input: [Scalar], shape: TensorShape
     ) throws(BatchNormError) -> (output: [Scalar], statistics: WhiteningStatistics<Scalar>) {
@@ -29,6 +31,8 @@ extension DecorrelatedBatchNorm {
 
     /// Inference forward: `y = gamma ⊙ runningWhitening (x - runningMean) + beta` per group.
     /// - Throws: as ``forwardTraining(_:shape:)`` but never `.singleValuePerChannel`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func forwardInference(_ input: [Scalar], shape: TensorShape) throws(BatchNormError) -> [Scalar] {
         try validate(shape: shape, ("input", input.count))
         try validateRunningStatistics()

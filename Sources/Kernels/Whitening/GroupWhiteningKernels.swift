@@ -280,7 +280,7 @@ package enum GroupWhiteningKernels {
         }
     }
 
-    /// `output = Σ_t matrix_t · source_t + shift` over one group (each matrix `G × G`, row-major, acting
+    /// `output = shift + Σ_t matrix_t · source_t` over one group (each matrix `G × G`, row-major, acting
     /// on the channel index), panel by panel or in chunks of samples.
     static func combine<Scalar: BatchNormScalar>(
         _ terms: [(matrix: [Scalar], source: GroupOperand<Scalar>)], shift: [Scalar],
@@ -300,16 +300,16 @@ package enum GroupWhiteningKernels {
                 let width = geometry.innerCount
                 for panel in 0..<geometry.outerCount {
                     let target = output.base + panel * output.panelStride
+                    // The shift first, then every product added with beta = 1: OpenBLAS skips its
+                    // beta pass over the output, and the shift needs no pass of its own.
+                    for row in 0..<groupSize {
+                        (target + row * output.leadingDimension).update(repeating: shift[row], count: width)
+                    }
                     for (index, term) in terms.enumerated() {
                         Scalar.whiteningRoutines.gemm(
                             false, false, order, BLASCount.checked(width), order, 1, matrices[index], order,
                             term.source.base + panel * term.source.panelStride,
-                            BLASCount.checked(term.source.leadingDimension), index == 0 ? 0 : 1, target, outputStride)
-                    }
-                    for row in 0..<groupSize {
-                        let values = target + row * output.leadingDimension
-                        let offset = shift[row]
-                        for column in 0..<width { values[column] += offset }
+                            BLASCount.checked(term.source.leadingDimension), 1, target, outputStride)
                     }
                 }
             } else {
@@ -317,16 +317,16 @@ package enum GroupWhiteningKernels {
                 while start < geometry.valuesPerChannel {
                     let count = min(sampleChunk, geometry.valuesPerChannel - start)
                     let target = output.base + start * output.leadingDimension
+                    for sample in 0..<count {
+                        let values = target + sample * output.leadingDimension
+                        for column in 0..<groupSize { values[column] = shift[column] }
+                    }
                     for (index, term) in terms.enumerated() {
                         Scalar.whiteningRoutines.gemm(
                             false, true, BLASCount.checked(count), order, order, 1,
                             term.source.base + start * term.source.leadingDimension,
                             BLASCount.checked(term.source.leadingDimension), matrices[index], order,
-                            index == 0 ? 0 : 1, target, outputStride)
-                    }
-                    for sample in 0..<count {
-                        let values = target + sample * output.leadingDimension
-                        for column in 0..<groupSize { values[column] += shift[column] }
+                            1, target, outputStride)
                     }
                     start += count
                 }
