@@ -58,9 +58,14 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .systemLibrary(
+            name: "LAPACKE",
+            pkgConfig: "lapacke",
+            providers: [.apt(["liblapacke-dev"])]
+        ),
         .target(
             name: "Kernels",
-            dependencies: ["CBLAS", "CKernelSupport"]
+            dependencies: ["CBLAS", "LAPACKE", "CKernelSupport"]
         ),
         .target(name: "CKernelSupport"),
         .target(name: "NumPyFile"),

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the package needs on a Debian machine that has the Swift toolchain, and nothing else:
 #   libopenblas-dev  CBLAS header and libopenblas (the CBLAS system-library target)
-#   pkgconf          pkg-config, which SwiftPM asks for OpenBLAS's include folder
+#   liblapacke-dev   LAPACKE header and liblapacke (the LAPACKE system-library target: the
+#                    eigendecomposition of decorrelated batch norm)
+#   pkgconf          pkg-config, which SwiftPM asks for OpenBLAS's and LAPACKE's include folders
 #   numpy            for the end-to-end parity runs of the `batchnorm` tool (tests only; --with-numpy)
 # Skips apt-get entirely when the packages are already there; runs `apt-get update` first otherwise.
 set -euo pipefail
@@ -10,7 +12,7 @@ want_numpy=0
 [ "${1:-}" = "--with-numpy" ] && want_numpy=1
 
 missing=()
-for package in libopenblas-dev pkgconf; do
+for package in libopenblas-dev liblapacke-dev pkgconf; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
         missing+=("$package")
     fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds once (debug, tests included), runs the
-# end-to-end checks of the `batchnorm` tool against NumPy, a quick smoke of `batchnorm bench`, a
+# end-to-end checks of the `batchnorm` tool against NumPy (and, for --whitening, against the
+# committed NumPy/PyTorch fixtures of Tests/Fixtures/whitening), a quick smoke of `batchnorm bench`, a
 # one-epoch smoke run of `bn-train` on the digits (scripts/train_smoke.py, seconds), the
 # Open MPI tests (scripts/test-mpi.sh: installs Open MPI, builds MPI/, runs 2 and 4 ranks), the whole
 # suite under AddressSanitizer and ThreadSanitizer (scripts/sanitizers.sh), and last the plain Swift
@@ -14,6 +15,7 @@ binary="$(swift build --show-bin-path)/batchnorm"
 python3 scripts/e2e_cli.py "$binary"
 bash scripts/fetch-digits.sh
 python3 scripts/train_smoke.py "$(swift build --show-bin-path)/bn-train"
+python3 scripts/e2e_whitening.py "$binary"
 "$binary" bench --quick
 bash scripts/test-mpi.sh
 bash scripts/sanitizers.sh

@@ -48,8 +48,11 @@ struct BackwardCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write dL/dbeta.", valueName: "path"))
     var gradBeta: String?
 
+    @OptionGroup var whiteningOptions: WhiteningOptions
+
     func run() throws {
         try reportingErrors {
+            if whiteningOptions.isRequested { return try runWhitened() }
             let settings = StepSettings(
                 layout: try OptionValues.parseLayout(layout), mode: try OptionValues.parseMode(mode),
                 epsilon: try OptionValues.parseEpsilon(eps), momentum: nil)

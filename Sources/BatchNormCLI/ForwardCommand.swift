@@ -61,8 +61,11 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Training: write the batch 1 / sqrt(var + eps).", valueName: "path"))
     var savedInvstd: String?
 
+    @OptionGroup var whiteningOptions: WhiteningOptions
+
     func run() throws {
         try reportingErrors {
+            if whiteningOptions.isRequested { return try runWhitened() }
             let settings = StepSettings(
                 layout: try OptionValues.parseLayout(layout), mode: try OptionValues.parseMode(mode),
                 epsilon: try OptionValues.parseEpsilon(eps), momentum: try OptionValues.parseMomentum(momentum))

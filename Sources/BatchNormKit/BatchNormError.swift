@@ -36,6 +36,17 @@ public enum BatchNormError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidMomentum(Double)
     /// Inference backward asked of a layer that tracks no running statistics.
     case runningStatisticsNotTracked
+    /// A decorrelated layer built with a whitening group size below 1.
+    case invalidGroupSize(Int)
+    /// The channel count is not a multiple of the whitening group size.
+    case channelsNotDivisibleIntoGroups(channelCount: Int, groupSize: Int)
+    /// An IterNorm iteration count outside `[1, 1000]`.
+    case invalidIterationCount(Int)
+    /// Running or saved whitening matrices whose element count is not `(C / G) · G · G`.
+    case whiteningLengthMismatch(argument: String, expected: Int, actual: Int)
+    /// Group whitening on a tensor with more than `Int32.max` values per channel, spatial positions or
+    /// channels: its BLAS-3 calls take these as single 32-bit counts and strides.
+    case whiteningSizeUnsupported(shape: [Int])
 
     public var description: String {
         switch self {
@@ -71,6 +82,16 @@ public enum BatchNormError: Error, Sendable, Hashable, CustomStringConvertible {
             "momentum \(value) is invalid; it must lie in [0, 1] (or be nil for a cumulative average)"
         case .runningStatisticsNotTracked:
             "the layer tracks no running statistics; use the training backward with the batch statistics"
+        case .invalidGroupSize(let size):
+            "group size \(size) is invalid; it must be at least 1"
+        case .channelsNotDivisibleIntoGroups(let channelCount, let groupSize):
+            "\(channelCount) channels do not split into groups of \(groupSize); the group size must divide the channel count"
+        case .invalidIterationCount(let count):
+            "iteration count \(count) is invalid; it must lie in [1, 1000]"
+        case .whiteningLengthMismatch(let argument, let expected, let actual):
+            "\(argument) has length \(actual) but the groups need \(expected) values ([C/G, G, G])"
+        case .whiteningSizeUnsupported(let shape):
+            "shape \(shape) has more than 2147483647 values per channel, spatial positions or channels; group whitening needs each within 32-bit BLAS counts"
         }
     }
 }

@@ -6,6 +6,8 @@
 public protocol BatchNormScalar: BinaryFloatingPoint, SIMDScalar, Sendable, Codable {
     /// The CBLAS routines for this precision (`cblas_s*` for `Float`, `cblas_d*` for `Double`).
     static var blasRoutines: BLASRoutines<Self> { get }
+    /// The level-3 routines of group whitening (`cblas_?gemm`, `cblas_?syrk`).
+    static var whiteningRoutines: WhiteningRoutines<Self> { get }
 }
 
 /// The CBLAS routines one precision maps to. Opaque outside the kernels: it has no public members and

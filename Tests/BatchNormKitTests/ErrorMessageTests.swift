@@ -31,6 +31,14 @@ struct ErrorMessageTests {
          "channel count 1099511627776 is too large; at most 123456 channels fit in this machine's memory"),
         (.invalidBatchCount(-3), "numBatchesTracked -3 is invalid; it must be at least 0"),
         (.valueCountOverflow(7, Int.max), "value counts 7 and 9223372036854775807 add up to more than Int can count"),
+        (.invalidGroupSize(0), "group size 0 is invalid; it must be at least 1"),
+        (.channelsNotDivisibleIntoGroups(channelCount: 10, groupSize: 4),
+         "10 channels do not split into groups of 4; the group size must divide the channel count"),
+        (.invalidIterationCount(0), "iteration count 0 is invalid; it must lie in [1, 1000]"),
+        (.whiteningLengthMismatch(argument: "runningWhitening", expected: 32, actual: 30),
+         "runningWhitening has length 30 but the groups need 32 values ([C/G, G, G])"),
+        (.whiteningSizeUnsupported(shape: [1, 8, 1 << 31]),
+         "shape [1, 8, 2147483648] has more than 2147483647 values per channel, spatial positions or channels; group whitening needs each within 32-bit BLAS counts"),
     ]
 
     @Test("each message word for word", arguments: messages)
@@ -47,6 +55,8 @@ struct ErrorMessageTests {
             "elementCountMismatch", "parameterLengthMismatch", "singleValuePerChannel", "tooFewValuesPerChannel",
             "invalidValueCount", "invalidEpsilon", "invalidMomentum", "runningStatisticsNotTracked",
             "channelCountTooLarge", "invalidBatchCount", "valueCountOverflow",
+            "invalidGroupSize", "channelsNotDivisibleIntoGroups", "invalidIterationCount", "whiteningLengthMismatch",
+            "whiteningSizeUnsupported",
         ]
         #expect(covered == all)
     }
@@ -69,6 +79,11 @@ struct ErrorMessageTests {
         case .channelCountTooLarge: "channelCountTooLarge"
         case .invalidBatchCount: "invalidBatchCount"
         case .valueCountOverflow: "valueCountOverflow"
+        case .invalidGroupSize: "invalidGroupSize"
+        case .channelsNotDivisibleIntoGroups: "channelsNotDivisibleIntoGroups"
+        case .invalidIterationCount: "invalidIterationCount"
+        case .whiteningLengthMismatch: "whiteningLengthMismatch"
+        case .whiteningSizeUnsupported: "whiteningSizeUnsupported"
         }
     }
 }

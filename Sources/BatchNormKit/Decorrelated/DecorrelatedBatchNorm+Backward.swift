@@ -1,0 +1,32 @@
+/// Backward pass of ``DecorrelatedBatchNorm``.
+extension DecorrelatedBatchNorm {
+    /// Gradients of a training step through its batch statistics (mean, covariance and the
+    /// eigendecomposition or Newton–Schulz iterations), with `S = x - μ`, `x̂ = Φ S`, `D = gamma ⊙ dy`:
+    /// ```
+    /// dbeta = Σ dy,  dgamma = Σ dy ⊙ x̂,  dΦ = D Sᵀ,  dΣ = (ZCA: Daleckii–Krein; IterNorm: unrolled)
+    /// dx = Φ (D - mean(D)) + (2 / M) sym(dΣ) S
+    /// ```
+    /// - Parameters:
+    ///   - gradOutput: `dL/dy`, same shape and layout as `input`.
+    ///   - input: the `x` of the forward step.
+    ///   - statistics: what ``forwardTraining(_:shape:)`` returned for `input`.
+    /// - Returns: `dL/dx`, `dL/dgamma`, `dL/dbeta` (the last two also for a non-affine layer).
+    /// - Throws: `BatchNormError.channelCountMismatch`, `.elementCountMismatch`, `.parameterLengthMismatch`,
+    ///   `.whiteningLengthMismatch` (statistics of another layer), `.whiteningSizeUnsupported`.
+    /// - Complexity: `O(C·G·M)` (BLAS-3) plus `O((C/G)·G³)` (IterNorm: `O((C/G)·G³·T)`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func backward(
+        gradOutput: [Scalar], input: [Scalar], shape: TensorShape, statistics: WhiteningStatistics<Scalar>
+    ) throws(BatchNormError) -> BatchNormGradients<Scalar> {
+        try validate(shape: shape, ("gradOutput", gradOutput.count), ("input", input.count))
+        try validate(statistics: statistics)
+        var gradInput = [Scalar](repeating: 0, count: input.count)
+        var gradInputSpan = gradInput.mutableSpan
+        let sums = GroupWhiteningKernels.backward(
+            gradOutput: gradOutput.span, input: input.span, geometry: shape.geometry, groupSize: groupSize,
+            method: whitening.method, epsilon: Double(epsilon), factors: statistics.factors, gamma: gammaIfAffine,
+            into: &gradInputSpan)
+        return BatchNormGradients(input: gradInput, parameters: ParameterGradients(gamma: sums.gamma, beta: sums.beta))
+    }
+}
