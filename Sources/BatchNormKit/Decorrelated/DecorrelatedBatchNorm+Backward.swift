@@ -9,6 +9,7 @@ extension DecorrelatedBatchNorm {
     /// - Parameters:
     ///   - gradOutput: `dL/dy`, same shape and layout as `input`.
     ///   - input: the `x` of the forward step.
+    ///   - shape: the shape of `input` and `gradOutput`; its channel count must be the layer's.
     ///   - statistics: what ``forwardTraining(_:shape:)`` returned for `input`.
     /// - Returns: `dL/dx`, `dL/dgamma`, `dL/dbeta` (the last two also for a non-affine layer).
     /// - Throws: `BatchNormError.channelCountMismatch`, `.elementCountMismatch`, `.parameterLengthMismatch`,
