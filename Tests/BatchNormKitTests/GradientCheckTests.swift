@@ -33,30 +33,12 @@ struct GradientCheckTests {
         let statistics = try forwardLayer.forwardTraining(input, shape: shape).statistics
         let gradients = try layer.backward(gradOutput: weights, input: input, shape: shape, statistics: statistics)
 
-        let h = 1e-5
-        func centralDifference(_ perturb: (Double) throws -> Double) rethrows -> Double {
-            (try perturb(h) - perturb(-h)) / (2 * h)
+        let numericInput = try input.indices.map { i in try centralDifference(input, at: i) { try loss($0, layer.gamma, layer.beta) } }
+        let numericGamma = try layer.gamma.indices.map { i in
+            try centralDifference(layer.gamma, at: i) { try loss(input, $0, layer.beta) }
         }
-        let numericInput = try input.indices.map { index in
-            try centralDifference { step in
-                var x = input
-                x[index] += step
-                return try loss(x, layer.gamma, layer.beta)
-            }
-        }
-        let numericGamma = try layer.gamma.indices.map { index in
-            try centralDifference { step in
-                var gamma = layer.gamma
-                gamma[index] += step
-                return try loss(input, gamma, layer.beta)
-            }
-        }
-        let numericBeta = try layer.beta.indices.map { index in
-            try centralDifference { step in
-                var beta = layer.beta
-                beta[index] += step
-                return try loss(input, layer.gamma, beta)
-            }
+        let numericBeta = try layer.beta.indices.map { i in
+            try centralDifference(layer.beta, at: i) { try loss(input, layer.gamma, $0) }
         }
         let context = "\(shape) \(path) seed \(generator.seed)"
         expectClose(gradients.input, numericInput, tolerance: 1e-7, context + " dx")
@@ -77,19 +59,8 @@ struct GradientCheckTests {
             return zip(try copy.forwardInference(x, shape: shape), weights).reduce(0) { $0 + $1.0 * $1.1 }
         }
         let gradients = try layer.backwardInference(gradOutput: weights, input: input, shape: shape)
-        let h = 1e-5
-        let numericInput = try input.indices.map { index in
-            var plus = input, minus = input
-            plus[index] += h
-            minus[index] -= h
-            return (try loss(plus, layer.gamma) - loss(minus, layer.gamma)) / (2 * h)
-        }
-        let numericGamma = try layer.gamma.indices.map { index in
-            var plus = layer.gamma, minus = layer.gamma
-            plus[index] += h
-            minus[index] -= h
-            return (try loss(input, plus) - loss(input, minus)) / (2 * h)
-        }
+        let numericInput = try input.indices.map { i in try centralDifference(input, at: i) { try loss($0, layer.gamma) } }
+        let numericGamma = try layer.gamma.indices.map { i in try centralDifference(layer.gamma, at: i) { try loss(input, $0) } }
         let context = "\(shape) \(path) seed \(generator.seed)"
         expectClose(gradients.input, numericInput, tolerance: 1e-7, context + " dx")
         expectClose(gradients.parameters.gamma, numericGamma, tolerance: 1e-7, context + " dgamma")

@@ -42,16 +42,9 @@ struct DecorrelatedGradientTests {
         let statistics = try forwardLayer.forwardTraining(input, shape: shape).statistics
         let gradients = try layer.backward(gradOutput: weights, input: input, shape: shape, statistics: statistics)
 
-        let h = 1e-5
-        func difference(_ vector: [Double], _ index: Int, _ evaluate: ([Double]) throws -> Double) rethrows -> Double {
-            var plus = vector, minus = vector
-            plus[index] += h
-            minus[index] -= h
-            return (try evaluate(plus) - evaluate(minus)) / (2 * h)
-        }
-        let numericInput = try input.indices.map { i in try difference(input, i) { try loss($0, layer.gamma, layer.beta) } }
-        let numericGamma = try layer.gamma.indices.map { i in try difference(layer.gamma, i) { try loss(input, $0, layer.beta) } }
-        let numericBeta = try layer.beta.indices.map { i in try difference(layer.beta, i) { try loss(input, layer.gamma, $0) } }
+        let numericInput = try input.indices.map { i in try centralDifference(input, at: i) { try loss($0, layer.gamma, layer.beta) } }
+        let numericGamma = try layer.gamma.indices.map { i in try centralDifference(layer.gamma, at: i) { try loss(input, $0, layer.beta) } }
+        let numericBeta = try layer.beta.indices.map { i in try centralDifference(layer.beta, at: i) { try loss(input, layer.gamma, $0) } }
         let context = "\(shape) G=\(groupSize) \(whitening) seed \(generator.seed)"
         let inputScale = numericInput.map(abs).max() ?? 1
         expectClose(gradients.input, numericInput, tolerance: 1e-6, scale: inputScale, "dx, \(context)")
