@@ -43,9 +43,13 @@ public struct BatchNormGradients<Scalar: BatchNormScalar>: Sendable, Hashable {
     public var input: [Scalar]
     /// Gradients of γ and β (computed for non-affine layers too: they are what the sums give).
     public var parameters: ParameterGradients<Scalar>
+    /// `dL/dresidual` of a forward that added a residual (`[y > 0] · dy` after ReLU, `dy` without);
+    /// `nil` when not asked for.
+    public var residual: [Scalar]?
 
-    public init(input: [Scalar], parameters: ParameterGradients<Scalar>) {
+    public init(input: [Scalar], parameters: ParameterGradients<Scalar>, residual: [Scalar]? = nil) {
         self.input = input
         self.parameters = parameters
+        self.residual = residual
     }
 }

@@ -8,11 +8,13 @@
 extension Fused {
     // MARK: - Forward
 
-    /// `output = (input - center) * scale + shift` over one run.
+    /// `output = epilogue((input - center) * scale + shift)` over one run, where the epilogue adds
+    /// `residual` (when given) and then applies ReLU (when `relu`); both are loop-invariant, like `streaming`.
     @inline(__always)
     static func normalizeRun<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, _ count: Int,
-        center: Scalar, scale: Scalar, shift: Scalar, streaming: Bool
+        center: Scalar, scale: Scalar, shift: Scalar, residual: UnsafePointer<Scalar>? = nil, relu: Bool = false,
+        streaming: Bool
     ) {
         let centerVector = Vector<Scalar>(repeating: center)
         let scaleVector = Vector<Scalar>(repeating: scale)
@@ -21,22 +23,48 @@ extension Fused {
         if streaming {
             let head = min(count, streamingHead(output))
             while index < head {
-                output[index] = (input[index] - center) * scale + shift
+                output[index] = epilogue((input[index] - center) * scale + shift, residual, index, relu: relu)
                 index += 1
             }
         }
         while index + width <= count {
-            store((load(input + index) - centerVector) * scaleVector + shiftVector, output + index, streaming: streaming)
+            let value = (load(input + index) - centerVector) * scaleVector + shiftVector
+            store(epilogue(value, residual, index, relu: relu), output + index, streaming: streaming)
             index += width
         }
         while index < count {
-            output[index] = (input[index] - center) * scale + shift
+            output[index] = epilogue((input[index] - center) * scale + shift, residual, index, relu: relu)
             index += 1
         }
     }
 
+    /// `relu(value + residual[index])`, each step only when asked: the residual is added in working
+    /// precision to the rounded batch-norm output (as PyTorch's `add_` does), and ReLU replaces only
+    /// values `< 0`, so NaN stays NaN (PyTorch's `relu`).
+    @inline(__always)
+    static func epilogue<Scalar: BatchNormScalar>(
+        _ value: Scalar, _ residual: UnsafePointer<Scalar>?, _ index: Int, relu: Bool
+    ) -> Scalar {
+        var result = value
+        if let residual { result += residual[index] }
+        if relu && result < 0 { result = 0 }
+        return result
+    }
+
+    /// The vector form of ``epilogue(_:_:_:relu:)-(Scalar,_,_,_)``.
+    @inline(__always)
+    static func epilogue<Scalar: BatchNormScalar>(
+        _ value: Vector<Scalar>, _ residual: UnsafePointer<Scalar>?, _ index: Int, relu: Bool
+    ) -> Vector<Scalar> {
+        var result = value
+        if let residual { result += load(residual + index) }
+        if relu { result = result.replacing(with: 0, where: result .< 0) }
+        return result
+    }
+
     /// `output[i] = (input[i] - center[c]) * scale[c] + shift[c]` over `count` consecutive values of
-    /// interleaved rows, where `c = (firstChannel + i) mod channelCount`. The coefficients are
+    /// interleaved rows, where `c = (firstChannel + i) mod channelCount`, followed by the epilogue of
+    /// ``normalizeRun(_:_:_:center:scale:shift:residual:relu:streaming:)``. The coefficients are
     /// periodic (``periodic(_:channelCount:)``), so a vector that crosses the end of a row reads the next
     /// row's first channels, and the whole range is one stream: rows need not be vector-aligned, and a
     /// streaming store never shares a cache line with a plain one except at the two ends of the range.
@@ -44,23 +72,25 @@ extension Fused {
     static func normalizeInterleaved<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, count: Int, channelCount: Int,
         firstChannel: Int, center: UnsafePointer<Scalar>, scale: UnsafePointer<Scalar>, shift: UnsafePointer<Scalar>,
-        streaming: Bool
+        residual: UnsafePointer<Scalar>? = nil, relu: Bool = false, streaming: Bool
     ) {
         var channel = firstChannel, index = 0
         let head = streaming ? min(count, streamingHead(output)) : 0
         while index < head {
-            output[index] = (input[index] - center[channel]) * scale[channel] + shift[channel]
+            output[index] = epilogue(
+                (input[index] - center[channel]) * scale[channel] + shift[channel], residual, index, relu: relu)
             index += 1
             channel = channel + 1 == channelCount ? 0 : channel + 1
         }
         while index + width <= count {
-            store((load(input + index) - load(center + channel)) * load(scale + channel) + load(shift + channel),
-                  output + index, streaming: streaming)
+            let value = (load(input + index) - load(center + channel)) * load(scale + channel) + load(shift + channel)
+            store(epilogue(value, residual, index, relu: relu), output + index, streaming: streaming)
             index += width
             channel = nextChannel(channel, channelCount)
         }
         while index < count {
-            output[index] = (input[index] - center[channel]) * scale[channel] + shift[channel]
+            output[index] = epilogue(
+                (input[index] - center[channel]) * scale[channel] + shift[channel], residual, index, relu: relu)
             index += 1
             channel = channel + 1 == channelCount ? 0 : channel + 1
         }
@@ -82,10 +112,41 @@ extension Fused {
 
     // MARK: - Backward reductions
 
-    /// `(Σ dy, Σ dy · (x - center))` over one run, in `Double` (SIMD lanes per block).
+    /// The ReLU mask of a backward pass: the forward's output `y` and where `dz = [y > 0] · dy` goes.
+    /// PyTorch's `threshold_backward(dy, y, 0)`: `dz = y <= 0 ? 0 : dy`, so a NaN `y` passes `dy` and
+    /// `y == 0` gives 0.
+    struct GradientMask<Scalar: BatchNormScalar> {
+        let forwardOutput: UnsafePointer<Scalar>
+        let maskedGradient: UnsafeMutablePointer<Scalar>
+
+        @inline(__always)
+        func advanced(by offset: Int) -> Self {
+            Self(forwardOutput: forwardOutput + offset, maskedGradient: maskedGradient + offset)
+        }
+
+        /// `dz` at `index` for the gradient `dy` there; also stores it.
+        @inline(__always)
+        func apply(_ dy: Scalar, at index: Int) -> Scalar {
+            let dz = forwardOutput[index] <= 0 ? 0 : dy
+            maskedGradient[index] = dz
+            return dz
+        }
+
+        /// The vector form of ``apply(_:at:)-(Scalar,_)``.
+        @inline(__always)
+        func apply(_ dy: Vector<Scalar>, at index: Int) -> Vector<Scalar> {
+            let dz = dy.replacing(with: 0, where: load(forwardOutput + index) .<= 0)
+            store(dz, maskedGradient + index)
+            return dz
+        }
+    }
+
+    /// `(Σ dy, Σ dy · (x - center))` over one run, in `Double` (SIMD lanes per block). With a `mask`,
+    /// `dy` is first replaced by the masked `dz` (which is also written out); the mask is loop-invariant.
     @inline(__always)
     static func reduceRun<Scalar: BatchNormScalar>(
-        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ count: Int, center: Scalar
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ count: Int, center: Scalar,
+        mask: GradientMask<Scalar>? = nil
     ) -> (sumGradient: Double, sumGradientTimesCentered: Double) {
         let centerVector = Vector<Scalar>(repeating: center)
         var sumGradient = 0.0, sumProduct = 0.0
@@ -95,7 +156,8 @@ extension Fused {
             var gradient0 = Vector<Scalar>(), product0 = Vector<Scalar>()
             var index = start
             while index + width <= end {
-                let dy = load(gradient + index)
+                var dy = load(gradient + index)
+                if let mask { dy = mask.apply(dy, at: index) }
                 gradient0 += dy
                 product0 += dy * (load(input + index) - centerVector)
                 index += width
@@ -103,8 +165,10 @@ extension Fused {
             sumGradient += Double(gradient0.sum())
             sumProduct += Double(product0.sum())
             while index < end {
-                sumGradient += Double(gradient[index])
-                sumProduct += Double(gradient[index] * (input[index] - center))
+                var dy = gradient[index]
+                if let mask { dy = mask.apply(dy, at: index) }
+                sumGradient += Double(dy)
+                sumProduct += Double(dy * (input[index] - center))
                 index += 1
             }
             start = end
@@ -112,11 +176,12 @@ extension Fused {
         return (sumGradient, sumProduct)
     }
 
-    /// Per-channel `Σ dy` and `Σ dy · (x - center)` over `rows` interleaved rows, added into `Double` sums.
+    /// Per-channel `Σ dy` and `Σ dy · (x - center)` over `rows` interleaved rows, added into `Double`
+    /// sums; with a `mask`, of the masked `dz` as in ``reduceRun(_:_:_:center:mask:)``.
     static func reduceRows<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
         center: UnsafePointer<Scalar>, sumGradient: UnsafeMutablePointer<Double>,
-        sumGradientTimesCentered: UnsafeMutablePointer<Double>
+        sumGradientTimesCentered: UnsafeMutablePointer<Double>, mask: GradientMask<Scalar>? = nil
     ) {
         let vectorEnd = channelCount - channelCount % width
         accumulateRows(rows, channelCount: channelCount, into: sumGradient, sumGradientTimesCentered) {
@@ -124,14 +189,16 @@ extension Fused {
             let offset = row * channelCount
             var channel = 0
             while channel < vectorEnd {
-                let dy = load(gradient + offset + channel)
+                var dy = load(gradient + offset + channel)
+                if let mask { dy = mask.apply(dy, at: offset + channel) }
                 let centered = load(input + offset + channel) - load(center + channel)
                 store(load(gradientAccumulator + channel) + dy, gradientAccumulator + channel)
                 store(load(productAccumulator + channel) + dy * centered, productAccumulator + channel)
                 channel += width
             }
             while channel < channelCount {
-                let dy = gradient[offset + channel]
+                var dy = gradient[offset + channel]
+                if let mask { dy = mask.apply(dy, at: offset + channel) }
                 gradientAccumulator[channel] += dy
                 productAccumulator[channel] += dy * (input[offset + channel] - center[channel])
                 channel += 1

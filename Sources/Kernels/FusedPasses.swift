@@ -164,7 +164,7 @@ enum FusedPasses {
     /// (docs/BENCHMARK_NOTES.md).
     static func trainingForward<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
-        gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar
+        gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar, epilogue: Fused.ForwardEpilogue<Scalar> = .none
     ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]) {
         let channelCount = geometry.channelCount
         let count = Double(geometry.valuesPerChannel)
@@ -187,7 +187,7 @@ enum FusedPasses {
             scale.append(channelScale)
             shift.append(Scalar(Double(beta?[channel] ?? 0) - Double(low) * Double(channelScale)))
         }
-        normalize(input, output, geometry: geometry, center: center, scale: scale, foldedShift: shift)
+        normalize(input, output, geometry: geometry, center: center, scale: scale, foldedShift: shift, epilogue: epilogue)
         let moments = channelMoments(perChannel, count: geometry.valuesPerChannel) as ChannelMoments<Scalar>
         return (moments, inverseStandardDeviation)
     }
@@ -197,21 +197,22 @@ enum FusedPasses {
     /// `output = (input - center) * scale + shift` with the two-word center.
     static func normalize<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
-        center: ChannelCenter<Scalar>, scale: [Scalar], shift: [Scalar]
+        center: ChannelCenter<Scalar>, scale: [Scalar], shift: [Scalar], epilogue: Fused.ForwardEpilogue<Scalar> = .none
     ) {
         let channelCount = geometry.channelCount
         // Fold the low word of the center into the shift: (x - high - low)·s + b = (x - high)·s + (b - low·s).
         let foldedShift = (0..<channelCount).map { channel in
             Scalar(Double(shift[channel]) - Double(center.low?[channel] ?? 0) * Double(scale[channel]))
         }
-        normalize(input, output, geometry: geometry, center: center.high, scale: scale, foldedShift: foldedShift)
+        normalize(input, output, geometry: geometry, center: center.high, scale: scale, foldedShift: foldedShift,
+                  epilogue: epilogue)
     }
 
-    /// `output = (input - center) * scale + foldedShift`, split over `Fused.threadCount` threads in
-    /// memory order (rows for channels-last, runs for channels-first).
+    /// `output = epilogue((input - center) * scale + foldedShift)`, split over `Fused.threadCount`
+    /// threads in memory order (rows for channels-last, runs for channels-first).
     static func normalize<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
-        center: [Scalar], scale: [Scalar], foldedShift: [Scalar]
+        center: [Scalar], scale: [Scalar], foldedShift: [Scalar], epilogue: Fused.ForwardEpilogue<Scalar> = .none
     ) {
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
@@ -234,6 +235,7 @@ enum FusedPasses {
                         input + range.lowerBound, sharedOutput.base + range.lowerBound, count: range.count,
                         channelCount: channelCount, firstChannel: range.lowerBound % channelCount,
                         center: coefficients.value.0, scale: coefficients.value.1, shift: coefficients.value.2,
+                        residual: epilogue.residual.map { $0 + range.lowerBound }, relu: epilogue.relu,
                         streaming: streaming)
                     if streaming { Fused.streamingFence() }
                 }
@@ -246,7 +248,8 @@ enum FusedPasses {
                     let offset = run * geometry.innerCount
                     Fused.normalizeRun(input + offset, sharedOutput.base + offset, geometry.innerCount,
                                        center: center[channel], scale: scale[channel],
-                                       shift: foldedShift[channel], streaming: streaming)
+                                       shift: foldedShift[channel], residual: epilogue.residual.map { $0 + offset },
+                                       relu: epilogue.relu, streaming: streaming)
                 }
                 if streaming { Fused.streamingFence() }
             }
@@ -258,16 +261,18 @@ enum FusedPasses {
     /// `Σ dy` and `Σ dy · (x - center)` per channel, accumulated in `Double`.
     static func backwardReductions<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, geometry: ChannelGeometry,
-        center: ChannelCenter<Scalar>
+        center: ChannelCenter<Scalar>, mask: Fused.GradientMask<Scalar>? = nil
     ) -> BackwardReductions<Scalar> {
-        let (sumGradient, sumProduct) = reductionsInDouble(input, gradient, geometry: geometry, center: center)
+        let (sumGradient, sumProduct) = reductionsInDouble(input, gradient, geometry: geometry, center: center, mask: mask)
         return BackwardReductions(sumGradient: sumGradient.map { Scalar($0) },
                                   sumGradientTimesCentered: sumProduct.map { Scalar($0) })
     }
 
+    /// With a `mask`, the sums are of the masked gradient `dz = [y > 0] · dy`, which is also written
+    /// to `mask.maskedGradient` (each thread its own range).
     static func reductionsInDouble<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, geometry: ChannelGeometry,
-        center: ChannelCenter<Scalar>
+        center: ChannelCenter<Scalar>, mask: Fused.GradientMask<Scalar>? = nil
     ) -> (sumGradient: [Double], sumGradientTimesCentered: [Double]) {
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
@@ -281,6 +286,7 @@ enum FusedPasses {
             let sharedGradient = Fused.SharedPointer(base: gradientBase)
             let sharedProduct = Fused.SharedPointer(base: productBase)
             let sharedCenter = UncheckedSendableBox(centerBase)
+            let sharedMask = UncheckedSendableBox(mask)
             Fused.forEachPart(parts) { part in
                 if geometry.innerCount == 1 {
                     let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
@@ -288,7 +294,8 @@ enum FusedPasses {
                     Fused.reduceRows(
                         input + offset, gradient + offset, rows: rows.count, channelCount: channelCount,
                         center: sharedCenter.value, sumGradient: sharedGradient.base + part * channelCount,
-                        sumGradientTimesCentered: sharedProduct.base + part * channelCount)
+                        sumGradientTimesCentered: sharedProduct.base + part * channelCount,
+                        mask: sharedMask.value?.advanced(by: offset))
                 } else {
                     // Runs in memory order; each part adds into its own row of partial sums.
                     let partGradient = sharedGradient.base + part * channelCount
@@ -297,7 +304,8 @@ enum FusedPasses {
                         let channel = run % channelCount
                         let offset = run * geometry.innerCount
                         let sums = Fused.reduceRun(input + offset, gradient + offset, geometry.innerCount,
-                                                   center: sharedCenter.value[channel])
+                                                   center: sharedCenter.value[channel],
+                                                   mask: sharedMask.value?.advanced(by: offset))
                         partGradient[channel] += sums.sumGradient
                         partProduct[channel] += sums.sumGradientTimesCentered
                     }

@@ -149,3 +149,17 @@ extension Fused {
     /// in cache between calls, as it would for the next layer.
     static let streamingThresholdBytes = 16 << 20
 }
+
+// MARK: - Forward epilogue
+
+extension Fused {
+    /// What the forward elementwise step does after `(x - center) * scale + shift`: add a residual
+    /// tensor (same geometry as the output), then apply ReLU. Both loop-invariant.
+    struct ForwardEpilogue<Scalar: BatchNormScalar> {
+        var residual: UnsafePointer<Scalar>?
+        var relu: Bool
+
+        /// Plain batch norm.
+        static var none: Self { Self(residual: nil, relu: false) }
+    }
+}
