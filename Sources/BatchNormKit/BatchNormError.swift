@@ -29,6 +29,9 @@ public enum BatchNormError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidMomentum(Double)
     /// Inference backward asked of a layer that tracks no running statistics.
     case runningStatisticsNotTracked
+    /// A weight to fold batch norm into whose rank is not its layout's (`out-in`: 2; the convolution
+    /// layouts: 4).
+    case weightRankMismatch(layout: String, shape: [Int], expectedRank: Int)
 
     public var description: String {
         switch self {
@@ -58,6 +61,8 @@ public enum BatchNormError: Error, Sendable, Hashable, CustomStringConvertible {
             "momentum \(value) is invalid; it must lie in [0, 1] (or be nil for a cumulative average)"
         case .runningStatisticsNotTracked:
             "the layer tracks no running statistics; use the training backward with the batch statistics"
+        case .weightRankMismatch(let layout, let shape, let expectedRank):
+            "weight shape \(shape) has rank \(shape.count) but layout \(layout) needs rank \(expectedRank)"
         }
     }
 }

@@ -27,6 +27,8 @@ struct ErrorMessageTests {
         (.invalidMomentum(1.5), "momentum 1.5 is invalid; it must lie in [0, 1] (or be nil for a cumulative average)"),
         (.runningStatisticsNotTracked,
          "the layer tracks no running statistics; use the training backward with the batch statistics"),
+        (.weightRankMismatch(layout: "out-in-kh-kw", shape: [8, 3, 3], expectedRank: 4),
+         "weight shape [8, 3, 3] has rank 3 but layout out-in-kh-kw needs rank 4"),
     ]
 
     @Test("each message word for word", arguments: messages)
@@ -42,6 +44,7 @@ struct ErrorMessageTests {
             "rankTooSmall", "emptyDimension", "sizeOverflow", "invalidChannelCount", "channelCountMismatch",
             "elementCountMismatch", "parameterLengthMismatch", "singleValuePerChannel", "tooFewValuesPerChannel",
             "invalidValueCount", "invalidEpsilon", "invalidMomentum", "runningStatisticsNotTracked",
+            "weightRankMismatch",
         ]
         #expect(covered == all)
     }
@@ -61,6 +64,7 @@ struct ErrorMessageTests {
         case .invalidEpsilon: "invalidEpsilon"
         case .invalidMomentum: "invalidMomentum"
         case .runningStatisticsNotTracked: "runningStatisticsNotTracked"
+        case .weightRankMismatch: "weightRankMismatch"
         }
     }
 }
