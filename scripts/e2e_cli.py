@@ -395,6 +395,72 @@ def activation_checks(r):
                     check_output(f"backward {name}: grad residual", dr_path, dz, dtype)
 
 
+# MARK: - Folding
+
+def ref_fold(weight, bias, rm, rv, gamma, beta, eps=EPS):
+    """W' = W * scale along the first (out) axis, b' = (b - rm) * scale + beta, scale = g / sqrt(rv + eps)."""
+    scale = (1.0 if gamma is None else gamma.astype(np.float64)) / np.sqrt(rv.astype(np.float64) + eps)
+    w = weight.astype(np.float64) * scale.reshape([-1] + [1] * (weight.ndim - 1))
+    b = (0.0 if bias is None else bias.astype(np.float64)) - rm.astype(np.float64)
+    return w, b * scale + (0.0 if beta is None else beta.astype(np.float64))
+
+
+def fold_checks(r):
+    """batchnorm fold for the three weight layouts, with and without bias and affine parameters."""
+    f32, f64 = np.float32, np.float64
+    for name, dtype, shape, layout, has_bias, affine in [
+            ("float32 out-in-kh-kw bias affine", f32, (6, 2, 3, 3), "out-in-kh-kw", True, True),
+            ("float64 out-in no bias", f64, (5, 7), "out-in", False, True),
+            ("float32 out-kh-kw-in non-affine", f32, (4, 3, 2, 5), "out-kh-kw-in", True, False)]:
+        tag = name.replace(" ", "_")
+        out = shape[0]
+        w = r.random(f"fold_{tag}_w.npy", shape, dtype)
+        b = r.random(f"fold_{tag}_b.npy", (out,), dtype) if has_bias else None
+        rm = r.random(f"fold_{tag}_rm.npy", (out,), dtype)
+        rv = (np.abs(r.random(f"fold_{tag}_rv_raw.npy", (out,), dtype)) + 0.5).astype(dtype)
+        r.save(f"fold_{tag}_rv.npy", rv)
+        g = r.random(f"fold_{tag}_g.npy", (out,), dtype, scale=0.5, offset=1.0) if affine else None
+        be = r.random(f"fold_{tag}_be.npy", (out,), dtype) if affine else None
+        args = ["fold", "--weight", r.path(f"fold_{tag}_w.npy"), "--weight-layout", layout,
+                "--running-mean", r.path(f"fold_{tag}_rm.npy"), "--running-var", r.path(f"fold_{tag}_rv.npy"),
+                "--folded-weight", r.path(f"fold_{tag}_fw.npy"), "--folded-bias", r.path(f"fold_{tag}_fb.npy")]
+        if has_bias:
+            args += ["--bias", r.path(f"fold_{tag}_b.npy")]
+        if affine:
+            args += ["--gamma", r.path(f"fold_{tag}_g.npy"), "--beta", r.path(f"fold_{tag}_be.npy")]
+        if check_success(f"fold {name}", r.run(*args)):
+            fw, fb = ref_fold(w, b, rm, rv, g, be)
+            check_output(f"fold {name}: folded weight", r.path(f"fold_{tag}_fw.npy"), fw, dtype)
+            check_output(f"fold {name}: folded bias", r.path(f"fold_{tag}_fb.npy"), fb, dtype)
+
+
+def fold_error_checks(r):
+    f32, f64 = np.float32, np.float64
+    r.random("ferr_w.npy", (3, 4), f32)
+    r.random("ferr_rm.npy", (3,), f32)
+    r.random("ferr_rv.npy", (3,), f32)
+    r.random("ferr_rv2.npy", (2,), f32)
+    r.random("ferr_rv64.npy", (3,), f64)
+    fw, fb = r.path("ferr_fw.npy"), r.path("ferr_fb.npy")
+
+    def fold(*extra, layout="out-in", running_var="ferr_rv.npy"):
+        return ["fold", "--weight", r.path("ferr_w.npy"), "--weight-layout", layout,
+                "--running-mean", r.path("ferr_rm.npy"), "--running-var", r.path(running_var),
+                "--folded-weight", fw, "--folded-bias", fb, *extra]
+
+    check_error(r, "fold --weight-layout in-out", fold(layout="in-out"), fw,
+                "--weight-layout 'in-out' is invalid; use out-in, out-in-kh-kw or out-kh-kw-in")
+    check_error(r, "fold rank 2 weight as out-in-kh-kw", fold(layout="out-in-kh-kw"), fw,
+                "weight shape [3, 4] has rank 2 but layout out-in-kh-kw needs rank 4",
+                preexisting=b"not touched\n")
+    check_error(r, "fold running var of length 2", fold(running_var="ferr_rv2.npy"), fb,
+                "--running-var '{d}/ferr_rv2.npy' has shape (2,) but needs (3,): one value per output channel of --weight")
+    check_error(r, "fold float64 running var for a float32 weight", fold(running_var="ferr_rv64.npy"), fw,
+                "--running-var '{d}/ferr_rv64.npy' holds float64 but --weight holds float32; every file must have the weight's dtype")
+    check_error(r, "fold --gamma without --beta", fold("--gamma", r.path("ferr_rm.npy")), fw,
+                "--gamma needs --beta as well")
+
+
 # MARK: - Error cases
 
 def check_error(r, name, args, output, message, preexisting=None):
@@ -521,7 +587,9 @@ def main():
         numerical_checks(runner)
         layout_and_precision_checks(runner)
         activation_checks(runner)
+        fold_checks(runner)
         error_checks(runner)
+        fold_error_checks(runner)
     print(f"e2e: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

@@ -8,7 +8,7 @@ struct BatchNormCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batchnorm",
         abstract: "Batch normalization on OpenBLAS: benchmarks, parity checks, and .npy in/out.",
-        subcommands: [BenchCommand.self, ForwardCommand.self, BackwardCommand.self],
+        subcommands: [BenchCommand.self, ForwardCommand.self, BackwardCommand.self, FoldCommand.self],
         defaultSubcommand: BenchCommand.self
     )
 
