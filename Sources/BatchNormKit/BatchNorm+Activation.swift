@@ -182,6 +182,46 @@ extension BatchNorm {
         }
     }
 
+    /// Backward of ``forwardTraining(_:shape:residual:activation:into:)`` without a residual, with the
+    /// ReLU mask recomputed from `x` instead of read from `y`: both passes evaluate the forward's
+    /// pre-activation `v = (x - mean)·(γ·invstd) + β` with the forward's own per-channel coefficients
+    /// and operations, so `v <= 0` is the forward's `y <= 0` bit for bit, and `y` need not be kept.
+    /// The gradients equal those of ``backward(gradOutput:input:forwardOutput:shape:statistics:activation:into:)``
+    /// given that forward's `y`, provided `gamma` and `beta` are the ones the forward ran with (as
+    /// within one training step) and `statistics` is what it returned.
+    ///
+    /// - Throws: `BatchNormError` for mismatched sizes or statistics lengths (nothing is written then).
+    /// - Complexity: the traffic of plain backward (two reads of `x` and `dy`, one write of `dx`).
+    public func backward(
+        gradOutput: Span<Scalar>, input: Span<Scalar>, shape: TensorShape, statistics: BatchStatistics<Scalar>,
+        activation: Activation, into inputGradient: inout MutableSpan<Scalar>
+    ) throws(BatchNormError) -> ParameterGradients<Scalar> {
+        guard activation == .relu else {
+            return try backward(
+                gradOutput: gradOutput, input: input, shape: shape, statistics: statistics, into: &inputGradient)
+        }
+        try validateTrainingBackward(
+            gradOutput: gradOutput.count, input: input.count, forwardOutput: input.count,
+            inputGradient: inputGradient.count, shape: shape, statistics: statistics)
+        let gradients = BatchNormKernels.reluBackwardRecomputingMask(
+            input: input, gradient: gradOutput, geometry: shape.geometry, mean: statistics.center,
+            inverseStandardDeviation: statistics.inverseStandardDeviation, gamma: gammaIfAffine, beta: betaIfAffine,
+            into: &inputGradient)
+        return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)
+    }
+
+    /// Array form of ``backward(gradOutput:input:shape:statistics:activation:into:)``.
+    public func backward(
+        gradOutput: [Scalar], input: [Scalar], shape: TensorShape, statistics: BatchStatistics<Scalar>,
+        activation: Activation
+    ) throws(BatchNormError) -> BatchNormGradients<Scalar> {
+        try Self.gradientsInNewArray(gradOutput: gradOutput, shape: shape) { (inputGradient) throws(BatchNormError) in
+            try backward(
+                gradOutput: gradOutput.span, input: input.span, shape: shape, statistics: statistics,
+                activation: activation, into: &inputGradient)
+        }
+    }
+
     /// Backward of ``forwardInference(_:shape:residual:activation:into:)`` with running statistics as
     /// constants: `dz = y <= 0 ? 0 : dy` (`.relu`), `dx = dz · γ · invstd`, `dγ = Σ dz · x̂`, `dβ = Σ dz`.
     ///

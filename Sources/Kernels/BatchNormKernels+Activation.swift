@@ -122,6 +122,41 @@ extension BatchNormKernels {
         }
     }
 
+    /// Backward of the training `y = relu(bn(x))` (no residual) with the mask recomputed from `x`:
+    /// both passes evaluate the forward's pre-activation `(x - mean)·scale + foldedShift` with the
+    /// coefficients of `FusedPasses.trainingCoefficients` (the forward's, bit for bit, given the same
+    /// statistics, `gamma` and `beta`), so `y` is not read and `dz` not stored: the traffic of plain backward.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    package static func reluBackwardRecomputingMask<Scalar: BatchNormScalar>(
+        input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry, mean: ChannelCenter<Scalar>,
+        inverseStandardDeviation: [Scalar], gamma: [Scalar]?, beta: [Scalar]?,
+        into inputGradient: inout MutableSpan<Scalar>
+    ) -> ParameterGradients<Scalar> {
+        assert(input.count == geometry.elementCount && gradient.count == geometry.elementCount
+               && inputGradient.count == geometry.elementCount)
+        let coefficients = FusedPasses.trainingCoefficients(
+            center: mean, inverseStandardDeviation: inverseStandardDeviation, gamma: gamma, beta: beta)
+        let recomputed = ReLUCoefficients(scale: coefficients.scale, foldedShift: coefficients.foldedShift)
+        return input.withUnsafeBufferPointer { inputBuffer in
+            gradient.withUnsafeBufferPointer { gradientBuffer in
+                inputGradient.withUnsafeMutableBufferPointer { resultBuffer in
+                    guard let inputBase = inputBuffer.baseAddress, let gradientBase = gradientBuffer.baseAddress,
+                          let resultBase = resultBuffer.baseAddress else { return .empty(geometry.channelCount) }
+                    let reductions = FusedPasses.backwardReductions(
+                        inputBase, gradientBase, geometry: geometry, center: mean, recomputed: recomputed)
+                    let step = trainingInputGradient(
+                        reductions: reductions, center: mean, inverseStandardDeviation: inverseStandardDeviation,
+                        gamma: gamma, valuesPerChannel: geometry.valuesPerChannel)
+                    FusedPasses.inputGradient(
+                        inputBase, gradientBase, resultBase, geometry: geometry, coefficients: step.coefficients,
+                        recomputed: recomputed)
+                    return step.parameterGradients
+                }
+            }
+        }
+    }
+
     /// The two passes: masked reductions (reading `x`, `dy`, `y`, writing `dz`), the per-channel step
     /// in `Double`, then the elementwise step reading `x` and `dz`. `maskedGradient` may be `inputGradient`.
     private static func reluBackward<Scalar: BatchNormScalar>(

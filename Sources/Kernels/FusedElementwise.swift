@@ -141,12 +141,29 @@ extension Fused {
         }
     }
 
+    /// The ReLU mask recomputed from `x`: the forward's pre-activation `v = (x - center)·scale + shift`
+    /// with the very coefficients and operations the forward used, so `v <= 0` is `y <= 0` bit for bit,
+    /// and `dz = v <= 0 ? 0 : dy`. Nothing is read or written beyond `x` and `dy`.
+    struct RecomputedMask<Scalar: BatchNormScalar> {
+        let scale: Scalar
+        let shift: Scalar
+
+        @inline(__always)
+        func apply(_ dy: Scalar, centered: Scalar) -> Scalar { centered * scale + shift <= 0 ? 0 : dy }
+
+        @inline(__always)
+        func apply(_ dy: Vector<Scalar>, centered: Vector<Scalar>) -> Vector<Scalar> {
+            dy.replacing(with: 0, where: centered * Vector(repeating: scale) + Vector(repeating: shift) .<= 0)
+        }
+    }
+
     /// `(Σ dy, Σ dy · (x - center))` over one run, in `Double` (SIMD lanes per block). With a `mask`,
-    /// `dy` is first replaced by the masked `dz` (which is also written out); the mask is loop-invariant.
+    /// `dy` is first replaced by the masked `dz` (which is also written out); with `recomputed`, by
+    /// `dz` from the recomputed mask. Both are loop-invariant.
     @inline(__always)
     static func reduceRun<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ count: Int, center: Scalar,
-        mask: GradientMask<Scalar>? = nil
+        mask: GradientMask<Scalar>? = nil, recomputed: RecomputedMask<Scalar>? = nil
     ) -> (sumGradient: Double, sumGradientTimesCentered: Double) {
         let centerVector = Vector<Scalar>(repeating: center)
         var sumGradient = 0.0, sumProduct = 0.0
@@ -157,18 +174,22 @@ extension Fused {
             var index = start
             while index + width <= end {
                 var dy = load(gradient + index)
+                let centered = load(input + index) - centerVector
                 if let mask { dy = mask.apply(dy, at: index) }
+                if let recomputed { dy = recomputed.apply(dy, centered: centered) }
                 gradient0 += dy
-                product0 += dy * (load(input + index) - centerVector)
+                product0 += dy * centered
                 index += width
             }
             sumGradient += Double(gradient0.sum())
             sumProduct += Double(product0.sum())
             while index < end {
                 var dy = gradient[index]
+                let centered = input[index] - center
                 if let mask { dy = mask.apply(dy, at: index) }
+                if let recomputed { dy = recomputed.apply(dy, centered: centered) }
                 sumGradient += Double(dy)
-                sumProduct += Double(dy * (input[index] - center))
+                sumProduct += Double(dy * centered)
                 index += 1
             }
             start = end
@@ -177,11 +198,13 @@ extension Fused {
     }
 
     /// Per-channel `Σ dy` and `Σ dy · (x - center)` over `rows` interleaved rows, added into `Double`
-    /// sums; with a `mask`, of the masked `dz` as in ``reduceRun(_:_:_:center:mask:)``.
+    /// sums; with a `mask`, of the masked `dz` as in ``reduceRun(_:_:_:center:mask:recomputed:)``; with
+    /// `recomputedScale` and `recomputedShift` (per channel), of `dz` from the recomputed mask.
     static func reduceRows<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
         center: UnsafePointer<Scalar>, sumGradient: UnsafeMutablePointer<Double>,
-        sumGradientTimesCentered: UnsafeMutablePointer<Double>, mask: GradientMask<Scalar>? = nil
+        sumGradientTimesCentered: UnsafeMutablePointer<Double>, mask: GradientMask<Scalar>? = nil,
+        recomputedScale: UnsafePointer<Scalar>? = nil, recomputedShift: UnsafePointer<Scalar>? = nil
     ) {
         let vectorEnd = channelCount - channelCount % width
         accumulateRows(rows, channelCount: channelCount, into: sumGradient, sumGradientTimesCentered) {
@@ -192,6 +215,10 @@ extension Fused {
                 var dy = load(gradient + offset + channel)
                 if let mask { dy = mask.apply(dy, at: offset + channel) }
                 let centered = load(input + offset + channel) - load(center + channel)
+                if let recomputedScale, let recomputedShift {
+                    dy = dy.replacing(
+                        with: 0, where: centered * load(recomputedScale + channel) + load(recomputedShift + channel) .<= 0)
+                }
                 store(load(gradientAccumulator + channel) + dy, gradientAccumulator + channel)
                 store(load(productAccumulator + channel) + dy * centered, productAccumulator + channel)
                 channel += width
@@ -199,8 +226,12 @@ extension Fused {
             while channel < channelCount {
                 var dy = gradient[offset + channel]
                 if let mask { dy = mask.apply(dy, at: offset + channel) }
+                let centered = input[offset + channel] - center[channel]
+                if let recomputedScale, let recomputedShift {
+                    dy = centered * recomputedScale[channel] + recomputedShift[channel] <= 0 ? 0 : dy
+                }
                 gradientAccumulator[channel] += dy
-                productAccumulator[channel] += dy * (input[offset + channel] - center[channel])
+                productAccumulator[channel] += dy * centered
                 channel += 1
             }
         }
@@ -208,12 +239,13 @@ extension Fused {
 
     // MARK: - Backward elementwise step
 
-    /// `dx = k · dy + p · (x - center) + q` over one run.
+    /// `dx = k · dy + p · (x - center) + q` over one run; with `recomputed`, `dz` (the masked `dy`) in
+    /// place of `dy` (loop-invariant).
     @inline(__always)
     static func gradientRun<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
         _ count: Int, center: Scalar, gradientScale k: Scalar, centeredScale p: Scalar, bias q: Scalar,
-        streaming: Bool
+        recomputed: RecomputedMask<Scalar>? = nil, streaming: Bool
     ) {
         let centerVector = Vector<Scalar>(repeating: center)
         let kVector = Vector<Scalar>(repeating: k), pVector = Vector<Scalar>(repeating: p)
@@ -222,17 +254,23 @@ extension Fused {
         if streaming {
             let head = min(count, streamingHead(inputGradient))
             while index < head {
-                inputGradient[index] = k * gradient[index] + p * (input[index] - center) + q
+                let centered = input[index] - center
+                let dy = recomputed.map { $0.apply(gradient[index], centered: centered) } ?? gradient[index]
+                inputGradient[index] = k * dy + p * centered + q
                 index += 1
             }
         }
         while index + width <= count {
-            let value = kVector * load(gradient + index) + pVector * (load(input + index) - centerVector) + qVector
-            store(value, inputGradient + index, streaming: streaming)
+            let centered = load(input + index) - centerVector
+            var dy = load(gradient + index)
+            if let recomputed { dy = recomputed.apply(dy, centered: centered) }
+            store(kVector * dy + pVector * centered + qVector, inputGradient + index, streaming: streaming)
             index += width
         }
         while index < count {
-            inputGradient[index] = k * gradient[index] + p * (input[index] - center) + q
+            let centered = input[index] - center
+            let dy = recomputed.map { $0.apply(gradient[index], centered: centered) } ?? gradient[index]
+            inputGradient[index] = k * dy + p * centered + q
             index += 1
         }
     }
@@ -271,25 +309,37 @@ extension Fused {
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
         count: Int, channelCount: Int, firstChannel: Int, center: UnsafePointer<Scalar>,
         gradientScale k: UnsafePointer<Scalar>, centeredScale p: UnsafePointer<Scalar>?, bias q: UnsafePointer<Scalar>,
-        streaming: Bool
+        recomputedScale: UnsafePointer<Scalar>? = nil, recomputedShift: UnsafePointer<Scalar>? = nil, streaming: Bool
     ) {
         var channel = firstChannel, index = 0
         let head = streaming ? min(count, streamingHead(inputGradient)) : 0
+        // The recomputed ReLU mask (training only; periodic per-channel coefficients like k, p, q).
+        @inline(__always) func masked(_ dy: Scalar, _ centered: Scalar, _ channel: Int) -> Scalar {
+            guard let recomputedScale, let recomputedShift else { return dy }
+            return centered * recomputedScale[channel] + recomputedShift[channel] <= 0 ? 0 : dy
+        }
         if let p {
             while index < head {
-                inputGradient[index] = k[channel] * gradient[index] + p[channel] * (input[index] - center[channel]) + q[channel]
+                let centered = input[index] - center[channel]
+                inputGradient[index] = k[channel] * masked(gradient[index], centered, channel) + p[channel] * centered + q[channel]
                 index += 1
                 channel = channel + 1 == channelCount ? 0 : channel + 1
             }
             while index + width <= count {
-                let value = load(k + channel) * load(gradient + index)
-                    + load(p + channel) * (load(input + index) - load(center + channel)) + load(q + channel)
+                let centered = load(input + index) - load(center + channel)
+                var dy = load(gradient + index)
+                if let recomputedScale, let recomputedShift {
+                    dy = dy.replacing(
+                        with: 0, where: centered * load(recomputedScale + channel) + load(recomputedShift + channel) .<= 0)
+                }
+                let value = load(k + channel) * dy + load(p + channel) * centered + load(q + channel)
                 store(value, inputGradient + index, streaming: streaming)
                 index += width
                 channel = nextChannel(channel, channelCount)
             }
             while index < count {
-                inputGradient[index] = k[channel] * gradient[index] + p[channel] * (input[index] - center[channel]) + q[channel]
+                let centered = input[index] - center[channel]
+                inputGradient[index] = k[channel] * masked(gradient[index], centered, channel) + p[channel] * centered + q[channel]
                 index += 1
                 channel = channel + 1 == channelCount ? 0 : channel + 1
             }

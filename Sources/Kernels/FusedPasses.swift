@@ -169,27 +169,33 @@ enum FusedPasses {
         let channelCount = geometry.channelCount
         let count = Double(geometry.valuesPerChannel)
         let perChannel = moments(input, geometry: geometry)
-        var inverseStandardDeviation = [Scalar](), center = [Scalar](), scale = [Scalar](), shift = [Scalar]()
-        inverseStandardDeviation.reserveCapacity(channelCount)
-        center.reserveCapacity(channelCount)
-        scale.reserveCapacity(channelCount)
-        shift.reserveCapacity(channelCount)
-        for channel in 0..<channelCount {
-            // invstd from the Double variance, rounded once; the low word of the mean folds into the shift:
-            // (x - high - low)·s + b = (x - high)·s + (b - low·s).
-            let moments = perChannel[channel]
+        // invstd from the Double variance, rounded once.
+        let inverseStandardDeviation = perChannel.map { moments in
             let variance = moments.sumOfSquaredDeviations < 0 ? 0 : moments.sumOfSquaredDeviations / count
-            let invstd = Scalar(1 / (variance + Double(epsilon)).squareRoot())
-            let channelScale = Scalar(Double(gamma?[channel] ?? 1) * Double(invstd))
-            let (high, low) = split(moments.mean, low: moments.meanLow, as: Scalar.self)
-            inverseStandardDeviation.append(invstd)
-            center.append(high)
-            scale.append(channelScale)
-            shift.append(Scalar(Double(beta?[channel] ?? 0) - Double(low) * Double(channelScale)))
+            return Scalar(1 / (variance + Double(epsilon)).squareRoot())
         }
-        normalize(input, output, geometry: geometry, center: center, scale: scale, foldedShift: shift, epilogue: epilogue)
         let moments = channelMoments(perChannel, count: geometry.valuesPerChannel) as ChannelMoments<Scalar>
+        let coefficients = trainingCoefficients(
+            center: moments.center, inverseStandardDeviation: inverseStandardDeviation, gamma: gamma, beta: beta)
+        normalize(input, output, geometry: geometry, center: moments.mean, scale: coefficients.scale,
+                  foldedShift: coefficients.foldedShift, epilogue: epilogue)
         return (moments, inverseStandardDeviation)
+    }
+
+    /// The training forward's per-channel `scale = γ·invstd` and `foldedShift = β - low·scale` (the
+    /// low word of the two-word mean folded in: `(x - high - low)·s + β = (x - high)·s + (β - low·s)`),
+    /// in `Double`, each rounded once. The one place these are computed: the ReLU backward recomputes
+    /// the forward's pre-activation `(x - high)·scale + foldedShift` with them, bit for bit.
+    static func trainingCoefficients<Scalar: BatchNormScalar>(
+        center: ChannelCenter<Scalar>, inverseStandardDeviation: [Scalar], gamma: [Scalar]?, beta: [Scalar]?
+    ) -> (scale: [Scalar], foldedShift: [Scalar]) {
+        let scale = inverseStandardDeviation.indices.map { channel in
+            Scalar(Double(gamma?[channel] ?? 1) * Double(inverseStandardDeviation[channel]))
+        }
+        let foldedShift = scale.indices.map { channel in
+            Scalar(Double(beta?[channel] ?? 0) - Double(center.low?[channel] ?? 0) * Double(scale[channel]))
+        }
+        return (scale, foldedShift)
     }
 
     // MARK: - Elementwise forward
@@ -261,18 +267,22 @@ enum FusedPasses {
     /// `Σ dy` and `Σ dy · (x - center)` per channel, accumulated in `Double`.
     static func backwardReductions<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, geometry: ChannelGeometry,
-        center: ChannelCenter<Scalar>, mask: Fused.GradientMask<Scalar>? = nil
+        center: ChannelCenter<Scalar>, mask: Fused.GradientMask<Scalar>? = nil,
+        recomputed: ReLUCoefficients<Scalar>? = nil
     ) -> BackwardReductions<Scalar> {
-        let (sumGradient, sumProduct) = reductionsInDouble(input, gradient, geometry: geometry, center: center, mask: mask)
+        let (sumGradient, sumProduct) = reductionsInDouble(
+            input, gradient, geometry: geometry, center: center, mask: mask, recomputed: recomputed)
         return BackwardReductions(sumGradient: sumGradient.map { Scalar($0) },
                                   sumGradientTimesCentered: sumProduct.map { Scalar($0) })
     }
 
     /// With a `mask`, the sums are of the masked gradient `dz = [y > 0] · dy`, which is also written
-    /// to `mask.maskedGradient` (each thread its own range).
+    /// to `mask.maskedGradient` (each thread its own range); with `recomputed`, of `dz` from the
+    /// recomputed pre-activation.
     static func reductionsInDouble<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, geometry: ChannelGeometry,
-        center: ChannelCenter<Scalar>, mask: Fused.GradientMask<Scalar>? = nil
+        center: ChannelCenter<Scalar>, mask: Fused.GradientMask<Scalar>? = nil,
+        recomputed: ReLUCoefficients<Scalar>? = nil
     ) -> (sumGradient: [Double], sumGradientTimesCentered: [Double]) {
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
@@ -281,12 +291,16 @@ enum FusedPasses {
         sumGradient.withUnsafeMutableBufferPointer { gradientBuffer in
         sumProduct.withUnsafeMutableBufferPointer { productBuffer in
         center.high.withUnsafeBufferPointer { centerBuffer in
+        (recomputed?.scale ?? []).withUnsafeBufferPointer { recomputedScaleBuffer in
+        (recomputed?.foldedShift ?? []).withUnsafeBufferPointer { recomputedShiftBuffer in
             guard let gradientBase = gradientBuffer.baseAddress, let productBase = productBuffer.baseAddress,
                   let centerBase = centerBuffer.baseAddress else { return }
             let sharedGradient = Fused.SharedPointer(base: gradientBase)
             let sharedProduct = Fused.SharedPointer(base: productBase)
             let sharedCenter = UncheckedSendableBox(centerBase)
             let sharedMask = UncheckedSendableBox(mask)
+            let sharedRecomputed = UncheckedSendableBox(
+                recomputed == nil ? nil : (recomputedScaleBuffer.baseAddress, recomputedShiftBuffer.baseAddress))
             Fused.forEachPart(parts) { part in
                 if geometry.innerCount == 1 {
                     let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
@@ -295,7 +309,8 @@ enum FusedPasses {
                         input + offset, gradient + offset, rows: rows.count, channelCount: channelCount,
                         center: sharedCenter.value, sumGradient: sharedGradient.base + part * channelCount,
                         sumGradientTimesCentered: sharedProduct.base + part * channelCount,
-                        mask: sharedMask.value?.advanced(by: offset))
+                        mask: sharedMask.value?.advanced(by: offset), recomputedScale: sharedRecomputed.value?.0,
+                        recomputedShift: sharedRecomputed.value?.1)
                 } else {
                     // Runs in memory order; each part adds into its own row of partial sums.
                     let partGradient = sharedGradient.base + part * channelCount
@@ -303,15 +318,19 @@ enum FusedPasses {
                     for run in Fused.slice(geometry.outerCount * channelCount, part: part, of: parts) {
                         let channel = run % channelCount
                         let offset = run * geometry.innerCount
+                        let recomputedMask = sharedRecomputed.value.flatMap { pointers -> Fused.RecomputedMask<Scalar>? in
+                            guard let scale = pointers.0, let shift = pointers.1 else { return nil }
+                            return Fused.RecomputedMask(scale: scale[channel], shift: shift[channel])
+                        }
                         let sums = Fused.reduceRun(input + offset, gradient + offset, geometry.innerCount,
                                                    center: sharedCenter.value[channel],
-                                                   mask: sharedMask.value?.advanced(by: offset))
+                                                   mask: sharedMask.value?.advanced(by: offset), recomputed: recomputedMask)
                         partGradient[channel] += sums.sumGradient
                         partProduct[channel] += sums.sumGradientTimesCentered
                     }
                 }
             }
-        }}}
+        }}}}}
         var totalGradient = [Double](repeating: 0, count: channelCount)
         var totalProduct = [Double](repeating: 0, count: channelCount)
         for part in 0..<parts {
@@ -327,11 +346,14 @@ enum FusedPasses {
         return (totalGradient, totalProduct)
     }
 
-    /// `dx = k·dy + p·(x - center) + q` (or `k·dy` without a centered term).
+    /// `dx = k·dy + p·(x - center) + q` (or `k·dy` without a centered term); with `recomputed` (which
+    /// needs the centered term), the recomputed ReLU mask's `dz` in place of `dy`.
     static func inputGradient<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
-        geometry: ChannelGeometry, coefficients: InputGradientCoefficients<Scalar>
+        geometry: ChannelGeometry, coefficients: InputGradientCoefficients<Scalar>,
+        recomputed: ReLUCoefficients<Scalar>? = nil
     ) {
+        assert(recomputed == nil || coefficients.centered != nil)
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         let shared = Fused.SharedPointer(base: inputGradient)
@@ -350,6 +372,10 @@ enum FusedPasses {
             let periodicCenter = Fused.periodic(center, channelCount: channelCount)
             let periodicP = p.map { Fused.periodic($0, channelCount: channelCount) }
             let periodicQ = Fused.periodic(q, channelCount: channelCount)
+            let periodicScale = recomputed.map { Fused.periodic($0.scale, channelCount: channelCount) }
+            let periodicShift = recomputed.map { Fused.periodic($0.foldedShift, channelCount: channelCount) }
+            (periodicScale ?? []).withUnsafeBufferPointer { recomputedScaleBuffer in
+            (periodicShift ?? []).withUnsafeBufferPointer { recomputedShiftBuffer in
             periodicK.withUnsafeBufferPointer { kBuffer in
             periodicCenter.withUnsafeBufferPointer { centerBuffer in
             (periodicP ?? []).withUnsafeBufferPointer { pBuffer in
@@ -358,6 +384,9 @@ enum FusedPasses {
                       let qBase = qBuffer.baseAddress else { return }
                 let pBase = periodicP == nil ? nil : pBuffer.baseAddress
                 let coefficientPointers = UncheckedSendableBox((kBase, centerBase, pBase, qBase))
+                // (An empty array may still have a base address: no recomputed mask unless one was given.)
+                let recomputedPointers = UncheckedSendableBox(
+                    recomputed == nil ? (nil, nil) : (recomputedScaleBuffer.baseAddress, recomputedShiftBuffer.baseAddress))
                 Fused.forEachPart(parts) { part in
                     let range = Fused.slice(geometry.elementCount, part: part, of: parts)
                     let (kPointer, centerPointer, pPointer, qPointer) = coefficientPointers.value
@@ -365,10 +394,11 @@ enum FusedPasses {
                         input + range.lowerBound, gradient + range.lowerBound, shared.base + range.lowerBound,
                         count: range.count, channelCount: channelCount, firstChannel: range.lowerBound % channelCount,
                         center: centerPointer, gradientScale: kPointer, centeredScale: pPointer, bias: qPointer,
+                        recomputedScale: recomputedPointers.value.0, recomputedShift: recomputedPointers.value.1,
                         streaming: streaming)
                     if streaming { Fused.streamingFence() }
                 }
-            }}}}
+            }}}}}}
         } else {
             // Runs in memory order, so the prefetchers see one stream per operand and thread.
             Fused.forEachPart(parts) { part in
@@ -378,7 +408,11 @@ enum FusedPasses {
                     if let p {
                         Fused.gradientRun(input + offset, gradient + offset, shared.base + offset, geometry.innerCount,
                                           center: center[channel], gradientScale: k[channel],
-                                          centeredScale: p[channel], bias: q[channel], streaming: streaming)
+                                          centeredScale: p[channel], bias: q[channel],
+                                          recomputed: recomputed.map {
+                                              Fused.RecomputedMask(scale: $0.scale[channel], shift: $0.foldedShift[channel])
+                                          },
+                                          streaming: streaming)
                     } else {
                         Fused.scaleRun(gradient + offset, shared.base + offset, geometry.innerCount, scale: k[channel],
                                        streaming: streaming)

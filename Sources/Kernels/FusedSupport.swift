@@ -163,3 +163,10 @@ extension Fused {
         static var none: Self { Self(residual: nil, relu: false) }
     }
 }
+
+/// The training forward's per-channel `scale` and `foldedShift` (`FusedPasses.trainingCoefficients`),
+/// with which the ReLU backward recomputes the pre-activation `(x - center)·scale + foldedShift`.
+struct ReLUCoefficients<Scalar: BatchNormScalar> {
+    var scale: [Scalar]
+    var foldedShift: [Scalar]
+}
