@@ -14,8 +14,9 @@ enum BenchDirection: String, CaseIterable {
 }
 
 /// What follows batch norm in a benchmark (`--activation`): nothing, ReLU, or residual add + ReLU.
+/// `relu` times the backward that recomputes the mask from `x`; `relu-y` the one that reads `y`.
 enum BenchActivation: String, CaseIterable, ExpressibleByArgument {
-    case none, relu, addRelu = "add-relu"
+    case none, relu, reluFromOutput = "relu-y", addRelu = "add-relu"
 
     var activation: Activation { self == .none ? .identity : .relu }
     var hasResidual: Bool { self == .addRelu }
@@ -25,9 +26,9 @@ enum BenchActivation: String, CaseIterable, ExpressibleByArgument {
     func trafficMultiple(_ direction: BenchDirection) -> Int {
         switch (direction, self) {
         case (_, .none): direction.trafficMultiple
-        case (.backward, .relu): 4
+        case (.backward, .relu), (.backward, .reluFromOutput): 4
         case (.backward, .addRelu): 5
-        case (_, .relu): 2
+        case (_, .relu), (_, .reluFromOutput): 2
         case (_, .addRelu): 3
         }
     }
@@ -156,6 +157,10 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
             try layer.forwardInference(input.span, shape: shape, residual: nil, activation: relu, into: &outputSpan)
         case (.forwardInference, true):
             try layer.forwardInference(input.span, shape: shape, residual: residual.span, activation: relu, into: &outputSpan)
+        case (.backward, false) where activation == .relu:
+            _ = try layer.backward(
+                gradOutput: gradOutput.span, input: input.span, shape: shape, statistics: statistics,
+                activation: relu, into: &outputSpan)
         case (.backward, false):
             _ = try layer.backward(
                 gradOutput: gradOutput.span, input: input.span, forwardOutput: forwardOutput.span, shape: shape,
