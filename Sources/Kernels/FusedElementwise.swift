@@ -58,7 +58,7 @@ extension Fused {
     ) -> Vector<Scalar> {
         var result = value
         if let residual { result += load(residual + index) }
-        if relu { result = result.replacing(with: 0, where: result .< 0) }
+        if relu { result = zeroWhereNegative(result) }
         return result
     }
 
@@ -135,7 +135,7 @@ extension Fused {
         /// The vector form of ``apply(_:at:)-(Scalar,_)``.
         @inline(__always)
         func apply(_ dy: Vector<Scalar>, at index: Int) -> Vector<Scalar> {
-            let dz = dy.replacing(with: 0, where: load(forwardOutput + index) .<= 0)
+            let dz = zeroWhereNotPositive(dy, condition: load(forwardOutput + index))
             store(dz, maskedGradient + index)
             return dz
         }
@@ -153,7 +153,7 @@ extension Fused {
 
         @inline(__always)
         func apply(_ dy: Vector<Scalar>, centered: Vector<Scalar>) -> Vector<Scalar> {
-            dy.replacing(with: 0, where: centered * Vector(repeating: scale) + Vector(repeating: shift) .<= 0)
+            zeroWhereNotPositive(dy, condition: centered * Vector(repeating: scale) + Vector(repeating: shift))
         }
     }
 
@@ -216,8 +216,8 @@ extension Fused {
                 if let mask { dy = mask.apply(dy, at: offset + channel) }
                 let centered = load(input + offset + channel) - load(center + channel)
                 if let recomputedScale, let recomputedShift {
-                    dy = dy.replacing(
-                        with: 0, where: centered * load(recomputedScale + channel) + load(recomputedShift + channel) .<= 0)
+                    dy = zeroWhereNotPositive(
+                        dy, condition: centered * load(recomputedScale + channel) + load(recomputedShift + channel))
                 }
                 store(load(gradientAccumulator + channel) + dy, gradientAccumulator + channel)
                 store(load(productAccumulator + channel) + dy * centered, productAccumulator + channel)
@@ -329,8 +329,8 @@ extension Fused {
                 let centered = load(input + index) - load(center + channel)
                 var dy = load(gradient + index)
                 if let recomputedScale, let recomputedShift {
-                    dy = dy.replacing(
-                        with: 0, where: centered * load(recomputedScale + channel) + load(recomputedShift + channel) .<= 0)
+                    dy = zeroWhereNotPositive(
+                        dy, condition: centered * load(recomputedScale + channel) + load(recomputedShift + channel))
                 }
                 let value = load(k + channel) * dy + load(p + channel) * centered + load(q + channel)
                 store(value, inputGradient + index, streaming: streaming)

@@ -170,3 +170,47 @@ struct ReLUCoefficients<Scalar: BatchNormScalar> {
     var scale: [Scalar]
     var foldedShift: [Scalar]
 }
+
+// MARK: - Lane-wise selects (CKernelSupport's SelectZero.h)
+
+extension Fused {
+    /// `value < 0 ? 0 : value` per lane: ReLU, NaN kept.
+    @inline(__always)
+    static func zeroWhereNegative<Scalar: BatchNormScalar>(_ value: Vector<Scalar>) -> Vector<Scalar> {
+        var result = value
+        withUnsafeMutablePointer(to: &result) { pointer in
+            let raw = UnsafeMutableRawPointer(pointer)
+            if Scalar.self == Float.self {
+                zero_where_negative_float16(raw.assumingMemoryBound(to: Float.self))
+            } else if Scalar.self == Double.self {
+                zero_where_negative_double16(raw.assumingMemoryBound(to: Double.self))
+            } else {
+                pointer.pointee = value.replacing(with: 0, where: value .< 0)
+            }
+        }
+        return result
+    }
+
+    /// `condition <= 0 ? 0 : value` per lane: PyTorch's `threshold_backward(value, condition, 0)`.
+    @inline(__always)
+    static func zeroWhereNotPositive<Scalar: BatchNormScalar>(
+        _ value: Vector<Scalar>, condition: Vector<Scalar>
+    ) -> Vector<Scalar> {
+        var result = value, conditions = condition
+        withUnsafeMutablePointer(to: &result) { pointer in
+            withUnsafeMutablePointer(to: &conditions) { conditionPointer in
+                let raw = UnsafeMutableRawPointer(pointer), conditionRaw = UnsafeRawPointer(conditionPointer)
+                if Scalar.self == Float.self {
+                    zero_where_not_positive_float16(
+                        raw.assumingMemoryBound(to: Float.self), conditionRaw.assumingMemoryBound(to: Float.self))
+                } else if Scalar.self == Double.self {
+                    zero_where_not_positive_double16(
+                        raw.assumingMemoryBound(to: Double.self), conditionRaw.assumingMemoryBound(to: Double.self))
+                } else {
+                    pointer.pointee = value.replacing(with: 0, where: condition .<= 0)
+                }
+            }
+        }
+        return result
+    }
+}
