@@ -120,6 +120,18 @@ def ref_backward_inference(x, dy, layout, gamma, rm, rv, eps=EPS):
     return dx, (dy * xhat).sum(axis=axes), dy.sum(axis=axes)
 
 
+def relu_mask(dy, y):
+    """PyTorch's threshold_backward(dy, y, 0): dy where y > 0 (or y is NaN), 0 where y <= 0."""
+    return np.where(y.astype(np.float64) <= 0, 0.0, dy.astype(np.float64))
+
+
+def epilogue(y, residual, relu):
+    """relu(y + residual) in float64, each step only when asked (NaN stays NaN)."""
+    if residual is not None:
+        y = y + residual.astype(np.float64)
+    return np.where(y < 0, 0.0, y) if relu else y
+
+
 # MARK: - Running the tool
 
 class Runner:
@@ -326,6 +338,133 @@ def layout_and_precision_checks(r):
             check_output(f"{name}: updated running var", r.path(f"mom{momentum}_nrv.npy"), nrv, f64)
 
 
+# MARK: - Fused ReLU and residual add
+
+def activation_checks(r):
+    """--activation relu and --residual forward (training, inference) and backward (with
+    --forward-output, --grad-residual), against relu(batch_norm(x) + r) and threshold_backward."""
+    f32, f64 = np.float32, np.float64
+    cases = [("float32 NCHW", f32, (4, 3, 5, 6), "channels-first"),
+             ("float64 NHWC", f64, (3, 4, 5, 2), "channels-last")]
+    for label, dtype, shape, layout in cases:
+        tag = np.dtype(dtype).name
+        channels = shape[1] if layout == "channels-first" else shape[-1]
+        x = r.random(f"act_{tag}_x.npy", shape, dtype, scale=2.0, offset=0.5)
+        res = r.random(f"act_{tag}_r.npy", shape, dtype)
+        dy = r.random(f"act_{tag}_dy.npy", shape, dtype)
+        gamma = r.random(f"act_{tag}_g.npy", (channels,), dtype, scale=0.5, offset=1.0)
+        beta = r.random(f"act_{tag}_b.npy", (channels,), dtype)
+        rm = r.random(f"act_{tag}_rm.npy", (channels,), dtype)
+        rv = (np.abs(r.random(f"act_{tag}_rv_raw.npy", (channels,), dtype)) + 0.5).astype(dtype)
+        r.save(f"act_{tag}_rv.npy", rv)
+        params = ["--layout", layout, "--gamma", r.path(f"act_{tag}_g.npy"), "--beta", r.path(f"act_{tag}_b.npy")]
+        running = ["--running-mean", r.path(f"act_{tag}_rm.npy"), "--running-var", r.path(f"act_{tag}_rv.npy")]
+        for mode in ["training", "inference"]:
+            for kind, activation, with_residual in [("relu", "relu", False), ("add-relu", "relu", True),
+                                                    ("add", "none", True)]:
+                name = f"{kind} {mode} {label}"
+                y_path = r.path(f"act_{tag}_{mode}_{kind}_y.npy")
+                extra = ["--residual", r.path(f"act_{tag}_r.npy")] if with_residual else []
+                result = r.run("forward", "--input", r.path(f"act_{tag}_x.npy"), "--output", y_path,
+                               "--mode", mode, "--activation", activation, *params, *running, *extra)
+                if not check_success(f"forward {name}", result):
+                    continue
+                if mode == "training":
+                    plain = ref_forward_training(x, layout, gamma, beta, rm, rv, 0.1)[0]
+                else:
+                    plain = ref_forward_inference(x, layout, gamma, beta, rm, rv)
+                check_output(f"forward {name}: output", y_path,
+                             epilogue(plain, res if with_residual else None, activation == "relu"), dtype)
+
+                y = np.load(y_path)
+                dx_path, dr_path = r.path(f"act_{tag}_{mode}_{kind}_dx.npy"), r.path(f"act_{tag}_{mode}_{kind}_dr.npy")
+                dg_path, db_path = r.path(f"act_{tag}_{mode}_{kind}_dg.npy"), r.path(f"act_{tag}_{mode}_{kind}_db.npy")
+                extra = ["--residual", r.path(f"act_{tag}_r.npy"), "--grad-residual", dr_path] if with_residual else []
+                result = r.run("backward", "--input", r.path(f"act_{tag}_x.npy"), "--grad-output",
+                               r.path(f"act_{tag}_dy.npy"), "--grad-input", dx_path, "--mode", mode,
+                               "--activation", activation, "--forward-output", y_path, "--layout", layout,
+                               "--gamma", r.path(f"act_{tag}_g.npy"), "--grad-gamma", dg_path, "--grad-beta", db_path,
+                               *(running if mode == "inference" else []), *extra)
+                if not check_success(f"backward {name}", result):
+                    continue
+                dz = relu_mask(dy, y) if activation == "relu" else dy.astype(np.float64)
+                if mode == "training":
+                    dx, dg, db = ref_backward_training(x, dz, layout, gamma)
+                else:
+                    dx, dg, db = ref_backward_inference(x, dz, layout, gamma, rm, rv)
+                check_output(f"backward {name}: grad input", dx_path, dx, dtype)
+                check_output(f"backward {name}: grad gamma", dg_path, dg, dtype)
+                check_output(f"backward {name}: grad beta", db_path, db, dtype)
+                if with_residual:
+                    check_output(f"backward {name}: grad residual", dr_path, dz, dtype)
+
+
+# MARK: - Folding
+
+def ref_fold(weight, bias, rm, rv, gamma, beta, eps=EPS):
+    """W' = W * scale along the first (out) axis, b' = (b - rm) * scale + beta, scale = g / sqrt(rv + eps)."""
+    scale = (1.0 if gamma is None else gamma.astype(np.float64)) / np.sqrt(rv.astype(np.float64) + eps)
+    w = weight.astype(np.float64) * scale.reshape([-1] + [1] * (weight.ndim - 1))
+    b = (0.0 if bias is None else bias.astype(np.float64)) - rm.astype(np.float64)
+    return w, b * scale + (0.0 if beta is None else beta.astype(np.float64))
+
+
+def fold_checks(r):
+    """batchnorm fold for the three weight layouts, with and without bias and affine parameters."""
+    f32, f64 = np.float32, np.float64
+    for name, dtype, shape, layout, has_bias, affine in [
+            ("float32 out-in-kh-kw bias affine", f32, (6, 2, 3, 3), "out-in-kh-kw", True, True),
+            ("float64 out-in no bias", f64, (5, 7), "out-in", False, True),
+            ("float32 out-kh-kw-in non-affine", f32, (4, 3, 2, 5), "out-kh-kw-in", True, False)]:
+        tag = name.replace(" ", "_")
+        out = shape[0]
+        w = r.random(f"fold_{tag}_w.npy", shape, dtype)
+        b = r.random(f"fold_{tag}_b.npy", (out,), dtype) if has_bias else None
+        rm = r.random(f"fold_{tag}_rm.npy", (out,), dtype)
+        rv = (np.abs(r.random(f"fold_{tag}_rv_raw.npy", (out,), dtype)) + 0.5).astype(dtype)
+        r.save(f"fold_{tag}_rv.npy", rv)
+        g = r.random(f"fold_{tag}_g.npy", (out,), dtype, scale=0.5, offset=1.0) if affine else None
+        be = r.random(f"fold_{tag}_be.npy", (out,), dtype) if affine else None
+        args = ["fold", "--weight", r.path(f"fold_{tag}_w.npy"), "--weight-layout", layout,
+                "--running-mean", r.path(f"fold_{tag}_rm.npy"), "--running-var", r.path(f"fold_{tag}_rv.npy"),
+                "--folded-weight", r.path(f"fold_{tag}_fw.npy"), "--folded-bias", r.path(f"fold_{tag}_fb.npy")]
+        if has_bias:
+            args += ["--bias", r.path(f"fold_{tag}_b.npy")]
+        if affine:
+            args += ["--gamma", r.path(f"fold_{tag}_g.npy"), "--beta", r.path(f"fold_{tag}_be.npy")]
+        if check_success(f"fold {name}", r.run(*args)):
+            fw, fb = ref_fold(w, b, rm, rv, g, be)
+            check_output(f"fold {name}: folded weight", r.path(f"fold_{tag}_fw.npy"), fw, dtype)
+            check_output(f"fold {name}: folded bias", r.path(f"fold_{tag}_fb.npy"), fb, dtype)
+
+
+def fold_error_checks(r):
+    f32, f64 = np.float32, np.float64
+    r.random("ferr_w.npy", (3, 4), f32)
+    r.random("ferr_rm.npy", (3,), f32)
+    r.random("ferr_rv.npy", (3,), f32)
+    r.random("ferr_rv2.npy", (2,), f32)
+    r.random("ferr_rv64.npy", (3,), f64)
+    fw, fb = r.path("ferr_fw.npy"), r.path("ferr_fb.npy")
+
+    def fold(*extra, layout="out-in", running_var="ferr_rv.npy"):
+        return ["fold", "--weight", r.path("ferr_w.npy"), "--weight-layout", layout,
+                "--running-mean", r.path("ferr_rm.npy"), "--running-var", r.path(running_var),
+                "--folded-weight", fw, "--folded-bias", fb, *extra]
+
+    check_error(r, "fold --weight-layout in-out", fold(layout="in-out"), fw,
+                "--weight-layout 'in-out' is invalid; use out-in, out-in-kh-kw or out-kh-kw-in")
+    check_error(r, "fold rank 2 weight as out-in-kh-kw", fold(layout="out-in-kh-kw"), fw,
+                "weight shape [3, 4] has rank 2 but layout out-in-kh-kw needs rank 4",
+                preexisting=b"not touched\n")
+    check_error(r, "fold running var of length 2", fold(running_var="ferr_rv2.npy"), fb,
+                "--running-var '{d}/ferr_rv2.npy' has shape (2,) but needs (3,): one value per output channel of --weight")
+    check_error(r, "fold float64 running var for a float32 weight", fold(running_var="ferr_rv64.npy"), fw,
+                "--running-var '{d}/ferr_rv64.npy' holds float64 but --weight holds float32; every file must have the weight's dtype")
+    check_error(r, "fold --gamma without --beta", fold("--gamma", r.path("ferr_rm.npy")), fw,
+                "--gamma needs --beta as well")
+
+
 # MARK: - Error cases
 
 def check_error(r, name, args, output, message, preexisting=None):
@@ -418,6 +557,24 @@ def error_checks(r):
                 ["backward", "--input", r.path("err_x.npy"), "--grad-output", r.path("err_dy.npy"),
                  "--grad-input", out, "--mode", "inference"], out,
                 "--mode inference needs --running-mean and --running-var")
+
+    r.random("err_y.npy", (4, 3), f32)
+    backward = ["backward", "--input", r.path("err_x.npy"), "--grad-output", r.path("err_dy.npy"), "--grad-input", out]
+    check_error(r, "--activation sigmoid", forward(r.path("err_x.npy"), "--activation", "sigmoid"), out,
+                "--activation 'sigmoid' is invalid; use none or relu")
+    check_error(r, "residual shape mismatch", forward(r.path("err_x.npy"), "--residual", r.path("dy_wrong.npy")), out,
+                "--residual '{d}/dy_wrong.npy' has shape (4, 4) but --input has shape (4, 3)",
+                preexisting=b"not touched\n")
+    check_error(r, "backward relu without --forward-output", backward + ["--activation", "relu"], out,
+                "--activation relu needs --forward-output (the forward's y)")
+    check_error(r, "backward --forward-output shape mismatch",
+                backward + ["--activation", "relu", "--forward-output", r.path("dy_wrong.npy")], out,
+                "--forward-output '{d}/dy_wrong.npy' has shape (4, 4) but --input has shape (4, 3)")
+    check_error(r, "backward --grad-residual without --residual",
+                backward + ["--activation", "relu", "--forward-output", r.path("err_y.npy"),
+                            "--grad-residual", r.path("err_dr.npy")], out,
+                "--grad-residual needs --residual as well")
+    report(not os.path.exists(r.path("err_dr.npy")), "error --grad-residual without --residual: not created")
 
     leftovers = [n for n in os.listdir(r.directory) if n.endswith(".tmp")]
     report(not leftovers, "no temporary files left behind", ", ".join(leftovers))
@@ -574,8 +731,11 @@ def main():
         runner = Runner(binary, directory)
         numerical_checks(runner)
         layout_and_precision_checks(runner)
+        activation_checks(runner)
+        fold_checks(runner)
         error_checks(runner)
         output_edge_checks(runner)
+        fold_error_checks(runner)
     print(f"e2e: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

@@ -11,7 +11,9 @@ struct BackwardCommand: ParsableCommand {
         discussion: """
             Training recomputes the batch statistics of --input; inference uses --running-mean/--running-var \
             (required). Without --gamma the layer is non-affine; --grad-gamma/--grad-beta are computed either \
-            way. On any error one line 'batchnorm: error: ...' goes to stderr, no output file is created or \
+            way. With --activation relu, --forward-output (the forward's y) gives the mask: dy passes where \
+            y > 0 (PyTorch's threshold_backward). --grad-residual (with --residual, the forward's residual) \
+            receives the gradient of the residual. On any error one line 'batchnorm: error: ...' goes to stderr, no output file is created or \
             changed, and the exit status is 2 (bad option) or 1 (bad file or data).
             """)
 
@@ -42,6 +44,18 @@ struct BackwardCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Inference: running variance per channel.", valueName: "path"))
     var runningVar: String?
 
+    @Option(help: ArgumentHelp("none or relu: the forward's activation.", valueName: "activation"))
+    var activation = "none"
+
+    @Option(help: ArgumentHelp("The forward's output y (needed with --activation relu).", valueName: "path"))
+    var forwardOutput: String?
+
+    @Option(help: ArgumentHelp("The forward's residual (with --grad-residual).", valueName: "path"))
+    var residual: String?
+
+    @Option(help: ArgumentHelp("Where to write dL/dresidual (with --residual).", valueName: "path"))
+    var gradResidual: String?
+
     @Option(help: ArgumentHelp("Where to write dL/dgamma.", valueName: "path"))
     var gradGamma: String?
 
@@ -56,6 +70,11 @@ struct BackwardCommand: ParsableCommand {
             let settings = StepSettings(
                 layout: try OptionValues.parseLayout(layout), mode: try OptionValues.parseMode(mode),
                 epsilon: try OptionValues.parseEpsilon(eps), momentum: nil)
+            let activation = try OptionValues.parseActivation(activation)
+            if activation == .relu && forwardOutput == nil {
+                throw CommandFailure.usage("--activation relu needs --forward-output (the forward's y)")
+            }
+            try OptionValues.requirePair(("--residual", residual), ("--grad-residual", gradResidual))
             try OptionValues.requirePair(("--running-mean", runningMean), ("--running-var", runningVar))
             switch (settings.mode, runningMean) {
             case (.training, .some):
@@ -68,14 +87,15 @@ struct BackwardCommand: ParsableCommand {
             }
             var outputs = try OutputFiles([
                 ("--grad-input", gradInput), ("--grad-gamma", gradGamma), ("--grad-beta", gradBeta),
+                ("--grad-residual", gradResidual),
             ])
 
             let inputArray = try InputFiles.read("--input", path: input)
             switch inputArray.elementType {
             case .float32:
-                try runBackward(Float.self, inputArray, settings, into: &outputs)
+                try runBackward(Float.self, inputArray, settings, activation, into: &outputs)
             case .float64:
-                try runBackward(Double.self, inputArray, settings, into: &outputs)
+                try runBackward(Double.self, inputArray, settings, activation, into: &outputs)
             }
             try outputs.commit()
         }
@@ -83,13 +103,22 @@ struct BackwardCommand: ParsableCommand {
 
     /// Reads the other files, computes the gradients, and queues the outputs; writes nothing itself.
     func runBackward<Scalar: NumPyScalar>(
-        _ type: Scalar.Type, _ inputArray: NumPyArray, _ settings: StepSettings, into outputs: inout OutputFiles
+        _ type: Scalar.Type, _ inputArray: NumPyArray, _ settings: StepSettings, _ activation: FusedActivation,
+        into outputs: inout OutputFiles
     ) throws {
         let values = try InputFiles.values(of: inputArray, as: type, option: "--input", path: input)
         let shape = try InputFiles.shape(of: inputArray, layout: settings.layout, path: input)
         let channelCount = shape.channelCount
         let gradOutputValues = try InputFiles.readTensor(
             "--grad-output", path: gradOutput, shape: inputArray.shape, as: type)
+        // y is read whenever given (and checked); without ReLU it does not enter the gradients, and dy
+        // stands in when it is absent. The residual is checked only: the mask comes from y, dresidual = dz.
+        let forwardOutputValues = try forwardOutput.map { path throws(CommandFailure) in
+            try InputFiles.readTensor("--forward-output", path: path, shape: inputArray.shape, as: type)
+        } ?? gradOutputValues
+        if let residual {
+            _ = try InputFiles.readTensor("--residual", path: residual, shape: inputArray.shape, as: type)
+        }
         var layer = try BatchNorm<Scalar>(
             channelCount: channelCount, epsilon: OptionValues.representableEpsilon(settings.epsilon, as: type),
             affine: gamma != nil, tracksRunningStatistics: settings.mode == .inference)
@@ -111,12 +140,18 @@ struct BackwardCommand: ParsableCommand {
             var scratch = layer
             let statistics = try scratch.forwardTraining(values, shape: shape).statistics
             gradients = try layer.backward(
-                gradOutput: gradOutputValues, input: values, shape: shape, statistics: statistics)
+                gradOutput: gradOutputValues, input: values, forwardOutput: forwardOutputValues, shape: shape,
+                statistics: statistics, activation: activation, residualGradient: gradResidual != nil)
         case .inference:
-            gradients = try layer.backwardInference(gradOutput: gradOutputValues, input: values, shape: shape)
+            gradients = try layer.backwardInference(
+                gradOutput: gradOutputValues, input: values, forwardOutput: forwardOutputValues, shape: shape,
+                activation: activation, residualGradient: gradResidual != nil)
         }
         try outputs.add("--grad-input", values: gradients.input, shape: inputArray.shape)
         try outputs.add("--grad-gamma", values: gradients.parameters.gamma, shape: [channelCount])
         try outputs.add("--grad-beta", values: gradients.parameters.beta, shape: [channelCount])
+        if let residualGradient = gradients.residual {
+            try outputs.add("--grad-residual", values: residualGradient, shape: inputArray.shape)
+        }
     }
 }

@@ -9,7 +9,8 @@ struct BatchNormCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batchnorm",
         abstract: "Batch normalization on OpenBLAS: benchmarks, parity checks, and .npy in/out.",
-        subcommands: [BenchCommand.self, ForwardCommand.self, BackwardCommand.self, WhiteningBenchCommand.self],
+        subcommands: [BenchCommand.self, ForwardCommand.self, BackwardCommand.self, WhiteningBenchCommand.self,
+                      FoldCommand.self],
         defaultSubcommand: BenchCommand.self
     )
 

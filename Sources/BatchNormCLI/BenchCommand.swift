@@ -30,6 +30,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "fwd-train, fwd-infer, bwd, or all.")
     var direction: DirectionChoice = .all
 
+    @Option(help: "none, relu or add-relu: what follows batch norm (fused; the blas path is skipped).")
+    var activation: BenchActivation = .none
+
     @Option(help: "float, double, or both.")
     var precision: PrecisionChoice = .float
 
@@ -88,7 +91,7 @@ struct BenchCommand: ParsableCommand {
         _: Scalar.Type, _ shape: TensorShape, _ directions: [BenchDirection], _ threads: [Int],
         _ timing: BenchTiming, _ bandwidth: Double, _ report: inout BenchReport, _ done: inout Int, _ total: Int
     ) throws where Scalar.RawSignificand: FixedWidthInteger {
-        var workload = try BenchWorkload<Scalar>(shape: shape)
+        var workload = try BenchWorkload<Scalar>(shape: shape, activation: activation)
         let precisionName = Scalar.self == Float.self ? "float" : "double"
         for direction in directions {
             let expected = workload.reference(direction)
@@ -96,8 +99,11 @@ struct BenchCommand: ParsableCommand {
                 done += 1
                 BLASThreading.setThreadCount(threadCount)
                 var naiveMilliseconds: Double?
-                for implementation in BenchImplementation.all where paths.isEmpty || paths.contains(implementation.description) {
-                    progress("[\(done)/\(total)] \(shape) \(precisionName) \(direction.rawValue) \(implementation) \(threadCount)t")
+                // The activation entry points run the fused kernels whatever the pinned path: no blas rows.
+                for implementation in BenchImplementation.all
+                where (paths.isEmpty || paths.contains(implementation.description))
+                    && (activation == .none || implementation != .kernel(.blas)) {
+                    progress("[\(done)/\(total)] \(shape) \(precisionName) \(activation.label(direction)) \(implementation) \(threadCount)t")
                     try workload.run(direction, implementation)
                     let maximumError = workload.maximumError(against: expected)
                     var failure: Error?
@@ -106,9 +112,9 @@ struct BenchCommand: ParsableCommand {
                     }
                     if let failure { throw failure }
                     if implementation == .naive { naiveMilliseconds = result.medianMilliseconds }
-                    let bytes = Double(direction.trafficMultiple * shape.elementCount * MemoryLayout<Scalar>.stride)
+                    let bytes = Double(activation.trafficMultiple(direction) * shape.elementCount * MemoryLayout<Scalar>.stride)
                     report.row(BenchReport.Row(
-                        shape: shape, precision: precisionName, direction: direction.rawValue,
+                        shape: shape, precision: precisionName, direction: activation.label(direction),
                         implementation: implementation.description, threads: threadCount,
                         timing: result, gigabytesPerSecond: bytes / (result.medianMilliseconds * 1e-3) / 1e9,
                         copyBandwidth: bandwidth,

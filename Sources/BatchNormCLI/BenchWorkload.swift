@@ -1,6 +1,7 @@
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import ArgumentParser
 
 /// What `batchnorm bench` times.
 enum BenchDirection: String, CaseIterable {
@@ -10,6 +11,32 @@ enum BenchDirection: String, CaseIterable {
 
     /// Minimal memory traffic in units of the tensor size: read x (and dy) once, write the output once.
     var trafficMultiple: Int { self == .backward ? 3 : 2 }
+}
+
+/// What follows batch norm in a benchmark (`--activation`): nothing, ReLU, or residual add + ReLU.
+/// `relu` times the backward that recomputes the mask from `x`; `relu-y` the one that reads `y`.
+enum BenchActivation: String, CaseIterable, ExpressibleByArgument {
+    case none, relu, reluFromOutput = "relu-y", addRelu = "add-relu"
+
+    var activation: FusedActivation { self == .none ? .identity : .relu }
+    var hasResidual: Bool { self == .addRelu }
+
+    /// Minimal traffic of `direction`, in tensor sizes (the anchors' convention): the residual adds a
+    /// read forward; backward reads `y` for the mask and, with a residual, writes `dresidual`.
+    func trafficMultiple(_ direction: BenchDirection) -> Int {
+        switch (direction, self) {
+        case (_, .none): direction.trafficMultiple
+        case (.backward, .relu), (.backward, .reluFromOutput): 4
+        case (.backward, .addRelu): 5
+        case (_, .relu), (_, .reluFromOutput): 2
+        case (_, .addRelu): 3
+        }
+    }
+
+    /// The direction's name in the report: `fwd-train`, `fwd-train+relu`, `bwd+add-relu`, ...
+    func label(_ direction: BenchDirection) -> String {
+        self == .none ? direction.rawValue : "\(direction.rawValue)+\(rawValue)"
+    }
 }
 
 /// An implementation under test: the naive reference or one kernel path.
@@ -37,8 +64,15 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
     var layer: BatchNorm<Scalar>
     var output: [Scalar]
     let statistics: BatchStatistics<Scalar>
+    let activation: BenchActivation
+    /// Uniform in [-0.5, 0.5) (the anchors' residual); empty without `add-relu`.
+    let residual: [Scalar]
+    /// The fused training forward's `y` (with the activation), whose mask the backward reads.
+    let forwardOutput: [Scalar]
+    /// Where backward writes `dresidual` (`add-relu`).
+    var residualGradient: [Scalar]
 
-    init(shape: TensorShape) throws {
+    init(shape: TensorShape, activation: BenchActivation = .none) throws {
         var generator = SplitMix64(seed: 0x5EED_BA7C_4_0001)
         self.shape = shape
         input = (0..<shape.elementCount).map { _ in Scalar.random(in: -0.5..<1.5, using: &generator) }
@@ -50,14 +84,21 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
         layer.runningVariance = .init(repeating: 0.33, count: shape.channelCount)
         output = .init(repeating: 0, count: shape.elementCount)
         // The saved statistics every backward implementation receives (computed once, on the fused path).
+        self.activation = activation
+        residual = activation.hasResidual
+            ? (0..<shape.elementCount).map { _ in Scalar.random(in: -0.5..<0.5, using: &generator) } : []
+        residualGradient = .init(repeating: 0, count: activation.hasResidual ? shape.elementCount : 0)
         var scratch = layer
         scratch.kernelPath = .fused
-        statistics = try scratch.forwardTraining(input, shape: shape).statistics
+        (forwardOutput, statistics) = try scratch.forwardTraining(
+            input, shape: shape, residual: activation.hasResidual ? residual : nil, activation: activation.activation)
     }
 
     /// One call of `implementation` in `direction`, writing `output`.
     mutating func run(_ direction: BenchDirection, _ implementation: BenchImplementation) throws {
         switch implementation {
+        case .naive where activation != .none:
+            runNaiveWithActivation(direction)
         case .naive:
             switch direction {
             case .forwardTraining:
@@ -85,6 +126,10 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
             }
             layer.kernelPath = path
             var outputSpan = buffer.mutableSpan
+            if activation != .none {
+                try runWithActivation(direction, &layer, &outputSpan)
+                return
+            }
             switch direction {
             case .forwardTraining:
                 _ = try layer.forwardTraining(input.span, shape: shape, into: &outputSpan)
@@ -98,8 +143,76 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
         }
     }
 
-    /// The float64 reference of `direction` on the same data (the naive implementation run on `Double`).
+    /// One call with the fused epilogue (`--activation relu|add-relu`), writing `output`.
+    private mutating func runWithActivation(
+        _ direction: BenchDirection, _ layer: inout BatchNorm<Scalar>, _ outputSpan: inout MutableSpan<Scalar>
+    ) throws {
+        let relu = activation.activation
+        switch (direction, activation.hasResidual) {
+        case (.forwardTraining, false):
+            _ = try layer.forwardTraining(input.span, shape: shape, residual: nil, activation: relu, into: &outputSpan)
+        case (.forwardTraining, true):
+            _ = try layer.forwardTraining(input.span, shape: shape, residual: residual.span, activation: relu, into: &outputSpan)
+        case (.forwardInference, false):
+            try layer.forwardInference(input.span, shape: shape, residual: nil, activation: relu, into: &outputSpan)
+        case (.forwardInference, true):
+            try layer.forwardInference(input.span, shape: shape, residual: residual.span, activation: relu, into: &outputSpan)
+        case (.backward, false) where activation == .relu:
+            _ = try layer.backward(
+                gradOutput: gradOutput.span, input: input.span, shape: shape, statistics: statistics,
+                activation: relu, into: &outputSpan)
+        case (.backward, false):
+            _ = try layer.backward(
+                gradOutput: gradOutput.span, input: input.span, forwardOutput: forwardOutput.span, shape: shape,
+                statistics: statistics, activation: relu, into: &outputSpan)
+        case (.backward, true):
+            // Move the buffer out of `self` (no copy), as `run` does with `output`.
+            var buffer: [Scalar] = []
+            swap(&buffer, &residualGradient)
+            defer { swap(&buffer, &residualGradient) }
+            var residualSpan = buffer.mutableSpan
+            _ = try layer.backward(
+                gradOutput: gradOutput.span, input: input.span, forwardOutput: forwardOutput.span, shape: shape,
+                statistics: statistics, activation: relu, into: &outputSpan, residualGradient: &residualSpan)
+        }
+    }
+
+    /// The naive reference with the epilogue: plain loops, then `relu(y + r)` or the mask of `dy`.
+    private mutating func runNaiveWithActivation(_ direction: BenchDirection) {
+        let residual = activation.hasResidual ? self.residual : nil
+        switch direction {
+        case .forwardTraining:
+            _ = NaiveBatchNorm.trainingForward(
+                input, shape: shape, residual: residual, relu: true, gamma: layer.gamma, beta: layer.beta,
+                epsilon: Double(layer.epsilon), into: &output)
+        case .forwardInference:
+            NaiveBatchNorm.inferenceForward(
+                input, shape: shape, residual: residual, relu: true, runningMean: layer.runningMean,
+                runningVariance: layer.runningVariance, gamma: layer.gamma, beta: layer.beta,
+                epsilon: Double(layer.epsilon), into: &output)
+        case .backward:
+            let masked = NaiveBatchNorm.reluGradient(gradOutput: gradOutput, forwardOutput: forwardOutput)
+            if activation.hasResidual { residualGradient = masked }
+            _ = NaiveBatchNorm.trainingBackward(
+                gradOutput: masked, input: input, shape: shape, mean: statistics.mean.map(Double.init),
+                inverseStandardDeviation: statistics.inverseStandardDeviation.map(Double.init),
+                gamma: layer.gamma, into: &output)
+        }
+    }
+
+    /// The float64 reference of `direction` on the same data (the naive implementation run on `Double`),
+    /// with the activation's epilogue (forward) or mask from the fused forward's `y` (backward).
     func reference(_ direction: BenchDirection) -> [Double] {
+        var expected = plainReference(direction, gradOutput: activation == .none ? gradOutput.map(Double.init)
+            : NaiveBatchNorm.reluGradient(gradOutput: gradOutput, forwardOutput: forwardOutput).map(Double.init))
+        if direction != .backward && activation != .none {
+            NaiveBatchNorm.applyEpilogue(
+                to: &expected, residual: activation.hasResidual ? residual.map(Double.init) : nil, relu: true)
+        }
+        return expected
+    }
+
+    private func plainReference(_ direction: BenchDirection, gradOutput: [Double]) -> [Double] {
         let inputInDouble = input.map(Double.init)
         var expected = [Double](repeating: 0, count: input.count)
         let gamma = layer.gamma.map(Double.init), beta = layer.beta.map(Double.init)
@@ -115,7 +228,7 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
         case .backward:
             let statistics = NaiveBatchNorm.statistics(inputInDouble, shape: shape, epsilon: Double(layer.epsilon))
             _ = NaiveBatchNorm.trainingBackward(
-                gradOutput: gradOutput.map(Double.init), input: inputInDouble, shape: shape, statistics: statistics, gamma: gamma, into: &expected)
+                gradOutput: gradOutput, input: inputInDouble, shape: shape, statistics: statistics, gamma: gamma, into: &expected)
         }
         return expected
     }

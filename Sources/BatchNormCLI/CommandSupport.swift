@@ -125,6 +125,15 @@ enum OptionValues {
         return mode
     }
 
+    /// `none` or `relu` (`--activation`: applied after the batch norm and the `--residual` add).
+    static func parseActivation(_ text: String) throws(CommandFailure) -> FusedActivation {
+        switch text {
+        case "none": .identity
+        case "relu": .relu
+        default: throw .usage("--activation \(MessageText.quoted(text)) is invalid; use none or relu")
+        }
+    }
+
     /// A finite number `> 0`.
     static func parseEpsilon(_ text: String) throws(CommandFailure) -> Double {
         guard let value = Double(text), value.isFinite, value > 0 else {

@@ -10,7 +10,8 @@ struct ForwardCommand: ParsableCommand {
         discussion: """
             Training normalizes with the batch statistics; inference needs --running-mean/--running-var. \
             Without --gamma/--beta the layer is non-affine. Parameter files are 1-D of length C with the \
-            input's dtype. On any error one line 'batchnorm: error: ...' goes to stderr, no output file is \
+            input's dtype. --residual (the input's shape and dtype) is added to the batch-norm output before \
+            --activation, as relu(batch_norm(x) + r) in PyTorch. On any error one line 'batchnorm: error: ...' goes to stderr, no output file is \
             created or changed, and the exit status is 2 (bad option) or 1 (bad file or data).
             """)
 
@@ -55,6 +56,12 @@ struct ForwardCommand: ParsableCommand {
         help: ArgumentHelp("Training: write the updated running variance (from 1 if none given).", valueName: "path"))
     var updatedRunningVar: String?
 
+    @Option(help: ArgumentHelp("none or relu, applied after the residual add.", valueName: "activation"))
+    var activation = "none"
+
+    @Option(help: ArgumentHelp("Tensor added before the activation (the input's shape and dtype).", valueName: "path"))
+    var residual: String?
+
     @Option(help: ArgumentHelp("Training: write the batch mean.", valueName: "path"))
     var savedMean: String?
 
@@ -69,6 +76,7 @@ struct ForwardCommand: ParsableCommand {
             let settings = StepSettings(
                 layout: try OptionValues.parseLayout(layout), mode: try OptionValues.parseMode(mode),
                 epsilon: try OptionValues.parseEpsilon(eps), momentum: try OptionValues.parseMomentum(momentum))
+            let activation = try OptionValues.parseActivation(activation)
             try OptionValues.requirePair(("--gamma", gamma), ("--beta", beta))
             try OptionValues.requirePair(("--running-mean", runningMean), ("--running-var", runningVar))
             if settings.mode == .inference && runningMean == nil {
@@ -87,9 +95,9 @@ struct ForwardCommand: ParsableCommand {
             let inputArray = try InputFiles.read("--input", path: input)
             switch inputArray.elementType {
             case .float32:
-                try runForward(Float.self, inputArray, settings, into: &outputs)
+                try runForward(Float.self, inputArray, settings, activation, into: &outputs)
             case .float64:
-                try runForward(Double.self, inputArray, settings, into: &outputs)
+                try runForward(Double.self, inputArray, settings, activation, into: &outputs)
             }
             try outputs.commit()
         }
@@ -97,9 +105,13 @@ struct ForwardCommand: ParsableCommand {
 
     /// Reads the parameter files, runs the step, and queues the outputs; writes nothing itself.
     func runForward<Scalar: NumPyScalar>(
-        _ type: Scalar.Type, _ inputArray: NumPyArray, _ settings: StepSettings, into outputs: inout OutputFiles
+        _ type: Scalar.Type, _ inputArray: NumPyArray, _ settings: StepSettings, _ activation: FusedActivation,
+        into outputs: inout OutputFiles
     ) throws {
         let values = try InputFiles.values(of: inputArray, as: type, option: "--input", path: input)
+        let residualValues = try residual.map { path throws(CommandFailure) in
+            try InputFiles.readTensor("--residual", path: path, shape: inputArray.shape, as: type)
+        }
         let shape = try InputFiles.shape(of: inputArray, layout: settings.layout, path: input)
         let channelCount = shape.channelCount
         // Running statistics are tracked when given, or when the updated ones are asked for (they then
@@ -122,14 +134,15 @@ struct ForwardCommand: ParsableCommand {
 
         switch settings.mode {
         case .training:
-            let (output, statistics) = try layer.forwardTraining(values, shape: shape)
+            let (output, statistics) = try layer.forwardTraining(
+                values, shape: shape, residual: residualValues, activation: activation)
             try outputs.add("--output", values: output, shape: inputArray.shape)
             try outputs.add("--updated-running-mean", values: layer.runningMean, shape: [channelCount])
             try outputs.add("--updated-running-var", values: layer.runningVariance, shape: [channelCount])
             try outputs.add("--saved-mean", values: statistics.mean, shape: [channelCount])
             try outputs.add("--saved-invstd", values: statistics.inverseStandardDeviation, shape: [channelCount])
         case .inference:
-            let output = try layer.forwardInference(values, shape: shape)
+            let output = try layer.forwardInference(values, shape: shape, residual: residualValues, activation: activation)
             try outputs.add("--output", values: output, shape: inputArray.shape)
         }
     }

@@ -15,17 +15,28 @@ extension BatchNorm {
     public mutating func forwardTraining(
         _ input: Span<Scalar>, shape: TensorShape, into output: inout MutableSpan<Scalar>
     ) throws(BatchNormError) -> BatchStatistics<Scalar> {
+        try validateForwardTraining(input: input.count, output: output.count, shape: shape)
+        let statistics = BatchNormKernels.trainingForward(
+            input, geometry: shape.geometry, gamma: gammaIfAffine, beta: betaIfAffine, epsilon: epsilon,
+            into: &output, path: kernelPath)
+        return finishTraining(statistics)
+    }
+
+    /// The checks of a training forward, before anything is written.
+    func validateForwardTraining(input: Int, output: Int, shape: TensorShape) throws(BatchNormError) {
         try validate(shape: shape)
-        try Self.validate("input", count: input.count, shape: shape)
-        try Self.validate("output", count: output.count, shape: shape)
+        try Self.validate("input", count: input, shape: shape)
+        try Self.validate("output", count: output, shape: shape)
         try Self.validateBatchStatistics(shape: shape)
         try validateAffineParameters()
         try validateRunningStatistics()
         try validateBatchCounter()
+    }
 
-        let statistics = BatchNormKernels.trainingForward(
-            input, geometry: shape.geometry, gamma: gammaIfAffine, beta: betaIfAffine, epsilon: epsilon,
-            into: &output, path: kernelPath)
+    /// Updates the running statistics (when tracked) and returns the saved statistics of a training forward.
+    mutating func finishTraining(
+        _ statistics: BatchNormKernels.TrainingStatistics<Scalar>
+    ) -> BatchStatistics<Scalar> {
         if tracksRunningStatistics {
             updateRunningStatistics(with: statistics.moments)
         }
@@ -80,21 +91,26 @@ extension BatchNorm {
     public func forwardInference(
         _ input: Span<Scalar>, shape: TensorShape, into output: inout MutableSpan<Scalar>
     ) throws(BatchNormError) {
-        try validate(shape: shape)
-        try Self.validate("input", count: input.count, shape: shape)
-        try Self.validate("output", count: output.count, shape: shape)
-        try validateAffineParameters()
-        try validateRunningStatistics()
+        try validateForwardInference(input: input.count, output: output.count, shape: shape)
         if tracksRunningStatistics {
             BatchNormKernels.inferenceForward(
                 input, geometry: shape.geometry, mean: runningMean, variance: runningVariance,
                 gamma: gammaIfAffine, beta: betaIfAffine, epsilon: epsilon, into: &output, path: kernelPath)
         } else {
-            try Self.validateBatchStatistics(shape: shape)
             _ = BatchNormKernels.trainingForward(
                 input, geometry: shape.geometry, gamma: gammaIfAffine, beta: betaIfAffine, epsilon: epsilon,
                 into: &output, path: kernelPath)
         }
+    }
+
+    /// The checks of an inference forward (batch statistics need more than one value per channel).
+    func validateForwardInference(input: Int, output: Int, shape: TensorShape) throws(BatchNormError) {
+        try validate(shape: shape)
+        try Self.validate("input", count: input, shape: shape)
+        try Self.validate("output", count: output, shape: shape)
+        try validateAffineParameters()
+        try validateRunningStatistics()
+        if !tracksRunningStatistics { try Self.validateBatchStatistics(shape: shape) }
     }
 
     /// Inference forward pass on an array; see ``forwardInference(_:shape:into:)-(Span<Scalar>,_,_)``.

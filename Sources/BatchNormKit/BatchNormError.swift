@@ -47,6 +47,9 @@ public enum BatchNormError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Group whitening on a tensor with more than `Int32.max` values per channel, spatial positions or
     /// channels: its BLAS-3 calls take these as single 32-bit counts and strides.
     case whiteningSizeUnsupported(shape: [Int])
+    /// A weight to fold batch norm into whose rank is not its layout's (`out-in`: 2; the convolution
+    /// layouts: 4).
+    case weightRankMismatch(layout: String, shape: [Int], expectedRank: Int)
 
     public var description: String {
         switch self {
@@ -92,6 +95,8 @@ public enum BatchNormError: Error, Sendable, Hashable, CustomStringConvertible {
             "\(argument) has length \(actual) but the groups need \(expected) values ([C/G, G, G])"
         case .whiteningSizeUnsupported(let shape):
             "shape \(shape) has more than 2147483647 values per channel, spatial positions or channels; group whitening needs each within 32-bit BLAS counts"
+        case .weightRankMismatch(let layout, let shape, let expectedRank):
+            "weight shape \(shape) has rank \(shape.count) but layout \(layout) needs rank \(expectedRank)"
         }
     }
 }

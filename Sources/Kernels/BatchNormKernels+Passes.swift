@@ -180,7 +180,14 @@ extension BatchNormKernels {
                 gradientScale: foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma),
                 centered: nil),
             into: &inputGradient, path: path)
-        let gradGamma = (0..<geometry.channelCount).map { channel in
+        return inferenceParameterGradients(reductions: reductions, inverseStandardDeviation: inverseStandardDeviation)
+    }
+
+    /// `dγ = invstd · Σ dy·(x - mean)` (in `Double`, rounded once) and `dβ = Σ dy` with constant statistics.
+    static func inferenceParameterGradients<Scalar: BatchNormScalar>(
+        reductions: BackwardReductions<Scalar>, inverseStandardDeviation: [Scalar]
+    ) -> ParameterGradients<Scalar> {
+        let gradGamma = inverseStandardDeviation.indices.map { channel in
             Scalar(Double(inverseStandardDeviation[channel]) * Double(reductions.sumGradientTimesCentered[channel]))
         }
         return ParameterGradients(gamma: gradGamma, beta: reductions.sumGradient)

@@ -173,32 +173,43 @@ enum FusedPasses {
     /// (docs/BENCHMARK_NOTES.md).
     static func trainingForward<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
-        gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar
+        gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar, epilogue: Fused.ForwardEpilogue<Scalar> = .none
     ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]) {
         let channelCount = geometry.channelCount
         let perChannel = moments(input, geometry: geometry)
-        var inverseStandardDeviation = [Scalar](), center = [Scalar](), scale = [Scalar](), shift = [Scalar]()
-        inverseStandardDeviation.reserveCapacity(channelCount)
-        center.reserveCapacity(channelCount)
-        scale.reserveCapacity(channelCount)
-        shift.reserveCapacity(channelCount)
-        for channel in 0..<channelCount {
-            // invstd from the Double variance, rounded once; the low word of the mean folds into the shift:
-            // (x - high - low)·s + b = (x - high)·s + (b - low·s).
-            let moments = perChannel[channel]
-            let invstd = Scalar(moments.inverseStandardDeviation(epsilon: Double(epsilon)))
-            let channelScale = Scalar(Double(gamma?[channel] ?? 1) * Double(invstd))
-            let (high, low) = split(moments.mean, low: moments.meanLow, as: Scalar.self)
-            inverseStandardDeviation.append(invstd)
-            // A channel whose x - mean could overflow is scaled first: x·s + (b - mean·s).
-            center.append(moments.centersAtZero ? 0 : high)
-            scale.append(channelScale)
-            shift.append(Scalar(Double(beta?[channel] ?? 0)
-                                - (moments.centersAtZero ? moments.mean : Double(low)) * Double(channelScale)))
+        // invstd from the Double variance (finite where the variance itself overflows), rounded once.
+        let inverseStandardDeviation = perChannel.map { moments in
+            Scalar(moments.inverseStandardDeviation(epsilon: Double(epsilon)))
         }
-        normalize(input, output, geometry: geometry, center: center, scale: scale, foldedShift: shift)
         let moments = channelMoments(perChannel, count: geometry.valuesPerChannel) as ChannelMoments<Scalar>
+        let coefficients = trainingCoefficients(
+            center: moments.center, inverseStandardDeviation: inverseStandardDeviation, gamma: gamma, beta: beta)
+        // A channel whose x - mean could overflow is scaled first: x·s + (b - mean·s).
+        var center = moments.mean, foldedShift = coefficients.foldedShift
+        for channel in 0..<channelCount where perChannel[channel].centersAtZero {
+            center[channel] = 0
+            foldedShift[channel] = Scalar(
+                Double(beta?[channel] ?? 0) - perChannel[channel].mean * Double(coefficients.scale[channel]))
+        }
+        normalize(input, output, geometry: geometry, center: center, scale: coefficients.scale,
+                  foldedShift: foldedShift, epilogue: epilogue)
         return (moments, inverseStandardDeviation)
+    }
+
+    /// The training forward's per-channel `scale = γ·invstd` and `foldedShift = β - low·scale` (the
+    /// low word of the two-word mean folded in: `(x - high - low)·s + β = (x - high)·s + (β - low·s)`),
+    /// in `Double`, each rounded once. The one place these are computed: the ReLU backward recomputes
+    /// the forward's pre-activation `(x - high)·scale + foldedShift` with them, bit for bit.
+    static func trainingCoefficients<Scalar: BatchNormScalar>(
+        center: ChannelCenter<Scalar>, inverseStandardDeviation: [Scalar], gamma: [Scalar]?, beta: [Scalar]?
+    ) -> (scale: [Scalar], foldedShift: [Scalar]) {
+        let scale = inverseStandardDeviation.indices.map { channel in
+            Scalar(Double(gamma?[channel] ?? 1) * Double(inverseStandardDeviation[channel]))
+        }
+        let foldedShift = scale.indices.map { channel in
+            Scalar(Double(beta?[channel] ?? 0) - Double(center.low?[channel] ?? 0) * Double(scale[channel]))
+        }
+        return (scale, foldedShift)
     }
 
     // MARK: - Elementwise forward
@@ -206,21 +217,22 @@ enum FusedPasses {
     /// `output = (input - center) * scale + shift` with the two-word center.
     static func normalize<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
-        center: ChannelCenter<Scalar>, scale: [Scalar], shift: [Scalar]
+        center: ChannelCenter<Scalar>, scale: [Scalar], shift: [Scalar], epilogue: Fused.ForwardEpilogue<Scalar> = .none
     ) {
         let channelCount = geometry.channelCount
         // Fold the low word of the center into the shift: (x - high - low)·s + b = (x - high)·s + (b - low·s).
         let foldedShift = (0..<channelCount).map { channel in
             Scalar(Double(shift[channel]) - Double(center.low?[channel] ?? 0) * Double(scale[channel]))
         }
-        normalize(input, output, geometry: geometry, center: center.high, scale: scale, foldedShift: foldedShift)
+        normalize(input, output, geometry: geometry, center: center.high, scale: scale, foldedShift: foldedShift,
+                  epilogue: epilogue)
     }
 
-    /// `output = (input - center) * scale + foldedShift`, split over `Fused.threadCount` threads in
-    /// memory order (rows for channels-last, runs for channels-first).
+    /// `output = epilogue((input - center) * scale + foldedShift)`, split over `Fused.threadCount`
+    /// threads in memory order (rows for channels-last, runs for channels-first).
     static func normalize<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
-        center: [Scalar], scale: [Scalar], foldedShift: [Scalar]
+        center: [Scalar], scale: [Scalar], foldedShift: [Scalar], epilogue: Fused.ForwardEpilogue<Scalar> = .none
     ) {
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
@@ -243,6 +255,7 @@ enum FusedPasses {
                         input + range.lowerBound, sharedOutput.base + range.lowerBound, count: range.count,
                         channelCount: channelCount, firstChannel: range.lowerBound % channelCount,
                         center: coefficients.value.0, scale: coefficients.value.1, shift: coefficients.value.2,
+                        residual: epilogue.residual.map { $0 + range.lowerBound }, relu: epilogue.relu,
                         streaming: streaming)
                     if streaming { Fused.streamingFence() }
                 }
@@ -255,7 +268,8 @@ enum FusedPasses {
                     let offset = run * geometry.innerCount
                     Fused.normalizeRun(input + offset, sharedOutput.base + offset, geometry.innerCount,
                                        center: center[channel], scale: scale[channel],
-                                       shift: foldedShift[channel], streaming: streaming)
+                                       shift: foldedShift[channel], residual: epilogue.residual.map { $0 + offset },
+                                       relu: epilogue.relu, streaming: streaming)
                 }
                 if streaming { Fused.streamingFence() }
             }
@@ -267,16 +281,22 @@ enum FusedPasses {
     /// `Σ dy` and `Σ dy · (x - center)` per channel, accumulated in `Double`.
     static func backwardReductions<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, geometry: ChannelGeometry,
-        center: ChannelCenter<Scalar>
+        center: ChannelCenter<Scalar>, mask: Fused.GradientMask<Scalar>? = nil,
+        recomputed: ReLUCoefficients<Scalar>? = nil
     ) -> BackwardReductions<Scalar> {
-        let (sumGradient, sumProduct) = reductionsInDouble(input, gradient, geometry: geometry, center: center)
+        let (sumGradient, sumProduct) = reductionsInDouble(
+            input, gradient, geometry: geometry, center: center, mask: mask, recomputed: recomputed)
         return BackwardReductions(sumGradient: sumGradient.map { Scalar($0) },
                                   sumGradientTimesCentered: sumProduct.map { Scalar($0) })
     }
 
+    /// With a `mask`, the sums are of the masked gradient `dz = [y > 0] · dy`, which is also written
+    /// to `mask.maskedGradient` (each thread its own range); with `recomputed`, of `dz` from the
+    /// recomputed pre-activation.
     static func reductionsInDouble<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, geometry: ChannelGeometry,
-        center: ChannelCenter<Scalar>
+        center: ChannelCenter<Scalar>, mask: Fused.GradientMask<Scalar>? = nil,
+        recomputed: ReLUCoefficients<Scalar>? = nil
     ) -> (sumGradient: [Double], sumGradientTimesCentered: [Double]) {
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
@@ -285,11 +305,16 @@ enum FusedPasses {
         sumGradient.withUnsafeMutableBufferPointer { gradientBuffer in
         sumProduct.withUnsafeMutableBufferPointer { productBuffer in
         center.high.withUnsafeBufferPointer { centerBuffer in
+        (recomputed?.scale ?? []).withUnsafeBufferPointer { recomputedScaleBuffer in
+        (recomputed?.foldedShift ?? []).withUnsafeBufferPointer { recomputedShiftBuffer in
             guard let gradientBase = gradientBuffer.baseAddress, let productBase = productBuffer.baseAddress,
                   let centerBase = centerBuffer.baseAddress else { return }
             let sharedGradient = Fused.SharedPointer(base: gradientBase)
             let sharedProduct = Fused.SharedPointer(base: productBase)
             let sharedCenter = UncheckedSendableBox(centerBase)
+            let sharedMask = UncheckedSendableBox(mask)
+            let sharedRecomputed = UncheckedSendableBox(
+                recomputed == nil ? nil : (recomputedScaleBuffer.baseAddress, recomputedShiftBuffer.baseAddress))
             Fused.forEachPart(parts) { part in
                 if geometry.innerCount == 1 {
                     let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
@@ -297,7 +322,9 @@ enum FusedPasses {
                     Fused.reduceRows(
                         input + offset, gradient + offset, rows: rows.count, channelCount: channelCount,
                         center: sharedCenter.value, sumGradient: sharedGradient.base + part * channelCount,
-                        sumGradientTimesCentered: sharedProduct.base + part * channelCount)
+                        sumGradientTimesCentered: sharedProduct.base + part * channelCount,
+                        mask: sharedMask.value?.advanced(by: offset), recomputedScale: sharedRecomputed.value?.0,
+                        recomputedShift: sharedRecomputed.value?.1)
                 } else {
                     // Runs in memory order; each part adds into its own row of partial sums.
                     let partGradient = sharedGradient.base + part * channelCount
@@ -305,14 +332,19 @@ enum FusedPasses {
                     for run in Fused.slice(geometry.outerCount * channelCount, part: part, of: parts) {
                         let channel = run % channelCount
                         let offset = run * geometry.innerCount
+                        let recomputedMask = sharedRecomputed.value.flatMap { pointers -> Fused.RecomputedMask<Scalar>? in
+                            guard let scale = pointers.0, let shift = pointers.1 else { return nil }
+                            return Fused.RecomputedMask(scale: scale[channel], shift: shift[channel])
+                        }
                         let sums = Fused.reduceRun(input + offset, gradient + offset, geometry.innerCount,
-                                                   center: sharedCenter.value[channel])
+                                                   center: sharedCenter.value[channel],
+                                                   mask: sharedMask.value?.advanced(by: offset), recomputed: recomputedMask)
                         partGradient[channel] += sums.sumGradient
                         partProduct[channel] += sums.sumGradientTimesCentered
                     }
                 }
             }
-        }}}
+        }}}}}
         var totalGradient = [Double](repeating: 0, count: channelCount)
         var totalProduct = [Double](repeating: 0, count: channelCount)
         for part in 0..<parts {
@@ -328,11 +360,14 @@ enum FusedPasses {
         return (totalGradient, totalProduct)
     }
 
-    /// `dx = k·dy + p·(x - center) + q` (or `k·dy` without a centered term).
+    /// `dx = k·dy + p·(x - center) + q` (or `k·dy` without a centered term); with `recomputed` (which
+    /// needs the centered term), the recomputed ReLU mask's `dz` in place of `dy`.
     static func inputGradient<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
-        geometry: ChannelGeometry, coefficients: InputGradientCoefficients<Scalar>
+        geometry: ChannelGeometry, coefficients: InputGradientCoefficients<Scalar>,
+        recomputed: ReLUCoefficients<Scalar>? = nil
     ) {
+        assert(recomputed == nil || coefficients.centered != nil)
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         let shared = Fused.SharedPointer(base: inputGradient)
@@ -351,6 +386,10 @@ enum FusedPasses {
             let periodicCenter = Fused.periodic(center, channelCount: channelCount)
             let periodicP = p.map { Fused.periodic($0, channelCount: channelCount) }
             let periodicQ = Fused.periodic(q, channelCount: channelCount)
+            let periodicScale = recomputed.map { Fused.periodic($0.scale, channelCount: channelCount) }
+            let periodicShift = recomputed.map { Fused.periodic($0.foldedShift, channelCount: channelCount) }
+            (periodicScale ?? []).withUnsafeBufferPointer { recomputedScaleBuffer in
+            (periodicShift ?? []).withUnsafeBufferPointer { recomputedShiftBuffer in
             periodicK.withUnsafeBufferPointer { kBuffer in
             periodicCenter.withUnsafeBufferPointer { centerBuffer in
             (periodicP ?? []).withUnsafeBufferPointer { pBuffer in
@@ -359,6 +398,9 @@ enum FusedPasses {
                       let qBase = qBuffer.baseAddress else { return }
                 let pBase = periodicP == nil ? nil : pBuffer.baseAddress
                 let coefficientPointers = UncheckedSendableBox((kBase, centerBase, pBase, qBase))
+                // (An empty array may still have a base address: no recomputed mask unless one was given.)
+                let recomputedPointers = UncheckedSendableBox(
+                    recomputed == nil ? (nil, nil) : (recomputedScaleBuffer.baseAddress, recomputedShiftBuffer.baseAddress))
                 Fused.forEachPart(parts) { part in
                     let range = Fused.slice(geometry.elementCount, part: part, of: parts)
                     let (kPointer, centerPointer, pPointer, qPointer) = coefficientPointers.value
@@ -366,10 +408,11 @@ enum FusedPasses {
                         input + range.lowerBound, gradient + range.lowerBound, shared.base + range.lowerBound,
                         count: range.count, channelCount: channelCount, firstChannel: range.lowerBound % channelCount,
                         center: centerPointer, gradientScale: kPointer, centeredScale: pPointer, bias: qPointer,
+                        recomputedScale: recomputedPointers.value.0, recomputedShift: recomputedPointers.value.1,
                         streaming: streaming)
                     if streaming { Fused.streamingFence() }
                 }
-            }}}}
+            }}}}}}
         } else {
             // Runs in memory order, so the prefetchers see one stream per operand and thread.
             Fused.forEachPart(parts) { part in
@@ -379,7 +422,11 @@ enum FusedPasses {
                     if let p {
                         Fused.gradientRun(input + offset, gradient + offset, shared.base + offset, geometry.innerCount,
                                           center: center[channel], gradientScale: k[channel],
-                                          centeredScale: p[channel], bias: q[channel], streaming: streaming)
+                                          centeredScale: p[channel], bias: q[channel],
+                                          recomputed: recomputed.map {
+                                              Fused.RecomputedMask(scale: $0.scale[channel], shift: $0.foldedShift[channel])
+                                          },
+                                          streaming: streaming)
                     } else {
                         Fused.scaleRun(gradient + offset, shared.base + offset, geometry.innerCount, scale: k[channel],
                                        streaming: streaming)

@@ -155,3 +155,68 @@ extension Fused {
     /// in cache between calls, as it would for the next layer.
     static let streamingThresholdBytes = 16 << 20
 }
+
+// MARK: - Forward epilogue
+
+extension Fused {
+    /// What the forward elementwise step does after `(x - center) * scale + shift`: add a residual
+    /// tensor (same geometry as the output), then apply ReLU. Both loop-invariant.
+    struct ForwardEpilogue<Scalar: BatchNormScalar> {
+        var residual: UnsafePointer<Scalar>?
+        var relu: Bool
+
+        /// Plain batch norm.
+        static var none: Self { Self(residual: nil, relu: false) }
+    }
+}
+
+/// The training forward's per-channel `scale` and `foldedShift` (`FusedPasses.trainingCoefficients`),
+/// with which the ReLU backward recomputes the pre-activation `(x - center)·scale + foldedShift`.
+struct ReLUCoefficients<Scalar: BatchNormScalar> {
+    var scale: [Scalar]
+    var foldedShift: [Scalar]
+}
+
+// MARK: - Lane-wise selects (CKernelSupport's SelectZero.h)
+
+extension Fused {
+    /// `value < 0 ? 0 : value` per lane: ReLU, NaN kept.
+    @inline(__always)
+    static func zeroWhereNegative<Scalar: BatchNormScalar>(_ value: Vector<Scalar>) -> Vector<Scalar> {
+        var result = value
+        withUnsafeMutablePointer(to: &result) { pointer in
+            let raw = UnsafeMutableRawPointer(pointer)
+            if Scalar.self == Float.self {
+                zero_where_negative_float16(raw.assumingMemoryBound(to: Float.self))
+            } else if Scalar.self == Double.self {
+                zero_where_negative_double16(raw.assumingMemoryBound(to: Double.self))
+            } else {
+                pointer.pointee = value.replacing(with: 0, where: value .< 0)
+            }
+        }
+        return result
+    }
+
+    /// `condition <= 0 ? 0 : value` per lane: PyTorch's `threshold_backward(value, condition, 0)`.
+    @inline(__always)
+    static func zeroWhereNotPositive<Scalar: BatchNormScalar>(
+        _ value: Vector<Scalar>, condition: Vector<Scalar>
+    ) -> Vector<Scalar> {
+        var result = value, conditions = condition
+        withUnsafeMutablePointer(to: &result) { pointer in
+            withUnsafeMutablePointer(to: &conditions) { conditionPointer in
+                let raw = UnsafeMutableRawPointer(pointer), conditionRaw = UnsafeRawPointer(conditionPointer)
+                if Scalar.self == Float.self {
+                    zero_where_not_positive_float16(
+                        raw.assumingMemoryBound(to: Float.self), conditionRaw.assumingMemoryBound(to: Float.self))
+                } else if Scalar.self == Double.self {
+                    zero_where_not_positive_double16(
+                        raw.assumingMemoryBound(to: Double.self), conditionRaw.assumingMemoryBound(to: Double.self))
+                } else {
+                    pointer.pointee = value.replacing(with: 0, where: condition .<= 0)
+                }
+            }
+        }
+        return result
+    }
+}

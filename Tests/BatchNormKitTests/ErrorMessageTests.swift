@@ -39,6 +39,8 @@ struct ErrorMessageTests {
          "runningWhitening has length 30 but the groups need 32 values ([C/G, G, G])"),
         (.whiteningSizeUnsupported(shape: [1, 8, 1 << 31]),
          "shape [1, 8, 2147483648] has more than 2147483647 values per channel, spatial positions or channels; group whitening needs each within 32-bit BLAS counts"),
+        (.weightRankMismatch(layout: "out-in-kh-kw", shape: [8, 3, 3], expectedRank: 4),
+         "weight shape [8, 3, 3] has rank 3 but layout out-in-kh-kw needs rank 4"),
     ]
 
     @Test("each message word for word", arguments: messages)
@@ -57,6 +59,7 @@ struct ErrorMessageTests {
             "channelCountTooLarge", "invalidBatchCount", "valueCountOverflow",
             "invalidGroupSize", "channelsNotDivisibleIntoGroups", "invalidIterationCount", "whiteningLengthMismatch",
             "whiteningSizeUnsupported",
+            "weightRankMismatch",
         ]
         #expect(covered == all)
     }
@@ -84,6 +87,7 @@ struct ErrorMessageTests {
         case .invalidIterationCount: "invalidIterationCount"
         case .whiteningLengthMismatch: "whiteningLengthMismatch"
         case .whiteningSizeUnsupported: "whiteningSizeUnsupported"
+        case .weightRankMismatch: "weightRankMismatch"
         }
     }
 }
