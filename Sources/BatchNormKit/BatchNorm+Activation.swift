@@ -21,6 +21,7 @@ extension BatchNorm {
     ///
     /// - Parameters:
     ///   - input: `shape.elementCount` values in `shape.layout` order.
+    ///   - shape: the tensor's dimensions and layout.
     ///   - residual: `nil`, or `shape.elementCount` values in the same layout, added before the activation.
     ///   - activation: `.relu` or `.identity`.
     ///   - output: `shape.elementCount` values, entirely overwritten; may alias neither `input` nor `residual`.
@@ -112,6 +113,7 @@ extension BatchNorm {
     ///   - input: the forward's `x`.
     ///   - forwardOutput: the forward's `y` (the ReLU mask is `y > 0`, so nothing else is stored).
     ///     Checked for size; not read for `.identity`.
+    ///   - shape: the tensor's dimensions and layout.
     ///   - statistics: what the forward returned.
     ///   - activation: the forward's activation.
     ///   - inputGradient: receives `dL/dx`; entirely overwritten.

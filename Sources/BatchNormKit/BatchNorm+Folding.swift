@@ -24,9 +24,13 @@ public enum WeightLayout: String, Sendable, Hashable, CaseIterable {
 /// A layer's weight and bias with an inference-mode batch norm folded in (same shape and layout as
 /// the weight given; the bias has one value per output channel).
 public struct FoldedLayer<Scalar: BatchNormScalar>: Sendable, Hashable {
+    /// The folded weight `W'[o, ...] = W[o, ...] · gamma_o / sqrt(runningVariance_o + eps)`, in the
+    /// weight's own shape and layout.
     public var weight: [Scalar]
+    /// The folded bias `b'_o = (b_o - runningMean_o) · scale_o + beta_o`, one value per output channel.
     public var bias: [Scalar]
 
+    /// A folded pair as given (no checks: `fold` is what computes one).
     public init(weight: [Scalar], bias: [Scalar]) {
         self.weight = weight
         self.bias = bias
@@ -37,6 +41,12 @@ extension BatchNorm {
     /// Folds this layer in inference mode (its running statistics, `gamma`, `beta`, `epsilon`) into the
     /// preceding dense or convolution layer; see
     /// ``fold(weight:shape:bias:layout:runningMean:runningVariance:gamma:beta:epsilon:)``.
+    /// - Parameters:
+    ///   - weight: the preceding layer's weight in `layout` order, `shape.product` values.
+    ///   - shape: the weight's dimensions; the first, `out`, is this layer's channel count.
+    ///   - bias: `out` values, or `nil` for a layer without bias.
+    ///   - layout: the order of `weight`'s dimensions.
+    /// - Returns: the folded weight (same shape and layout) and bias (`out` values).
     /// - Throws: `.runningStatisticsNotTracked` for a layer without running statistics (its inference
     ///   uses batch statistics, which no fixed weight can reproduce), or the refusals of the static form.
     public func fold(
@@ -60,8 +70,11 @@ extension BatchNorm {
     ///   - weight: the layer's weight in `layout` order, `shape.product` values.
     ///   - shape: the weight's dimensions (`[out, in]`, `[out, in / groups, kh, kw]` or `[out, kh, kw, in]`).
     ///   - bias: `out` values, or `nil` for a layer without bias (the folded layer has one).
-    ///   - runningMean, runningVariance: `out` values each.
-    ///   - gamma, beta: `out` values each, or `nil` for a non-affine batch norm (1 and 0).
+    ///   - layout: the order of `weight`'s dimensions.
+    ///   - runningMean: the batch norm's running mean, `out` values.
+    ///   - runningVariance: its running variance, `out` values.
+    ///   - gamma: its scale, `out` values, or `nil` for a non-affine batch norm (1).
+    ///   - beta: its shift, `out` values, or `nil` for a non-affine batch norm (0).
     ///   - epsilon: finite and `> 0`.
     /// - Throws: `.weightRankMismatch` for a shape of the wrong rank, `.emptyDimension`, `.sizeOverflow`,
     ///   `.elementCountMismatch` when `weight` does not hold `shape`'s element count,
