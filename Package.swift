@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "BatchNormReference", targets: ["BatchNormReference"]),
         .library(name: "NumPyFile", targets: ["NumPyFile"]),
         .executable(name: "batchnorm", targets: ["BatchNormCLI"]),
+        // The `batchnorm` tool's commands as a library, for the fuzzers (Fuzz/, a separate package).
+        .library(name: "BatchNormCommands", targets: ["BatchNormCommands"]),
         .executable(name: "bn-train", targets: ["BatchNormTrain"]),
     ],
     dependencies: [
@@ -27,6 +29,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "BatchNormCLI",
+            dependencies: ["BatchNormCommands"]
+        ),
+        // Everything `batchnorm` does (option types, .npy in and out, bench); the executable is its main.
+        .target(
+            name: "BatchNormCommands",
             dependencies: [
                 "BatchNormKit",
                 "BatchNormReference",
@@ -71,9 +78,22 @@ let package = Package(
         .target(name: "NumPyFile"),
 
         // MARK: - Unit test bundles
+        // Helpers the test targets share (the error metric, the seeded generator).
+        .target(
+            name: "BatchNormTestSupport",
+            dependencies: ["BatchNormReference"],
+            path: "Tests/BatchNormTestSupport"
+        ),
         .testTarget(
             name: "BatchNormKitTests",
-            dependencies: ["BatchNormKit", "BatchNormReference", "Kernels"]
+            dependencies: ["BatchNormKit", "BatchNormReference", "Kernels", "BatchNormTestSupport"]
+        ),
+        .testTarget(
+            name: "BatchNormCommandsTests",
+            dependencies: [
+                "BatchNormCommands", "NumPyFile",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .testTarget(
             name: "TrainingExampleTests",
@@ -90,7 +110,7 @@ let package = Package(
         .testTarget(
             name: "BatchNormPropertyTests",
             dependencies: [
-                "BatchNormKit", "BatchNormReference", "Kernels",
+                "BatchNormKit", "BatchNormReference", "Kernels", "BatchNormTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

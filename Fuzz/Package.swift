@@ -9,7 +9,7 @@ import struct Foundation.URL
 // root; the sanitizer flags go on the command line:
 //
 //     swift build --package-path Fuzz --scratch-path .build-fuzz -c debug \
-//         -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+//         -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing
 //
 // (see README.md beside this file).
 
@@ -29,15 +29,14 @@ let package = Package(
             name: "NumPyDecodeFuzzer",
             dependencies: ["LibFuzzerDriver", .product(name: "NumPyFile", package: libraryPackage)]
         ),
-        // Compiles the CLI's own option-parsing sources: CommandSupport.swift, ForwardCommand.swift and
-        // BackwardCommand.swift here are symbolic links into Sources/BatchNormCLI (an executable target's
-        // code cannot be imported from another package, and a copy would drift).
+        // The CLI's own option parsing, from the BatchNormCommands library that `batchnorm` runs
+        // (imported @testable: scripts/fuzz.sh builds with -enable-testing).
         .executableTarget(
             name: "OptionParsingFuzzer",
             dependencies: [
                 "LibFuzzerDriver",
                 .product(name: "BatchNormKit", package: libraryPackage),
-                .product(name: "NumPyFile", package: libraryPackage),
+                .product(name: "BatchNormCommands", package: libraryPackage),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -453,7 +453,7 @@ def fold_error_checks(r):
                 "--folded-weight", fw, "--folded-bias", fb, *extra]
 
     check_error(r, "fold --weight-layout in-out", fold(layout="in-out"), fw,
-                "--weight-layout 'in-out' is invalid; use out-in, out-in-kh-kw or out-kh-kw-in")
+                "The value 'in-out' is invalid for '--weight-layout <layout>'. Please provide one of 'out-in', 'out-in-kh-kw' or 'out-kh-kw-in'.")
     check_error(r, "fold rank 2 weight as out-in-kh-kw", fold(layout="out-in-kh-kw"), fw,
                 "weight shape [3, 4] has rank 2 but layout out-in-kh-kw needs rank 4",
                 preexisting=b"not touched\n")
@@ -529,11 +529,11 @@ def error_checks(r):
                 "--input '{d}/rank1.npy': shape [5] has rank 1; batch norm needs at least [N, C]")
 
     check_error(r, "--eps -1", forward(r.path("err_x.npy"), "--eps", "-1"), out,
-                "--eps '-1' is invalid; it must be a finite number greater than 0")
+                "The value '-1' is invalid for '--eps <eps>': it must be a finite number greater than 0")
     check_error(r, "--momentum 2", forward(r.path("err_x.npy"), "--momentum", "2"), out,
-                "--momentum '2' is invalid; it must be a number in [0, 1] or 'none'")
+                "The value '2' is invalid for '--momentum <m>': it must be a number in [0, 1] or 'none'")
     check_error(r, "--layout sideways", forward(r.path("err_x.npy"), "--layout", "sideways"), out,
-                "--layout 'sideways' is invalid; use channels-first or channels-last")
+                "The value 'sideways' is invalid for '--layout <layout>'. Please provide one of 'channels-first' and 'channels-last'.")
     check_error(r, "inference without running stats", forward(r.path("err_x.npy"), "--mode", "inference"), out,
                 "--mode inference needs --running-mean and --running-var")
     check_error(r, "only --gamma", forward(r.path("err_x.npy"), "--gamma", r.path("err_g.npy")), out,
@@ -561,7 +561,7 @@ def error_checks(r):
     r.random("err_y.npy", (4, 3), f32)
     backward = ["backward", "--input", r.path("err_x.npy"), "--grad-output", r.path("err_dy.npy"), "--grad-input", out]
     check_error(r, "--activation sigmoid", forward(r.path("err_x.npy"), "--activation", "sigmoid"), out,
-                "--activation 'sigmoid' is invalid; use none or relu")
+                "The value 'sigmoid' is invalid for '--activation <activation>'. Please provide one of 'none' and 'relu'.")
     check_error(r, "residual shape mismatch", forward(r.path("err_x.npy"), "--residual", r.path("dy_wrong.npy")), out,
                 "--residual '{d}/dy_wrong.npy' has shape (4, 4) but --input has shape (4, 3)",
                 preexisting=b"not touched\n")
@@ -646,6 +646,18 @@ def output_edge_checks(r):
                    "--saved-mean", r.path("l/y.npy"))
     check_one_error_line("two outputs naming one file through a symbolic link", result, status=2)
     report(os.listdir(r.path("d")) == [], "aliased outputs: nothing written", ", ".join(os.listdir(r.path("d"))))
+
+    #    Every refused command line has the usage status 2, whether ArgumentParser or the option's own
+    #    type refuses it (unknown option, missing value, bad value, bad combination).
+    for label, arguments in [
+        ("unknown option", ["forward", "--input", r.path("edge_x.npy"), "--output", r.path("u.npy"), "--bogus"]),
+        ("missing --output", ["forward", "--input", r.path("edge_x.npy")]),
+        ("bad --eps", ["forward", "--input", r.path("edge_x.npy"), "--output", r.path("u.npy"), "--eps", "0"]),
+        ("bad bench --layout", ["bench", "--layout", "sideways"]),
+    ]:
+        result = r.run(*arguments)
+        check_one_error_line(f"usage status 2: {label}", result, status=2)
+    report(not os.path.exists(r.path("u.npy")), "usage errors: nothing written")
 
     #    An output may replace an input: the running mean is updated in place.
     rm = r.random("edge_rm.npy", (3,), f32)

@@ -96,7 +96,7 @@ def check_errors(binary, fixtures, work):
     out = os.path.join(work, "refused.npy")
     cases = [
         ("bad method", ["forward", "--input", x, "--output", out, "--whitening", "pca", "--group-size", "4"], 2,
-         "batchnorm: error: --whitening 'pca' is invalid; use zca or iternorm"),
+         "batchnorm: error: The value 'pca' is invalid for '--whitening <method>'. Please provide one of 'zca' and 'iternorm'."),
         ("group size not dividing C", ["forward", "--input", x, "--output", out, "--whitening", "zca", "--group-size", "3"], 1,
          "batchnorm: error: 8 channels do not split into groups of 3; the group size must divide the channel count"),
         ("missing group size", ["forward", "--input", x, "--output", out, "--whitening", "zca"], 2,
@@ -106,7 +106,7 @@ def check_errors(binary, fixtures, work):
          "batchnorm: error: --iterations applies only to --whitening iternorm"),
         ("iterations out of range", ["forward", "--input", x, "--output", out, "--whitening", "iternorm",
                                      "--group-size", "4", "--iterations", "0"], 2,
-         "batchnorm: error: --iterations '0' is invalid; it must be an integer in [1, 1000]"),
+         "batchnorm: error: The value '0' is invalid for '--iterations <T>': it must be an integer in [1, 1000]"),
         ("running whitening of the wrong shape",
          ["forward", "--mode", "inference", "--input", x, "--output", out, "--whitening", "zca", "--group-size", "2",
           "--running-mean", os.path.join(folder, "running_mean.npy"),

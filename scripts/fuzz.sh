@@ -56,7 +56,7 @@ corpus_of() {
 
 scratch=.build-fuzz
 build=(swift build --package-path Fuzz --scratch-path "$scratch" -c "$configuration"
-       -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
+       -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing)
 mkdir -p "$scratch/logs"
 for target in "${targets[@]}"; do
     corpus_of "$target" >/dev/null

@@ -1,6 +1,7 @@
 import Testing
 import BatchNormKit
 import Kernels
+import BatchNormTestSupport
 
 /// Gradients through the fused residual add and ReLU against central finite differences in `Double`,
 /// for training (batch statistics are functions of `x`) and for frozen statistics (torchvision's

@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// The fused ReLU and residual add on data where PyTorch's exact semantics matter: outputs exactly 0
 /// (where the ReLU gradient must be 0), NaN in one channel (NaN stays NaN forward; a NaN `y` passes

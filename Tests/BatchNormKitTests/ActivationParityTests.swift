@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// What follows batch norm in a test: ReLU, residual add + ReLU, or the residual add alone.
 enum EpilogueCase: String, CaseIterable, Sendable {

@@ -1,5 +1,6 @@
 import Testing
 import BatchNormKit
+import BatchNormTestSupport
 
 /// The `into: inout [Scalar]` forms are the span forms on an existing array: bit-identical outputs,
 /// statistics, running statistics and gradients; the array written in place, never resized; and a

@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// Backward passes against the float64 naive reference on fresh random data, every rank and layout,
 /// both precisions.

@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// CBLAS takes 32-bit counts; the kernels split every call at `BLASCount.maximumCount`. Lowering that
 /// limit (a task-local, so concurrent tests are unaffected) makes small tensors take every split

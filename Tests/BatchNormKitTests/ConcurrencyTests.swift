@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// `BatchNorm` is a `Sendable` value type whose non-mutating methods may run concurrently on the same
 /// value (see docs/CONCURRENCY.md). Here one `let` layer and `let` input arrays are shared by 1,000

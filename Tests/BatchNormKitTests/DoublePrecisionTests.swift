@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// `Double` data that only a two-word mean gets right: a channel at mean 1e9 with spread 1. A
 /// one-word `Double` mean is off by up to `ulp(1e9)/2 ≈ 6e-8`, which after dividing by a standard

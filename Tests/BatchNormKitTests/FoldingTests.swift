@@ -1,6 +1,7 @@
 import Testing
 import BatchNormKit
 import BatchNormReference
+import BatchNormTestSupport
 
 /// Folding inference-mode batch norm into the preceding dense or convolution layer, checked by running
 /// the layer both ways: `bnInference(layer(x; W, b))` (the layer and the float64 reference batch norm in

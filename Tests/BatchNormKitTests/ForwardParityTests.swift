@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// Forward passes of every kernel path against the float64 naive reference, on fresh random data,
 /// for every rank and layout and both precisions.

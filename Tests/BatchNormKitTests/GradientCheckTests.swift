@@ -1,6 +1,7 @@
 import Testing
 import BatchNormKit
 import Kernels
+import BatchNormTestSupport
 
 /// The analytic backward pass against central finite differences of the forward pass, in `Double`.
 ///

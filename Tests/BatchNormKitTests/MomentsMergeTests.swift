@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// Partial statistics of disjoint parts of a batch, merged with Chan's formula, equal the statistics of
 /// the whole batch — the building block for statistics gathered across threads or processes.

@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// Data that breaks naive formulas: a large mean with a small spread, constant channels, one value per
 /// channel, huge and tiny magnitudes, NaN and infinity.

@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// Values near the top of each precision's range: sums and squares that overflow must not make a
 /// channel NaN. The kernels recompute such a channel exactly scaled (by the power of two of its

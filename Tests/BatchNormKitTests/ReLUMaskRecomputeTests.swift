@@ -1,6 +1,7 @@
 import Testing
 import BatchNormKit
 import Kernels
+import BatchNormTestSupport
 
 /// The ReLU backward that recomputes the mask from `x` (no `y` read) against the one that reads the
 /// forward's `y`: every output (dx, dγ, dβ) bit for bit. `dy` is drawn from ±[0.5, 1], never 0, so a

@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// The running statistics follow PyTorch's update rule step by step.
 @Suite("Running statistics")

@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// Backward from statistics built by hand, as a PyTorch user holds them (`save_mean`, `save_invstd`
 /// of a forward pass run elsewhere): the kernels must center on exactly the mean given and scale by

@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// The split passes (what a distributed backend composes) against the single-process passes: a batch
 /// cut along `N` into unequal parts — one of a single sample — each part run by its own copy of the

@@ -2,6 +2,7 @@ import BatchNormKit
 import Kernels
 import PropertyBased
 import Testing
+import BatchNormTestSupport
 
 /// One random batch-norm problem, described by a handful of small numbers so that a failing case
 /// prints as one readable line and shrinks towards the simplest problem: `Float`, the BLAS path,

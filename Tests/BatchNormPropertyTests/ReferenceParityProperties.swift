@@ -3,6 +3,7 @@ import PropertyBased
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// On random problems (``BatchNormCase``: rank 2–5, either layout, batch 1–6, 1–40 channels, spatial
 /// dimensions 1–7, input `2^e·(c + U(-1, 1))` with `|e| ≤ 20`, `|c| ≤ 16`, affine or not, momentum 0.1

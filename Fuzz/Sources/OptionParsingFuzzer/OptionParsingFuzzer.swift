@@ -1,11 +1,16 @@
 import ArgumentParser
+import BatchNormKit
 import LibFuzzerDriver
+
+// The option types are internal to BatchNormCommands: scripts/fuzz.sh builds with -enable-testing.
+@testable import BatchNormCommands
 
 /// libFuzzer entry point: the option values and command lines of `batchnorm forward` and `backward`.
 ///
 /// The input's first byte picks what the rest is (bit 1) and for which subcommand (bit 0):
-/// - bit 1 clear: one option value (UTF-8), fed to every parser of `OptionValues` (`--layout`, `--mode`,
-///   `--eps` in both precisions, `--momentum`): the code `batchnorm` runs on option values itself.
+/// - bit 1 clear: one option value (UTF-8), fed to every option-value parser of `batchnorm` (the
+///   enumerations' `init?(argument:)`, and `OptionValues`' `--eps` in both precisions, `--momentum`,
+///   `--group-size`, `--iterations`).
 /// - bit 1 set: a command line, the arguments separated by NUL bytes, parsed by ArgumentParser exactly
 ///   as `batchnorm` parses it (`parse(_:)`, the step before `run()`); a parsed command's values then go
 ///   through the checks `run()` starts with. This half is much slower (ArgumentParser reflects over the
@@ -21,23 +26,26 @@ public func fuzzOptionParsing(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CIn
     let bytes = UnsafeBufferPointer(start: data, count: size)
     let isCommandLine = bytes[0] & 2 != 0, isBackward = bytes[0] & 1 != 0
     guard isCommandLine else {
-        let value = String(decoding: bytes.dropFirst(), as: UTF8.self)
-        checkValues(layout: value, mode: value, eps: value, momentum: value)
+        checkValue(String(decoding: bytes.dropFirst(), as: UTF8.self))
         return 0
     }
     let arguments = bytes.dropFirst().split(separator: 0, omittingEmptySubsequences: false)
         .map { String(decoding: $0, as: UTF8.self) }
     if isBackward {
         parse(BackwardCommand.self, arguments) { command in
-            checkValues(layout: command.layout, mode: command.mode, eps: command.eps, momentum: "none")
+            checkEpsilon(command.eps)
             expectUsageFailure { () throws(CommandFailure) in
                 try OptionValues.requirePair(
                     ("--running-mean", command.runningMean), ("--running-var", command.runningVar))
             }
+            checkWhitening(command.whiteningOptions)
         }
     } else {
         parse(ForwardCommand.self, arguments) { command in
-            checkValues(layout: command.layout, mode: command.mode, eps: command.eps, momentum: command.momentum)
+            checkEpsilon(command.eps)
+            if let momentum = command.momentum.value {
+                precondition(momentum >= 0 && momentum <= 1, "parsed --momentum as \(momentum)")
+            }
             expectUsageFailure { () throws(CommandFailure) in
                 try OptionValues.requirePair(("--gamma", command.gamma), ("--beta", command.beta))
             }
@@ -48,8 +56,9 @@ public func fuzzOptionParsing(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CIn
             expectUsageFailure { () throws(CommandFailure) in
                 try OptionValues.refuse(
                     [("--updated-running-mean", command.updatedRunningMean), ("--saved-mean", command.savedMean)],
-                    unless: command.mode == "training", reason: "applies only to --mode training")
+                    unless: command.mode == .training, reason: "applies only to --mode training")
             }
+            checkWhitening(command.whiteningOptions)
         }
     }
     return 0
@@ -70,23 +79,62 @@ private func parse<Command: ParsableCommand>(
     body(command)
 }
 
-/// Runs each value parser of `OptionValues` on its text; an accepted value must lie in its range.
-private func checkValues(layout: String, mode: String, eps: String, momentum: String) {
-    expectUsageFailure { () throws(CommandFailure) in _ = try OptionValues.parseLayout(layout) }
-    expectUsageFailure { () throws(CommandFailure) in _ = try OptionValues.parseMode(mode) }
-    expectUsageFailure { () throws(CommandFailure) in
-        let epsilon = try OptionValues.parseEpsilon(eps)
-        precondition(epsilon.isFinite && epsilon > 0, "accepted --eps \(eps.debugDescription) as \(epsilon)")
-        expectUsageFailure { () throws(CommandFailure) in
-            let single = try OptionValues.representableEpsilon(epsilon, as: Float.self)
-            precondition(single.isFinite && single > 0, "accepted --eps \(epsilon) as Float \(single)")
+/// Runs every option-value parser `batchnorm` has on `text`: the enumerations' `init?(argument:)` and
+/// the range-checking transforms of `OptionValues`. An accepted value must lie in its documented range;
+/// a refusal's reason must print as one line.
+private func checkValue(_ text: String) {
+    _ = LayoutArgument(argument: text)
+    _ = StepMode(argument: text)
+    _ = ActivationArgument(argument: text)
+    _ = WhiteningArgument(argument: text)
+    _ = WeightLayout(argument: text)
+    expectValidationFailure {
+        let epsilon = try OptionValues.epsilon(text)
+        precondition(epsilon.isFinite && epsilon > 0, "accepted --eps \(text.debugDescription) as \(epsilon)")
+        checkEpsilon(epsilon)
+    }
+    expectValidationFailure {
+        if let value = try OptionValues.momentum(text).value {
+            precondition(value >= 0 && value <= 1, "accepted --momentum \(text.debugDescription) as \(value)")
         }
-        _ = try OptionValues.representableEpsilon(epsilon, as: Double.self)
+    }
+    expectValidationFailure {
+        let size = try OptionValues.groupSize(text)
+        precondition(size >= 1, "accepted --group-size \(text.debugDescription) as \(size)")
+    }
+    expectValidationFailure {
+        let count = try OptionValues.iterations(text)
+        precondition((1...1000).contains(count), "accepted --iterations \(text.debugDescription) as \(count)")
+    }
+}
+
+/// A parsed `--eps` is finite and `> 0`, and converts to each precision or is refused with the usage status.
+private func checkEpsilon(_ epsilon: Double) {
+    precondition(epsilon.isFinite && epsilon > 0, "parsed --eps as \(epsilon)")
+    expectUsageFailure { () throws(CommandFailure) in
+        let single = try OptionValues.representableEpsilon(epsilon, as: Float.self)
+        precondition(single.isFinite && single > 0, "accepted --eps \(epsilon) as Float \(single)")
     }
     expectUsageFailure { () throws(CommandFailure) in
-        if let value = try OptionValues.parseMomentum(momentum) {
-            precondition(value >= 0 && value <= 1, "accepted --momentum \(momentum.debugDescription) as \(value)")
-        }
+        _ = try OptionValues.representableEpsilon(epsilon, as: Double.self)
+    }
+}
+
+/// The whitening options' combination check refuses with the usage status or gives a valid pair.
+private func checkWhitening(_ options: WhiteningOptions) {
+    guard options.isRequested else { return }
+    expectUsageFailure { () throws(CommandFailure) in
+        let (_, groupSize) = try options.parsed()
+        precondition(groupSize >= 1, "parsed --group-size as \(groupSize)")
+    }
+}
+
+/// Runs `body`; a refusal must be ArgumentParser's `ValidationError` with a one-line reason.
+private func expectValidationFailure(_ body: () throws(ValidationError) -> Void) {
+    do {
+        try body()
+    } catch {
+        expectOneLine(error.message)
     }
 }
 

@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// The forward passes against the float64 plain-loop reference, and what whitening must achieve.
 ///

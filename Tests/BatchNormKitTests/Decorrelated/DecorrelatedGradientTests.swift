@@ -1,6 +1,7 @@
 import Testing
 import BatchNormKit
 import Kernels
+import BatchNormTestSupport
 
 /// The backward pass against central finite differences of the forward pass (Double), and Float
 /// against Double.

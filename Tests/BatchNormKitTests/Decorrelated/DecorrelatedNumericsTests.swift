@@ -2,6 +2,7 @@ import Testing
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// Numerics the issue pins down: IterNorm that stays bounded for many iterations, and finite outputs
 /// and gradients on degenerate groups.

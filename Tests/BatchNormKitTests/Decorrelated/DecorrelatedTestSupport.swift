@@ -1,6 +1,7 @@
 import BatchNormKit
 import BatchNormReference
 import Kernels
+import BatchNormTestSupport
 
 /// Data and helpers shared by the decorrelated batch-norm tests.
 enum WhiteningTestData {

@@ -1,5 +1,6 @@
 import BatchNormKit
 import Kernels
+import BatchNormTestSupport
 
 extension BatchNorm where Scalar.RawSignificand: FixedWidthInteger {
     /// A layer with random parameters and running statistics, pinned to `path`.

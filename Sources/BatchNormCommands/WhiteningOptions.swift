@@ -4,13 +4,17 @@ import BatchNormKit
 /// The options that turn `forward` and `backward` into decorrelated batch norm (group whitening).
 struct WhiteningOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Decorrelated batch norm: zca or iternorm (needs --group-size).", valueName: "method"))
-    var whitening: String?
+    var whitening: WhiteningArgument?
 
-    @Option(help: ArgumentHelp("Channels per whitening group; divides C.", valueName: "G"))
-    var groupSize: String?
+    @Option(
+        help: ArgumentHelp("Channels per whitening group; divides C.", valueName: "G"),
+        transform: OptionValues.groupSize)
+    var groupSize: Int?
 
-    @Option(help: ArgumentHelp("IterNorm: Newton-Schulz iterations in [1, 1000] (default 5).", valueName: "T"))
-    var iterations: String?
+    @Option(
+        help: ArgumentHelp("IterNorm: Newton-Schulz iterations in [1, 1000] (default 5).", valueName: "T"),
+        transform: OptionValues.iterations)
+    var iterations: Int?
 
     @Option(help: ArgumentHelp("Whitening: running whitening matrices [C/G, G, G].", valueName: "path"))
     var runningWhitening: String?
@@ -20,29 +24,20 @@ struct WhiteningOptions: ParsableArguments {
 
     /// Whether any whitening option was given (then `--whitening` and `--group-size` are required).
     var isRequested: Bool {
-        [whitening, groupSize, iterations, runningWhitening, updatedRunningWhitening].contains { $0 != nil }
+        whitening != nil || groupSize != nil || iterations != nil || runningWhitening != nil
+            || updatedRunningWhitening != nil
     }
 
     /// The parsed method and group size; refuses a missing or malformed value and `--iterations` with ZCA.
     func parsed() throws(CommandFailure) -> (whitening: Whitening, groupSize: Int) {
         guard let whitening else { throw .usage("whitening options need --whitening zca|iternorm") }
         guard let groupSize else { throw .usage("--whitening needs --group-size") }
-        guard let size = Int(groupSize), size >= 1 else {
-            throw .usage("--group-size \(MessageText.quoted(groupSize)) is invalid; it must be an integer of at least 1")
-        }
         switch whitening {
-        case "zca":
+        case .zca:
             if iterations != nil { throw .usage("--iterations applies only to --whitening iternorm") }
-            return (.zca, size)
-        case "iternorm":
-            let text = iterations ?? "5"
-            guard let count = Int(text), (1...Whitening.maximumIterations).contains(count) else {
-                throw .usage(
-                    "--iterations \(MessageText.quoted(text)) is invalid; it must be an integer in [1, \(Whitening.maximumIterations)]")
-            }
-            return (.iterNorm(iterations: count), size)
-        default:
-            throw .usage("--whitening \(MessageText.quoted(whitening)) is invalid; use zca or iternorm")
+            return (.zca, groupSize)
+        case .iternorm:
+            return (iterations.map { .iterNorm(iterations: $0) } ?? .iterNorm(), groupSize)
         }
     }
 

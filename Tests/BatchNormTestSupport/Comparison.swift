@@ -1,19 +1,33 @@
 import Testing
 
+// Shared by the test targets (BatchNormKitTests, BatchNormPropertyTests): the error metric every parity
+// test uses.
+
 /// Largest error of `actual` against a float64 `expected`, measured as
 /// `|actual - expected| / (|expected| + scale)`: relative for large values, absolute (in units of
 /// `scale`) near zero. `scale` is the magnitude the quantity naturally has (1 for a normalized output,
 /// `sqrt(M)·|dy|` for a gradient sum, ...).
-struct ErrorReport: CustomStringConvertible {
-    var worst: Double = 0
-    var worstIndex = -1
-    var actual = 0.0
-    var expected = 0.0
+public struct ErrorReport: CustomStringConvertible {
+    /// The largest error.
+    public var worst: Double = 0
+    /// Where it is (-1 for empty arrays).
+    public var worstIndex = -1
+    /// The value there.
+    public var actual = 0.0
+    /// The reference value there.
+    public var expected = 0.0
 
-    var description: String { "error \(worst) at index \(worstIndex): got \(actual), expected \(expected)" }
+    /// A report with nothing measured yet.
+    public init() {}
+
+    init(worst: Double, worstIndex: Int, actual: Double, expected: Double) {
+        (self.worst, self.worstIndex, self.actual, self.expected) = (worst, worstIndex, actual, expected)
+    }
+
+    public var description: String { "error \(worst) at index \(worstIndex): got \(actual), expected \(expected)" }
 }
 
-func measureError<Scalar: BinaryFloatingPoint>(
+public func measureError<Scalar: BinaryFloatingPoint>(
     _ actual: [Scalar], _ expected: [Double], scale: Double = 1
 ) -> ErrorReport {
     precondition(actual.count == expected.count, "length \(actual.count) vs \(expected.count)")
@@ -37,7 +51,7 @@ func measureError<Scalar: BinaryFloatingPoint>(
 
 /// Expects `actual` within `tolerance` of `expected` in the metric of ``measureError(_:_:scale:)``,
 /// naming the first worst index, the seed and the context on failure.
-func expectClose<Scalar: BinaryFloatingPoint>(
+public func expectClose<Scalar: BinaryFloatingPoint>(
     _ actual: [Scalar], _ expected: [Double], tolerance: Double, scale: Double = 1,
     _ context: @autoclosure () -> String, sourceLocation: SourceLocation = #_sourceLocation
 ) {
@@ -47,4 +61,4 @@ func expectClose<Scalar: BinaryFloatingPoint>(
 }
 
 /// Unit roundoff of a precision.
-func unitRoundoff<Scalar: BinaryFloatingPoint>(_: Scalar.Type) -> Double { Double(Scalar.ulpOfOne) / 2 }
+public func unitRoundoff<Scalar: BinaryFloatingPoint>(_: Scalar.Type) -> Double { Double(Scalar.ulpOfOne) / 2 }

@@ -7,9 +7,7 @@ extension ForwardCommand {
     /// Checks the option combination, runs the step and writes the outputs (all or none).
     func runWhitened() throws {
         let (whitening, groupSize) = try whiteningOptions.parsed()
-        let settings = StepSettings(
-            layout: try OptionValues.parseLayout(layout), mode: try OptionValues.parseMode(mode),
-            epsilon: try OptionValues.parseEpsilon(eps), momentum: try OptionValues.parseMomentum(momentum))
+        let settings = StepSettings(layout: layout.layout, mode: mode, epsilon: eps, momentum: momentum.value)
         try OptionValues.requirePair(("--gamma", gamma), ("--beta", beta))
         try OptionValues.refuse(
             [("--running-var", runningVar), ("--updated-running-var", updatedRunningVar), ("--saved-invstd", savedInvstd)],

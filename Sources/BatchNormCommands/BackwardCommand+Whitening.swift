@@ -7,9 +7,7 @@ extension BackwardCommand {
     /// Checks the option combination, runs the step and writes the outputs (all or none).
     func runWhitened() throws {
         let (whitening, groupSize) = try whiteningOptions.parsed()
-        let settings = StepSettings(
-            layout: try OptionValues.parseLayout(layout), mode: try OptionValues.parseMode(mode),
-            epsilon: try OptionValues.parseEpsilon(eps), momentum: nil)
+        let settings = StepSettings(layout: layout.layout, mode: mode, epsilon: eps, momentum: nil)
         guard settings.mode == .training else {
             throw CommandFailure.usage("--whitening backward supports only --mode training (the batch statistics)")
         }

@@ -22,7 +22,7 @@ struct ForwardCommand: ParsableCommand {
     var output: String
 
     @Option(help: ArgumentHelp("channels-first or channels-last.", valueName: "layout"))
-    var layout = "channels-first"
+    var layout = LayoutArgument.channelsFirst
 
     @Option(help: ArgumentHelp("Scale per channel (needs --beta).", valueName: "path"))
     var gamma: String?
@@ -30,17 +30,20 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Shift per channel (needs --gamma).", valueName: "path"))
     var beta: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Added to the variance; finite, > 0.", valueName: "eps"))
-    var eps = "1e-5"
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Added to the variance; finite, > 0.", valueName: "eps"),
+        transform: OptionValues.epsilon)
+    var eps = 1e-5
 
     @Option(help: ArgumentHelp("training or inference.", valueName: "mode"))
-    var mode = "training"
+    var mode = StepMode.training
 
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Running-statistics update factor in [0, 1], or none (cumulative average).", valueName: "m"))
-    var momentum = "0.1"
+            "Running-statistics update factor in [0, 1], or none (cumulative average).", valueName: "m"),
+        transform: OptionValues.momentum)
+    var momentum = MomentumArgument.factor(0.1)
 
     @Option(help: ArgumentHelp("Running mean per channel (with --running-var).", valueName: "path"))
     var runningMean: String?
@@ -57,7 +60,7 @@ struct ForwardCommand: ParsableCommand {
     var updatedRunningVar: String?
 
     @Option(help: ArgumentHelp("none or relu, applied after the residual add.", valueName: "activation"))
-    var activation = "none"
+    var activation = ActivationArgument.none
 
     @Option(help: ArgumentHelp("Tensor added before the activation (the input's shape and dtype).", valueName: "path"))
     var residual: String?
@@ -73,10 +76,8 @@ struct ForwardCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             if whiteningOptions.isRequested { return try runWhitened() }
-            let settings = StepSettings(
-                layout: try OptionValues.parseLayout(layout), mode: try OptionValues.parseMode(mode),
-                epsilon: try OptionValues.parseEpsilon(eps), momentum: try OptionValues.parseMomentum(momentum))
-            let activation = try OptionValues.parseActivation(activation)
+            let settings = StepSettings(layout: layout.layout, mode: mode, epsilon: eps, momentum: momentum.value)
+            let activation = activation.activation
             try OptionValues.requirePair(("--gamma", gamma), ("--beta", beta))
             try OptionValues.requirePair(("--running-mean", runningMean), ("--running-var", runningVar))
             if settings.mode == .inference && runningMean == nil {

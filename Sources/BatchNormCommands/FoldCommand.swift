@@ -24,7 +24,7 @@ struct FoldCommand: ParsableCommand {
     var bias: String?
 
     @Option(help: ArgumentHelp("out-in (dense), out-in-kh-kw (PyTorch conv) or out-kh-kw-in.", valueName: "layout"))
-    var weightLayout: String
+    var weightLayout: WeightLayout
 
     @Option(help: ArgumentHelp("Running mean per output channel.", valueName: "path"))
     var runningMean: String
@@ -38,8 +38,10 @@ struct FoldCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Shift per output channel (needs --gamma).", valueName: "path"))
     var beta: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Added to the variance; finite, > 0.", valueName: "eps"))
-    var eps = "1e-5"
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Added to the variance; finite, > 0.", valueName: "eps"),
+        transform: OptionValues.epsilon)
+    var eps = 1e-5
 
     @Option(help: ArgumentHelp("Where to write the folded weight (the weight's shape).", valueName: "path"))
     var foldedWeight: String
@@ -49,11 +51,7 @@ struct FoldCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard let layout = WeightLayout(rawValue: weightLayout) else {
-                throw CommandFailure.usage(
-                    "--weight-layout \(MessageText.quoted(weightLayout)) is invalid; use out-in, out-in-kh-kw or out-kh-kw-in")
-            }
-            let epsilon = try OptionValues.parseEpsilon(eps)
+            let layout = weightLayout, epsilon = eps
             try OptionValues.requirePair(("--gamma", gamma), ("--beta", beta))
             var outputs = try OutputFiles([("--folded-weight", foldedWeight), ("--folded-bias", foldedBias)])
             let weightArray = try InputFiles.read("--weight", path: weight)
@@ -71,7 +69,7 @@ struct FoldCommand: ParsableCommand {
         _ type: Scalar.Type, _ weightArray: NumPyArray, _ layout: WeightLayout, _ epsilon: Double,
         into outputs: inout OutputFiles
     ) throws {
-        let values = try Self.values(of: weightArray, as: type, option: "--weight", path: weight)
+        let values = try InputFiles.values(of: weightArray, as: type, option: "--weight", path: weight, dtypeOf: "--weight")
         guard weightArray.shape.count == layout.rank, let outputCount = weightArray.shape.first else {
             throw BatchNormError.weightRankMismatch(layout: layout.rawValue, shape: weightArray.shape, expectedRank: layout.rank)
         }
@@ -79,7 +77,7 @@ struct FoldCommand: ParsableCommand {
         func vector(_ option: String, _ path: String?) throws -> [Scalar]? {
             guard let path else { return nil }
             let array = try InputFiles.read(option, path: path)
-            let vector = try Self.values(of: array, as: type, option: option, path: path)
+            let vector = try InputFiles.values(of: array, as: type, option: option, path: path, dtypeOf: "--weight")
             guard array.shape == [outputCount] else {
                 throw CommandFailure.data(
                     "\(option) \(MessageText.quoted(path)) has shape \(MessageText.shape(array.shape)) but needs "
@@ -95,17 +93,5 @@ struct FoldCommand: ParsableCommand {
             epsilon: try OptionValues.representableEpsilon(epsilon, as: type))
         try outputs.add("--folded-weight", values: folded.weight, shape: weightArray.shape)
         try outputs.add("--folded-bias", values: folded.bias, shape: [outputCount])
-    }
-
-    /// The values of `array` as `Scalar`, refused unless it has the weight's dtype.
-    static func values<Scalar: NumPyScalar>(
-        of array: NumPyArray, as _: Scalar.Type, option: String, path: String
-    ) throws(CommandFailure) -> [Scalar] {
-        guard let values = Scalar.values(in: array.payload) else {
-            throw .data(
-                "\(option) \(MessageText.quoted(path)) holds \(array.elementType.name) but --weight holds "
-                    + "\(Scalar.numPyElementType.name); every file must have the weight's dtype")
-        }
-        return values
     }
 }

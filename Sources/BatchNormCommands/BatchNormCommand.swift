@@ -3,10 +3,11 @@ import Foundation
 import NumPyFile
 
 /// `batchnorm`: benchmarks and parity checks of the batch-norm kernels, and a bridge to NumPy/PyTorch
-/// through `.npy` files.
-@main
-struct BatchNormCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// through `.npy` files. The `batchnorm` executable runs ``main()``; the fuzzers and tests parse its
+/// subcommands directly.
+public struct BatchNormCommand: ParsableCommand {
+    /// The subcommands; `bench` when none is named.
+    public static let configuration = CommandConfiguration(
         commandName: "batchnorm",
         abstract: "Batch normalization on OpenBLAS: benchmarks, parity checks, and .npy in/out.",
         subcommands: [BenchCommand.self, ForwardCommand.self, BackwardCommand.self, WhiteningBenchCommand.self,
@@ -14,19 +15,21 @@ struct BatchNormCommand: ParsableCommand {
         defaultSubcommand: BenchCommand.self
     )
 
+    /// A root command has no options of its own.
+    public init() {}
+
     /// Like ArgumentParser's default, except that a usage error (unknown or missing option, bad
-    /// value) is one line on stderr, `batchnorm: error: ...`, like every other error of the tool.
-    /// Help and version requests print as usual.
-    static func main() {
+    /// value) is one line on stderr, `batchnorm: error: ...`, with exit status 2 like every other
+    /// refused option of the tool. Help and version requests print as usual.
+    public static func main() {
         let command: ParsableCommand
         do {
             command = try parseAsRoot()
         } catch {
-            let code = exitCode(for: error)
-            guard code != .success else { exit(withError: error) }
+            guard exitCode(for: error) != .success else { exit(withError: error) }
             let message = MessageText.errorLine(message(for: error))
             FileHandle.standardError.write(Data("batchnorm: error: \(message)\n".utf8))
-            Foundation.exit(code.rawValue)
+            Foundation.exit(CommandFailure.usageStatus)
         }
         // Staged outputs are removed if the run is interrupted (SIGINT, SIGTERM, SIGHUP).
         NumPyFile.removeStagedFilesOnTermination()

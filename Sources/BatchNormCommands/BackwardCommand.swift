@@ -27,16 +27,18 @@ struct BackwardCommand: ParsableCommand {
     var gradInput: String
 
     @Option(help: ArgumentHelp("channels-first or channels-last.", valueName: "layout"))
-    var layout = "channels-first"
+    var layout = LayoutArgument.channelsFirst
 
     @Option(help: ArgumentHelp("Scale per channel.", valueName: "path"))
     var gamma: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Added to the variance; finite, > 0.", valueName: "eps"))
-    var eps = "1e-5"
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Added to the variance; finite, > 0.", valueName: "eps"),
+        transform: OptionValues.epsilon)
+    var eps = 1e-5
 
     @Option(help: ArgumentHelp("training or inference.", valueName: "mode"))
-    var mode = "training"
+    var mode = StepMode.training
 
     @Option(help: ArgumentHelp("Inference: running mean per channel.", valueName: "path"))
     var runningMean: String?
@@ -45,7 +47,7 @@ struct BackwardCommand: ParsableCommand {
     var runningVar: String?
 
     @Option(help: ArgumentHelp("none or relu: the forward's activation.", valueName: "activation"))
-    var activation = "none"
+    var activation = ActivationArgument.none
 
     @Option(help: ArgumentHelp("The forward's output y (needed with --activation relu).", valueName: "path"))
     var forwardOutput: String?
@@ -67,10 +69,8 @@ struct BackwardCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             if whiteningOptions.isRequested { return try runWhitened() }
-            let settings = StepSettings(
-                layout: try OptionValues.parseLayout(layout), mode: try OptionValues.parseMode(mode),
-                epsilon: try OptionValues.parseEpsilon(eps), momentum: nil)
-            let activation = try OptionValues.parseActivation(activation)
+            let settings = StepSettings(layout: layout.layout, mode: mode, epsilon: eps, momentum: nil)
+            let activation = activation.activation
             if activation == .relu && forwardOutput == nil {
                 throw CommandFailure.usage("--activation relu needs --forward-output (the forward's y)")
             }

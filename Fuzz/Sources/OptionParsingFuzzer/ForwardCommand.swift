@@ -1,1 +1,0 @@
-../../../Sources/BatchNormCLI/ForwardCommand.swift

@@ -1,1 +1,0 @@
-../../BatchNormKitTests/Support/Comparison.swift

@@ -1,1 +1,0 @@
-../../BatchNormKitTests/Support/SeededGenerator.swift
