@@ -1,23 +1,33 @@
 #!/usr/bin/env python3
 """Keeps the Swift snippets of the documentation compiled.
 
-Usage: python3 scripts/snippets.py [--check]
+Usage: python3 scripts/snippets.py [--check] [--top-level BIN_PATH]
 
-Extracts every ```swift block of the DocC articles (Sources/BatchNormKit/BatchNormKit.docc/*.md) into
+Extracts every ```swift block of the DocC articles (Sources/BatchNormKit/BatchNormKit.docc/*.md) and of
+README.md into
 one file per block under Tests/DocumentationSnippetTests/, which the test build compiles (the target
 depends on BatchNormKit). Blocks that are package manifests (`dependencies: [.package(`) are skipped. A
 block with statements at its top level is wrapped in a throwing function, as if it were the body of
 one; blocks of declarations are taken as they are. With --check, nothing is written: exits 1 if the
 generated files differ from what the articles give (the test command runs this).
+
+With --top-level BIN_PATH (the debug build's `swift build --show-bin-path`, after the build), each
+statement snippet is also compiled the way a reader pastes it: as the top-level code of a `main.swift`,
+through SIL diagnostics (`swiftc -emit-sil`), against that build's modules. Top-level variables are
+globals, so this catches what a function body hides (a `MutableSpan` kept in a global escapes its
+scope). Exits 1 if any fails.
 """
 
 import glob
 import os
 import re
+import subprocess
 import sys
+import tempfile
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARTICLES = sorted(glob.glob(os.path.join(TOP, "Sources/BatchNormKit/BatchNormKit.docc/*.md")))
+ARTICLES = sorted(glob.glob(os.path.join(TOP, "Sources/BatchNormKit/BatchNormKit.docc/*.md"))) + [
+    os.path.join(TOP, "README.md")]
 OUTPUT = os.path.join(TOP, "Tests/DocumentationSnippetTests")
 DECLARATION = re.compile(r"^(import |func |public |private |struct |enum |extension |final |class |//|}|$)")
 
@@ -61,7 +71,48 @@ def generated():
     return files
 
 
+def statement_snippets():
+    """(name, source) of every snippet with top-level statements, as a reader would paste it."""
+    for path in ARTICLES:
+        article = os.path.splitext(os.path.basename(path))[0]
+        for index, block in enumerate(blocks(path)):
+            lines = block.rstrip("\n").split("\n")
+            if "dependencies: [.package(" in block:
+                continue
+            body = [line for line in lines if not line.startswith("import ")]
+            if all(DECLARATION.match(line) or line.startswith(" ") for line in body):
+                continue
+            imports = sorted({line for line in lines if line.startswith("import ")} | {"import BatchNormKit"})
+            yield f"{article} block {index + 1}", "\n".join(imports + body) + "\n"
+
+
+def compile_top_level(bin_path):
+    modules = os.path.join(bin_path, "Modules")
+    flags = ["-I", modules]
+    for modulemap in sorted(glob.glob(os.path.join(bin_path, "*.build", "module.modulemap"))) + [
+            os.path.join(TOP, "Sources", name, "module.modulemap") for name in ("CBLAS", "LAPACKE")]:
+        flags += ["-Xcc", f"-fmodule-map-file={modulemap}"]
+    failures = 0
+    count = 0
+    for name, source in statement_snippets():
+        count += 1
+        with tempfile.TemporaryDirectory() as scratch:
+            main_file = os.path.join(scratch, "main.swift")
+            with open(main_file, "w") as f:
+                f.write(source)
+            result = subprocess.run(["swiftc", "-emit-sil", "-o", os.devnull, *flags, main_file],
+                                    capture_output=True, text=True)
+        if result.returncode != 0:
+            failures += 1
+            errors = [line for line in result.stderr.splitlines() if "error:" in line]
+            print(f"snippets: {name} fails as main.swift: " + " | ".join(errors[:3]))
+    print(f"snippets: {count - failures} of {count} statement snippets compile as main.swift")
+    return 1 if failures else 0
+
+
 def main():
+    if "--top-level" in sys.argv[1:]:
+        return compile_top_level(sys.argv[sys.argv.index("--top-level") + 1])
     check = "--check" in sys.argv[1:]
     wanted = generated()
     present = {name: open(os.path.join(OUTPUT, name)).read()

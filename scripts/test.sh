@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --with-numpy
 python3 scripts/snippets.py --check
 swift build --build-tests
+python3 scripts/snippets.py --top-level "$(swift build --show-bin-path)"
 binary="$(swift build --show-bin-path)/batchnorm"
 python3 scripts/e2e_cli.py "$binary"
 bash scripts/fetch-digits.sh

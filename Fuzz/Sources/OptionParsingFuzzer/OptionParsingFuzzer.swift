@@ -88,21 +88,21 @@ private func checkValue(_ text: String) {
     _ = ActivationArgument(argument: text)
     _ = WhiteningArgument(argument: text)
     _ = WeightLayout(argument: text)
-    expectValidationFailure {
+    expectValidationFailure { () throws(ValidationError) in
         let epsilon = try OptionValues.epsilon(text)
         precondition(epsilon.isFinite && epsilon > 0, "accepted --eps \(text.debugDescription) as \(epsilon)")
         checkEpsilon(epsilon)
     }
-    expectValidationFailure {
+    expectValidationFailure { () throws(ValidationError) in
         if let value = try OptionValues.momentum(text).value {
             precondition(value >= 0 && value <= 1, "accepted --momentum \(text.debugDescription) as \(value)")
         }
     }
-    expectValidationFailure {
+    expectValidationFailure { () throws(ValidationError) in
         let size = try OptionValues.groupSize(text)
         precondition(size >= 1, "accepted --group-size \(text.debugDescription) as \(size)")
     }
-    expectValidationFailure {
+    expectValidationFailure { () throws(ValidationError) in
         let count = try OptionValues.iterations(text)
         precondition((1...1000).contains(count), "accepted --iterations \(text.debugDescription) as \(count)")
     }
