@@ -41,7 +41,7 @@ def blocks(path):
 def generated():
     files, runnable = {}, []
     for path in ARTICLES:
-        article = os.path.splitext(os.path.basename(path))[0]
+        article = os.path.splitext(os.path.basename(path))[0].replace("README", "Readme")
         for index, block in enumerate(blocks(path)):
             if "dependencies: [.package(" in block:
                 continue

@@ -4,7 +4,7 @@ import Testing
 @Suite("Documentation snippets run")
 struct DocumentationSnippetRuns {
     @Test func batchNormKitSnippet1Runs() throws { try batchNormKitSnippet1() }
-    @Test func rEADMESnippet2Runs() throws { try rEADMESnippet2() }
-    @Test func rEADMESnippet3Runs() throws { try rEADMESnippet3() }
-    @Test func rEADMESnippet4Runs() throws { try rEADMESnippet4() }
+    @Test func readmeSnippet2Runs() throws { try readmeSnippet2() }
+    @Test func readmeSnippet3Runs() throws { try readmeSnippet3() }
+    @Test func readmeSnippet4Runs() throws { try readmeSnippet4() }
 }

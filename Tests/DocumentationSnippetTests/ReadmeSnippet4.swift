@@ -2,7 +2,7 @@
 // Do not edit: change the article and run `python3 scripts/snippets.py`.
 import BatchNormKit
 
-func rEADMESnippet4() throws {
+func readmeSnippet4() throws {
     var layer = try DecorrelatedBatchNorm<Float>(channelCount: 128, groupSize: 16, whitening: .zca)  // or .iterNorm(iterations: 5)
     let shape = try TensorShape([16, 128, 4, 4])
     let x = (0..<shape.elementCount).map { _ in Float.random(in: -1...1) }

@@ -2,7 +2,7 @@
 // Do not edit: change the article and run `python3 scripts/snippets.py`.
 import BatchNormKit
 
-func rEADMESnippet2() throws {
+func readmeSnippet2() throws {
     var layer = try BatchNorm<Float>(channelCount: 64)            // eps 1e-5, momentum 0.1, affine, running stats
     let shape = try TensorShape([8, 64, 14, 14])                  // NCHW; TensorShape([8, 14, 14, 64], layout: .channelsLast) for NHWC
     let x = (0..<shape.elementCount).map { _ in Float.random(in: -1...1) }

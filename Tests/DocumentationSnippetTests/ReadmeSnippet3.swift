@@ -2,7 +2,7 @@
 // Do not edit: change the article and run `python3 scripts/snippets.py`.
 import BatchNormKit
 
-func rEADMESnippet3() throws {
+func readmeSnippet3() throws {
     var layer = try BatchNorm<Float>(channelCount: 64)
     let shape = try TensorShape([8, 64, 14, 14])
     let x = (0..<shape.elementCount).map { _ in Float.random(in: -1...1) }
