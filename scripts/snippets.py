@@ -71,6 +71,16 @@ def generated():
     return files
 
 
+# Implementation details of the kernels that `import BatchNormKit` must not expose (issue 9: the
+# CBLAS routine tables are SPI of Kernels), with the compiler error that proves it.
+HIDDEN_FROM_CLIENTS = [
+    ("let routines = Float.blasRoutines", "inaccessible due to '@_spi' protection level"),
+    ("let routines = Double.whiteningRoutines", "inaccessible due to '@_spi' protection level"),
+    ("let table: BLASRoutines<Float>? = nil", "cannot find type 'BLASRoutines' in scope"),
+    ("let pool = ForkJoinPool.shared", "cannot find 'ForkJoinPool' in scope"),
+]
+
+
 def statement_snippets():
     """(name, source) of every snippet with top-level statements, as a reader would paste it."""
     for path in ARTICLES:
@@ -107,6 +117,17 @@ def compile_top_level(bin_path):
             errors = [line for line in result.stderr.splitlines() if "error:" in line]
             print(f"snippets: {name} fails as main.swift: " + " | ".join(errors[:3]))
     print(f"snippets: {count - failures} of {count} statement snippets compile as main.swift")
+    # What BatchNormKit must not hand its clients: each probe must fail to compile with this error.
+    for probe, expected in HIDDEN_FROM_CLIENTS:
+        with tempfile.TemporaryDirectory() as scratch:
+            main_file = os.path.join(scratch, "main.swift")
+            with open(main_file, "w") as f:
+                f.write("import BatchNormKit\n" + probe + "\n")
+            result = subprocess.run(["swiftc", "-typecheck", *flags, main_file], capture_output=True, text=True)
+        if result.returncode == 0 or expected not in result.stderr:
+            failures += 1
+            print(f"snippets: a client of BatchNormKit can write `{probe}` (expected: {expected})")
+    print(f"snippets: {len(HIDDEN_FROM_CLIENTS)} implementation details checked hidden from clients")
     return 1 if failures else 0
 
 

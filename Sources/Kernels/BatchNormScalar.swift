@@ -1,13 +1,14 @@
 /// The element types the batch-norm kernels are implemented for: `Float` and `Double`.
 ///
-/// The protocol is sealed: its only requirement returns a ``BLASRoutines`` table, whose initializer is
-/// internal to this module, so no type outside the package can conform. Clients use it only as a
-/// generic constraint (`BatchNorm<Float>`, `BatchNorm<Double>`).
-public protocol BatchNormScalar: BinaryFloatingPoint, SIMDScalar, Sendable, Codable {
+/// The protocol is sealed: its requirements return CBLAS routine tables whose initializers are internal
+/// to this module, so no type outside the package can conform. The requirements and their types are
+/// SPI (`@_spi(KernelRoutines)`): a client of `BatchNormKit` sees the protocol only, as a generic
+/// constraint (`BatchNorm<Float>`, `BatchNorm<Double>`).
+public protocol BatchNormScalar: BinaryFloatingPoint, SIMDScalar, Sendable {
     /// The CBLAS routines for this precision (`cblas_s*` for `Float`, `cblas_d*` for `Double`).
-    static var blasRoutines: BLASRoutines<Self> { get }
+    @_spi(KernelRoutines) static var blasRoutines: BLASRoutines<Self> { get }
     /// The level-3 routines of group whitening (`cblas_?gemm`, `cblas_?syrk`).
-    static var whiteningRoutines: WhiteningRoutines<Self> { get }
+    @_spi(KernelRoutines) static var whiteningRoutines: WhiteningRoutines<Self> { get }
 }
 
 /// The CBLAS routines one precision maps to. Opaque outside the kernels: it has no public members and
@@ -15,7 +16,7 @@ public protocol BatchNormScalar: BinaryFloatingPoint, SIMDScalar, Sendable, Coda
 ///
 /// All counts, strides and leading dimensions are already-checked 32-bit CBLAS integers; see
 /// `BLASCount`. Matrices are row-major.
-public struct BLASRoutines<Scalar>: Sendable {
+@_spi(KernelRoutines) public struct BLASRoutines<Scalar>: Sendable {
     /// `result = alpha * op(matrix) * vector + beta * result`, `op` transposing when asked.
     typealias MatrixVector = @Sendable (
         _ transposed: Bool, _ rows: Int32, _ columns: Int32, _ alpha: Scalar,

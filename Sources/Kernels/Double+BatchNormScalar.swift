@@ -2,7 +2,7 @@ internal import CBLAS
 
 extension Double: BatchNormScalar {
     /// `cblas_d*` routines.
-    public static let blasRoutines = BLASRoutines<Double>(
+    @_spi(KernelRoutines) public static let blasRoutines = BLASRoutines<Double>(
         gemv: { transposed, rows, columns, alpha, matrix, leadingDimension, vector, vectorStride, beta, result in
             cblas_dgemv(
                 CblasRowMajor, transposed ? CblasTrans : CblasNoTrans, rows, columns, alpha,

@@ -2,7 +2,7 @@ internal import CBLAS
 
 extension Float: BatchNormScalar {
     /// `cblas_s*` routines.
-    public static let blasRoutines = BLASRoutines<Float>(
+    @_spi(KernelRoutines) public static let blasRoutines = BLASRoutines<Float>(
         gemv: { transposed, rows, columns, alpha, matrix, leadingDimension, vector, vectorStride, beta, result in
             cblas_sgemv(
                 CblasRowMajor, transposed ? CblasTrans : CblasNoTrans, rows, columns, alpha,

@@ -2,7 +2,7 @@ internal import CBLAS
 
 extension Double {
     /// `cblas_dgemm`, `cblas_dsyrk`.
-    public static let whiteningRoutines = WhiteningRoutines<Double>(
+    @_spi(KernelRoutines) public static let whiteningRoutines = WhiteningRoutines<Double>(
         gemm: { transposeA, transposeB, rows, columns, depth, alpha, a, lda, b, ldb, beta, c, ldc in
             cblas_dgemm(
                 CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,

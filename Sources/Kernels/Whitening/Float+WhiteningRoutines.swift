@@ -2,7 +2,7 @@ internal import CBLAS
 
 extension Float {
     /// `cblas_sgemm`, `cblas_ssyrk`.
-    public static let whiteningRoutines = WhiteningRoutines<Float>(
+    @_spi(KernelRoutines) public static let whiteningRoutines = WhiteningRoutines<Float>(
         gemm: { transposeA, transposeB, rows, columns, depth, alpha, a, lda, b, ldb, beta, c, ldc in
             cblas_sgemm(
                 CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,

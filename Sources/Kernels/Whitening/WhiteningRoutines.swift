@@ -1,7 +1,7 @@
 /// The level-3 CBLAS routines the group-whitening kernels run on the tensor-sized operands, for one
 /// precision. Opaque outside the kernels, like ``BLASRoutines``: no public members, no public
 /// initializer. Counts and leading dimensions are checked 32-bit CBLAS integers; matrices row-major.
-public struct WhiteningRoutines<Scalar>: Sendable {
+@_spi(KernelRoutines) public struct WhiteningRoutines<Scalar>: Sendable {
     /// `c = alpha * op(a) * op(b) + beta * c` (`gemm`), `op` transposing when asked; `c` is
     /// `rows × columns`, the inner dimension `depth`.
     typealias MatrixMultiply = @Sendable (
