@@ -48,6 +48,29 @@ public struct BatchNorm<Scalar: BatchNormScalar>: Sendable, Hashable {
     /// tested for parity, as the reference composition.
     package var kernelPath: KernelPath = .fused
 
+    /// Equality of what a user sets and sees: every public property. Which kernel implementation runs
+    /// (a test and benchmark seam) is not part of a layer's value.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.channelCount == rhs.channelCount && lhs.epsilon == rhs.epsilon && lhs.momentum == rhs.momentum
+            && lhs.affine == rhs.affine && lhs.tracksRunningStatistics == rhs.tracksRunningStatistics
+            && lhs.gamma == rhs.gamma && lhs.beta == rhs.beta && lhs.runningMean == rhs.runningMean
+            && lhs.runningVariance == rhs.runningVariance && lhs.numBatchesTracked == rhs.numBatchesTracked
+    }
+
+    /// Hashes the public properties, as ``==(_:_:)`` compares them.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(channelCount)
+        hasher.combine(epsilon)
+        hasher.combine(momentum)
+        hasher.combine(affine)
+        hasher.combine(tracksRunningStatistics)
+        hasher.combine(gamma)
+        hasher.combine(beta)
+        hasher.combine(runningMean)
+        hasher.combine(runningVariance)
+        hasher.combine(numBatchesTracked)
+    }
+
     /// - Parameters:
     ///   - channelCount: `C`, at least 1, and small enough that the per-channel vectors fit in the
     ///     machine's physical memory.
