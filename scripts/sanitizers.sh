@@ -9,7 +9,7 @@
 # to 2 min), ThreadSanitizer's target being the 1,000-call ConcurrencyTests. Nothing is suppressed for
 # TSan: OpenBLAS and libdispatch are not instrumented, but TSan follows their threads through its
 # interceptors (checked: a deliberate race inside a `concurrentPerform` closure is reported); the
-# fused kernels' own fork-join pool (Sources/Kernels/ForkJoinPool.swift) synchronizes through Swift
+# fused kernels' own fork-join pool (Sources/Kernels/Threading/ForkJoinPool.swift) synchronizes through Swift
 # atomics and pthread calls, which TSan instruments (checked: a deliberate race between two parts of a
 # pool job, one on a worker, is reported). LeakSanitizer (part of ASan) skips the two reports that
 # scripts/lsan-suppressions.txt shows not to be leaks.

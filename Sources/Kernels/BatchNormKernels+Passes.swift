@@ -22,7 +22,7 @@ extension BatchNormKernels {
     @_specialize(where Scalar == Double)
     package static func trainingForward<Scalar: BatchNormScalar>(
         _ input: Span<Scalar>, geometry: ChannelGeometry, gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar,
-        into output: inout MutableSpan<Scalar>, path: KernelPath = .blas
+        into output: inout MutableSpan<Scalar>, path: KernelPath
     ) -> TrainingStatistics<Scalar> {
         if path == .fused {
             let result = input.withUnsafeBufferPointer { inputBuffer in
@@ -55,7 +55,7 @@ extension BatchNormKernels {
     package static func normalize<Scalar: BatchNormScalar>(
         _ input: Span<Scalar>, geometry: ChannelGeometry, moments: ChannelMoments<Scalar>,
         gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar,
-        into output: inout MutableSpan<Scalar>, path: KernelPath = .blas
+        into output: inout MutableSpan<Scalar>, path: KernelPath
     ) -> [Scalar] {
         assert(moments.count >= 1 && moments.channelCount == geometry.channelCount)
         let inverseStandardDeviation = moments.inverseStandardDeviation(epsilon: epsilon)
@@ -73,7 +73,7 @@ extension BatchNormKernels {
     package static func inferenceForward<Scalar: BatchNormScalar>(
         _ input: Span<Scalar>, geometry: ChannelGeometry, mean: [Scalar], variance: [Scalar],
         gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar,
-        into output: inout MutableSpan<Scalar>, path: KernelPath = .blas
+        into output: inout MutableSpan<Scalar>, path: KernelPath
     ) {
         let inverseStandardDeviation = inverseStandardDeviation(variance: variance, epsilon: epsilon)
         normalize(
@@ -99,7 +99,7 @@ extension BatchNormKernels {
     package static func trainingBackward<Scalar: BatchNormScalar>(
         input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry,
         mean: ChannelCenter<Scalar>, inverseStandardDeviation: [Scalar], gamma: [Scalar]?,
-        into inputGradient: inout MutableSpan<Scalar>, path: KernelPath = .blas
+        into inputGradient: inout MutableSpan<Scalar>, path: KernelPath
     ) -> ParameterGradients<Scalar> {
         let reductions = backwardReductions(
             input: input, gradient: gradient, geometry: geometry, center: mean, path: path)
@@ -169,7 +169,7 @@ extension BatchNormKernels {
     package static func inferenceBackward<Scalar: BatchNormScalar>(
         input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry,
         mean: [Scalar], variance: [Scalar], gamma: [Scalar]?, epsilon: Scalar,
-        into inputGradient: inout MutableSpan<Scalar>, path: KernelPath = .blas
+        into inputGradient: inout MutableSpan<Scalar>, path: KernelPath
     ) -> ParameterGradients<Scalar> {
         let inverseStandardDeviation = inverseStandardDeviation(variance: variance, epsilon: epsilon)
         let reductions = backwardReductions(

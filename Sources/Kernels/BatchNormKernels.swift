@@ -12,7 +12,7 @@ package enum BatchNormKernels {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     package static func moments<Scalar: BatchNormScalar>(
-        of input: Span<Scalar>, geometry: ChannelGeometry, path: KernelPath = .blas
+        of input: Span<Scalar>, geometry: ChannelGeometry, path: KernelPath
     ) -> ChannelMoments<Scalar> {
         assert(input.count == geometry.elementCount)
         return input.withUnsafeBufferPointer { inputBuffer in
@@ -37,7 +37,7 @@ package enum BatchNormKernels {
     package static func normalize<Scalar: BatchNormScalar>(
         _ input: Span<Scalar>, geometry: ChannelGeometry,
         center: ChannelCenter<Scalar>, scale: [Scalar], shift: [Scalar],
-        into output: inout MutableSpan<Scalar>, path: KernelPath = .blas
+        into output: inout MutableSpan<Scalar>, path: KernelPath
     ) {
         assert(input.count == geometry.elementCount && output.count == geometry.elementCount)
         assert(center.channelCount == geometry.channelCount && scale.count == geometry.channelCount
@@ -64,7 +64,7 @@ package enum BatchNormKernels {
     @_specialize(where Scalar == Double)
     package static func backwardReductions<Scalar: BatchNormScalar>(
         input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry,
-        center: ChannelCenter<Scalar>, path: KernelPath = .blas
+        center: ChannelCenter<Scalar>, path: KernelPath
     ) -> BackwardReductions<Scalar> {
         assert(input.count == geometry.elementCount && gradient.count == geometry.elementCount)
         assert(center.channelCount == geometry.channelCount)
@@ -92,7 +92,7 @@ package enum BatchNormKernels {
     package static func backwardInputGradient<Scalar: BatchNormScalar>(
         input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry,
         coefficients: InputGradientCoefficients<Scalar>,
-        into inputGradient: inout MutableSpan<Scalar>, path: KernelPath = .blas
+        into inputGradient: inout MutableSpan<Scalar>, path: KernelPath
     ) {
         assert(input.count == geometry.elementCount && gradient.count == geometry.elementCount
                && inputGradient.count == geometry.elementCount)
