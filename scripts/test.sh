@@ -18,6 +18,7 @@ bash scripts/fetch-digits.sh
 python3 scripts/train_smoke.py "$(swift build --show-bin-path)/bn-train"
 python3 scripts/e2e_whitening.py "$binary"
 "$binary" bench --quick
+"$binary" bench-activation --shape 4x16x12x12 --shape 64x10 --rounds 3
 bash scripts/test-mpi.sh
 bash scripts/sanitizers.sh
 swift test --skip-build

@@ -11,7 +11,7 @@ public struct BatchNormCommand: ParsableCommand {
         commandName: "batchnorm",
         abstract: "Batch normalization on OpenBLAS: benchmarks, parity checks, and .npy in/out.",
         subcommands: [BenchCommand.self, ForwardCommand.self, BackwardCommand.self, WhiteningBenchCommand.self,
-                      FoldCommand.self],
+                      FoldCommand.self, ActivationCostBenchCommand.self],
         defaultSubcommand: BenchCommand.self
     )
 

@@ -152,7 +152,8 @@ struct BenchReport {
 
     static let widths = [14, 14, 6, 9, 5, 3, 9, 7, 6, 7, 9, 6]
 
-    static func line(_ cells: [String]) -> String {
+    /// `cells` left-aligned in columns of `widths` characters (a longer cell pushes the rest right).
+    static func line(_ cells: [String], widths: [Int] = widths) -> String {
         zip(cells, widths).map { cell, width in
             cell.count >= width ? cell : cell + String(repeating: " ", count: width - cell.count)
         }.joined(separator: " ")
