@@ -22,12 +22,10 @@ extension DecorrelatedBatchNorm {
     ) throws(BatchNormError) -> BatchNormGradients<Scalar> {
         try validate(shape: shape, ("gradOutput", gradOutput.count), ("input", input.count))
         try validate(statistics: statistics)
-        var gradInput = [Scalar](repeating: 0, count: input.count)
-        var gradInputSpan = gradInput.mutableSpan
-        let sums = GroupWhiteningKernels.backward(
+        let gradients = GroupWhiteningKernels.backward(
             gradOutput: gradOutput.span, input: input.span, geometry: shape.geometry, groupSize: groupSize,
-            method: whitening.method, epsilon: Double(epsilon), factors: statistics.factors, gamma: gammaIfAffine,
-            into: &gradInputSpan)
-        return BatchNormGradients(input: gradInput, parameters: ParameterGradients(gamma: sums.gamma, beta: sums.beta))
+            method: whitening.method, epsilon: Double(epsilon), factors: statistics.factors, gamma: gammaIfAffine)
+        return BatchNormGradients(
+            input: gradients.input, parameters: ParameterGradients(gamma: gradients.gamma, beta: gradients.beta))
     }
 }

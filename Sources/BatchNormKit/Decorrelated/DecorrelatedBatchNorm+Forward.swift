@@ -19,11 +19,9 @@ extension DecorrelatedBatchNorm {
         try validate(shape: shape, ("input", input.count))
         try validateRunningStatistics()
         guard shape.valuesPerChannel > 1 else { throw .singleValuePerChannel(shape: shape.dimensions) }
-        var output = [Scalar](repeating: 0, count: input.count)
-        var outputSpan = output.mutableSpan
-        let factors = GroupWhiteningKernels.forwardTraining(
+        let (output, factors) = GroupWhiteningKernels.forwardTraining(
             input.span, geometry: shape.geometry, groupSize: groupSize, method: whitening.method,
-            epsilon: Double(epsilon), gamma: gammaIfAffine, beta: betaIfAffine, into: &outputSpan)
+            epsilon: Double(epsilon), gamma: gammaIfAffine, beta: betaIfAffine)
         let statistics = WhiteningStatistics(factors: factors)
         updateRunningStatistics(with: statistics)
         return (output, statistics)
@@ -36,12 +34,9 @@ extension DecorrelatedBatchNorm {
     public func forwardInference(_ input: [Scalar], shape: TensorShape) throws(BatchNormError) -> [Scalar] {
         try validate(shape: shape, ("input", input.count))
         try validateRunningStatistics()
-        var output = [Scalar](repeating: 0, count: input.count)
-        var outputSpan = output.mutableSpan
-        GroupWhiteningKernels.forwardInference(
+        return GroupWhiteningKernels.forwardInference(
             input.span, geometry: shape.geometry, groupSize: groupSize, mean: runningMean,
-            whitening: runningWhitening, gamma: gammaIfAffine, beta: betaIfAffine, into: &outputSpan)
-        return output
+            whitening: runningWhitening, gamma: gammaIfAffine, beta: betaIfAffine)
     }
 
     /// `running = (1 - factor) · running + factor · batch` in `Double`, `factor` the momentum or

@@ -6,7 +6,7 @@ extension DecorrelatedBatchNorm {
         }
         let geometry = shape.geometry
         let limit = Int(Int32.max)
-        guard geometry.valuesPerChannel <= limit, geometry.innerCount <= limit, channelCount <= limit else {
+        guard geometry.innerCount <= limit, channelCount <= limit else {
             throw .whiteningSizeUnsupported(shape: shape.dimensions)
         }
         for (name, count) in arguments where count != shape.elementCount {
