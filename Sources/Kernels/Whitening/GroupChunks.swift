@@ -26,7 +26,10 @@ struct GroupChunks {
     /// Samples per BLAS call (at least 1, at most `samplesPerChunk`).
     let samplesPerCall: Int
     /// Parts the work is split into (1: the calling thread alone, BLAS as configured).
-    let parts: Int
+    private(set) var parts: Int
+    /// The groups the passes cover (all by default; one at a time keeps a group's values in L3 between
+    /// its statistics pass and its output pass).
+    private(set) var groups: Range<Int>
 
     init(geometry: ChannelGeometry, groupSize: Int) {
         self.geometry = geometry
@@ -39,11 +42,26 @@ struct GroupChunks {
             chunk -= chunk % geometry.innerCount  // whole panels: fewer, longer segments
         }
         samplesPerChunk = max(1, min(chunk, sampleCount, limit))
+        groups = 0..<(geometry.channelCount / groupSize)
         let threads = Fused.threadCount(elementCount: geometry.elementCount)
         let chunkCount = (sampleCount + samplesPerChunk - 1) / samplesPerChunk
-        parts = max(1, min(threads, chunkCount * (geometry.channelCount / groupSize)))
+        parts = max(1, min(threads, chunkCount * groups.count))
         let callBound = parts > 1 ? max(1, Self.singleThreadedProductBound / (groupSize * (groupSize + 1))) : Int.max
         samplesPerCall = max(1, min(samplesPerChunk, callBound))
+    }
+
+    /// The same walk over `groups` only (at most as many parts as before).
+    func restricted(to groups: Range<Int>) -> GroupChunks {
+        var copy = self
+        copy.groups = groups
+        copy.parts = max(1, min(parts, chunkCount * groups.count))
+        return copy
+    }
+
+    /// Group and chunk of work item `item` (items run group-major over ``groups``).
+    func groupAndChunk(of item: Int) -> (group: Int, chunk: Int) {
+        let (groupIndex, chunk) = item.quotientAndRemainder(dividingBy: chunkCount)
+        return (groups.lowerBound + groupIndex, chunk)
     }
 
     var chunkCount: Int { (geometry.valuesPerChannel + samplesPerChunk - 1) / samplesPerChunk }
@@ -141,9 +159,9 @@ struct GroupChunks {
     }
 
     /// Runs `body(part, items)` for every part, concurrently when there are several, where `items`
-    /// are the part's `(group, chunk)` pairs (consecutive in group-major order).
+    /// are the part's work items (see ``groupAndChunk(of:)``), consecutive.
     func forEachPart(_ body: (_ part: Int, _ items: Range<Int>) -> Void) {
-        let itemCount = (geometry.channelCount / groupSize) * chunkCount
+        let itemCount = groups.count * chunkCount
         Fused.forEachPart(parts) { part in
             body(part, Fused.slice(itemCount, part: part, of: parts))
         }

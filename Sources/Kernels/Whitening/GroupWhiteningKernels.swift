@@ -67,17 +67,17 @@ package enum GroupWhiteningKernels {
         let groupCount = geometry.channelCount / groupSize
         let sampleCount = Double(geometry.valuesPerChannel)
         let shift = dataShift(of: input, chunks: chunks)
-        let sums = shiftedSecondMoments(of: input, shift: shift, chunks: chunks)
         var high = [Scalar](repeating: 0, count: geometry.channelCount)
         var low = [Scalar](repeating: 0, count: geometry.channelCount)
         var covariances: [SquareMatrix] = []
         var whitenings: [SquareMatrix] = []
-        var matrices: [[Scalar]] = []
-        var shifts: [[Scalar]] = []
         let width = groupSize + 1
+        // Group by group, so that the output pass finds the group's values (1/(C/G) of the tensor) still
+        // in L3 from the statistics pass.
         for group in 0..<groupCount {
+            let groupChunks = chunks.restricted(to: group..<(group + 1))
             let channels = group * groupSize ..< (group + 1) * groupSize
-            let groupSums = sums[group]
+            let groupSums = shiftedSecondMoments(of: input, shift: shift, chunks: groupChunks)[0]
             // mean = shift + d with d = Σ (x - shift) / M; Σ = S Sᵀ / M - d dᵀ about the same shift.
             let offset = (0..<groupSize).map { groupSums[$0 * width + groupSize] / sampleCount }
             var covariance = SquareMatrix.zero(size: groupSize)
@@ -98,14 +98,13 @@ package enum GroupWhiteningKernels {
             let matrix = whitening.scalingRows(by: scale)
             let bias = beta.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 0, count: groupSize)
             let residual = low[channels].map(Double.init)
-            shifts.append(zip(bias, multiply(matrix, residual)).map { Scalar($0 - $1) })
-            matrices.append(scalars(matrix))
+            combine(
+                chunks: groupChunks, input: input, center: high, terms: [.centeredInput],
+                matrices: [[scalars(matrix)]], shifts: [zip(bias, multiply(matrix, residual)).map { Scalar($0 - $1) }],
+                into: output)
             covariances.append(covariance)
             whitenings.append(whitening)
         }
-        combine(
-            chunks: chunks, input: input, center: high, terms: [.centeredInput],
-            matrices: matrices.map { [$0] }, shifts: shifts, into: output)
         return GroupWhiteningFactors(
             center: ChannelCenter(high: high, low: low), covariance: covariances, whitening: whitenings)
     }
@@ -228,12 +227,12 @@ package enum GroupWhiteningKernels {
             gradOutput.withUnsafeBufferPointer { gradOutputBuffer in
                 guard let inputBase = inputBuffer.baseAddress, let gradOutputBase = gradOutputBuffer.baseAddress
                 else { return }
-                // dY S_extᵀ per group: G × (G + 1), the last column Σ dy.
-                let crossProducts = gradientCrossProducts(
-                    gradOutputBase, input: inputBase, center: factors.center.high, chunks: chunks)
-                var matrices: [[[Scalar]]] = []
-                var shifts: [[Scalar]] = []
+                // Group by group, so that the second pass finds the group's x and dy still in L3.
                 for group in 0..<groupCount {
+                    let groupChunks = chunks.restricted(to: group..<(group + 1))
+                    // dY S_extᵀ: G × (G + 1), the last column Σ dy.
+                    let crossProduct = gradientCrossProducts(
+                        gradOutputBase, input: inputBase, center: factors.center.high, chunks: groupChunks)[0]
                     let channels = group * groupSize ..< (group + 1) * groupSize
                     let residual = residualMean(factors.center, channels)
                     let whitening = factors.whitening[group]
@@ -242,9 +241,9 @@ package enum GroupWhiteningKernels {
                     var sums = [Double](repeating: 0, count: groupSize)
                     var gradientCross = SquareMatrix.zero(size: groupSize)
                     for row in 0..<groupSize {
-                        sums[row] = crossProducts[group][row * width + groupSize]
+                        sums[row] = crossProduct[row * width + groupSize]
                         for column in 0..<groupSize {
-                            gradientCross[row, column] = crossProducts[group][row * width + column] - sums[row] * residual[column]
+                            gradientCross[row, column] = crossProduct[row * width + column] - sums[row] * residual[column]
                         }
                     }
                     let projected = gradientCross * whitening
@@ -257,15 +256,14 @@ package enum GroupWhiteningKernels {
                         whiteningGradient: gradientCross.scalingRows(by: scale))
                     let outputMatrix = whitening.scalingColumns(by: scale)
                     let centeredMatrix = (2 / sampleCount) * covarianceGradient
-                    shifts.append(zip(
+                    let shift = zip(
                         multiply(outputMatrix, sums.map { $0 / sampleCount }), multiply(centeredMatrix, residual)
-                    ).map { Scalar(-($0 + $1)) })
-                    matrices.append([scalars(outputMatrix), scalars(centeredMatrix)])
+                    ).map { Scalar(-($0 + $1)) }
+                    combine(
+                        chunks: groupChunks, input: inputBase, center: factors.center.high,
+                        terms: [.tensor(gradOutputBase), .centeredInput],
+                        matrices: [[scalars(outputMatrix), scalars(centeredMatrix)]], shifts: [shift], into: gradInput)
                 }
-                combine(
-                    chunks: chunks, input: inputBase, center: factors.center.high,
-                    terms: [.tensor(gradOutputBase), .centeredInput], matrices: matrices, shifts: shifts,
-                    into: gradInput)
             }
         }
         return (gammaGradient, betaGradient)
@@ -295,25 +293,25 @@ package enum GroupWhiteningKernels {
                 gradInput.withUnsafeMutableBufferPointer { gradInputBuffer in
                     guard let inputBase = inputBuffer.baseAddress, let gradOutputBase = gradOutputBuffer.baseAddress,
                           let gradInputBase = gradInputBuffer.baseAddress else { return }
-                    let crossProducts = gradientCrossProducts(gradOutputBase, input: inputBase, center: mean, chunks: chunks)
-                    var matrices: [[[Scalar]]] = []
                     for group in 0..<groupCount {
+                        let groupChunks = chunks.restricted(to: group..<(group + 1))
+                        let crossProduct = gradientCrossProducts(
+                            gradOutputBase, input: inputBase, center: mean, chunks: groupChunks)[0]
                         let channels = group * groupSize ..< (group + 1) * groupSize
                         let phi = fixedWhitening(whitening, group: group, groupSize: groupSize)
                         for (index, channel) in channels.enumerated() {
                             // dgamma_i = Σ_k Φ_ik Σ_m dy_i (x_k - mean_k).
                             gammaGradient[channel] = Scalar((0..<groupSize).reduce(0.0) {
-                                $0 + phi[index, $1] * crossProducts[group][index * width + $1]
+                                $0 + phi[index, $1] * crossProduct[index * width + $1]
                             })
-                            betaGradient[channel] = Scalar(crossProducts[group][index * width + groupSize])
+                            betaGradient[channel] = Scalar(crossProduct[index * width + groupSize])
                         }
                         let scale = gamma.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 1, count: groupSize)
-                        matrices.append([scalars(phi.scalingRows(by: scale).transposed)])
+                        combine(
+                            chunks: groupChunks, input: inputBase, center: nil, terms: [.tensor(gradOutputBase)],
+                            matrices: [[scalars(phi.scalingRows(by: scale).transposed)]],
+                            shifts: [.init(repeating: 0, count: groupSize)], into: gradInputBase)
                     }
-                    combine(
-                        chunks: chunks, input: inputBase, center: nil, terms: [.tensor(gradOutputBase)],
-                        matrices: matrices, shifts: .init(repeating: .init(repeating: 0, count: groupSize), count: groupCount),
-                        into: gradInputBase)
                 }
             }
         }
@@ -335,7 +333,7 @@ package enum GroupWhiteningKernels {
         }
     }
 
-    /// Per group, `S S_extᵀ` (`G × (G + 1)` row-major, `Double`) with `S = x - shift`, `S_ext` its rows and a
+    /// Per group of `chunks.groups`, `S S_extᵀ` (`G × (G + 1)` row-major, `Double`) with `S = x - shift`, `S_ext` its rows and a
     /// ones row: the second moments about the shift and, in the last column, `Σ (x - shift)`.
     static func shiftedSecondMoments<Scalar: BatchNormScalar>(
         of input: UnsafePointer<Scalar>, shift: [Scalar], chunks: GroupChunks
@@ -366,7 +364,7 @@ package enum GroupWhiteningKernels {
         }
     }
 
-    /// Per group, `dY S_extᵀ` (`G × (G + 1)` row-major, `Double`) with `S = x - center`: the last column
+    /// Per group of `chunks.groups`, `dY S_extᵀ` (`G × (G + 1)` row-major, `Double`) with `S = x - center`: the last column
     /// is `Σ dy`.
     static func gradientCrossProducts<Scalar: BatchNormScalar>(
         _ gradOutput: UnsafePointer<Scalar>, input: UnsafePointer<Scalar>, center: [Scalar], chunks: GroupChunks
@@ -403,7 +401,7 @@ package enum GroupWhiteningKernels {
     ) -> [[Double]] {
         let groupSize = chunks.groupSize
         let width = groupSize + 1
-        let groupCount = chunks.geometry.channelCount / groupSize
+        let groupCount = chunks.groups.count
         let matrixCount = groupSize * width
         var scratch = chunks.makeScratch(Scalar.self)
         var partSums = [Double](repeating: 0, count: chunks.parts * groupCount * matrixCount)
@@ -417,13 +415,13 @@ package enum GroupWhiteningKernels {
                         let partScratch = scratchBase + part * chunks.scratchCount
                         let product = productsBase + part * width * width
                         for item in items {
-                            let (group, chunk) = item.quotientAndRemainder(dividingBy: chunks.chunkCount)
+                            let (group, chunk) = chunks.groupAndChunk(of: item)
                             let samples = chunks.samples(of: chunk)
                             chunks.centeredCopy(
                                 of: input, group: group, samples: samples,
                                 center: Array(center[group * groupSize ..< (group + 1) * groupSize]), into: partScratch)
                             chunkProduct(partScratch, group, samples, product)
-                            let target = sumsBase + (part * groupCount + group) * matrixCount
+                            let target = sumsBase + (part * groupCount + group - chunks.groups.lowerBound) * matrixCount
                             for row in 0..<groupSize {
                                 for column in (upperOnly ? row : 0)..<width {
                                     target[row * width + column] += Double(product[row * width + column])
@@ -454,7 +452,8 @@ package enum GroupWhiteningKernels {
         case tensor(UnsafePointer<Scalar>)
     }
 
-    /// `output = shift + Σ_t matrices[g][t] · term_t` over every group `g` (each matrix `G × G`,
+    /// `output = shift + Σ_t matrices[g][t] · term_t` over every group `g` of `chunks.groups` (indexed
+    /// from the first of them; each matrix `G × G`,
     /// row-major, acting on the channel index), chunk by chunk over the pool's parts.
     static func combine<Scalar: BatchNormScalar>(
         chunks: GroupChunks, input: UnsafePointer<Scalar>, center: [Scalar]?, terms: [CombineTerm<Scalar>],
@@ -464,7 +463,6 @@ package enum GroupWhiteningKernels {
         let order = BLASCount.checked(groupSize)
         let tensorStride = chunks.tensorLeadingDimension
         let scratchStride = chunks.scratchLeadingDimension
-        let chunkCount = chunks.chunkCount
         let needsScratch = terms.contains { if case .centeredInput = $0 { true } else { false } }
         var scratch = needsScratch ? chunks.makeScratch(Scalar.self) : []
         let flatMatrices = matrices.flatMap { $0.flatMap { $0 } }
@@ -475,14 +473,14 @@ package enum GroupWhiteningKernels {
                 chunks.forEachPart { part, items in
                     let partScratch = scratchBuffer.baseAddress.map { $0 + part * chunks.scratchCount }
                     for item in items {
-                        let (group, chunk) = item.quotientAndRemainder(dividingBy: chunkCount)
+                        let (group, chunk) = chunks.groupAndChunk(of: item)
                         let samples = chunks.samples(of: chunk)
                         if let partScratch, let center {
                             chunks.centeredCopy(
                                 of: input, group: group, samples: samples,
                                 center: Array(center[group * groupSize ..< (group + 1) * groupSize]), into: partScratch)
                         }
-                        let shift = shifts[group]
+                        let shift = shifts[group - chunks.groups.lowerBound]
                         chunks.forEachRun(of: samples, group: group, callSized: true) { tensorOffset, chunkOffset, count in
                             let target = output + tensorOffset
                             // The shift first, then every product added with beta = 1: OpenBLAS skips its
@@ -506,7 +504,8 @@ package enum GroupWhiteningKernels {
                                 case .input: (source, sourceStride) = (input + tensorOffset, tensorStride)
                                 case .tensor(let base): (source, sourceStride) = (base + tensorOffset, tensorStride)
                                 }
-                                let matrix = matricesBase + (group * terms.count + index) * matrixCount
+                                let matrix = matricesBase
+                                    + ((group - chunks.groups.lowerBound) * terms.count + index) * matrixCount
                                 if chunks.channelMajor {
                                     Scalar.whiteningRoutines.gemm(
                                         false, false, order, BLASCount.checked(count), order, 1, matrix, order,
