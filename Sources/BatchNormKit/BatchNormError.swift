@@ -44,8 +44,9 @@ public enum BatchNormError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidIterationCount(Int)
     /// Running or saved whitening matrices whose element count is not `(C / G) · G · G`.
     case whiteningLengthMismatch(argument: String, expected: Int, actual: Int)
-    /// Group whitening on a tensor with more than `Int32.max` values per channel, spatial positions or
-    /// channels: its BLAS-3 calls take these as single 32-bit counts and strides.
+    /// Group whitening on a tensor with more than `Int32.max` spatial positions (channels-first) or
+    /// channels: its BLAS-3 calls take the tensor's row stride as a 32-bit leading dimension (sample
+    /// counts are split).
     case whiteningSizeUnsupported(shape: [Int])
     /// A weight to fold batch norm into whose rank is not its layout's (`out-in`: 2; the convolution
     /// layouts: 4).
@@ -94,7 +95,7 @@ public enum BatchNormError: Error, Sendable, Hashable, CustomStringConvertible {
         case .whiteningLengthMismatch(let argument, let expected, let actual):
             "\(argument) has length \(actual) but the groups need \(expected) values ([C/G, G, G])"
         case .whiteningSizeUnsupported(let shape):
-            "shape \(shape) has more than 2147483647 values per channel, spatial positions or channels; group whitening needs each within 32-bit BLAS counts"
+            "shape \(shape) has more than 2147483647 spatial positions or channels; group whitening needs its row stride within a 32-bit BLAS leading dimension"
         case .weightRankMismatch(let layout, let shape, let expectedRank):
             "weight shape \(shape) has rank \(shape.count) but layout \(layout) needs rank \(expectedRank)"
         }

@@ -38,7 +38,7 @@ struct ErrorMessageTests {
         (.whiteningLengthMismatch(argument: "runningWhitening", expected: 32, actual: 30),
          "runningWhitening has length 30 but the groups need 32 values ([C/G, G, G])"),
         (.whiteningSizeUnsupported(shape: [1, 8, 1 << 31]),
-         "shape [1, 8, 2147483648] has more than 2147483647 values per channel, spatial positions or channels; group whitening needs each within 32-bit BLAS counts"),
+         "shape [1, 8, 2147483648] has more than 2147483647 spatial positions or channels; group whitening needs its row stride within a 32-bit BLAS leading dimension"),
         (.weightRankMismatch(layout: "out-in-kh-kw", shape: [8, 3, 3], expectedRank: 4),
          "weight shape [8, 3, 3] has rank 3 but layout out-in-kh-kw needs rank 4"),
     ]

@@ -10,5 +10,6 @@ func readmeSnippet4() throws {
     let (y, statistics) = try layer.forwardTraining(x, shape: shape)      // updates runningMean, runningWhitening [C/G][G][G]
     let gradients = try layer.backward(gradOutput: dy, input: x, shape: shape, statistics: statistics)
     let yInference = try layer.forwardInference(x, shape: shape)
-    print(y.count, gradients.input.count, yInference.count)
+    let inferenceGradients = try layer.backwardInference(gradOutput: dy, input: x, shape: shape)  // running stats as constants
+    print(y.count, gradients.input.count, yInference.count, inferenceGradients.input.count)
 }

@@ -1,12 +1,25 @@
 /// The checks every entry point of ``DecorrelatedBatchNorm`` runs before it writes anything.
 extension DecorrelatedBatchNorm {
     func validate(shape: TensorShape, _ arguments: (name: String, count: Int)...) throws(BatchNormError) {
+        try validate(shape: shape, arguments)
+    }
+
+    /// The checks of a training step: shapes and lengths, running statistics when tracked, more than one
+    /// value per channel, and a batch counter `>= 0` (the cumulative factor is `1 / numBatchesTracked`).
+    func validateTraining(shape: TensorShape, _ arguments: (name: String, count: Int)...) throws(BatchNormError) {
+        try validate(shape: shape, arguments)
+        try validateRunningStatistics()
+        guard shape.valuesPerChannel > 1 else { throw .singleValuePerChannel(shape: shape.dimensions) }
+        if tracksRunningStatistics, numBatchesTracked < 0 { throw .invalidBatchCount(numBatchesTracked) }
+    }
+
+    func validate(shape: TensorShape, _ arguments: [(name: String, count: Int)]) throws(BatchNormError) {
         guard shape.channelCount == channelCount else {
             throw .channelCountMismatch(layer: channelCount, shape: shape.channelCount)
         }
         let geometry = shape.geometry
         let limit = Int(Int32.max)
-        guard geometry.valuesPerChannel <= limit, geometry.innerCount <= limit, channelCount <= limit else {
+        guard geometry.innerCount <= limit, channelCount <= limit else {
             throw .whiteningSizeUnsupported(shape: shape.dimensions)
         }
         for (name, count) in arguments where count != shape.elementCount {
@@ -25,6 +38,7 @@ extension DecorrelatedBatchNorm {
     }
 
     func validateRunningStatistics() throws(BatchNormError) {
+        guard tracksRunningStatistics else { return }
         try validate("runningMean", length: runningMean.count)
         guard runningWhitening.count == whiteningElementCount else {
             throw .whiteningLengthMismatch(

@@ -12,7 +12,7 @@
 /// inference:  y = gamma ⊙ runningWhitening (x - runningMean) + beta
 /// ```
 /// `G = 1` is plain batch normalization (`Φ = 1 / sqrt(var + eps)`); `G = C` whitens all channels
-/// together. `momentum == nil` makes the running statistics a cumulative average. A value type,
+/// together. With `tracksRunningStatistics: false` inference uses the batch statistics too. `momentum == nil` makes the running statistics a cumulative average. A value type,
 /// `Sendable`; its methods may run concurrently on different values.
 public struct DecorrelatedBatchNorm<Scalar: BatchNormScalar>: Sendable, Hashable {
     /// Number of channels `C`.
@@ -28,14 +28,19 @@ public struct DecorrelatedBatchNorm<Scalar: BatchNormScalar>: Sendable, Hashable
     public let momentum: Scalar?
     /// Whether the layer has `gamma` and `beta`.
     public let affine: Bool
+    /// Whether the layer keeps ``runningMean`` and ``runningWhitening``. Without them (PyTorch's
+    /// `track_running_stats=False`) inference whitens with the batch's own statistics and
+    /// ``backwardInference(gradOutput:input:shape:into:)`` is refused.
+    public let tracksRunningStatistics: Bool
 
     /// Scale per channel (`C` values; initially 1). Empty for a non-affine layer. Checked at each call.
     public var gamma: [Scalar]
     /// Shift per channel (`C` values; initially 0). Empty for a non-affine layer. Checked at each call.
     public var beta: [Scalar]
-    /// Running mean per channel (initially 0).
+    /// Running mean per channel (initially 0). Empty when running statistics are not tracked.
     public var runningMean: [Scalar]
-    /// Running whitening matrices, `[C/G][G][G]` row-major (initially identities).
+    /// Running whitening matrices, `[C/G][G][G]` row-major (initially identities). Empty when running
+    /// statistics are not tracked.
     public var runningWhitening: [Scalar]
     /// Number of training steps that updated the running statistics.
     public var numBatchesTracked: Int
@@ -50,11 +55,12 @@ public struct DecorrelatedBatchNorm<Scalar: BatchNormScalar>: Sendable, Hashable
     ///   - epsilon: finite and `> 0`; default `1e-5`.
     ///   - momentum: in `[0, 1]`, or `nil` for a cumulative moving average; default `0.1`.
     ///   - affine: whether to learn `gamma` and `beta`; default `true`.
+    ///   - tracksRunningStatistics: whether to keep running statistics; default `true`.
     /// - Throws: `BatchNormError.invalidChannelCount`, `.invalidGroupSize`,
     ///   `.channelsNotDivisibleIntoGroups`, `.invalidIterationCount`, `.invalidEpsilon`, `.invalidMomentum`.
     public init(
         channelCount: Int, groupSize: Int, whitening: Whitening = .zca, epsilon: Scalar = 1e-5,
-        momentum: Scalar? = 0.1, affine: Bool = true
+        momentum: Scalar? = 0.1, affine: Bool = true, tracksRunningStatistics: Bool = true
     ) throws(BatchNormError) {
         guard channelCount >= 1 else { throw .invalidChannelCount(channelCount) }
         guard groupSize >= 1 else { throw .invalidGroupSize(groupSize) }
@@ -72,11 +78,12 @@ public struct DecorrelatedBatchNorm<Scalar: BatchNormScalar>: Sendable, Hashable
         self.epsilon = epsilon
         self.momentum = momentum
         self.affine = affine
+        self.tracksRunningStatistics = tracksRunningStatistics
         self.gamma = affine ? .init(repeating: 1, count: channelCount) : []
         self.beta = affine ? .init(repeating: 0, count: channelCount) : []
-        self.runningMean = .init(repeating: 0, count: channelCount)
-        var identities = [Scalar](repeating: 0, count: channelCount * groupSize)
-        for channel in 0..<channelCount { identities[channel * groupSize + channel % groupSize] = 1 }
+        self.runningMean = tracksRunningStatistics ? .init(repeating: 0, count: channelCount) : []
+        var identities = [Scalar](repeating: 0, count: tracksRunningStatistics ? channelCount * groupSize : 0)
+        for channel in 0..<identities.count / groupSize { identities[channel * groupSize + channel % groupSize] = 1 }
         self.runningWhitening = identities
         self.numBatchesTracked = 0
     }

@@ -1,18 +1,18 @@
 /// Group whitening (decorrelated batch normalization) over borrowed memory, both layouts through
 /// ``ChannelGeometry``. Channels `g·G ..< (g+1)·G` form group `g`; each group's values over the
 /// `M = outerCount · innerCount` samples are whitened together. The callers (`BatchNormKit`) have
-/// validated every size, including that `M`, `innerCount` and `channelCount` fit CBLAS's 32-bit
-/// counts; kernels only `assert`.
+/// validated every size, including that `innerCount` and `channelCount` (the tensor's leading
+/// dimensions) fit CBLAS's 32-bit integers; sample counts are split by ``GroupChunks``.
 ///
-/// Per group the tensor-sized work is three BLAS-3 calls: the covariance by `syrk` on a centered copy,
-/// the output (or input gradient) by `gemm` with `G × G` matrices, and in backward the cross product
-/// `dY Sᵀ` by `gemm`. The `G × G` algebra (eigendecomposition, Newton–Schulz) is ``WhiteningTransform``.
+/// Each pass walks the groups in chunks of samples (``GroupChunks``) whose centered copy stays in L2:
+/// the training forward reads the input twice (second moments about a shift taken from the data, then
+/// the output), backward reads input and output gradient twice; no pass over the whole tensor writes a
+/// scratch copy. Per chunk the tensor-sized work is BLAS-3: `syrk` (or `gemm` when the pool splits the
+/// work) for the second moments with a ones row for the sums, `gemm` with `G × G` matrices for the
+/// output and the input gradient, `gemm` for `dY Sᵀ`. The `G × G` algebra is ``WhiteningTransform``.
 ///
 /// Safe to call from many threads at once: no state, scratch allocated per call.
 package enum GroupWhiteningKernels {
-    /// Rows of a sample-major group handled per product, so that the shift pass finds them in cache.
-    static let sampleChunk = 256
-
     // MARK: - Forward
 
     /// Training forward: batch mean and covariance per group, `Φ`, and
@@ -26,55 +26,87 @@ package enum GroupWhiteningKernels {
         epsilon: Double, gamma: [Scalar]?, beta: [Scalar]?, into output: inout MutableSpan<Scalar>
     ) -> GroupWhiteningFactors<Scalar> {
         assert(input.count == geometry.elementCount && output.count == geometry.elementCount)
-        assert(geometry.channelCount % groupSize == 0)
-        let moments = BatchNormKernels.moments(of: input, geometry: geometry, path: .fused)
-        let center = moments.center
-        let groupCount = geometry.channelCount / groupSize
-        var covariances: [SquareMatrix] = []
-        var whitenings: [SquareMatrix] = []
-        var scratch = [Scalar](repeating: 0, count: GroupScratch.elementCount(geometry: geometry, groupSize: groupSize))
-        let rowLength = GroupScratch.rowLength(geometry: geometry, groupSize: groupSize)
+        var factors: GroupWhiteningFactors<Scalar>?
         input.withUnsafeBufferPointer { inputBuffer in
             output.withUnsafeMutableBufferPointer { outputBuffer in
-                scratch.withUnsafeMutableBufferPointer { scratchBuffer in
-                    guard let inputBase = inputBuffer.baseAddress, let outputBase = outputBuffer.baseAddress,
-                          let scratchBase = scratchBuffer.baseAddress else { return }
-                    let source = UnsafeMutablePointer(mutating: inputBase)
-                    let scratchOperand = GroupOperand(scratch: scratchBase, geometry: geometry, rowLength: rowLength)
-                    for group in 0..<groupCount {
-                        let channels = group * groupSize ..< (group + 1) * groupSize
-                        centeredCopy(
-                            of: GroupOperand(tensor: source, geometry: geometry, group: group, groupSize: groupSize),
-                            center: Array(center.high[channels]), geometry: geometry, withOnes: false,
-                            into: scratchOperand)
-                        let residual = residualMean(center, channels)
-                        var covariance = secondMoment(of: scratchOperand, geometry: geometry, groupSize: groupSize)
-                        for row in 0..<groupSize {
-                            for column in 0..<groupSize {
-                                covariance[row, column] -= residual[row] * residual[column]
-                            }
-                            covariance[row, row] += epsilon
-                        }
-                        let whitening = WhiteningTransform.whitening(
-                            covariance: covariance, method: method, epsilon: epsilon)
-                        // y = diag(gamma) Φ (S - r) + beta: the residual r of the two-word mean goes into the shift.
-                        let scale = gamma.map { Array($0[channels]).map(Double.init) }
-                            ?? .init(repeating: 1, count: groupSize)
-                        let matrix = whitening.scalingRows(by: scale)
-                        let offset = beta.map { Array($0[channels]).map(Double.init) }
-                            ?? .init(repeating: 0, count: groupSize)
-                        let shift = zip(offset, multiply(matrix, residual)).map { $0 - $1 }
-                        combine(
-                            [(scalars(matrix), scratchOperand)], shift: shift.map { Scalar($0) },
-                            into: GroupOperand(tensor: outputBase, geometry: geometry, group: group, groupSize: groupSize),
-                            geometry: geometry, groupSize: groupSize)
-                        covariances.append(covariance)
-                        whitenings.append(whitening)
-                    }
-                }
+                guard let inputBase = inputBuffer.baseAddress, let outputBase = outputBuffer.baseAddress else { return }
+                factors = forwardTraining(
+                    inputBase, geometry: geometry, groupSize: groupSize, method: method, epsilon: epsilon,
+                    gamma: gamma, beta: beta, into: outputBase)
             }
         }
-        return GroupWhiteningFactors(center: center, covariance: covariances, whitening: whitenings)
+        return factors ?? GroupWhiteningFactors(center: ChannelCenter(high: []), covariance: [], whitening: [])
+    }
+
+    /// ``forwardTraining(_:geometry:groupSize:method:epsilon:gamma:beta:into:)`` into a new array, which
+    /// the kernel fills without zeroing it first.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    package static func forwardTraining<Scalar: BatchNormScalar>(
+        _ input: Span<Scalar>, geometry: ChannelGeometry, groupSize: Int, method: WhiteningMethod,
+        epsilon: Double, gamma: [Scalar]?, beta: [Scalar]?
+    ) -> (output: [Scalar], factors: GroupWhiteningFactors<Scalar>) {
+        var factors = GroupWhiteningFactors<Scalar>(center: ChannelCenter(high: []), covariance: [], whitening: [])
+        let output = filledArray(count: geometry.elementCount) { outputBase in
+            input.withUnsafeBufferPointer { inputBuffer in
+                guard let inputBase = inputBuffer.baseAddress else { return }
+                factors = forwardTraining(
+                    inputBase, geometry: geometry, groupSize: groupSize, method: method, epsilon: epsilon,
+                    gamma: gamma, beta: beta, into: outputBase)
+            }
+        }
+        return (output, factors)
+    }
+
+    static func forwardTraining<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, groupSize: Int, method: WhiteningMethod,
+        epsilon: Double, gamma: [Scalar]?, beta: [Scalar]?, into output: UnsafeMutablePointer<Scalar>
+    ) -> GroupWhiteningFactors<Scalar> {
+        assert(geometry.channelCount % groupSize == 0)
+        let chunks = GroupChunks(geometry: geometry, groupSize: groupSize)
+        let groupCount = geometry.channelCount / groupSize
+        let sampleCount = Double(geometry.valuesPerChannel)
+        let shift = dataShift(of: input, chunks: chunks)
+        var high = [Scalar](repeating: 0, count: geometry.channelCount)
+        var low = [Scalar](repeating: 0, count: geometry.channelCount)
+        var covariances: [SquareMatrix] = []
+        var whitenings: [SquareMatrix] = []
+        let width = groupSize + 1
+        // Group by group, so that the output pass finds the group's values (1/(C/G) of the tensor) still
+        // in L3 from the statistics pass.
+        for group in 0..<groupCount {
+            let groupChunks = chunks.restricted(to: group..<(group + 1))
+            let channels = group * groupSize ..< (group + 1) * groupSize
+            let groupSums = shiftedSecondMoments(of: input, shift: shift, chunks: groupChunks)[0]
+            // mean = shift + d with d = Σ (x - shift) / M; Σ = S Sᵀ / M - d dᵀ about the same shift.
+            let offset = (0..<groupSize).map { groupSums[$0 * width + groupSize] / sampleCount }
+            var covariance = SquareMatrix.zero(size: groupSize)
+            for row in 0..<groupSize {
+                for column in row..<groupSize {
+                    let value = groupSums[row * width + column] / sampleCount - offset[row] * offset[column]
+                    covariance[row, column] = value
+                    covariance[column, row] = value
+                }
+                covariance[row, row] += epsilon
+            }
+            for (index, channel) in channels.enumerated() {
+                (high[channel], low[channel]) = twoWord(Double(shift[channel]), offset[index])
+            }
+            let whitening = WhiteningTransform.whitening(covariance: covariance, method: method, epsilon: epsilon)
+            // y = diag(gamma) Φ (x - high - low) + beta: the low word goes into the shift.
+            let scale = gamma.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 1, count: groupSize)
+            let matrix = whitening.scalingRows(by: scale)
+            let bias = beta.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 0, count: groupSize)
+            let residual = low[channels].map(Double.init)
+            combine(
+                chunks: groupChunks, input: input, center: high, terms: [.centeredInput],
+                matrices: [[scalars(matrix)]], shifts: [zip(bias, multiply(matrix, residual)).map { Scalar($0 - $1) }],
+                into: output)
+            covariances.append(covariance)
+            whitenings.append(whitening)
+        }
+        return GroupWhiteningFactors(
+            center: ChannelCenter(high: high, low: low), covariance: covariances, whitening: whitenings)
     }
 
     /// Inference forward with fixed statistics: `output = gamma ⊙ (Φ_g (x - mean)) + beta`, folded into
@@ -87,29 +119,52 @@ package enum GroupWhiteningKernels {
         gamma: [Scalar]?, beta: [Scalar]?, into output: inout MutableSpan<Scalar>
     ) {
         assert(input.count == geometry.elementCount && output.count == geometry.elementCount)
-        let groupCount = geometry.channelCount / groupSize
-        let matrixCount = groupSize * groupSize
         input.withUnsafeBufferPointer { inputBuffer in
             output.withUnsafeMutableBufferPointer { outputBuffer in
                 guard let inputBase = inputBuffer.baseAddress, let outputBase = outputBuffer.baseAddress else { return }
-                let source = UnsafeMutablePointer(mutating: inputBase)
-                for group in 0..<groupCount {
-                    let channels = group * groupSize ..< (group + 1) * groupSize
-                    let phi = SquareMatrix(
-                        size: groupSize,
-                        values: whitening[group * matrixCount ..< (group + 1) * matrixCount].map(Double.init))
-                    let scale = gamma.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 1, count: groupSize)
-                    let matrix = phi.scalingRows(by: scale)
-                    let offset = beta.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 0, count: groupSize)
-                    let shift = zip(offset, multiply(matrix, mean[channels].map(Double.init))).map { $0 - $1 }
-                    combine(
-                        [(scalars(matrix), GroupOperand(tensor: source, geometry: geometry, group: group, groupSize: groupSize))],
-                        shift: shift.map { Scalar($0) },
-                        into: GroupOperand(tensor: outputBase, geometry: geometry, group: group, groupSize: groupSize),
-                        geometry: geometry, groupSize: groupSize)
-                }
+                forwardInference(
+                    inputBase, geometry: geometry, groupSize: groupSize, mean: mean, whitening: whitening,
+                    gamma: gamma, beta: beta, into: outputBase)
             }
         }
+    }
+
+    /// ``forwardInference(_:geometry:groupSize:mean:whitening:gamma:beta:into:)`` into a new array.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    package static func forwardInference<Scalar: BatchNormScalar>(
+        _ input: Span<Scalar>, geometry: ChannelGeometry, groupSize: Int, mean: [Scalar], whitening: [Scalar],
+        gamma: [Scalar]?, beta: [Scalar]?
+    ) -> [Scalar] {
+        filledArray(count: geometry.elementCount) { outputBase in
+            input.withUnsafeBufferPointer { inputBuffer in
+                guard let inputBase = inputBuffer.baseAddress else { return }
+                forwardInference(
+                    inputBase, geometry: geometry, groupSize: groupSize, mean: mean, whitening: whitening,
+                    gamma: gamma, beta: beta, into: outputBase)
+            }
+        }
+    }
+
+    static func forwardInference<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, groupSize: Int, mean: [Scalar],
+        whitening: [Scalar], gamma: [Scalar]?, beta: [Scalar]?, into output: UnsafeMutablePointer<Scalar>
+    ) {
+        let chunks = GroupChunks(geometry: geometry, groupSize: groupSize)
+        let groupCount = geometry.channelCount / groupSize
+        var matrices: [[Scalar]] = []
+        var shifts: [[Scalar]] = []
+        for group in 0..<groupCount {
+            let channels = group * groupSize ..< (group + 1) * groupSize
+            let matrix = fixedWhitening(whitening, group: group, groupSize: groupSize)
+                .scalingRows(by: gamma.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 1, count: groupSize))
+            let bias = beta.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 0, count: groupSize)
+            shifts.append(zip(bias, multiply(matrix, mean[channels].map(Double.init))).map { Scalar($0 - $1) })
+            matrices.append(scalars(matrix))
+        }
+        combine(
+            chunks: chunks, input: input, center: nil, terms: [.input], matrices: matrices.map { [$0] },
+            shifts: shifts, into: output)
     }
 
     // MARK: - Backward
@@ -131,68 +186,131 @@ package enum GroupWhiteningKernels {
     ) -> (gamma: [Scalar], beta: [Scalar]) {
         assert(input.count == geometry.elementCount && gradOutput.count == geometry.elementCount)
         assert(gradInput.count == geometry.elementCount)
+        var sums: (gamma: [Scalar], beta: [Scalar]) = ([], [])
+        gradInput.withUnsafeMutableBufferPointer { gradInputBuffer in
+            guard let gradInputBase = gradInputBuffer.baseAddress else { return }
+            sums = backward(
+                gradOutput: gradOutput, input: input, geometry: geometry, groupSize: groupSize, method: method,
+                epsilon: epsilon, factors: factors, gamma: gamma, into: gradInputBase)
+        }
+        return sums
+    }
+
+    /// ``backward(gradOutput:input:geometry:groupSize:method:epsilon:factors:gamma:into:)`` into a new array.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    package static func backward<Scalar: BatchNormScalar>(
+        gradOutput: Span<Scalar>, input: Span<Scalar>, geometry: ChannelGeometry, groupSize: Int,
+        method: WhiteningMethod, epsilon: Double, factors: GroupWhiteningFactors<Scalar>, gamma: [Scalar]?
+    ) -> (input: [Scalar], gamma: [Scalar], beta: [Scalar]) {
+        var sums: (gamma: [Scalar], beta: [Scalar]) = ([], [])
+        let gradInput = filledArray(count: geometry.elementCount) { gradInputBase in
+            sums = backward(
+                gradOutput: gradOutput, input: input, geometry: geometry, groupSize: groupSize, method: method,
+                epsilon: epsilon, factors: factors, gamma: gamma, into: gradInputBase)
+        }
+        return (gradInput, sums.gamma, sums.beta)
+    }
+
+    static func backward<Scalar: BatchNormScalar>(
+        gradOutput: Span<Scalar>, input: Span<Scalar>, geometry: ChannelGeometry, groupSize: Int,
+        method: WhiteningMethod, epsilon: Double, factors: GroupWhiteningFactors<Scalar>, gamma: [Scalar]?,
+        into gradInput: UnsafeMutablePointer<Scalar>
+    ) -> (gamma: [Scalar], beta: [Scalar]) {
+        let chunks = GroupChunks(geometry: geometry, groupSize: groupSize)
         let groupCount = geometry.channelCount / groupSize
         let sampleCount = Double(geometry.valuesPerChannel)
+        let width = groupSize + 1
         var gammaGradient = [Scalar](repeating: 0, count: geometry.channelCount)
         var betaGradient = [Scalar](repeating: 0, count: geometry.channelCount)
-        var scratch = [Scalar](repeating: 0, count: GroupScratch.elementCount(geometry: geometry, groupSize: groupSize))
-        let rowLength = GroupScratch.rowLength(geometry: geometry, groupSize: groupSize)
-        var crossProduct = [Scalar](repeating: 0, count: groupSize * (groupSize + 1))
+        input.withUnsafeBufferPointer { inputBuffer in
+            gradOutput.withUnsafeBufferPointer { gradOutputBuffer in
+                guard let inputBase = inputBuffer.baseAddress, let gradOutputBase = gradOutputBuffer.baseAddress
+                else { return }
+                // Group by group, so that the second pass finds the group's x and dy still in L3.
+                for group in 0..<groupCount {
+                    let groupChunks = chunks.restricted(to: group..<(group + 1))
+                    // dY S_extᵀ: G × (G + 1), the last column Σ dy.
+                    let crossProduct = gradientCrossProducts(
+                        gradOutputBase, input: inputBase, center: factors.center.high, chunks: groupChunks)[0]
+                    let channels = group * groupSize ..< (group + 1) * groupSize
+                    let residual = residualMean(factors.center, channels)
+                    let whitening = factors.whitening[group]
+                    let scale = gamma.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 1, count: groupSize)
+                    // dY (S - r)ᵀ and Σ dy from the product with the ones row/column.
+                    var sums = [Double](repeating: 0, count: groupSize)
+                    var gradientCross = SquareMatrix.zero(size: groupSize)
+                    for row in 0..<groupSize {
+                        sums[row] = crossProduct[row * width + groupSize]
+                        for column in 0..<groupSize {
+                            gradientCross[row, column] = crossProduct[row * width + column] - sums[row] * residual[column]
+                        }
+                    }
+                    let projected = gradientCross * whitening
+                    for (index, channel) in channels.enumerated() {
+                        betaGradient[channel] = Scalar(sums[index])
+                        gammaGradient[channel] = Scalar(projected[index, index])
+                    }
+                    let covarianceGradient = WhiteningTransform.covarianceGradient(
+                        covariance: factors.covariance[group], method: method, epsilon: epsilon,
+                        whiteningGradient: gradientCross.scalingRows(by: scale))
+                    let outputMatrix = whitening.scalingColumns(by: scale)
+                    let centeredMatrix = (2 / sampleCount) * covarianceGradient
+                    let shift = zip(
+                        multiply(outputMatrix, sums.map { $0 / sampleCount }), multiply(centeredMatrix, residual)
+                    ).map { Scalar(-($0 + $1)) }
+                    combine(
+                        chunks: groupChunks, input: inputBase, center: factors.center.high,
+                        terms: [.tensor(gradOutputBase), .centeredInput],
+                        matrices: [[scalars(outputMatrix), scalars(centeredMatrix)]], shifts: [shift], into: gradInput)
+                }
+            }
+        }
+        return (gammaGradient, betaGradient)
+    }
+
+    /// Inference backward with the running statistics as constants: with `A = diag(gamma) Φ_g`,
+    /// `x̂ = Φ_g (x - mean)`, per group
+    /// ```
+    /// dx = Aᵀ dy,   dgamma = Σ_m dy ⊙ x̂,   dbeta = Σ_m dy
+    /// ```
+    /// Writes every element of `gradInput`; returns `dgamma`, `dbeta` (per channel).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    package static func inferenceBackward<Scalar: BatchNormScalar>(
+        gradOutput: Span<Scalar>, input: Span<Scalar>, geometry: ChannelGeometry, groupSize: Int,
+        mean: [Scalar], whitening: [Scalar], gamma: [Scalar]?, into gradInput: inout MutableSpan<Scalar>
+    ) -> (gamma: [Scalar], beta: [Scalar]) {
+        assert(input.count == geometry.elementCount && gradOutput.count == geometry.elementCount)
+        assert(gradInput.count == geometry.elementCount)
+        let chunks = GroupChunks(geometry: geometry, groupSize: groupSize)
+        let groupCount = geometry.channelCount / groupSize
+        let width = groupSize + 1
+        var gammaGradient = [Scalar](repeating: 0, count: geometry.channelCount)
+        var betaGradient = [Scalar](repeating: 0, count: geometry.channelCount)
         input.withUnsafeBufferPointer { inputBuffer in
             gradOutput.withUnsafeBufferPointer { gradOutputBuffer in
                 gradInput.withUnsafeMutableBufferPointer { gradInputBuffer in
-                    scratch.withUnsafeMutableBufferPointer { scratchBuffer in
-                        guard let inputBase = inputBuffer.baseAddress, let gradOutputBase = gradOutputBuffer.baseAddress,
-                              let gradInputBase = gradInputBuffer.baseAddress, let scratchBase = scratchBuffer.baseAddress
-                        else { return }
-                        let scratchOperand = GroupOperand(scratch: scratchBase, geometry: geometry, rowLength: rowLength)
-                        for group in 0..<groupCount {
-                            let channels = group * groupSize ..< (group + 1) * groupSize
-                            let gradOutputOperand = GroupOperand(
-                                tensor: UnsafeMutablePointer(mutating: gradOutputBase), geometry: geometry, group: group,
-                                groupSize: groupSize)
-                            centeredCopy(
-                                of: GroupOperand(
-                                    tensor: UnsafeMutablePointer(mutating: inputBase), geometry: geometry, group: group,
-                                    groupSize: groupSize),
-                                center: Array(factors.center.high[channels]), geometry: geometry, withOnes: true,
-                                into: scratchOperand)
-                            crossProductWithScratch(
-                                gradOutputOperand, scratchOperand, geometry: geometry, groupSize: groupSize,
-                                into: &crossProduct)
-                            let residual = residualMean(factors.center, channels)
-                            let whitening = factors.whitening[group]
-                            let scale = gamma.map { Array($0[channels]).map(Double.init) }
-                                ?? .init(repeating: 1, count: groupSize)
-                            // dY (S - r)ᵀ and Σ dy from the product with the ones row/column.
-                            var sums = [Double](repeating: 0, count: groupSize)
-                            var gradientCross = SquareMatrix.zero(size: groupSize)
-                            for row in 0..<groupSize {
-                                sums[row] = Double(crossProduct[row * (groupSize + 1) + groupSize])
-                                for column in 0..<groupSize {
-                                    gradientCross[row, column] = Double(crossProduct[row * (groupSize + 1) + column])
-                                        - sums[row] * residual[column]
-                                }
-                            }
-                            let projected = gradientCross * whitening
-                            for (index, channel) in channels.enumerated() {
-                                betaGradient[channel] = Scalar(sums[index])
-                                gammaGradient[channel] = Scalar(projected[index, index])
-                            }
-                            let covarianceGradient = WhiteningTransform.covarianceGradient(
-                                covariance: factors.covariance[group], method: method, epsilon: epsilon,
-                                whiteningGradient: gradientCross.scalingRows(by: scale))
-                            let outputMatrix = whitening.scalingColumns(by: scale)
-                            let centeredMatrix = (2 / sampleCount) * covarianceGradient
-                            let shift = zip(
-                                multiply(outputMatrix, sums.map { $0 / sampleCount }), multiply(centeredMatrix, residual)
-                            ).map { -($0 + $1) }
-                            combine(
-                                [(scalars(outputMatrix), gradOutputOperand), (scalars(centeredMatrix), scratchOperand)],
-                                shift: shift.map { Scalar($0) },
-                                into: GroupOperand(tensor: gradInputBase, geometry: geometry, group: group, groupSize: groupSize),
-                                geometry: geometry, groupSize: groupSize)
+                    guard let inputBase = inputBuffer.baseAddress, let gradOutputBase = gradOutputBuffer.baseAddress,
+                          let gradInputBase = gradInputBuffer.baseAddress else { return }
+                    for group in 0..<groupCount {
+                        let groupChunks = chunks.restricted(to: group..<(group + 1))
+                        let crossProduct = gradientCrossProducts(
+                            gradOutputBase, input: inputBase, center: mean, chunks: groupChunks)[0]
+                        let channels = group * groupSize ..< (group + 1) * groupSize
+                        let phi = fixedWhitening(whitening, group: group, groupSize: groupSize)
+                        for (index, channel) in channels.enumerated() {
+                            // dgamma_i = Σ_k Φ_ik Σ_m dy_i (x_k - mean_k).
+                            gammaGradient[channel] = Scalar((0..<groupSize).reduce(0.0) {
+                                $0 + phi[index, $1] * crossProduct[index * width + $1]
+                            })
+                            betaGradient[channel] = Scalar(crossProduct[index * width + groupSize])
                         }
+                        let scale = gamma.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 1, count: groupSize)
+                        combine(
+                            chunks: groupChunks, input: inputBase, center: nil, terms: [.tensor(gradOutputBase)],
+                            matrices: [[scalars(phi.scalingRows(by: scale).transposed)]],
+                            shifts: [.init(repeating: 0, count: groupSize)], into: gradInputBase)
                     }
                 }
             }
@@ -202,136 +320,234 @@ package enum GroupWhiteningKernels {
 
     // MARK: - Pieces
 
-    /// `S = x - high` for one group into the scratch (and the ones row/column when asked).
-    static func centeredCopy<Scalar: BatchNormScalar>(
-        of source: GroupOperand<Scalar>, center: [Scalar], geometry: ChannelGeometry, withOnes: Bool,
-        into scratch: GroupOperand<Scalar>
-    ) {
-        let groupSize = center.count
-        if geometry.innerCount > 1 {
-            let width = geometry.innerCount
-            for panel in 0..<geometry.outerCount {
-                for row in 0..<groupSize {
-                    let from = source.base + panel * source.panelStride + row * source.leadingDimension
-                    let to = scratch.base + panel * scratch.panelStride + row * scratch.leadingDimension
-                    let value = center[row]
-                    for index in 0..<width { to[index] = from[index] - value }
-                }
-            }
-            if withOnes {
-                (scratch.base + groupSize * scratch.leadingDimension).update(repeating: 1, count: geometry.valuesPerChannel)
-            }
-        } else {
-            for sample in 0..<geometry.valuesPerChannel {
-                let from = source.base + sample * source.leadingDimension
-                let to = scratch.base + sample * scratch.leadingDimension
-                for column in 0..<groupSize { to[column] = from[column] - center[column] }
-                if withOnes { to[groupSize] = 1 }
-            }
+    /// Per channel, a value of the data to take second moments about: the mean of its first samples
+    /// (0 when that is not finite). Any value near the data keeps `Σ (x - shift)²` free of cancellation;
+    /// the exact mean is recovered from `Σ (x - shift)` in the same products.
+    static func dataShift<Scalar: BatchNormScalar>(of input: UnsafePointer<Scalar>, chunks: GroupChunks) -> [Scalar] {
+        let geometry = chunks.geometry
+        let count = min(geometry.valuesPerChannel, 64)
+        return (0..<geometry.channelCount).map { channel in
+            let sum = (0..<count).reduce(0.0) { $0 + Double(input[chunks.tensorOffset(channel: channel, sample: $1)]) }
+            let mean = Scalar(sum / Double(count))
+            return mean.isFinite ? mean : 0
         }
     }
 
-    /// `S Sᵀ / M` (channel-major; `Sᵀ S / M` sample-major) over the group's `G` rows, by `syrk`.
-    static func secondMoment<Scalar: BatchNormScalar>(
-        of scratch: GroupOperand<Scalar>, geometry: ChannelGeometry, groupSize: Int
-    ) -> SquareMatrix {
-        var upper = [Scalar](repeating: 0, count: groupSize * groupSize)
-        let order = BLASCount.checked(groupSize)
-        upper.withUnsafeMutableBufferPointer { upperBuffer in
-            guard let upperBase = upperBuffer.baseAddress else { return }
-            Scalar.whiteningRoutines.syrk(
-                geometry.innerCount == 1, order, BLASCount.checked(geometry.valuesPerChannel),
-                1 / Scalar(geometry.valuesPerChannel), scratch.base, BLASCount.checked(scratch.leadingDimension),
-                0, upperBase, order)
-        }
-        var matrix = SquareMatrix.zero(size: groupSize)
-        for row in 0..<groupSize {
-            for column in row..<groupSize {
-                matrix[row, column] = Double(upper[row * groupSize + column])
-                matrix[column, row] = matrix[row, column]
-            }
-        }
-        return matrix
-    }
-
-    /// `dY S_extᵀ`: `G × (G + 1)`, the last column `Σ dy` (from the scratch's ones).
-    static func crossProductWithScratch<Scalar: BatchNormScalar>(
-        _ gradOutput: GroupOperand<Scalar>, _ scratch: GroupOperand<Scalar>, geometry: ChannelGeometry,
-        groupSize: Int, into product: inout [Scalar]
-    ) {
-        let rows = BLASCount.checked(groupSize), columns = BLASCount.checked(groupSize + 1)
-        product.withUnsafeMutableBufferPointer { productBuffer in
-            guard let productBase = productBuffer.baseAddress else { return }
-            if geometry.innerCount > 1 {
-                let depth = BLASCount.checked(geometry.innerCount)
-                for panel in 0..<geometry.outerCount {
+    /// Per group of `chunks.groups`, `S S_extᵀ` (`G × (G + 1)` row-major, `Double`) with `S = x - shift`, `S_ext` its rows and a
+    /// ones row: the second moments about the shift and, in the last column, `Σ (x - shift)`.
+    static func shiftedSecondMoments<Scalar: BatchNormScalar>(
+        of input: UnsafePointer<Scalar>, shift: [Scalar], chunks: GroupChunks
+    ) -> [[Double]] {
+        let groupSize = chunks.groupSize
+        let width = groupSize + 1
+        let scratchStride = chunks.scratchLeadingDimension
+        let useSymmetricUpdate = chunks.parts == 1
+        return accumulate(of: input, centeredOn: shift, chunks: chunks, upperOnly: useSymmetricUpdate) {
+            scratch, group, samples, product in
+            var first = true
+            BLASCount.forEachChunk(of: samples.count, limit: chunks.samplesPerCall) { start, count in
+                let operand = scratch + chunks.scratchOffset(start)
+                let beta: Scalar = first ? 0 : 1
+                if useSymmetricUpdate {
+                    Scalar.whiteningRoutines.syrk(
+                        !chunks.channelMajor, BLASCount.checked(width), BLASCount.checked(count), 1, operand,
+                        BLASCount.checked(scratchStride), beta, product, BLASCount.checked(width))
+                } else {
+                    // The pool's threads each run a single-threaded gemm (OpenBLAS threads every syrk).
                     Scalar.whiteningRoutines.gemm(
-                        false, true, rows, columns, depth, 1,
-                        gradOutput.base + panel * gradOutput.panelStride, BLASCount.checked(gradOutput.leadingDimension),
-                        scratch.base + panel * scratch.panelStride, BLASCount.checked(scratch.leadingDimension),
-                        panel == 0 ? 0 : 1, productBase, columns)
+                        !chunks.channelMajor, chunks.channelMajor, BLASCount.checked(groupSize), BLASCount.checked(width),
+                        BLASCount.checked(count), 1, operand, BLASCount.checked(scratchStride), operand,
+                        BLASCount.checked(scratchStride), beta, product, BLASCount.checked(width))
                 }
-            } else {
-                Scalar.whiteningRoutines.gemm(
-                    true, false, rows, columns, BLASCount.checked(geometry.valuesPerChannel), 1,
-                    gradOutput.base, BLASCount.checked(gradOutput.leadingDimension),
-                    scratch.base, BLASCount.checked(scratch.leadingDimension), 0, productBase, columns)
+                first = false
             }
         }
     }
 
-    /// `output = shift + Σ_t matrix_t · source_t` over one group (each matrix `G × G`, row-major, acting
-    /// on the channel index), panel by panel or in chunks of samples.
+    /// Per group of `chunks.groups`, `dY S_extᵀ` (`G × (G + 1)` row-major, `Double`) with `S = x - center`: the last column
+    /// is `Σ dy`.
+    static func gradientCrossProducts<Scalar: BatchNormScalar>(
+        _ gradOutput: UnsafePointer<Scalar>, input: UnsafePointer<Scalar>, center: [Scalar], chunks: GroupChunks
+    ) -> [[Double]] {
+        let groupSize = chunks.groupSize
+        let width = groupSize + 1
+        let tensorStride = BLASCount.checked(chunks.tensorLeadingDimension)
+        let scratchStride = BLASCount.checked(chunks.scratchLeadingDimension)
+        return accumulate(of: input, centeredOn: center, chunks: chunks, upperOnly: false) {
+            scratch, group, samples, product in
+            var first = true
+            chunks.forEachRun(of: samples, group: group, callSized: true) { tensorOffset, chunkOffset, count in
+                Scalar.whiteningRoutines.gemm(
+                    !chunks.channelMajor, chunks.channelMajor, BLASCount.checked(groupSize), BLASCount.checked(width),
+                    BLASCount.checked(count), 1, gradOutput + tensorOffset, tensorStride,
+                    scratch + chunks.scratchOffset(chunkOffset), scratchStride, first ? 0 : 1, product,
+                    BLASCount.checked(width))
+                first = false
+            }
+        }
+    }
+
+    /// For every `(group, chunk)` item, split over the pool's parts: copies `x - center` of the chunk into
+    /// the part's scratch (ones row kept), runs `chunkProduct(scratch, group, samples, product)`, which
+    /// writes a `G × (G + 1)` product (row stride `G + 1`), and sums the products per group in `Double`
+    /// (in part order, so the result does not depend on timing). With `upperOnly` (`syrk`) only the
+    /// entries on and above the diagonal are summed; the others stay 0.
+    static func accumulate<Scalar: BatchNormScalar>(
+        of input: UnsafePointer<Scalar>, centeredOn center: [Scalar], chunks: GroupChunks, upperOnly: Bool,
+        _ chunkProduct: (
+            _ scratch: UnsafeMutablePointer<Scalar>, _ group: Int, _ samples: Range<Int>,
+            _ product: UnsafeMutablePointer<Scalar>
+        ) -> Void
+    ) -> [[Double]] {
+        let groupSize = chunks.groupSize
+        let width = groupSize + 1
+        let groupCount = chunks.groups.count
+        let matrixCount = groupSize * width
+        var scratch = chunks.makeScratch(Scalar.self)
+        var partSums = [Double](repeating: 0, count: chunks.parts * groupCount * matrixCount)
+        var products = [Scalar](repeating: 0, count: chunks.parts * width * width)
+        scratch.withUnsafeMutableBufferPointer { scratchBuffer in
+            partSums.withUnsafeMutableBufferPointer { sumsBuffer in
+                products.withUnsafeMutableBufferPointer { productsBuffer in
+                    guard let scratchBase = scratchBuffer.baseAddress, let sumsBase = sumsBuffer.baseAddress,
+                          let productsBase = productsBuffer.baseAddress else { return }
+                    chunks.forEachPart { part, items in
+                        let partScratch = scratchBase + part * chunks.scratchCount
+                        let product = productsBase + part * width * width
+                        for item in items {
+                            let (group, chunk) = chunks.groupAndChunk(of: item)
+                            let samples = chunks.samples(of: chunk)
+                            chunks.centeredCopy(
+                                of: input, group: group, samples: samples,
+                                center: Array(center[group * groupSize ..< (group + 1) * groupSize]), into: partScratch)
+                            chunkProduct(partScratch, group, samples, product)
+                            let target = sumsBase + (part * groupCount + group - chunks.groups.lowerBound) * matrixCount
+                            for row in 0..<groupSize {
+                                for column in (upperOnly ? row : 0)..<width {
+                                    target[row * width + column] += Double(product[row * width + column])
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (0..<groupCount).map { group in
+            var total = [Double](repeating: 0, count: matrixCount)
+            for part in 0..<chunks.parts {
+                let base = (part * groupCount + group) * matrixCount
+                for index in 0..<matrixCount { total[index] += partSums[base + index] }
+            }
+            return total
+        }
+    }
+
+    /// A term of ``combine``: what a `G × G` matrix multiplies.
+    enum CombineTerm<Scalar> {
+        /// The input centered on the combine's `center` (through the scratch).
+        case centeredInput
+        /// The input itself.
+        case input
+        /// Another tensor of the input's shape (e.g. `dy`).
+        case tensor(UnsafePointer<Scalar>)
+    }
+
+    /// `output = shift + Σ_t matrices[g][t] · term_t` over every group `g` of `chunks.groups` (indexed
+    /// from the first of them; each matrix `G × G`,
+    /// row-major, acting on the channel index), chunk by chunk over the pool's parts.
     static func combine<Scalar: BatchNormScalar>(
-        _ terms: [(matrix: [Scalar], source: GroupOperand<Scalar>)], shift: [Scalar],
-        into output: GroupOperand<Scalar>, geometry: ChannelGeometry, groupSize: Int
+        chunks: GroupChunks, input: UnsafePointer<Scalar>, center: [Scalar]?, terms: [CombineTerm<Scalar>],
+        matrices: [[[Scalar]]], shifts: [[Scalar]], into output: UnsafeMutablePointer<Scalar>
     ) {
+        let groupSize = chunks.groupSize
         let order = BLASCount.checked(groupSize)
-        let outputStride = BLASCount.checked(output.leadingDimension)
-        func withMatrices(_ index: Int, _ pointers: [UnsafePointer<Scalar>], _ body: ([UnsafePointer<Scalar>]) -> Void) {
-            guard index < terms.count else { return body(pointers) }
-            terms[index].matrix.withUnsafeBufferPointer { buffer in
-                guard let base = buffer.baseAddress else { return }
-                withMatrices(index + 1, pointers + [base], body)
-            }
-        }
-        withMatrices(0, []) { matrices in
-            if geometry.innerCount > 1 {
-                let width = geometry.innerCount
-                for panel in 0..<geometry.outerCount {
-                    let target = output.base + panel * output.panelStride
-                    // The shift first, then every product added with beta = 1: OpenBLAS skips its
-                    // beta pass over the output, and the shift needs no pass of its own.
-                    for row in 0..<groupSize {
-                        (target + row * output.leadingDimension).update(repeating: shift[row], count: width)
-                    }
-                    for (index, term) in terms.enumerated() {
-                        Scalar.whiteningRoutines.gemm(
-                            false, false, order, BLASCount.checked(width), order, 1, matrices[index], order,
-                            term.source.base + panel * term.source.panelStride,
-                            BLASCount.checked(term.source.leadingDimension), 1, target, outputStride)
+        let tensorStride = chunks.tensorLeadingDimension
+        let scratchStride = chunks.scratchLeadingDimension
+        let needsScratch = terms.contains { if case .centeredInput = $0 { true } else { false } }
+        var scratch = needsScratch ? chunks.makeScratch(Scalar.self) : []
+        let flatMatrices = matrices.flatMap { $0.flatMap { $0 } }
+        let matrixCount = groupSize * groupSize
+        scratch.withUnsafeMutableBufferPointer { scratchBuffer in
+            flatMatrices.withUnsafeBufferPointer { matricesBuffer in
+                guard let matricesBase = matricesBuffer.baseAddress else { return }
+                chunks.forEachPart { part, items in
+                    let partScratch = scratchBuffer.baseAddress.map { $0 + part * chunks.scratchCount }
+                    for item in items {
+                        let (group, chunk) = chunks.groupAndChunk(of: item)
+                        let samples = chunks.samples(of: chunk)
+                        if let partScratch, let center {
+                            chunks.centeredCopy(
+                                of: input, group: group, samples: samples,
+                                center: Array(center[group * groupSize ..< (group + 1) * groupSize]), into: partScratch)
+                        }
+                        let shift = shifts[group - chunks.groups.lowerBound]
+                        chunks.forEachRun(of: samples, group: group, callSized: true) { tensorOffset, chunkOffset, count in
+                            let target = output + tensorOffset
+                            // The shift first, then every product added with beta = 1: OpenBLAS skips its
+                            // beta pass over the output, and the shift needs no pass of its own.
+                            if chunks.channelMajor {
+                                for row in 0..<groupSize {
+                                    (target + row * tensorStride).update(repeating: shift[row], count: count)
+                                }
+                            } else {
+                                for sample in 0..<count {
+                                    let values = target + sample * tensorStride
+                                    for column in 0..<groupSize { values[column] = shift[column] }
+                                }
+                            }
+                            for (index, term) in terms.enumerated() {
+                                let source: UnsafePointer<Scalar>, sourceStride: Int
+                                switch term {
+                                case .centeredInput:
+                                    guard let partScratch else { continue }
+                                    (source, sourceStride) = (UnsafePointer(partScratch + chunks.scratchOffset(chunkOffset)), scratchStride)
+                                case .input: (source, sourceStride) = (input + tensorOffset, tensorStride)
+                                case .tensor(let base): (source, sourceStride) = (base + tensorOffset, tensorStride)
+                                }
+                                let matrix = matricesBase
+                                    + ((group - chunks.groups.lowerBound) * terms.count + index) * matrixCount
+                                if chunks.channelMajor {
+                                    Scalar.whiteningRoutines.gemm(
+                                        false, false, order, BLASCount.checked(count), order, 1, matrix, order,
+                                        source, BLASCount.checked(sourceStride), 1, target, BLASCount.checked(tensorStride))
+                                } else {
+                                    Scalar.whiteningRoutines.gemm(
+                                        false, true, BLASCount.checked(count), order, order, 1, source,
+                                        BLASCount.checked(sourceStride), matrix, order, 1, target,
+                                        BLASCount.checked(tensorStride))
+                                }
+                            }
+                        }
                     }
                 }
-            } else {
-                var start = 0
-                while start < geometry.valuesPerChannel {
-                    let count = min(sampleChunk, geometry.valuesPerChannel - start)
-                    let target = output.base + start * output.leadingDimension
-                    for sample in 0..<count {
-                        let values = target + sample * output.leadingDimension
-                        for column in 0..<groupSize { values[column] = shift[column] }
-                    }
-                    for (index, term) in terms.enumerated() {
-                        Scalar.whiteningRoutines.gemm(
-                            false, true, BLASCount.checked(count), order, order, 1,
-                            term.source.base + start * term.source.leadingDimension,
-                            BLASCount.checked(term.source.leadingDimension), matrices[index], order,
-                            1, target, outputStride)
-                    }
-                    start += count
-                }
             }
         }
+    }
+
+    /// An array of `count` elements that `fill` writes entirely (not zeroed first).
+    static func filledArray<Scalar: BatchNormScalar>(
+        count: Int, _ fill: (UnsafeMutablePointer<Scalar>) -> Void
+    ) -> [Scalar] {
+        [Scalar](unsafeUninitializedCapacity: count) { buffer, initializedCount in
+            if let base = buffer.baseAddress { fill(base) }
+            initializedCount = count
+        }
+    }
+
+    /// Group `group`'s matrix of a `[C/G][G][G]` array, in `Double`.
+    static func fixedWhitening<Scalar: BatchNormScalar>(_ whitening: [Scalar], group: Int, groupSize: Int) -> SquareMatrix {
+        let matrixCount = groupSize * groupSize
+        return SquareMatrix(
+            size: groupSize, values: whitening[group * matrixCount ..< (group + 1) * matrixCount].map(Double.init))
+    }
+
+    /// `value + offset` as two words of `Scalar`: `high` its rounding, `low` what `high` misses.
+    static func twoWord<Scalar: BatchNormScalar>(_ value: Double, _ offset: Double) -> (high: Scalar, low: Scalar) {
+        let sum = value + offset
+        let virtualOffset = sum - value
+        let error = (value - (sum - virtualOffset)) + (offset - virtualOffset)
+        let high = Scalar(sum)
+        return (high, Scalar((sum - Double(high)) + error))
     }
 
     /// The low words of the group's two-word mean, in `Double` (zero where there is none).

@@ -64,11 +64,7 @@ struct DecorrelatedForwardTests {
     func inference(dimensions: [Int], layout: TensorLayout, groupSize: Int) throws {
         let shape = try TensorShape(dimensions, layout: layout)
         var generator = SeededGenerator.fresh()
-        var layer = try WhiteningTestData.layer(
-            Double.self, channelCount: shape.channelCount, groupSize: groupSize, whitening: .zca, using: &generator)
-        layer.runningMean = .random(count: shape.channelCount, in: -1...1, using: &generator)
-        layer.runningWhitening = .random(count: layer.whiteningElementCount, in: -1...1, using: &generator)
-        let input = [Double].random(count: shape.elementCount, in: -2...2, using: &generator)
+        let (layer, input) = try WhiteningTestData.inferenceCase(shape, groupSize: groupSize, using: &generator)
         let output = try layer.forwardInference(input, shape: shape)
         let geometry = shape.geometry
         var expected = [Double](repeating: 0, count: input.count)

@@ -43,9 +43,8 @@ struct DecorrelatedGradientTests {
         let statistics = try forwardLayer.forwardTraining(input, shape: shape).statistics
         let gradients = try layer.backward(gradOutput: weights, input: input, shape: shape, statistics: statistics)
 
-        let numericInput = try input.indices.map { i in try centralDifference(input, at: i) { try loss($0, layer.gamma, layer.beta) } }
-        let numericGamma = try layer.gamma.indices.map { i in try centralDifference(layer.gamma, at: i) { try loss(input, $0, layer.beta) } }
-        let numericBeta = try layer.beta.indices.map { i in try centralDifference(layer.beta, at: i) { try loss(input, layer.gamma, $0) } }
+        let (numericInput, numericGamma, numericBeta) = try numericGradients(
+            input: input, gamma: layer.gamma, beta: layer.beta, loss)
         let context = "\(shape) G=\(groupSize) \(whitening) seed \(generator.seed)"
         let inputScale = numericInput.map(abs).max() ?? 1
         expectClose(gradients.input, numericInput, tolerance: 1e-6, scale: inputScale, "dx, \(context)")

@@ -67,5 +67,13 @@ struct DecorrelatedRefusalTests {
         refused(.whiteningLengthMismatch(argument: "statistics.whitening", expected: 8, actual: 16)) {
             _ = try $0.backward(gradOutput: input, input: input, shape: shape, statistics: otherStatistics)
         }
+        // A row stride beyond CBLAS's 32-bit leading dimension is refused; a sample count beyond 32 bits
+        // is not (the kernels split it), so that shape fails only on the (empty) input's length.
+        let wide = try TensorShape([1, 4, 1 << 31])
+        refused(.whiteningSizeUnsupported(shape: [1, 4, 1 << 31])) { _ = try $0.forwardTraining([], shape: wide) }
+        let tall = try TensorShape([(1 << 31) + 1, 4])
+        refused(.elementCountMismatch(argument: "input", expected: tall.elementCount, actual: 0)) {
+            _ = try $0.forwardTraining([], shape: tall)
+        }
     }
 }

@@ -63,6 +63,18 @@ enum WhiteningTestData {
         }
     }
 
+    /// A Double ZCA layer with random parameters, running mean in `[-1, 1]`, running whitening entries in
+    /// `[-1, 1]` (any matrix: inference only applies it), and an input in `[-2, 2]`.
+    static func inferenceCase(
+        _ shape: TensorShape, groupSize: Int, using generator: inout SeededGenerator
+    ) throws -> (layer: DecorrelatedBatchNorm<Double>, input: [Double]) {
+        var layer = try Self.layer(
+            Double.self, channelCount: shape.channelCount, groupSize: groupSize, whitening: .zca, using: &generator)
+        layer.runningMean = .random(count: shape.channelCount, in: -1...1, using: &generator)
+        layer.runningWhitening = .random(count: layer.whiteningElementCount, in: -1...1, using: &generator)
+        return (layer, .random(count: shape.elementCount, in: -2...2, using: &generator))
+    }
+
     /// A layer with random `gamma` in `[0.5, 1.5]` and `beta` in `[-0.5, 0.5]`.
     static func layer<Scalar: BatchNormScalar>(
         _: Scalar.Type, channelCount: Int, groupSize: Int, whitening: Whitening, using generator: inout SeededGenerator

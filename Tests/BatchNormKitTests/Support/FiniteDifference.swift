@@ -9,3 +9,12 @@ func centralDifference(
     minus[index] -= h
     return (try f(plus) - f(minus)) / (2 * h)
 }
+
+/// Central differences of `loss(x, gamma, beta)` with respect to every entry of each argument.
+func numericGradients(
+    input: [Double], gamma: [Double], beta: [Double], _ loss: ([Double], [Double], [Double]) throws -> Double
+) rethrows -> (input: [Double], gamma: [Double], beta: [Double]) {
+    (try input.indices.map { i in try centralDifference(input, at: i) { try loss($0, gamma, beta) } },
+     try gamma.indices.map { i in try centralDifference(gamma, at: i) { try loss(input, $0, beta) } },
+     try beta.indices.map { i in try centralDifference(beta, at: i) { try loss(input, gamma, $0) } })
+}

@@ -1,0 +1,169 @@
+/// How the group-whitening kernels walk a group's `M` samples: in chunks small enough that a chunk's
+/// centered copy stays in the core's L2 cache between the copy and the BLAS call that reads it, split
+/// over the fork-join pool's parts.
+///
+/// A chunk is a range of flattened sample indices `m = outer · innerCount + inner`. Channels-first
+/// tensors (`innerCount > 1`) store a group's chunk as one or more *segments*, runs of consecutive
+/// samples inside one outer panel; sample-major tensors (`innerCount == 1`) as one segment of rows.
+///
+/// Scratch per part: channel-major `(G + 1) × samplesPerChunk` (row `G` all ones) for channels-first
+/// tensors, sample-major `samplesPerChunk × (G + 1)` (column `G` all ones) otherwise, so the same BLAS
+/// orientation serves the tensor and the scratch, and the ones give the row sums (`Σ (x - shift)`,
+/// `Σ dy`) in the same product as the second moments.
+struct GroupChunks {
+    /// Scratch elements per part that keep a chunk, its source and its output in a 1 MiB L2 cache.
+    static let scratchBudget = 1 << 15
+
+    /// `G · n · G` bound under which OpenBLAS 0.3.21 runs a `gemm` on the calling thread alone
+    /// (`SMP_THRESHOLD_MIN · GEMM_MULTITHREAD_THRESHOLD`): when the pool splits the work, each call
+    /// stays under it, so two threads do not queue on OpenBLAS's level-3 lock.
+    static let singleThreadedProductBound = 65_536 * 4
+
+    let geometry: ChannelGeometry
+    let groupSize: Int
+    /// Samples per chunk (at least 1).
+    let samplesPerChunk: Int
+    /// Samples per BLAS call (at least 1, at most `samplesPerChunk`).
+    let samplesPerCall: Int
+    /// Parts the work is split into (1: the calling thread alone, BLAS as configured).
+    private(set) var parts: Int
+    /// The groups the passes cover (all by default; one at a time keeps a group's values in L3 between
+    /// its statistics pass and its output pass).
+    private(set) var groups: Range<Int>
+
+    init(geometry: ChannelGeometry, groupSize: Int) {
+        self.geometry = geometry
+        self.groupSize = groupSize
+        let sampleCount = geometry.valuesPerChannel
+        // Tests lower `BLASCount.maximumCount` to make several chunks and calls out of a small tensor.
+        let limit = max(1, BLASCount.maximumCount)
+        var chunk = max(1, Self.scratchBudget / (groupSize + 1))
+        if geometry.innerCount > 1, geometry.innerCount <= chunk {
+            chunk -= chunk % geometry.innerCount  // whole panels: fewer, longer segments
+        }
+        samplesPerChunk = max(1, min(chunk, sampleCount, limit))
+        groups = 0..<(geometry.channelCount / groupSize)
+        let threads = Fused.threadCount(elementCount: geometry.elementCount)
+        let chunkCount = (sampleCount + samplesPerChunk - 1) / samplesPerChunk
+        parts = max(1, min(threads, chunkCount * groups.count))
+        let callBound = parts > 1 ? max(1, Self.singleThreadedProductBound / (groupSize * (groupSize + 1))) : Int.max
+        samplesPerCall = max(1, min(samplesPerChunk, callBound))
+    }
+
+    /// The same walk over `groups` only (at most as many parts as before).
+    func restricted(to groups: Range<Int>) -> GroupChunks {
+        var copy = self
+        copy.groups = groups
+        copy.parts = max(1, min(parts, chunkCount * groups.count))
+        return copy
+    }
+
+    /// Group and chunk of work item `item` (items run group-major over ``groups``).
+    func groupAndChunk(of item: Int) -> (group: Int, chunk: Int) {
+        let (groupIndex, chunk) = item.quotientAndRemainder(dividingBy: chunkCount)
+        return (groups.lowerBound + groupIndex, chunk)
+    }
+
+    var chunkCount: Int { (geometry.valuesPerChannel + samplesPerChunk - 1) / samplesPerChunk }
+
+    /// Whether the tensor's groups are channel-major panels (else sample-major rows).
+    var channelMajor: Bool { geometry.innerCount > 1 }
+
+    /// Row stride of a part's scratch.
+    var scratchLeadingDimension: Int { channelMajor ? samplesPerChunk : groupSize + 1 }
+
+    /// Elements of one part's scratch.
+    var scratchCount: Int { (groupSize + 1) * samplesPerChunk }
+
+    /// Row stride of a group inside the tensor (channels-first: between channels; sample-major: between samples).
+    var tensorLeadingDimension: Int { channelMajor ? geometry.innerCount : geometry.channelCount }
+
+    /// The samples of chunk `chunk`.
+    func samples(of chunk: Int) -> Range<Int> {
+        let start = chunk * samplesPerChunk
+        return start..<min(start + samplesPerChunk, geometry.valuesPerChannel)
+    }
+
+    /// Element offset of sample `sample` of channel `channel` from the tensor's start.
+    func tensorOffset(channel: Int, sample: Int) -> Int {
+        if channelMajor {
+            let (outer, inner) = sample.quotientAndRemainder(dividingBy: geometry.innerCount)
+            return (outer * geometry.channelCount + channel) * geometry.innerCount + inner
+        }
+        return sample * geometry.channelCount + channel
+    }
+
+    /// Calls `body(tensorOffset, chunkOffset, count)` for the BLAS-call-sized runs of `samples` of group
+    /// `group`: `tensorOffset` is the element offset of the run's first value of the group's first
+    /// channel, `chunkOffset` the run's first sample relative to `samples.lowerBound`.
+    func forEachRun(
+        of samples: Range<Int>, group: Int, callSized: Bool,
+        _ body: (_ tensorOffset: Int, _ chunkOffset: Int, _ count: Int) -> Void
+    ) {
+        let firstChannel = group * groupSize
+        let runLimit = callSized ? samplesPerCall : Int.max
+        var sample = samples.lowerBound
+        while sample < samples.upperBound {
+            var count = min(samples.upperBound - sample, runLimit)
+            if channelMajor {
+                count = min(count, geometry.innerCount - sample % geometry.innerCount)
+            }
+            body(tensorOffset(channel: firstChannel, sample: sample), sample - samples.lowerBound, count)
+            sample += count
+        }
+    }
+
+    /// Scratch offset of chunk sample `chunkOffset` (row 0 / column 0).
+    func scratchOffset(_ chunkOffset: Int) -> Int {
+        channelMajor ? chunkOffset : chunkOffset * (groupSize + 1)
+    }
+
+    /// A fresh scratch for `parts` parts with the ones row (or column) written.
+    func makeScratch<Scalar: BatchNormScalar>(_: Scalar.Type) -> [Scalar] {
+        var scratch = [Scalar](repeating: 0, count: scratchCount * parts)
+        for part in 0..<parts {
+            let base = part * scratchCount
+            for sample in 0..<samplesPerChunk {
+                let index = channelMajor
+                    ? base + groupSize * samplesPerChunk + sample
+                    : base + sample * (groupSize + 1) + groupSize
+                scratch[index] = 1
+            }
+        }
+        return scratch
+    }
+
+    /// `scratch = x - center` over `samples` of group `group` (rows `0 ..< G`; the ones stay).
+    func centeredCopy<Scalar: BatchNormScalar>(
+        of tensor: UnsafePointer<Scalar>, group: Int, samples: Range<Int>, center: [Scalar],
+        into scratch: UnsafeMutablePointer<Scalar>
+    ) {
+        let tensorStride = tensorLeadingDimension
+        let scratchStride = scratchLeadingDimension
+        forEachRun(of: samples, group: group, callSized: false) { tensorOffset, chunkOffset, count in
+            if channelMajor {
+                for row in 0..<groupSize {
+                    let from = tensor + tensorOffset + row * tensorStride
+                    let to = scratch + chunkOffset + row * scratchStride
+                    let value = center[row]
+                    for index in 0..<count { to[index] = from[index] - value }
+                }
+            } else {
+                for sample in 0..<count {
+                    let from = tensor + tensorOffset + sample * tensorStride
+                    let to = scratch + (chunkOffset + sample) * scratchStride
+                    for column in 0..<groupSize { to[column] = from[column] - center[column] }
+                }
+            }
+        }
+    }
+
+    /// Runs `body(part, items)` for every part, concurrently when there are several, where `items`
+    /// are the part's work items (see ``groupAndChunk(of:)``), consecutive.
+    func forEachPart(_ body: (_ part: Int, _ items: Range<Int>) -> Void) {
+        let itemCount = groups.count * chunkCount
+        Fused.forEachPart(parts) { part in
+            body(part, Fused.slice(itemCount, part: part, of: parts))
+        }
+    }
+}
