@@ -151,8 +151,8 @@ struct ActivationNastyDataTests {
     @Test("fused variants forced on small tensors", arguments: WorkSplitTests.variants.indices)
     func variants(variant: Int) throws {
         let (parts, streaming) = WorkSplitTests.variants[variant]
-        try FusedTuning.$forcedPartCount.withValue(parts) {
-            try FusedTuning.$forcedStreamingStores.withValue(streaming) {
+        try FusedTuning.withForcedPartCount(parts) {
+            try FusedTuning.withForcedStreamingStores(streaming) {
                 let parity = ActivationParityTests()
                 for entry in TestShapes.all {
                     for epilogue in EpilogueCase.allCases {

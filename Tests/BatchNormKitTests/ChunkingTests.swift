@@ -29,7 +29,7 @@ struct ChunkingTests {
             let input = [Double].random(count: shape.elementCount, in: -2...3, using: &generator)
             let gradOutput = [Double].random(count: shape.elementCount, in: -1...1, using: &generator)
             let before = layer
-            let (output, statistics, gradients, inferenceOutput, inferenceGradients) = try BLASCount.$maximumCount.withValue(limit) {
+            let (output, statistics, gradients, inferenceOutput, inferenceGradients) = try BLASCount.withMaximumCount(limit) {
                 let (output, statistics) = try layer.forwardTraining(input, shape: shape)
                 let gradients = try layer.backward(gradOutput: gradOutput, input: input, shape: shape, statistics: statistics)
                 let inferenceOutput = try before.forwardInference(input, shape: shape)

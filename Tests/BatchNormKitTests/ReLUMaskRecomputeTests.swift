@@ -25,8 +25,8 @@ struct ReLUMaskRecomputeTests {
     func nasty(layout: TensorLayout, variant: Int) throws {
         let (parts, streaming) = WorkSplitTests.variants[variant]
         let shape = try TensorShape(layout == .channelsFirst ? [6, 3, 5, 7] : [6, 5, 7, 3], layout: layout)
-        try FusedTuning.$forcedPartCount.withValue(parts) {
-            try FusedTuning.$forcedStreamingStores.withValue(streaming) {
+        try FusedTuning.withForcedPartCount(parts) {
+            try FusedTuning.withForcedStreamingStores(streaming) {
                 for data in Data.allCases {
                     try check(Float.self, shape: shape, affine: true, data: data)
                     try check(Double.self, shape: shape, affine: true, data: data)

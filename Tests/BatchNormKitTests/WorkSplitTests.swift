@@ -19,8 +19,8 @@ struct WorkSplitTests {
 
     @Test("parity on random data", arguments: TestShapes.all, variants)
     func parity(entry: ([Int], TensorLayout), variant: (parts: Int, streaming: Bool)) throws {
-        try FusedTuning.$forcedPartCount.withValue(variant.parts) {
-            try FusedTuning.$forcedStreamingStores.withValue(variant.streaming) {
+        try FusedTuning.withForcedPartCount(variant.parts) {
+            try FusedTuning.withForcedStreamingStores(variant.streaming) {
                 let forward = ForwardParityTests(), backward = BackwardParityTests()
                 for affine in [true, false] {
                     try forward.checkTraining(Float.self, entry: entry, path: .fused, affine: affine)
@@ -38,8 +38,8 @@ struct WorkSplitTests {
 
     @Test("nasty data", arguments: TensorLayout.allCases, variants)
     func nasty(layout: TensorLayout, variant: (parts: Int, streaming: Bool)) throws {
-        try FusedTuning.$forcedPartCount.withValue(variant.parts) {
-            try FusedTuning.$forcedStreamingStores.withValue(variant.streaming) {
+        try FusedTuning.withForcedPartCount(variant.parts) {
+            try FusedTuning.withForcedStreamingStores(variant.streaming) {
                 let nasty = NastyDataTests()
                 try nasty.largeOffset(layout: layout, path: .fused)
                 try nasty.trend(layout: layout, path: .fused)

@@ -1,7 +1,6 @@
-// Lane-wise "zero where" for the fused ReLU epilogue and its backward mask. Swift's generic SIMD
-// comparisons and `replacing(with:where:)` did not lower to vector compares and blends here (measured
-// about 18x slower than the plain loop in `batchnorm bench`, docs/BENCHMARK_NOTES.md); clang's vector
-// extensions do. A compare gives all-ones lanes where true, so `value & ~mask` zeroes exactly those
+// Lane-wise "zero where" for the fused ReLU epilogue and its backward mask, in C because Swift's
+// generic SIMD comparisons and `replacing(with:where:)` do not lower to vector compares and blends
+// (docs/BENCHMARK_NOTES.md, issue 10, has the measurement); clang's vector extensions do. A compare gives all-ones lanes where true, so `value & ~mask` zeroes exactly those
 // lanes, and NaN compares false (a NaN stays, as in PyTorch's relu and threshold_backward).
 // The functions work in place on 16 values (Swift imports no C function returning a vector); inlined,
 // the copies vanish. Internal to the Kernels target, not an API.

@@ -4,9 +4,20 @@
 /// single call receives a count above ``maximumCount``; this file converts the already-split sizes and
 /// traps (an internal invariant, never reachable from caller input) if a split was wrong.
 package enum BLASCount {
-    /// The largest count one CBLAS call receives. `Int32.max` in production; tests lower it through
-    /// `$maximumCount.withValue(_:)` to exercise the chunking on small tensors.
-    @TaskLocal package static var maximumCount: Int = Int(Int32.max)
+    /// A lowered count limit, set by tests through ``withMaximumCount(_:_:)``.
+    @TaskLocal static var loweredMaximumCount: Int?
+
+    /// The largest count one CBLAS call receives: `Int32.max`, unless a test lowered it to exercise
+    /// the chunking on small tensors (one relaxed load otherwise; see `TestSeams`).
+    @inline(__always)
+    package static var maximumCount: Int {
+        TestSeams.anyOpen ? (loweredMaximumCount ?? Int(Int32.max)) : Int(Int32.max)
+    }
+
+    /// Runs `body` with every CBLAS call's count limited to `limit`.
+    package static func withMaximumCount<Result>(_ limit: Int, _ body: () throws -> Result) rethrows -> Result {
+        try TestSeams.scope { try $loweredMaximumCount.withValue(limit, operation: body) }
+    }
 
     /// Converts a count that the caller has already bounded by ``maximumCount``.
     @inline(__always)

@@ -166,11 +166,10 @@ enum FusedPasses {
     /// Moments (one read of `input`), the per-channel folding in `Double`, then the elementwise step
     /// (a second read of `input` and the write of `output`), both in memory order.
     ///
-    /// A variant that kept each channel's runs in L2 between its statistics and its output (reading
-    /// `x` from memory once) measured 1.3-1.9x slower on the channels-first anchor shapes: a channel's
-    /// runs are `C·H·W` elements apart, so the per-channel walk defeats the prefetchers and, when the
-    /// stride is a multiple of the L2 way size, piles the runs onto a few cache sets
-    /// (docs/BENCHMARK_NOTES.md).
+    /// Both reads stream in memory order rather than revisiting a channel's runs from cache: a
+    /// channel's runs are `C·H·W` elements apart, so a per-channel walk defeats the prefetchers and,
+    /// when the stride is a multiple of the L2 way size, piles the runs onto a few cache sets (the
+    /// channel-blocked and channel-tiled variants and their measurements: docs/BENCHMARK_NOTES.md).
     static func trainingForward<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
         gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar, epilogue: Fused.ForwardEpilogue<Scalar> = .none

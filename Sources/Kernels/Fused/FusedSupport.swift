@@ -65,7 +65,7 @@ enum Fused {
     /// Threads the fused kernels use: OpenBLAS's setting (`OPENBLAS_NUM_THREADS`), so one knob pins both
     /// paths; 1 for work too small to amortize a fork-join (under 2^16 elements).
     static func threadCount(elementCount: Int) -> Int {
-        if let forced = FusedTuning.forcedPartCount { return max(1, forced) }
+        if let forced = FusedTuning.partCountOverride { return max(1, forced) }
         return elementCount < 1 << 16 ? 1 : max(1, min(BLASThreading.threadCount, 64))
     }
 
@@ -87,9 +87,29 @@ enum Fused {
 package enum FusedTuning {
     /// When set, every fused pass splits its work into exactly this many parts, whatever the tensor
     /// size and thread count (the per-thread partial sums and their merging).
-    @TaskLocal package static var forcedPartCount: Int?
+    @TaskLocal static var forcedPartCount: Int?
     /// When set, the fused passes use streaming stores (or not) whatever the output size.
-    @TaskLocal package static var forcedStreamingStores: Bool?
+    @TaskLocal static var forcedStreamingStores: Bool?
+
+    /// Runs `body` with every fused pass split into exactly `parts` parts (`nil`: the size-based split).
+    package static func withForcedPartCount<Result>(_ parts: Int?, _ body: () throws -> Result) rethrows -> Result {
+        try TestSeams.scope { try $forcedPartCount.withValue(parts, operation: body) }
+    }
+
+    /// Runs `body` with streaming stores forced on or off (`nil`: the size-based choice).
+    package static func withForcedStreamingStores<Result>(
+        _ streaming: Bool?, _ body: () throws -> Result
+    ) rethrows -> Result {
+        try TestSeams.scope { try $forcedStreamingStores.withValue(streaming, operation: body) }
+    }
+
+    /// The forced part count, if a test set one (one relaxed load otherwise).
+    @inline(__always)
+    package static var partCountOverride: Int? { TestSeams.anyOpen ? forcedPartCount : nil }
+
+    /// The forced streaming choice, if a test set one (one relaxed load otherwise).
+    @inline(__always)
+    package static var streamingStoresOverride: Bool? { TestSeams.anyOpen ? forcedStreamingStores : nil }
 }
 
 /// Carries a non-`Sendable` closure into `concurrentPerform`; safe because the closure only touches
@@ -141,18 +161,16 @@ extension Fused {
     static func streamingFence() { streaming_store_fence() }
 
     /// Whether a pass writing a tensor of `geometry` uses streaming stores: outputs of at least
-    /// ``streamingThresholdBytes``, unless a test overrides it (`FusedTuning.$forcedStreamingStores`).
+    /// ``streamingThresholdBytes``, unless a test overrides it (`FusedTuning.withForcedStreamingStores`).
     static func streamsOutput<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type) -> Bool {
-        if let forced = FusedTuning.forcedStreamingStores { return forced }
+        if let forced = FusedTuning.streamingStoresOverride { return forced }
         return geometry.elementCount * MemoryLayout<Scalar>.stride >= streamingThresholdBytes
     }
 
     /// 16 MiB, half the 32 MiB L3 of the machines we measure on. A larger output would not survive in
     /// cache until the next layer reads it anyway, and streaming it saves the read-for-ownership of
-    /// every line (measured with `batchnorm bench`, docs/BENCHMARK_NOTES.md: 25.7 MB shape a and
-    /// 103 MB shape e 1.2-1.6x faster forward, 16.8 MB shape d 1.1-1.3x); below it (6.4 MB shape b,
-    /// 12.8 MB shape c) streaming measured neutral to 1.3x slower, because the benchmark's output stays
-    /// in cache between calls, as it would for the next layer.
+    /// every line; a smaller one stays in cache for the next layer, which a streaming store would
+    /// evict (the A/B behind the threshold: docs/BENCHMARK_NOTES.md, "Streaming stores").
     static let streamingThresholdBytes = 16 << 20
 }
 

@@ -6,9 +6,9 @@ import Synchronization
 /// The fused kernels' fork-join: `run(parts:_:)` calls `body(0..<parts)` on the calling thread and on
 /// persistent worker threads, and returns when every part is done.
 ///
-/// Why not `DispatchQueue.concurrentPerform`: its workers park between calls, and waking one took
-/// about 60 µs here (2 parts of 100 µs each finished after 160 µs, measured over 500 calls), a third
-/// of a 6 MB pass. The pool's workers spin for ``spinMicroseconds`` after their last part (with the
+/// Why not `DispatchQueue.concurrentPerform`: its workers park between calls, and waking one costs
+/// a sizeable part of a mid-size pass (docs/BENCHMARK_NOTES.md, "A fork-join pool with spinning
+/// workers"). The pool's workers spin for ``spinMicroseconds`` after their last part (with the
 /// CPU's spin-wait hint) before they park on a condition variable, like OpenMP's default wait policy,
 /// so the back-to-back passes of one batch-norm call, and back-to-back calls, find them awake.
 ///

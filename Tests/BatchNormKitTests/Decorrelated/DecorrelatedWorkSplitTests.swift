@@ -15,8 +15,8 @@ struct DecorrelatedWorkSplitTests {
     static let variants: [(Int, Int)] = [(3, 1), (7, 2), (5, 3), (Int(Int32.max), 2)]
 
     static func forced<Result>(_ variant: (Int, Int), _ body: () throws -> Result) rethrows -> Result {
-        try BLASCount.$maximumCount.withValue(variant.0) {
-            try FusedTuning.$forcedPartCount.withValue(variant.1) { try body() }
+        try BLASCount.withMaximumCount(variant.0) {
+            try FusedTuning.withForcedPartCount(variant.1) { try body() }
         }
     }
 
