@@ -153,14 +153,6 @@ enum FusedPasses {
         return result
     }
 
-    /// `value + low` (a two-word `Double`) as a rounded `Scalar` and the `Scalar` rounding of what is left.
-    @inline(__always)
-    static func split<Scalar: BatchNormScalar>(_ value: Double, low: Double = 0, as _: Scalar.Type) -> (high: Scalar, low: Scalar) {
-        let high = Scalar(value)
-        let rest = (value - Double(high)) + low
-        return (high, rest.isFinite ? Scalar(rest) : 0)
-    }
-
     // MARK: - Training forward
 
     /// Moments (one read of `input`), the per-channel folding in `Double`, then the elementwise step

@@ -51,7 +51,7 @@ extension ChannelMoments {
     /// Stores `Double` moments into channel `channel`: the mean split into two words, `M2` rescaled
     /// to fit `Scalar` (``ScaledMoments/scalarDeviation(_:scale:count:as:)``).
     mutating func setChannel(_ channel: Int, _ moments: Fused.Moments) {
-        let (high, low) = FusedPasses.split(moments.mean, low: moments.meanLow, as: Scalar.self)
+        let (high, low) = ErrorFreeSums.rounded(moments.mean, low: moments.meanLow, as: Scalar.self)
         mean[channel] = high
         meanLow[channel] = low
         let m2 = moments.sumOfSquaredDeviations < 0 ? 0 : moments.sumOfSquaredDeviations
