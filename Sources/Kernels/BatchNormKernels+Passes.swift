@@ -9,11 +9,11 @@ extension BatchNormKernels {
         package var inverseStandardDeviation: [Scalar]
     }
 
-    /// `invstd = 1 / sqrt(variance + epsilon)`, computed in `Double`.
+    /// `invstd = 1 / sqrt(variance + epsilon)` of given (running) variances, in `Double`, rounded once.
     package static func inverseStandardDeviation<Scalar: BatchNormScalar>(
         variance: [Scalar], epsilon: Scalar
     ) -> [Scalar] {
-        variance.map { Scalar(1 / (Double($0) + Double(epsilon)).squareRoot()) }
+        variance.map { Scalar(StandardDeviation.inverse(variance: Double($0), epsilon: Double(epsilon))) }
     }
 
     /// Training forward: batch moments of `input`, then

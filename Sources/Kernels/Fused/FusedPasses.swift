@@ -179,8 +179,8 @@ enum FusedPasses {
         var center = moments.mean, foldedShift = coefficients.foldedShift
         for channel in 0..<channelCount where perChannel[channel].centersAtZero {
             center[channel] = 0
-            foldedShift[channel] = Scalar(
-                Double(beta?[channel] ?? 0) - perChannel[channel].mean * Double(coefficients.scale[channel]))
+            foldedShift[channel] = ChannelCenter.foldedShift(
+                beta?[channel] ?? 0, center: perChannel[channel].mean, scale: coefficients.scale[channel])
         }
         normalize(input, output, geometry: geometry, center: center, scale: coefficients.scale,
                   foldedShift: foldedShift, epilogue: epilogue)
@@ -194,13 +194,9 @@ enum FusedPasses {
     static func trainingCoefficients<Scalar: BatchNormScalar>(
         center: ChannelCenter<Scalar>, inverseStandardDeviation: [Scalar], gamma: [Scalar]?, beta: [Scalar]?
     ) -> (scale: [Scalar], foldedShift: [Scalar]) {
-        let scale = inverseStandardDeviation.indices.map { channel in
-            Scalar(Double(gamma?[channel] ?? 1) * Double(inverseStandardDeviation[channel]))
-        }
-        let foldedShift = scale.indices.map { channel in
-            Scalar(Double(beta?[channel] ?? 0) - Double(center.low?[channel] ?? 0) * Double(scale[channel]))
-        }
-        return (scale, foldedShift)
+        let scale = BatchNormKernels.foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma)
+        let shift = beta ?? [Scalar](repeating: 0, count: scale.count)
+        return (scale, center.foldingLowWord(into: shift, scale: scale))
     }
 
     // MARK: - Elementwise forward
@@ -210,13 +206,8 @@ enum FusedPasses {
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
         center: ChannelCenter<Scalar>, scale: [Scalar], shift: [Scalar], epilogue: Fused.ForwardEpilogue<Scalar> = .none
     ) {
-        let channelCount = geometry.channelCount
-        // Fold the low word of the center into the shift: (x - high - low)·s + b = (x - high)·s + (b - low·s).
-        let foldedShift = (0..<channelCount).map { channel in
-            Scalar(Double(shift[channel]) - Double(center.low?[channel] ?? 0) * Double(scale[channel]))
-        }
-        normalize(input, output, geometry: geometry, center: center.high, scale: scale, foldedShift: foldedShift,
-                  epilogue: epilogue)
+        normalize(input, output, geometry: geometry, center: center.high, scale: scale,
+                  foldedShift: center.foldingLowWord(into: shift, scale: scale), epilogue: epilogue)
     }
 
     /// `output = epilogue((input - center) * scale + foldedShift)`, split over `Fused.threadCount`
@@ -346,7 +337,10 @@ enum FusedPasses {
         }
         // Σ dy·(x - high - low) = Σ dy·(x - high) - low·Σ dy
         if let low = center.low {
-            for channel in 0..<channelCount { totalProduct[channel] -= Double(low[channel]) * totalGradient[channel] }
+            for channel in 0..<channelCount {
+                totalProduct[channel] = ChannelCenter<Scalar>.foldedShift(
+                    totalProduct[channel], center: Double(low[channel]), scale: totalGradient[channel])
+            }
         }
         return (totalGradient, totalProduct)
     }
@@ -366,11 +360,10 @@ enum FusedPasses {
         let k = coefficients.gradientScale
         let center = coefficients.centered?.center.high ?? .init(repeating: 0, count: channelCount)
         let p = coefficients.centered?.scale
-        // Fold the low word of the center into the bias: p·(x - high - low) + q = p·(x - high) + (q - p·low).
-        let q = (0..<channelCount).map { channel -> Scalar in
-            guard let centered = coefficients.centered else { return 0 }
-            return Scalar(Double(centered.bias[channel]) - Double(centered.scale[channel]) * Double(centered.center.low?[channel] ?? 0))
-        }
+        // The low word of the center folded into the bias: p·(x - high - low) + q = p·(x - high) + (q - low·p).
+        let q = coefficients.centered.map { centered in
+            centered.center.foldingLowWord(into: centered.bias, scale: centered.scale)
+        } ?? [Scalar](repeating: 0, count: channelCount)
         if geometry.innerCount == 1 {
             // One consecutive range of the interleaved values per thread, periodic coefficients.
             let periodicK = Fused.periodic(k, channelCount: channelCount)

@@ -30,8 +30,8 @@ extension ChannelMoments {
         guard let centersAtZero else { return (center, shift) }
         var center = self.center, shift = shift
         for channel in 0..<channelCount where centersAtZero[channel] {
-            let mean = Double(self.mean[channel]) + Double(meanLow[channel])
-            shift[channel] = Scalar(Double(shift[channel]) - mean * Double(scale[channel]))
+            shift[channel] = ChannelCenter.foldedShift(
+                shift[channel], center: self.center.value(channel), scale: scale[channel])
             center.high[channel] = 0
             center.low?[channel] = 0
         }

@@ -98,7 +98,7 @@ extension Fused.Moments {
     func inverseStandardDeviation(epsilon: Double) -> Double {
         let scaledVariance = sumOfSquaredDeviations < 0 ? 0 : sumOfSquaredDeviations / count
         let variance = scaledVariance * scale * scale
-        guard variance.isInfinite else { return 1 / (variance + epsilon).squareRoot() }
+        guard variance.isInfinite else { return StandardDeviation.inverse(variance: variance, epsilon: epsilon) }
         return 1 / (scale * scaledVariance.squareRoot())
     }
 }
