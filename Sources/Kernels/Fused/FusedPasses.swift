@@ -16,7 +16,7 @@ enum FusedPasses {
     /// falling back to the block two-pass with Chan merging where the shift was poor.
     static func moments<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry
-    ) -> [Fused.Moments] {
+    ) -> [MomentsAccumulator] {
         var result = unscaledMoments(input, geometry: geometry)
         // Overflow (or NaN/infinity in the data) leaves a non-finite mean or M2: recompute those
         // channels exactly scaled.
@@ -29,14 +29,14 @@ enum FusedPasses {
     /// ``moments(_:geometry:)`` before the overflow check.
     static func unscaledMoments<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry
-    ) -> [Fused.Moments] {
+    ) -> [MomentsAccumulator] {
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         guard geometry.innerCount == 1 else {
             return runOrderMoments(input, geometry: geometry, parts: parts)
         }
         if let shifted = interleavedShiftedMoments(input, geometry: geometry, parts: parts) { return shifted }
-        var partials = [Fused.Moments](repeating: .init(), count: channelCount * parts)
+        var partials = [MomentsAccumulator](repeating: .init(), count: channelCount * parts)
         partials.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             let shared = Fused.SharedPointer(base: base)
@@ -47,7 +47,7 @@ enum FusedPasses {
                     into: shared.base + part * channelCount)
             }
         }
-        var result = [Fused.Moments](repeating: .init(), count: channelCount)
+        var result = [MomentsAccumulator](repeating: .init(), count: channelCount)
         for part in 0..<parts {
             for channel in 0..<channelCount { result[channel].merge(partials[part * channelCount + channel]) }
         }
@@ -58,7 +58,7 @@ enum FusedPasses {
     /// first-block mean, partial sums per thread, the exact per-channel path where the shift was poor.
     static func runOrderMoments<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, parts: Int
-    ) -> [Fused.Moments] {
+    ) -> [MomentsAccumulator] {
         let channelCount = geometry.channelCount, runLength = geometry.innerCount
         let shift = (0..<channelCount).map { channel in
             Scalar(Fused.blockMoments(input + channel * runLength, min(runLength, Fused.blockLength)).mean)
@@ -91,7 +91,7 @@ enum FusedPasses {
                 count: count, shift: Double(shift[channel]), sum: sum, sumOfSquares: sumOfSquares) {
                 return moments
             }
-            var moments = Fused.Moments()
+            var moments = MomentsAccumulator()
             for outer in 0..<geometry.outerCount {
                 Fused.runMoments(input + (outer * channelCount + channel) * runLength, runLength, into: &moments)
             }
@@ -103,7 +103,7 @@ enum FusedPasses {
     /// is ill-conditioned for that shift (or non-finite).
     static func interleavedShiftedMoments<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, parts: Int
-    ) -> [Fused.Moments]? {
+    ) -> [MomentsAccumulator]? {
         let channelCount = geometry.channelCount
         let headRows = min(geometry.outerCount, 64)
         // The head rows' means, row by row (a column walk would read rows 4-8 KB apart for 1-2k channels).
@@ -130,7 +130,7 @@ enum FusedPasses {
             }
         }}}
         let count = Double(geometry.valuesPerChannel)
-        var result = [Fused.Moments]()
+        var result = [MomentsAccumulator]()
         result.reserveCapacity(channelCount)
         for channel in 0..<channelCount {
             var sum = 0.0, sumOfSquares = 0.0
@@ -142,14 +142,6 @@ enum FusedPasses {
                 count: count, shift: Double(shift[channel]), sum: sum, sumOfSquares: sumOfSquares) else { return nil }
             result.append(moments)
         }
-        return result
-    }
-
-    /// `Double` moments as the kernels' `ChannelMoments` (mean split into high and low words).
-    static func channelMoments<Scalar: BatchNormScalar>(_ moments: [Fused.Moments], count: Int) -> ChannelMoments<Scalar> {
-        var result = ChannelMoments<Scalar>.empty(channelCount: moments.count)
-        result.count = count
-        for (channel, channelMoments) in moments.enumerated() { result.setChannel(channel, channelMoments) }
         return result
     }
 
@@ -172,7 +164,7 @@ enum FusedPasses {
         let inverseStandardDeviation = perChannel.map { moments in
             Scalar(moments.inverseStandardDeviation(epsilon: Double(epsilon)))
         }
-        let moments = channelMoments(perChannel, count: geometry.valuesPerChannel) as ChannelMoments<Scalar>
+        let moments = ChannelMoments<Scalar>(perChannel, count: geometry.valuesPerChannel)
         let coefficients = trainingCoefficients(
             center: moments.center, inverseStandardDeviation: inverseStandardDeviation, gamma: gamma, beta: beta)
         // A channel whose x - mean could overflow is scaled first: x·s + (b - mean·s).

@@ -12,7 +12,9 @@ extension Fused {
 
     /// Moments from shifted sums, or `nil` when the shift was too far from the mean.
     @inline(__always)
-    static func momentsFromShiftedSums(count: Double, shift: Double, sum: Double, sumOfSquares: Double) -> Moments? {
+    static func momentsFromShiftedSums(
+        count: Double, shift: Double, sum: Double, sumOfSquares: Double
+    ) -> MomentsAccumulator? {
         let m2 = sumOfSquares - sum * sum / count
         guard m2.isFinite, sumOfSquares.isFinite else {
             // NaN or infinity in the data: the result is non-finite either way; the exact path keeps
@@ -23,7 +25,7 @@ extension Fused {
         // mean = shift + correction, kept in two words (TwoSum, exact): for Double data the low word
         // carries what a single Double mean would round away.
         let (mean, low) = ErrorFreeSums.twoSum(shift, sum / count)
-        return Moments(count: count, mean: mean, sumOfSquaredDeviations: m2, meanLow: low)
+        return MomentsAccumulator(count: count, mean: mean, sumOfSquaredDeviations: m2, meanLow: low)
     }
 
     /// `(Σ(x - shift), Σ(x - shift)²)` over one contiguous run.
