@@ -35,10 +35,10 @@ extension BatchNorm {
     ) throws(BatchNormError) -> BatchStatistics<Scalar> {
         try validateForwardTraining(input: input.count, output: output.count, shape: shape)
         if let residual { try Self.validate("residual", count: residual.count, shape: shape) }
-        let statistics = BatchNormKernels.trainingForward(
+        let (moments, inverseStandardDeviation) = BatchNormKernels.trainingForward(
             input, residual: residual, relu: activation == .relu, geometry: shape.geometry, gamma: gammaIfAffine,
             beta: betaIfAffine, epsilon: epsilon, into: &output)
-        return finishTraining(statistics)
+        return finishTraining(moments, inverseStandardDeviation: inverseStandardDeviation)
     }
 
     /// Array form of ``forwardTraining(_:shape:residual:activation:into:)``.

@@ -20,10 +20,10 @@ extension BatchNormKernels {
     package static func trainingForward<Scalar: BatchNormScalar>(
         _ input: Span<Scalar>, residual: Span<Scalar>?, relu: Bool, geometry: ChannelGeometry,
         gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar, into output: inout MutableSpan<Scalar>
-    ) -> TrainingStatistics<Scalar> {
+    ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]) {
         assert(input.count == geometry.elementCount && output.count == geometry.elementCount)
         if let residual { assert(residual.count == geometry.elementCount) }
-        let result = withEpilogue(residual, relu: relu) { epilogue in
+        return withEpilogue(residual, relu: relu) { epilogue in
             input.withUnsafeBufferPointer { inputBuffer in
                 output.withUnsafeMutableBufferPointer { outputBuffer in
                     guard let inputBase = inputBuffer.baseAddress, let outputBase = outputBuffer.baseAddress else {
@@ -36,7 +36,6 @@ extension BatchNormKernels {
                 }
             }
         }
-        return TrainingStatistics(moments: result.0, inverseStandardDeviation: result.1)
     }
 
     /// ``inferenceForward(_:geometry:mean:variance:gamma:beta:epsilon:into:path:)`` followed by

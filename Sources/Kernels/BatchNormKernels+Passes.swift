@@ -2,13 +2,6 @@
 /// Per-channel arithmetic (inverse standard deviation, folded coefficients) runs in `Double` and is
 /// rounded once to `Scalar`.
 extension BatchNormKernels {
-    /// What a training forward pass leaves behind: the batch moments (for the running statistics) and
-    /// the saved mean and inverse standard deviation (for the backward pass).
-    package struct TrainingStatistics<Scalar: BatchNormScalar>: Sendable {
-        package var moments: ChannelMoments<Scalar>
-        package var inverseStandardDeviation: [Scalar]
-    }
-
     /// `invstd = 1 / sqrt(variance + epsilon)` of given (running) variances, in `Double`, rounded once.
     package static func inverseStandardDeviation<Scalar: BatchNormScalar>(
         variance: [Scalar], epsilon: Scalar
@@ -18,30 +11,25 @@ extension BatchNormKernels {
 
     /// Training forward: batch moments of `input`, then
     /// `output = (input - mean) * (gamma * invstd) + beta` (`gamma = 1`, `beta = 0` when absent).
+    /// - Returns: the batch moments (the running statistics' update, the saved mean) and `invstd` (saved
+    ///   for the backward pass), which the fused path takes from the `Double` moments before they are
+    ///   rounded to `Scalar`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     package static func trainingForward<Scalar: BatchNormScalar>(
         _ input: Span<Scalar>, geometry: ChannelGeometry, gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar,
         into output: inout MutableSpan<Scalar>, path: KernelPath
-    ) -> TrainingStatistics<Scalar> {
+    ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]) {
         if path == .fused {
-            let result = input.withUnsafeBufferPointer { inputBuffer in
-                output.withUnsafeMutableBufferPointer { outputBuffer in
-                    guard let inputBase = inputBuffer.baseAddress, let outputBase = outputBuffer.baseAddress else {
-                        return (ChannelMoments<Scalar>.empty(channelCount: geometry.channelCount),
-                                [Scalar](repeating: 0, count: geometry.channelCount))
-                    }
-                    return FusedPasses.trainingForward(
-                        inputBase, outputBase, geometry: geometry, gamma: gamma, beta: beta, epsilon: epsilon)
-                }
-            }
-            return TrainingStatistics(moments: result.0, inverseStandardDeviation: result.1)
+            return trainingForward(
+                input, residual: nil, relu: false, geometry: geometry, gamma: gamma, beta: beta, epsilon: epsilon,
+                into: &output)
         }
         let moments = moments(of: input, geometry: geometry, path: path)
         let inverseStandardDeviation = normalize(
             input, geometry: geometry, moments: moments, gamma: gamma, beta: beta, epsilon: epsilon,
             into: &output, path: path)
-        return TrainingStatistics(moments: moments, inverseStandardDeviation: inverseStandardDeviation)
+        return (moments, inverseStandardDeviation)
     }
 
     /// The elementwise step of the training forward with given batch moments (those of `input`, or of
