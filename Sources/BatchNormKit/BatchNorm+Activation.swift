@@ -137,7 +137,7 @@ extension BatchNorm {
             input: input, gradient: gradOutput, forwardOutput: forwardOutput, geometry: shape.geometry,
             statistics: .batch(mean: statistics.center, inverseStandardDeviation: statistics.inverseStandardDeviation),
             gamma: gammaIfAffine, into: &inputGradient)
-        return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)
+        return ParameterGradients(gradients)
     }
 
     /// ``backward(gradOutput:input:forwardOutput:shape:statistics:activation:into:)`` for a forward that
@@ -162,7 +162,7 @@ extension BatchNorm {
             input: input, gradient: gradOutput, forwardOutput: forwardOutput, geometry: shape.geometry,
             statistics: .batch(mean: statistics.center, inverseStandardDeviation: statistics.inverseStandardDeviation),
             gamma: gammaIfAffine, into: &inputGradient, residualGradient: &residualGradient)
-        return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)
+        return ParameterGradients(gradients)
     }
 
     /// Array form of the training backward through the activation (and the residual when
@@ -209,7 +209,7 @@ extension BatchNorm {
             input: input, gradient: gradOutput, geometry: shape.geometry, mean: statistics.center,
             inverseStandardDeviation: statistics.inverseStandardDeviation, gamma: gammaIfAffine, beta: betaIfAffine,
             into: &inputGradient)
-        return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)
+        return ParameterGradients(gradients)
     }
 
     /// Array form of ``backward(gradOutput:input:shape:statistics:activation:into:)``.
@@ -246,7 +246,7 @@ extension BatchNorm {
             input: input, gradient: gradOutput, forwardOutput: forwardOutput, geometry: shape.geometry,
             statistics: .running(mean: runningMean, variance: runningVariance, epsilon: epsilon),
             gamma: gammaIfAffine, into: &inputGradient)
-        return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)
+        return ParameterGradients(gradients)
     }
 
     /// ``backwardInference(gradOutput:input:forwardOutput:shape:activation:into:)`` for a forward that
@@ -268,7 +268,7 @@ extension BatchNorm {
             input: input, gradient: gradOutput, forwardOutput: forwardOutput, geometry: shape.geometry,
             statistics: .running(mean: runningMean, variance: runningVariance, epsilon: epsilon),
             gamma: gammaIfAffine, into: &inputGradient, residualGradient: &residualGradient)
-        return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)
+        return ParameterGradients(gradients)
     }
 
     /// Array form of the inference backward through the activation (and the residual when

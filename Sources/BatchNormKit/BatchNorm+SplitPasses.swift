@@ -195,7 +195,7 @@ extension BatchNorm {
         BatchNormKernels.backwardInputGradient(
             input: input, gradient: gradOutput, geometry: shape.geometry, coefficients: step.coefficients,
             into: &inputGradient, path: kernelPath)
-        return ParameterGradients(gamma: step.parameterGradients.gamma, beta: step.parameterGradients.beta)
+        return ParameterGradients(step.parameterGradients)
     }
 
     /// Backward of array parts; see
@@ -219,14 +219,14 @@ extension BatchNorm {
         statistics: BatchStatistics<Scalar>, globalSums: GradientSums<Scalar>, globalCount: Int
     ) throws(BatchNormError) -> ParameterGradients<Scalar> {
         let step = try inputGradientStep(statistics: statistics, globalSums: globalSums, globalCount: globalCount)
-        return ParameterGradients(gamma: step.parameterGradients.gamma, beta: step.parameterGradients.beta)
+        return ParameterGradients(step.parameterGradients)
     }
 
     /// Validates the per-channel inputs of the elementwise backward step and computes its coefficients.
     private func inputGradientStep(
         statistics: BatchStatistics<Scalar>, globalSums: GradientSums<Scalar>, globalCount: Int
     ) throws(BatchNormError) -> (
-        coefficients: InputGradientCoefficients<Scalar>, parameterGradients: BatchNormKernels.ParameterGradients<Scalar>
+        coefficients: InputGradientCoefficients<Scalar>, parameterGradients: (gamma: [Scalar], beta: [Scalar])
     ) {
         try validate("statistics.mean", length: statistics.mean.count)
         try validate("statistics.inverseStandardDeviation", length: statistics.inverseStandardDeviation.count)

@@ -46,6 +46,12 @@ public struct ParameterGradients<Scalar: BatchNormScalar>: Sendable, Hashable {
         self.gamma = gamma
         self.beta = beta
     }
+
+    /// The `(dγ, dβ)` pair a backward kernel returns (`BatchNormKernels`, `GroupWhiteningKernels`):
+    /// the one place the kernels' result becomes this type.
+    package init(_ kernelResult: (gamma: [Scalar], beta: [Scalar])) {
+        self.init(gamma: kernelResult.gamma, beta: kernelResult.beta)
+    }
 }
 
 /// All gradients of one backward pass.

@@ -71,24 +71,20 @@ extension BatchNormKernels {
             into: &output, path: path)
     }
 
-    /// Parameter gradients of one backward pass.
-    package struct ParameterGradients<Scalar: BatchNormScalar>: Sendable {
-        package var gamma: [Scalar]
-        package var beta: [Scalar]
-    }
-
     /// Backward of the training forward (statistics depend on the batch):
     /// ```
     /// dβ = Σ dy,   dγ = invstd · Σ dy·(x - mean)
     /// dx = γ·invstd/M · (M·dy - dβ - x̂·dγ)
     /// ```
+    /// - Returns: `dγ` and `dβ`, the pair every backward kernel returns and the API wraps in its
+    ///   public `ParameterGradients`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     package static func trainingBackward<Scalar: BatchNormScalar>(
         input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry,
         mean: ChannelCenter<Scalar>, inverseStandardDeviation: [Scalar], gamma: [Scalar]?,
         into inputGradient: inout MutableSpan<Scalar>, path: KernelPath
-    ) -> ParameterGradients<Scalar> {
+    ) -> (gamma: [Scalar], beta: [Scalar]) {
         let reductions = backwardReductions(
             input: input, gradient: gradient, geometry: geometry, center: mean, path: path)
         let step = trainingInputGradient(
@@ -127,7 +123,7 @@ extension BatchNormKernels {
     package static func trainingInputGradient<Scalar: BatchNormScalar>(
         reductions: BackwardReductions<Scalar>, center: ChannelCenter<Scalar>,
         inverseStandardDeviation: [Scalar], gamma: [Scalar]?, valuesPerChannel: Int
-    ) -> (coefficients: InputGradientCoefficients<Scalar>, parameterGradients: ParameterGradients<Scalar>) {
+    ) -> (coefficients: InputGradientCoefficients<Scalar>, parameterGradients: (gamma: [Scalar], beta: [Scalar])) {
         let channelCount = inverseStandardDeviation.count
         assert(reductions.sumGradient.count == channelCount && center.channelCount == channelCount)
         assert(valuesPerChannel >= 1)
@@ -147,7 +143,7 @@ extension BatchNormKernels {
         let coefficients = InputGradientCoefficients(
             gradientScale: gradientScale,
             centered: .init(center: center, scale: centeredScale, bias: bias))
-        return (coefficients, ParameterGradients(gamma: gradGamma, beta: reductions.sumGradient))
+        return (coefficients, (gradGamma, reductions.sumGradient))
     }
 
     /// Backward of the inference forward (statistics are constants):
@@ -158,7 +154,7 @@ extension BatchNormKernels {
         input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry,
         mean: [Scalar], variance: [Scalar], gamma: [Scalar]?, epsilon: Scalar,
         into inputGradient: inout MutableSpan<Scalar>, path: KernelPath
-    ) -> ParameterGradients<Scalar> {
+    ) -> (gamma: [Scalar], beta: [Scalar]) {
         let inverseStandardDeviation = inverseStandardDeviation(variance: variance, epsilon: epsilon)
         let reductions = backwardReductions(
             input: input, gradient: gradient, geometry: geometry, center: ChannelCenter(high: mean), path: path)
@@ -174,11 +170,11 @@ extension BatchNormKernels {
     /// `dγ = invstd · Σ dy·(x - mean)` (in `Double`, rounded once) and `dβ = Σ dy` with constant statistics.
     static func inferenceParameterGradients<Scalar: BatchNormScalar>(
         reductions: BackwardReductions<Scalar>, inverseStandardDeviation: [Scalar]
-    ) -> ParameterGradients<Scalar> {
+    ) -> (gamma: [Scalar], beta: [Scalar]) {
         let gradGamma = inverseStandardDeviation.indices.map { channel in
             Scalar(Double(inverseStandardDeviation[channel]) * Double(reductions.sumGradientTimesCentered[channel]))
         }
-        return ParameterGradients(gamma: gradGamma, beta: reductions.sumGradient)
+        return (gradGamma, reductions.sumGradient)
     }
 
     /// `gamma * invstd` per channel (just `invstd` without gamma), in `Double`.

@@ -202,14 +202,14 @@ package enum GroupWhiteningKernels {
     package static func backward<Scalar: BatchNormScalar>(
         gradOutput: Span<Scalar>, input: Span<Scalar>, geometry: ChannelGeometry, groupSize: Int,
         method: WhiteningMethod, epsilon: Double, factors: GroupWhiteningFactors<Scalar>, gamma: [Scalar]?
-    ) -> (input: [Scalar], gamma: [Scalar], beta: [Scalar]) {
+    ) -> (input: [Scalar], parameters: (gamma: [Scalar], beta: [Scalar])) {
         var sums: (gamma: [Scalar], beta: [Scalar]) = ([], [])
         let gradInput = filledArray(count: geometry.elementCount) { gradInputBase in
             sums = backward(
                 gradOutput: gradOutput, input: input, geometry: geometry, groupSize: groupSize, method: method,
                 epsilon: epsilon, factors: factors, gamma: gamma, into: gradInputBase)
         }
-        return (gradInput, sums.gamma, sums.beta)
+        return (gradInput, sums)
     }
 
     static func backward<Scalar: BatchNormScalar>(
