@@ -35,10 +35,10 @@ extension BatchNorm {
     ) throws(BatchNormError) -> BatchStatistics<Scalar> {
         try validateForwardTraining(input: input.count, output: output.count, shape: shape)
         if let residual { try Self.validate("residual", count: residual.count, shape: shape) }
-        let statistics = BatchNormKernels.trainingForward(
+        let (moments, inverseStandardDeviation) = BatchNormKernels.trainingForward(
             input, residual: residual, relu: activation == .relu, geometry: shape.geometry, gamma: gammaIfAffine,
             beta: betaIfAffine, epsilon: epsilon, into: &output)
-        return finishTraining(statistics)
+        return finishTraining(moments, inverseStandardDeviation: inverseStandardDeviation)
     }
 
     /// Array form of ``forwardTraining(_:shape:residual:activation:into:)``.
@@ -137,7 +137,7 @@ extension BatchNorm {
             input: input, gradient: gradOutput, forwardOutput: forwardOutput, geometry: shape.geometry,
             statistics: .batch(mean: statistics.center, inverseStandardDeviation: statistics.inverseStandardDeviation),
             gamma: gammaIfAffine, into: &inputGradient)
-        return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)
+        return ParameterGradients(gradients)
     }
 
     /// ``backward(gradOutput:input:forwardOutput:shape:statistics:activation:into:)`` for a forward that
@@ -162,7 +162,7 @@ extension BatchNorm {
             input: input, gradient: gradOutput, forwardOutput: forwardOutput, geometry: shape.geometry,
             statistics: .batch(mean: statistics.center, inverseStandardDeviation: statistics.inverseStandardDeviation),
             gamma: gammaIfAffine, into: &inputGradient, residualGradient: &residualGradient)
-        return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)
+        return ParameterGradients(gradients)
     }
 
     /// Array form of the training backward through the activation (and the residual when
@@ -209,7 +209,7 @@ extension BatchNorm {
             input: input, gradient: gradOutput, geometry: shape.geometry, mean: statistics.center,
             inverseStandardDeviation: statistics.inverseStandardDeviation, gamma: gammaIfAffine, beta: betaIfAffine,
             into: &inputGradient)
-        return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)
+        return ParameterGradients(gradients)
     }
 
     /// Array form of ``backward(gradOutput:input:shape:statistics:activation:into:)``.
@@ -246,7 +246,7 @@ extension BatchNorm {
             input: input, gradient: gradOutput, forwardOutput: forwardOutput, geometry: shape.geometry,
             statistics: .running(mean: runningMean, variance: runningVariance, epsilon: epsilon),
             gamma: gammaIfAffine, into: &inputGradient)
-        return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)
+        return ParameterGradients(gradients)
     }
 
     /// ``backwardInference(gradOutput:input:forwardOutput:shape:activation:into:)`` for a forward that
@@ -268,7 +268,7 @@ extension BatchNorm {
             input: input, gradient: gradOutput, forwardOutput: forwardOutput, geometry: shape.geometry,
             statistics: .running(mean: runningMean, variance: runningVariance, epsilon: epsilon),
             gamma: gammaIfAffine, into: &inputGradient, residualGradient: &residualGradient)
-        return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)
+        return ParameterGradients(gradients)
     }
 
     /// Array form of the inference backward through the activation (and the residual when

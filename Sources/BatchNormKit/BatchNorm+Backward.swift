@@ -30,7 +30,7 @@ extension BatchNorm {
             input: input, gradient: gradOutput, geometry: shape.geometry, mean: statistics.center,
             inverseStandardDeviation: statistics.inverseStandardDeviation, gamma: gammaIfAffine,
             into: &inputGradient, path: kernelPath)
-        return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)
+        return ParameterGradients(gradients)
     }
 
     /// Training backward on arrays; see ``backward(gradOutput:input:shape:statistics:into:)-(Span<Scalar>,_,_,_,_)``.
@@ -83,7 +83,7 @@ extension BatchNorm {
             input: input, gradient: gradOutput, geometry: shape.geometry, mean: runningMean,
             variance: runningVariance, gamma: gammaIfAffine, epsilon: epsilon,
             into: &inputGradient, path: kernelPath)
-        return ParameterGradients(gamma: gradients.gamma, beta: gradients.beta)
+        return ParameterGradients(gradients)
     }
 
     /// Inference backward on arrays; see ``backwardInference(gradOutput:input:shape:into:)``.

@@ -111,7 +111,8 @@ extension BatchNorm {
         foldedWeight.reserveCapacity(elementCount)
         foldedBias.reserveCapacity(outputCount)
         for output in 0..<outputCount {
-            let scale = Double(gamma?[output] ?? 1) / (Double(runningVariance[output]) + Double(epsilon)).squareRoot()
+            let scale = Double(gamma?[output] ?? 1)
+                / StandardDeviation.of(variance: Double(runningVariance[output]), epsilon: Double(epsilon))
             for index in (output * blockLength)..<((output + 1) * blockLength) {
                 foldedWeight.append(Scalar(Double(weight[index]) * scale))
             }

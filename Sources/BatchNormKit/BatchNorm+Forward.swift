@@ -16,10 +16,10 @@ extension BatchNorm {
         _ input: Span<Scalar>, shape: TensorShape, into output: inout MutableSpan<Scalar>
     ) throws(BatchNormError) -> BatchStatistics<Scalar> {
         try validateForwardTraining(input: input.count, output: output.count, shape: shape)
-        let statistics = BatchNormKernels.trainingForward(
+        let (moments, inverseStandardDeviation) = BatchNormKernels.trainingForward(
             input, geometry: shape.geometry, gamma: gammaIfAffine, beta: betaIfAffine, epsilon: epsilon,
             into: &output, path: kernelPath)
-        return finishTraining(statistics)
+        return finishTraining(moments, inverseStandardDeviation: inverseStandardDeviation)
     }
 
     /// The checks of a training forward, before anything is written.
@@ -33,18 +33,19 @@ extension BatchNorm {
         try validateBatchCounter()
     }
 
-    /// Updates the running statistics (when tracked) and returns the saved statistics of a training forward.
+    /// The end of every training forward step (whole batch, fused activation, or a part normalized
+    /// with a whole batch's statistics): updates the running statistics (when tracked) and
+    /// `numBatchesTracked` with the batch `moments`, and returns what the backward pass takes (the
+    /// two-word mean, the biased variance, `invstd`).
     mutating func finishTraining(
-        _ statistics: BatchNormKernels.TrainingStatistics<Scalar>
+        _ moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]
     ) -> BatchStatistics<Scalar> {
         if tracksRunningStatistics {
-            updateRunningStatistics(with: statistics.moments)
+            updateRunningStatistics(with: moments)
         }
-        var result = BatchStatistics(
-            mean: statistics.moments.mean, variance: statistics.moments.biasedVariance,
-            inverseStandardDeviation: statistics.inverseStandardDeviation)
-        result.meanLow = statistics.moments.meanLow
-        return result
+        return BatchStatistics(
+            mean: moments.mean, variance: moments.biasedVariance, inverseStandardDeviation: inverseStandardDeviation,
+            meanLow: moments.meanLow)
     }
 
     /// Training forward pass on an array; see ``forwardTraining(_:shape:into:)-(Span<Scalar>,_,_)``.

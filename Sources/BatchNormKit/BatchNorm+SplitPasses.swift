@@ -87,7 +87,7 @@ extension BatchNorm {
         let inverseStandardDeviation = BatchNormKernels.normalize(
             input, geometry: shape.geometry, moments: globalStatistics.moments, gamma: gammaIfAffine,
             beta: betaIfAffine, epsilon: epsilon, into: &output, path: kernelPath)
-        return recordTrainingStep(globalStatistics.moments, inverseStandardDeviation: inverseStandardDeviation)
+        return finishTraining(globalStatistics.moments, inverseStandardDeviation: inverseStandardDeviation)
     }
 
     /// Training forward of an array part; see
@@ -118,26 +118,12 @@ extension BatchNorm {
         try validateBatchCounter()
         let moments = globalStatistics.moments
         let inverseStandardDeviation = moments.inverseStandardDeviation(epsilon: epsilon)
-        return recordTrainingStep(moments, inverseStandardDeviation: inverseStandardDeviation)
+        return finishTraining(moments, inverseStandardDeviation: inverseStandardDeviation)
     }
 
     func validate(globalStatistics: PartialStatistics<Scalar>) throws(BatchNormError) {
         try validate("globalStatistics.mean", length: globalStatistics.channelCount)
         guard globalStatistics.count > 1 else { throw .tooFewValuesPerChannel(count: globalStatistics.count) }
-    }
-
-    /// Updates the running statistics with the statistics of a whole batch and returns what the
-    /// backward pass needs.
-    private mutating func recordTrainingStep(
-        _ moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]
-    ) -> BatchStatistics<Scalar> {
-        if tracksRunningStatistics {
-            updateRunningStatistics(with: moments)
-        }
-        var statistics = BatchStatistics(
-            mean: moments.mean, variance: moments.biasedVariance, inverseStandardDeviation: inverseStandardDeviation)
-        statistics.meanLow = moments.meanLow
-        return statistics
     }
 }
 
@@ -209,7 +195,7 @@ extension BatchNorm {
         BatchNormKernels.backwardInputGradient(
             input: input, gradient: gradOutput, geometry: shape.geometry, coefficients: step.coefficients,
             into: &inputGradient, path: kernelPath)
-        return ParameterGradients(gamma: step.parameterGradients.gamma, beta: step.parameterGradients.beta)
+        return ParameterGradients(step.parameterGradients)
     }
 
     /// Backward of array parts; see
@@ -233,14 +219,14 @@ extension BatchNorm {
         statistics: BatchStatistics<Scalar>, globalSums: GradientSums<Scalar>, globalCount: Int
     ) throws(BatchNormError) -> ParameterGradients<Scalar> {
         let step = try inputGradientStep(statistics: statistics, globalSums: globalSums, globalCount: globalCount)
-        return ParameterGradients(gamma: step.parameterGradients.gamma, beta: step.parameterGradients.beta)
+        return ParameterGradients(step.parameterGradients)
     }
 
     /// Validates the per-channel inputs of the elementwise backward step and computes its coefficients.
     private func inputGradientStep(
         statistics: BatchStatistics<Scalar>, globalSums: GradientSums<Scalar>, globalCount: Int
     ) throws(BatchNormError) -> (
-        coefficients: InputGradientCoefficients<Scalar>, parameterGradients: BatchNormKernels.ParameterGradients<Scalar>
+        coefficients: InputGradientCoefficients<Scalar>, parameterGradients: (gamma: [Scalar], beta: [Scalar])
     ) {
         try validate("statistics.mean", length: statistics.mean.count)
         try validate("statistics.inverseStandardDeviation", length: statistics.inverseStandardDeviation.count)

@@ -20,10 +20,10 @@ extension BatchNormKernels {
     package static func trainingForward<Scalar: BatchNormScalar>(
         _ input: Span<Scalar>, residual: Span<Scalar>?, relu: Bool, geometry: ChannelGeometry,
         gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar, into output: inout MutableSpan<Scalar>
-    ) -> TrainingStatistics<Scalar> {
+    ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]) {
         assert(input.count == geometry.elementCount && output.count == geometry.elementCount)
         if let residual { assert(residual.count == geometry.elementCount) }
-        let result = withEpilogue(residual, relu: relu) { epilogue in
+        return withEpilogue(residual, relu: relu) { epilogue in
             input.withUnsafeBufferPointer { inputBuffer in
                 output.withUnsafeMutableBufferPointer { outputBuffer in
                     guard let inputBase = inputBuffer.baseAddress, let outputBase = outputBuffer.baseAddress else {
@@ -36,7 +36,6 @@ extension BatchNormKernels {
                 }
             }
         }
-        return TrainingStatistics(moments: result.0, inverseStandardDeviation: result.1)
     }
 
     /// ``inferenceForward(_:geometry:mean:variance:gamma:beta:epsilon:into:path:)`` followed by
@@ -91,9 +90,9 @@ extension BatchNormKernels {
     package static func reluBackward<Scalar: BatchNormScalar>(
         input: Span<Scalar>, gradient: Span<Scalar>, forwardOutput: Span<Scalar>, geometry: ChannelGeometry,
         statistics: BackwardStatistics<Scalar>, gamma: [Scalar]?, into inputGradient: inout MutableSpan<Scalar>
-    ) -> ParameterGradients<Scalar> {
+    ) -> (gamma: [Scalar], beta: [Scalar]) {
         inputGradient.withUnsafeMutableBufferPointer { resultBuffer in
-            guard let resultBase = resultBuffer.baseAddress else { return .empty(geometry.channelCount) }
+            guard let resultBase = resultBuffer.baseAddress else { return zeroGradients(geometry.channelCount) }
             return reluBackward(
                 input: input, gradient: gradient, forwardOutput: forwardOutput, geometry: geometry,
                 statistics: statistics, gamma: gamma, maskedGradient: resultBase, inputGradient: resultBase)
@@ -108,12 +107,12 @@ extension BatchNormKernels {
         input: Span<Scalar>, gradient: Span<Scalar>, forwardOutput: Span<Scalar>, geometry: ChannelGeometry,
         statistics: BackwardStatistics<Scalar>, gamma: [Scalar]?, into inputGradient: inout MutableSpan<Scalar>,
         residualGradient: inout MutableSpan<Scalar>
-    ) -> ParameterGradients<Scalar> {
+    ) -> (gamma: [Scalar], beta: [Scalar]) {
         assert(residualGradient.count == geometry.elementCount)
         return residualGradient.withUnsafeMutableBufferPointer { residualBuffer in
             inputGradient.withUnsafeMutableBufferPointer { resultBuffer in
                 guard let residualBase = residualBuffer.baseAddress, let resultBase = resultBuffer.baseAddress else {
-                    return .empty(geometry.channelCount)
+                    return zeroGradients(geometry.channelCount)
                 }
                 return reluBackward(
                     input: input, gradient: gradient, forwardOutput: forwardOutput, geometry: geometry,
@@ -132,7 +131,7 @@ extension BatchNormKernels {
         input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry, mean: ChannelCenter<Scalar>,
         inverseStandardDeviation: [Scalar], gamma: [Scalar]?, beta: [Scalar]?,
         into inputGradient: inout MutableSpan<Scalar>
-    ) -> ParameterGradients<Scalar> {
+    ) -> (gamma: [Scalar], beta: [Scalar]) {
         assert(input.count == geometry.elementCount && gradient.count == geometry.elementCount
                && inputGradient.count == geometry.elementCount)
         let coefficients = FusedPasses.trainingCoefficients(
@@ -142,7 +141,7 @@ extension BatchNormKernels {
             gradient.withUnsafeBufferPointer { gradientBuffer in
                 inputGradient.withUnsafeMutableBufferPointer { resultBuffer in
                     guard let inputBase = inputBuffer.baseAddress, let gradientBase = gradientBuffer.baseAddress,
-                          let resultBase = resultBuffer.baseAddress else { return .empty(geometry.channelCount) }
+                          let resultBase = resultBuffer.baseAddress else { return zeroGradients(geometry.channelCount) }
                     let reductions = FusedPasses.backwardReductions(
                         inputBase, gradientBase, geometry: geometry, center: mean, recomputed: recomputed)
                     let step = trainingInputGradient(
@@ -157,20 +156,28 @@ extension BatchNormKernels {
         }
     }
 
+    /// Zeros: the `dγ` and `dβ` of a backward pass over no elements.
+    private static func zeroGradients<Scalar: BatchNormScalar>(
+        _ channelCount: Int
+    ) -> (gamma: [Scalar], beta: [Scalar]) {
+        let zeros = [Scalar](repeating: 0, count: channelCount)
+        return (zeros, zeros)
+    }
+
     /// The two passes: masked reductions (reading `x`, `dy`, `y`, writing `dz`), the per-channel step
     /// in `Double`, then the elementwise step reading `x` and `dz`. `maskedGradient` may be `inputGradient`.
     private static func reluBackward<Scalar: BatchNormScalar>(
         input: Span<Scalar>, gradient: Span<Scalar>, forwardOutput: Span<Scalar>, geometry: ChannelGeometry,
         statistics: BackwardStatistics<Scalar>, gamma: [Scalar]?,
         maskedGradient: UnsafeMutablePointer<Scalar>, inputGradient: UnsafeMutablePointer<Scalar>
-    ) -> ParameterGradients<Scalar> {
+    ) -> (gamma: [Scalar], beta: [Scalar]) {
         assert(input.count == geometry.elementCount && gradient.count == geometry.elementCount
                && forwardOutput.count == geometry.elementCount)
         return input.withUnsafeBufferPointer { inputBuffer in
             gradient.withUnsafeBufferPointer { gradientBuffer in
                 forwardOutput.withUnsafeBufferPointer { outputBuffer in
                     guard let inputBase = inputBuffer.baseAddress, let gradientBase = gradientBuffer.baseAddress,
-                          let outputBase = outputBuffer.baseAddress else { return .empty(geometry.channelCount) }
+                          let outputBase = outputBuffer.baseAddress else { return zeroGradients(geometry.channelCount) }
                     let mask = Fused.GradientMask(forwardOutput: outputBase, maskedGradient: maskedGradient)
                     switch statistics {
                     case .batch(let mean, let inverseStandardDeviation):
@@ -199,13 +206,5 @@ extension BatchNormKernels {
                 }
             }
         }
-    }
-}
-
-extension BatchNormKernels.ParameterGradients {
-    /// Zeros: what a backward pass over no elements gives.
-    static func empty(_ channelCount: Int) -> Self {
-        let zeros = [Scalar](repeating: 0, count: channelCount)
-        return Self(gamma: zeros, beta: zeros)
     }
 }

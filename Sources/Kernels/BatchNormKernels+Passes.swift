@@ -2,46 +2,34 @@
 /// Per-channel arithmetic (inverse standard deviation, folded coefficients) runs in `Double` and is
 /// rounded once to `Scalar`.
 extension BatchNormKernels {
-    /// What a training forward pass leaves behind: the batch moments (for the running statistics) and
-    /// the saved mean and inverse standard deviation (for the backward pass).
-    package struct TrainingStatistics<Scalar: BatchNormScalar>: Sendable {
-        package var moments: ChannelMoments<Scalar>
-        package var inverseStandardDeviation: [Scalar]
-    }
-
-    /// `invstd = 1 / sqrt(variance + epsilon)`, computed in `Double`.
+    /// `invstd = 1 / sqrt(variance + epsilon)` of given (running) variances, in `Double`, rounded once.
     package static func inverseStandardDeviation<Scalar: BatchNormScalar>(
         variance: [Scalar], epsilon: Scalar
     ) -> [Scalar] {
-        variance.map { Scalar(1 / (Double($0) + Double(epsilon)).squareRoot()) }
+        variance.map { Scalar(StandardDeviation.inverse(variance: Double($0), epsilon: Double(epsilon))) }
     }
 
     /// Training forward: batch moments of `input`, then
     /// `output = (input - mean) * (gamma * invstd) + beta` (`gamma = 1`, `beta = 0` when absent).
+    /// - Returns: the batch moments (the running statistics' update, the saved mean) and `invstd` (saved
+    ///   for the backward pass), which the fused path takes from the `Double` moments before they are
+    ///   rounded to `Scalar`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     package static func trainingForward<Scalar: BatchNormScalar>(
         _ input: Span<Scalar>, geometry: ChannelGeometry, gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar,
         into output: inout MutableSpan<Scalar>, path: KernelPath
-    ) -> TrainingStatistics<Scalar> {
+    ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]) {
         if path == .fused {
-            let result = input.withUnsafeBufferPointer { inputBuffer in
-                output.withUnsafeMutableBufferPointer { outputBuffer in
-                    guard let inputBase = inputBuffer.baseAddress, let outputBase = outputBuffer.baseAddress else {
-                        return (ChannelMoments<Scalar>.empty(channelCount: geometry.channelCount),
-                                [Scalar](repeating: 0, count: geometry.channelCount))
-                    }
-                    return FusedPasses.trainingForward(
-                        inputBase, outputBase, geometry: geometry, gamma: gamma, beta: beta, epsilon: epsilon)
-                }
-            }
-            return TrainingStatistics(moments: result.0, inverseStandardDeviation: result.1)
+            return trainingForward(
+                input, residual: nil, relu: false, geometry: geometry, gamma: gamma, beta: beta, epsilon: epsilon,
+                into: &output)
         }
         let moments = moments(of: input, geometry: geometry, path: path)
         let inverseStandardDeviation = normalize(
             input, geometry: geometry, moments: moments, gamma: gamma, beta: beta, epsilon: epsilon,
             into: &output, path: path)
-        return TrainingStatistics(moments: moments, inverseStandardDeviation: inverseStandardDeviation)
+        return (moments, inverseStandardDeviation)
     }
 
     /// The elementwise step of the training forward with given batch moments (those of `input`, or of
@@ -83,24 +71,20 @@ extension BatchNormKernels {
             into: &output, path: path)
     }
 
-    /// Parameter gradients of one backward pass.
-    package struct ParameterGradients<Scalar: BatchNormScalar>: Sendable {
-        package var gamma: [Scalar]
-        package var beta: [Scalar]
-    }
-
     /// Backward of the training forward (statistics depend on the batch):
     /// ```
     /// dβ = Σ dy,   dγ = invstd · Σ dy·(x - mean)
     /// dx = γ·invstd/M · (M·dy - dβ - x̂·dγ)
     /// ```
+    /// - Returns: `dγ` and `dβ`, the pair every backward kernel returns and the API wraps in its
+    ///   public `ParameterGradients`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     package static func trainingBackward<Scalar: BatchNormScalar>(
         input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry,
         mean: ChannelCenter<Scalar>, inverseStandardDeviation: [Scalar], gamma: [Scalar]?,
         into inputGradient: inout MutableSpan<Scalar>, path: KernelPath
-    ) -> ParameterGradients<Scalar> {
+    ) -> (gamma: [Scalar], beta: [Scalar]) {
         let reductions = backwardReductions(
             input: input, gradient: gradient, geometry: geometry, center: mean, path: path)
         let step = trainingInputGradient(
@@ -139,7 +123,7 @@ extension BatchNormKernels {
     package static func trainingInputGradient<Scalar: BatchNormScalar>(
         reductions: BackwardReductions<Scalar>, center: ChannelCenter<Scalar>,
         inverseStandardDeviation: [Scalar], gamma: [Scalar]?, valuesPerChannel: Int
-    ) -> (coefficients: InputGradientCoefficients<Scalar>, parameterGradients: ParameterGradients<Scalar>) {
+    ) -> (coefficients: InputGradientCoefficients<Scalar>, parameterGradients: (gamma: [Scalar], beta: [Scalar])) {
         let channelCount = inverseStandardDeviation.count
         assert(reductions.sumGradient.count == channelCount && center.channelCount == channelCount)
         assert(valuesPerChannel >= 1)
@@ -159,7 +143,7 @@ extension BatchNormKernels {
         let coefficients = InputGradientCoefficients(
             gradientScale: gradientScale,
             centered: .init(center: center, scale: centeredScale, bias: bias))
-        return (coefficients, ParameterGradients(gamma: gradGamma, beta: reductions.sumGradient))
+        return (coefficients, (gradGamma, reductions.sumGradient))
     }
 
     /// Backward of the inference forward (statistics are constants):
@@ -170,7 +154,7 @@ extension BatchNormKernels {
         input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry,
         mean: [Scalar], variance: [Scalar], gamma: [Scalar]?, epsilon: Scalar,
         into inputGradient: inout MutableSpan<Scalar>, path: KernelPath
-    ) -> ParameterGradients<Scalar> {
+    ) -> (gamma: [Scalar], beta: [Scalar]) {
         let inverseStandardDeviation = inverseStandardDeviation(variance: variance, epsilon: epsilon)
         let reductions = backwardReductions(
             input: input, gradient: gradient, geometry: geometry, center: ChannelCenter(high: mean), path: path)
@@ -186,11 +170,11 @@ extension BatchNormKernels {
     /// `dγ = invstd · Σ dy·(x - mean)` (in `Double`, rounded once) and `dβ = Σ dy` with constant statistics.
     static func inferenceParameterGradients<Scalar: BatchNormScalar>(
         reductions: BackwardReductions<Scalar>, inverseStandardDeviation: [Scalar]
-    ) -> ParameterGradients<Scalar> {
+    ) -> (gamma: [Scalar], beta: [Scalar]) {
         let gradGamma = inverseStandardDeviation.indices.map { channel in
             Scalar(Double(inverseStandardDeviation[channel]) * Double(reductions.sumGradientTimesCentered[channel]))
         }
-        return ParameterGradients(gamma: gradGamma, beta: reductions.sumGradient)
+        return (gradGamma, reductions.sumGradient)
     }
 
     /// `gamma * invstd` per channel (just `invstd` without gamma), in `Double`.

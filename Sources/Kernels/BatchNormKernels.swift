@@ -23,8 +23,7 @@ package enum BatchNormKernels {
                 moments.rescueOverflowedChannels(inputBase, geometry: geometry)
                 return moments
             case .fused:
-                return FusedPasses.channelMoments(
-                    FusedPasses.moments(inputBase, geometry: geometry), count: geometry.valuesPerChannel)
+                return ChannelMoments(FusedPasses.moments(inputBase, geometry: geometry), count: geometry.valuesPerChannel)
             }
         }
     }

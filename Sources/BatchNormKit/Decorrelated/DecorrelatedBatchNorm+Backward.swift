@@ -35,7 +35,7 @@ extension DecorrelatedBatchNorm {
             gradOutput: gradOutput, input: input, geometry: shape.geometry, groupSize: groupSize,
             method: whitening.method, epsilon: Double(epsilon), factors: statistics.factors, gamma: gammaIfAffine,
             into: &inputGradient)
-        return ParameterGradients(gamma: sums.gamma, beta: sums.beta)
+        return ParameterGradients(sums)
     }
 
     /// Training backward on arrays; see ``backward(gradOutput:input:shape:statistics:into:)``.
@@ -57,7 +57,7 @@ extension DecorrelatedBatchNorm {
             gradOutput: gradOutput.span, input: input.span, geometry: shape.geometry, groupSize: groupSize,
             method: whitening.method, epsilon: Double(epsilon), factors: statistics.factors, gamma: gammaIfAffine)
         return BatchNormGradients(
-            input: gradients.input, parameters: ParameterGradients(gamma: gradients.gamma, beta: gradients.beta))
+            input: gradients.input, parameters: ParameterGradients(gradients.parameters))
     }
 
     // MARK: - Inference
@@ -90,7 +90,7 @@ extension DecorrelatedBatchNorm {
         let sums = GroupWhiteningKernels.inferenceBackward(
             gradOutput: gradOutput, input: input, geometry: shape.geometry, groupSize: groupSize,
             mean: runningMean, whitening: runningWhitening, gamma: gammaIfAffine, into: &inputGradient)
-        return ParameterGradients(gamma: sums.gamma, beta: sums.beta)
+        return ParameterGradients(sums)
     }
 
     /// Inference backward on arrays; see ``backwardInference(gradOutput:input:shape:into:)``.

@@ -101,8 +101,7 @@ extension DecorrelatedBatchNorm {
         let factor = momentum.map(Double.init) ?? 1 / Double(numBatchesTracked)
         let center = statistics.factors.center
         for channel in 0..<channelCount {
-            let batchMean = Double(center.high[channel]) + Double(center.low?[channel] ?? 0)
-            runningMean[channel] = Scalar((1 - factor) * Double(runningMean[channel]) + factor * batchMean)
+            runningMean[channel] = Scalar((1 - factor) * Double(runningMean[channel]) + factor * center.value(channel))
         }
         let matrixCount = groupSize * groupSize
         for (group, matrix) in statistics.factors.whitening.enumerated() {

@@ -78,7 +78,7 @@ extension ChannelMoments {
         var sumOfSquaredDeviations = centeredSquares
         for channel in 0..<channelCount {
             let correction = centeredSum[channel]
-            (mean[channel], meanLow[channel]) = Self.fastTwoSum(firstMean[channel], correction / countScalar)
+            (mean[channel], meanLow[channel]) = ErrorFreeSums.fastTwoSum(firstMean[channel], correction / countScalar)
             let corrected = centeredSquares[channel] - correction * correction / countScalar
             // Rounding can leave a tiny negative value for a constant channel; NaN must pass through.
             sumOfSquaredDeviations[channel] = corrected < 0 ? 0 : corrected

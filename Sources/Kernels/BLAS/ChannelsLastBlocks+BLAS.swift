@@ -105,8 +105,8 @@ enum ChannelsLastBlocks {
         }}}}}
         var mean = [Scalar](), meanLow = [Scalar](), sumOfSquaredDeviations = [Scalar]()
         for channel in 0..<channelCount {
-            let (twoWordMean, residual) = Fused.twoSum(Double(firstMean[channel]), centeredSum[channel] / count)
-            let (high, low) = FusedPasses.split(twoWordMean, low: residual, as: Scalar.self)
+            let (twoWordMean, residual) = ErrorFreeSums.twoSum(Double(firstMean[channel]), centeredSum[channel] / count)
+            let (high, low) = ErrorFreeSums.rounded(twoWordMean, low: residual, as: Scalar.self)
             mean.append(high)
             meanLow.append(low)
             let m2 = centeredSquares[channel] - centeredSum[channel] * centeredSum[channel] / count

@@ -4,7 +4,9 @@
 extension Fused {
     /// Count, mean and `M2` of `values[0..<count]` (all one channel), `count <= blockLength`.
     @inline(__always)
-    static func blockMoments<Scalar: BatchNormScalar>(_ values: UnsafePointer<Scalar>, _ count: Int) -> Moments {
+    static func blockMoments<Scalar: BatchNormScalar>(
+        _ values: UnsafePointer<Scalar>, _ count: Int
+    ) -> MomentsAccumulator {
         var sum0 = Vector<Scalar>(), sum1 = Vector<Scalar>()
         var index = 0
         while index + 2 * width <= count {
@@ -23,12 +25,15 @@ extension Fused {
         // Second pass over the (L1-resident) block: centered sums about its own mean.
         let (centered, squares) = shiftedSums(values, count, shift: shift)
         let n = Double(count)
-        return Moments(count: n, mean: Double(shift) + centered / n, sumOfSquaredDeviations: squares - centered * centered / n)
+        return MomentsAccumulator(
+            count: n, mean: Double(shift) + centered / n, sumOfSquaredDeviations: squares - centered * centered / n)
     }
 
     /// Moments of one contiguous run of a single channel, any length.
     @inline(__always)
-    static func runMoments<Scalar: BatchNormScalar>(_ values: UnsafePointer<Scalar>, _ count: Int, into moments: inout Moments) {
+    static func runMoments<Scalar: BatchNormScalar>(
+        _ values: UnsafePointer<Scalar>, _ count: Int, into moments: inout MomentsAccumulator
+    ) {
         var start = 0
         while start < count {
             let length = min(blockLength, count - start)
@@ -41,7 +46,8 @@ extension Fused {
     /// into `moments[c]`. Rows are taken in blocks that fit L1; within a block each group of 16 channels
     /// is accumulated in registers, two passes (sum, then centered sums) over the cached block.
     static func interleavedMoments<Scalar: BatchNormScalar>(
-        _ values: UnsafePointer<Scalar>, rows: Int, channelCount: Int, into moments: UnsafeMutablePointer<Moments>
+        _ values: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
+        into moments: UnsafeMutablePointer<MomentsAccumulator>
     ) {
         let rowsPerBlock = max(32, blockLength / max(channelCount, 1))
         var firstRow = 0

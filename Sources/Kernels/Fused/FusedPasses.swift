@@ -16,7 +16,7 @@ enum FusedPasses {
     /// falling back to the block two-pass with Chan merging where the shift was poor.
     static func moments<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry
-    ) -> [Fused.Moments] {
+    ) -> [MomentsAccumulator] {
         var result = unscaledMoments(input, geometry: geometry)
         // Overflow (or NaN/infinity in the data) leaves a non-finite mean or M2: recompute those
         // channels exactly scaled.
@@ -29,14 +29,14 @@ enum FusedPasses {
     /// ``moments(_:geometry:)`` before the overflow check.
     static func unscaledMoments<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry
-    ) -> [Fused.Moments] {
+    ) -> [MomentsAccumulator] {
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         guard geometry.innerCount == 1 else {
             return runOrderMoments(input, geometry: geometry, parts: parts)
         }
         if let shifted = interleavedShiftedMoments(input, geometry: geometry, parts: parts) { return shifted }
-        var partials = [Fused.Moments](repeating: .init(), count: channelCount * parts)
+        var partials = [MomentsAccumulator](repeating: .init(), count: channelCount * parts)
         partials.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             let shared = Fused.SharedPointer(base: base)
@@ -47,7 +47,7 @@ enum FusedPasses {
                     into: shared.base + part * channelCount)
             }
         }
-        var result = [Fused.Moments](repeating: .init(), count: channelCount)
+        var result = [MomentsAccumulator](repeating: .init(), count: channelCount)
         for part in 0..<parts {
             for channel in 0..<channelCount { result[channel].merge(partials[part * channelCount + channel]) }
         }
@@ -58,7 +58,7 @@ enum FusedPasses {
     /// first-block mean, partial sums per thread, the exact per-channel path where the shift was poor.
     static func runOrderMoments<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, parts: Int
-    ) -> [Fused.Moments] {
+    ) -> [MomentsAccumulator] {
         let channelCount = geometry.channelCount, runLength = geometry.innerCount
         let shift = (0..<channelCount).map { channel in
             Scalar(Fused.blockMoments(input + channel * runLength, min(runLength, Fused.blockLength)).mean)
@@ -91,7 +91,7 @@ enum FusedPasses {
                 count: count, shift: Double(shift[channel]), sum: sum, sumOfSquares: sumOfSquares) {
                 return moments
             }
-            var moments = Fused.Moments()
+            var moments = MomentsAccumulator()
             for outer in 0..<geometry.outerCount {
                 Fused.runMoments(input + (outer * channelCount + channel) * runLength, runLength, into: &moments)
             }
@@ -103,7 +103,7 @@ enum FusedPasses {
     /// is ill-conditioned for that shift (or non-finite).
     static func interleavedShiftedMoments<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, parts: Int
-    ) -> [Fused.Moments]? {
+    ) -> [MomentsAccumulator]? {
         let channelCount = geometry.channelCount
         let headRows = min(geometry.outerCount, 64)
         // The head rows' means, row by row (a column walk would read rows 4-8 KB apart for 1-2k channels).
@@ -130,7 +130,7 @@ enum FusedPasses {
             }
         }}}
         let count = Double(geometry.valuesPerChannel)
-        var result = [Fused.Moments]()
+        var result = [MomentsAccumulator]()
         result.reserveCapacity(channelCount)
         for channel in 0..<channelCount {
             var sum = 0.0, sumOfSquares = 0.0
@@ -143,22 +143,6 @@ enum FusedPasses {
             result.append(moments)
         }
         return result
-    }
-
-    /// `Double` moments as the kernels' `ChannelMoments` (mean split into high and low words).
-    static func channelMoments<Scalar: BatchNormScalar>(_ moments: [Fused.Moments], count: Int) -> ChannelMoments<Scalar> {
-        var result = ChannelMoments<Scalar>.empty(channelCount: moments.count)
-        result.count = count
-        for (channel, channelMoments) in moments.enumerated() { result.setChannel(channel, channelMoments) }
-        return result
-    }
-
-    /// `value + low` (a two-word `Double`) as a rounded `Scalar` and the `Scalar` rounding of what is left.
-    @inline(__always)
-    static func split<Scalar: BatchNormScalar>(_ value: Double, low: Double = 0, as _: Scalar.Type) -> (high: Scalar, low: Scalar) {
-        let high = Scalar(value)
-        let rest = (value - Double(high)) + low
-        return (high, rest.isFinite ? Scalar(rest) : 0)
     }
 
     // MARK: - Training forward
@@ -180,15 +164,15 @@ enum FusedPasses {
         let inverseStandardDeviation = perChannel.map { moments in
             Scalar(moments.inverseStandardDeviation(epsilon: Double(epsilon)))
         }
-        let moments = channelMoments(perChannel, count: geometry.valuesPerChannel) as ChannelMoments<Scalar>
+        let moments = ChannelMoments<Scalar>(perChannel, count: geometry.valuesPerChannel)
         let coefficients = trainingCoefficients(
             center: moments.center, inverseStandardDeviation: inverseStandardDeviation, gamma: gamma, beta: beta)
         // A channel whose x - mean could overflow is scaled first: x·s + (b - mean·s).
         var center = moments.mean, foldedShift = coefficients.foldedShift
         for channel in 0..<channelCount where perChannel[channel].centersAtZero {
             center[channel] = 0
-            foldedShift[channel] = Scalar(
-                Double(beta?[channel] ?? 0) - perChannel[channel].mean * Double(coefficients.scale[channel]))
+            foldedShift[channel] = ChannelCenter.foldedShift(
+                beta?[channel] ?? 0, center: perChannel[channel].mean, scale: coefficients.scale[channel])
         }
         normalize(input, output, geometry: geometry, center: center, scale: coefficients.scale,
                   foldedShift: foldedShift, epilogue: epilogue)
@@ -202,13 +186,9 @@ enum FusedPasses {
     static func trainingCoefficients<Scalar: BatchNormScalar>(
         center: ChannelCenter<Scalar>, inverseStandardDeviation: [Scalar], gamma: [Scalar]?, beta: [Scalar]?
     ) -> (scale: [Scalar], foldedShift: [Scalar]) {
-        let scale = inverseStandardDeviation.indices.map { channel in
-            Scalar(Double(gamma?[channel] ?? 1) * Double(inverseStandardDeviation[channel]))
-        }
-        let foldedShift = scale.indices.map { channel in
-            Scalar(Double(beta?[channel] ?? 0) - Double(center.low?[channel] ?? 0) * Double(scale[channel]))
-        }
-        return (scale, foldedShift)
+        let scale = BatchNormKernels.foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma)
+        let shift = beta ?? [Scalar](repeating: 0, count: scale.count)
+        return (scale, center.foldingLowWord(into: shift, scale: scale))
     }
 
     // MARK: - Elementwise forward
@@ -218,13 +198,8 @@ enum FusedPasses {
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
         center: ChannelCenter<Scalar>, scale: [Scalar], shift: [Scalar], epilogue: Fused.ForwardEpilogue<Scalar> = .none
     ) {
-        let channelCount = geometry.channelCount
-        // Fold the low word of the center into the shift: (x - high - low)·s + b = (x - high)·s + (b - low·s).
-        let foldedShift = (0..<channelCount).map { channel in
-            Scalar(Double(shift[channel]) - Double(center.low?[channel] ?? 0) * Double(scale[channel]))
-        }
-        normalize(input, output, geometry: geometry, center: center.high, scale: scale, foldedShift: foldedShift,
-                  epilogue: epilogue)
+        normalize(input, output, geometry: geometry, center: center.high, scale: scale,
+                  foldedShift: center.foldingLowWord(into: shift, scale: scale), epilogue: epilogue)
     }
 
     /// `output = epilogue((input - center) * scale + foldedShift)`, split over `Fused.threadCount`
@@ -354,7 +329,10 @@ enum FusedPasses {
         }
         // Σ dy·(x - high - low) = Σ dy·(x - high) - low·Σ dy
         if let low = center.low {
-            for channel in 0..<channelCount { totalProduct[channel] -= Double(low[channel]) * totalGradient[channel] }
+            for channel in 0..<channelCount {
+                totalProduct[channel] = ChannelCenter<Scalar>.foldedShift(
+                    totalProduct[channel], center: Double(low[channel]), scale: totalGradient[channel])
+            }
         }
         return (totalGradient, totalProduct)
     }
@@ -374,11 +352,10 @@ enum FusedPasses {
         let k = coefficients.gradientScale
         let center = coefficients.centered?.center.high ?? .init(repeating: 0, count: channelCount)
         let p = coefficients.centered?.scale
-        // Fold the low word of the center into the bias: p·(x - high - low) + q = p·(x - high) + (q - p·low).
-        let q = (0..<channelCount).map { channel -> Scalar in
-            guard let centered = coefficients.centered else { return 0 }
-            return Scalar(Double(centered.bias[channel]) - Double(centered.scale[channel]) * Double(centered.center.low?[channel] ?? 0))
-        }
+        // The low word of the center folded into the bias: p·(x - high - low) + q = p·(x - high) + (q - low·p).
+        let q = coefficients.centered.map { centered in
+            centered.center.foldingLowWord(into: centered.bias, scale: centered.scale)
+        } ?? [Scalar](repeating: 0, count: channelCount)
         if geometry.innerCount == 1 {
             // One consecutive range of the interleaved values per thread, periodic coefficients.
             let periodicK = Fused.periodic(k, channelCount: channelCount)

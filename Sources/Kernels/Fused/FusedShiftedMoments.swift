@@ -12,7 +12,9 @@ extension Fused {
 
     /// Moments from shifted sums, or `nil` when the shift was too far from the mean.
     @inline(__always)
-    static func momentsFromShiftedSums(count: Double, shift: Double, sum: Double, sumOfSquares: Double) -> Moments? {
+    static func momentsFromShiftedSums(
+        count: Double, shift: Double, sum: Double, sumOfSquares: Double
+    ) -> MomentsAccumulator? {
         let m2 = sumOfSquares - sum * sum / count
         guard m2.isFinite, sumOfSquares.isFinite else {
             // NaN or infinity in the data: the result is non-finite either way; the exact path keeps
@@ -22,17 +24,8 @@ extension Fused {
         if sumOfSquares > maximumAmplification * m2, sumOfSquares > 0 { return nil }
         // mean = shift + correction, kept in two words (TwoSum, exact): for Double data the low word
         // carries what a single Double mean would round away.
-        let (mean, low) = twoSum(shift, sum / count)
-        return Moments(count: count, mean: mean, sumOfSquaredDeviations: m2, meanLow: low)
-    }
-
-    /// `a + b` as `sum + error` exactly (Knuth's TwoSum; `error` is 0 for non-finite sums).
-    @inline(__always)
-    static func twoSum(_ a: Double, _ b: Double) -> (sum: Double, error: Double) {
-        let sum = a + b
-        let aPart = sum - b
-        let error = (a - aPart) + (b - (sum - aPart))
-        return (sum, error.isFinite ? error : 0)
+        let (mean, low) = ErrorFreeSums.twoSum(shift, sum / count)
+        return MomentsAccumulator(count: count, mean: mean, sumOfSquaredDeviations: m2, meanLow: low)
     }
 
     /// `(Σ(x - shift), Σ(x - shift)²)` over one contiguous run.

@@ -1,7 +1,8 @@
 internal import CKernelSupport
 
-/// Building blocks of the fused kernels: unaligned SIMD loads and stores, a `Double` accumulator of
-/// moments merged with Chan's formula, and a fork-join over the available threads.
+/// Building blocks of the fused kernels: unaligned SIMD loads and stores, streaming stores, lane-wise
+/// selects, and a fork-join over the available threads. (Their moments accumulate in
+/// ``MomentsAccumulator``.)
 enum Fused {
     /// Elements per SIMD vector (16 Floats = one AVX-512 register; 16 Doubles = two).
     static let width = 16
@@ -19,42 +20,6 @@ enum Fused {
     @inline(__always)
     static func store<Scalar: BatchNormScalar>(_ vector: Vector<Scalar>, _ pointer: UnsafeMutablePointer<Scalar>) {
         UnsafeMutableRawPointer(pointer).storeBytes(of: vector, as: Vector<Scalar>.self)
-    }
-
-    /// Count, mean and `M2` of a set of values in `Double`, merged exactly (Chan et al.).
-    struct Moments {
-        var count = 0.0
-        var mean = 0.0
-        var sumOfSquaredDeviations = 0.0
-        /// What `mean` could not hold: the true mean is `mean + meanLow` (kept by the one-pass path,
-        /// where the mean is a `Scalar` shift plus a small correction; 0 after a Chan merge).
-        var meanLow = 0.0
-        /// The true `M2` is `sumOfSquaredDeviations · scale²`: 1 except for the exactly scaled
-        /// moments of a channel whose ordinary moments overflowed (``ScaledMoments``, never merged).
-        var scale = 1.0
-        /// Whether the elementwise step must scale before subtracting the mean (`x - mean` would
-        /// overflow for some `x`; set by ``ScaledMoments`` only).
-        var centersAtZero = false
-
-        @inline(__always)
-        mutating func merge(count otherCount: Double, mean otherMean: Double, sumOfSquaredDeviations otherM2: Double) {
-            guard otherCount > 0 else { return }
-            guard count > 0 else {
-                (count, mean, sumOfSquaredDeviations, meanLow) = (otherCount, otherMean, otherM2, 0)
-                return
-            }
-            meanLow = 0
-            let total = count + otherCount
-            let delta = otherMean - mean
-            mean += delta * (otherCount / total)
-            sumOfSquaredDeviations += otherM2 + delta * delta * (count * otherCount / total)
-            count = total
-        }
-
-        @inline(__always)
-        mutating func merge(_ other: Moments) {
-            merge(count: other.count, mean: other.mean, sumOfSquaredDeviations: other.sumOfSquaredDeviations)
-        }
     }
 
     /// Pointers handed to worker threads. The kernels guarantee that threads write disjoint ranges.

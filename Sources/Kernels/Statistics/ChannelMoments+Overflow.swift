@@ -17,12 +17,6 @@ extension ChannelMoments {
         return zip(sumOfSquaredDeviations, deviationScale).map { $0 / divisor * $1 * $1 }
     }
 
-    /// `1 / sqrt(M2 / count + epsilon)` per channel, in `Double`, rounded once; finite where the
-    /// variance overflows.
-    package func inverseStandardDeviation(epsilon: Scalar) -> [Scalar] {
-        (0..<channelCount).map { channel in Scalar(doubleMoments(channel).inverseStandardDeviation(epsilon: Double(epsilon))) }
-    }
-
     /// The center and shift of the elementwise step `(x - center)·scale + shift` for these moments:
     /// the two-word mean and `shift`, except in ``centersAtZero`` channels, which get center 0 and
     /// `shift - mean·scale` (computed in `Double`), so that no `x - mean` overflows.
@@ -30,41 +24,12 @@ extension ChannelMoments {
         guard let centersAtZero else { return (center, shift) }
         var center = self.center, shift = shift
         for channel in 0..<channelCount where centersAtZero[channel] {
-            let mean = Double(self.mean[channel]) + Double(meanLow[channel])
-            shift[channel] = Scalar(Double(shift[channel]) - mean * Double(scale[channel]))
+            shift[channel] = ChannelCenter.foldedShift(
+                shift[channel], center: self.center.value(channel), scale: scale[channel])
             center.high[channel] = 0
             center.low?[channel] = 0
         }
         return (center, shift)
-    }
-
-    /// Channel `channel` as `Double` moments (mean in one word, `M2` still scaled).
-    func doubleMoments(_ channel: Int) -> Fused.Moments {
-        var moments = Fused.Moments(
-            count: Double(count), mean: Double(mean[channel]), sumOfSquaredDeviations: Double(sumOfSquaredDeviations[channel]),
-            meanLow: Double(meanLow[channel]))
-        moments.scale = Double(deviationScale?[channel] ?? 1)
-        moments.centersAtZero = centersAtZero?[channel] ?? false
-        return moments
-    }
-
-    /// Stores `Double` moments into channel `channel`: the mean split into two words, `M2` rescaled
-    /// to fit `Scalar` (``ScaledMoments/scalarDeviation(_:scale:count:as:)``).
-    mutating func setChannel(_ channel: Int, _ moments: Fused.Moments) {
-        let (high, low) = FusedPasses.split(moments.mean, low: moments.meanLow, as: Scalar.self)
-        mean[channel] = high
-        meanLow[channel] = low
-        let m2 = moments.sumOfSquaredDeviations < 0 ? 0 : moments.sumOfSquaredDeviations
-        let (scaledM2, scale) = ScaledMoments.scalarDeviation(m2, scale: moments.scale, count: moments.count, as: Scalar.self)
-        sumOfSquaredDeviations[channel] = scaledM2
-        if scale != 1 || deviationScale != nil {
-            if deviationScale == nil { deviationScale = .init(repeating: 1, count: channelCount) }
-            deviationScale?[channel] = scale
-        }
-        if moments.centersAtZero || centersAtZero != nil {
-            if centersAtZero == nil { centersAtZero = .init(repeating: false, count: channelCount) }
-            centersAtZero?[channel] = moments.centersAtZero
-        }
     }
 
     /// Recomputes, exactly scaled, every channel whose mean or `M2` came out non-finite.
@@ -84,10 +49,10 @@ extension ChannelMoments {
         var result = self
         result.count = total
         for channel in 0..<channelCount {
-            let left = doubleMoments(channel), right = other.doubleMoments(channel)
+            let left = accumulator(channel), right = other.accumulator(channel)
             let scale = max(left.scale, right.scale)
             let delta = (right.mean / scale - left.mean / scale) + (right.meanLow - left.meanLow) / scale
-            var merged = Fused.Moments(
+            var merged = MomentsAccumulator(
                 count: Double(total), mean: (left.mean / scale + (left.meanLow / scale + delta * weightOther)) * scale,
                 sumOfSquaredDeviations: left.sumOfSquaredDeviations * (left.scale / scale) * (left.scale / scale)
                     + right.sumOfSquaredDeviations * (right.scale / scale) * (right.scale / scale)

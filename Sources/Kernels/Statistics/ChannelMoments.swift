@@ -32,15 +32,6 @@ package struct ChannelMoments<Scalar: BatchNormScalar>: Sendable, Equatable {
     /// The two-word mean as the center the elementwise kernels subtract.
     package var center: ChannelCenter<Scalar> { ChannelCenter(high: mean, low: meanLow) }
 
-    /// `(high, low)` with `high + low == a + b` exactly, `high = fl(a + b)`, assuming `|a| >= |b|` or
-    /// `a == 0` (Fast2Sum, Dekker 1971). Used to keep the low part of a mean.
-    @inline(__always)
-    static func fastTwoSum(_ a: Scalar, _ b: Scalar) -> (high: Scalar, low: Scalar) {
-        let high = a + b
-        let low = b - (high - a)
-        return (high, low.isFinite ? low : 0)
-    }
-
     /// The statistics of no values at all, the identity of ``merged(with:)``.
     package static func empty(channelCount: Int) -> Self {
         Self(count: 0, mean: .init(repeating: 0, count: channelCount),
@@ -78,7 +69,7 @@ package struct ChannelMoments<Scalar: BatchNormScalar>: Sendable, Equatable {
         var sumOfSquaredDeviations = self.sumOfSquaredDeviations
         for channel in 0..<channelCount {
             let delta = (other.mean[channel] - mean[channel]) + (other.meanLow[channel] - meanLow[channel])
-            (mean[channel], meanLow[channel]) = Self.fastTwoSum(mean[channel], meanLow[channel] + delta * weightOther)
+            (mean[channel], meanLow[channel]) = ErrorFreeSums.fastTwoSum(mean[channel], meanLow[channel] + delta * weightOther)
             sumOfSquaredDeviations[channel] += other.sumOfSquaredDeviations[channel] + delta * delta * crossWeight
         }
         // A sum of squares that overflows only in the merge: redo it scaled.

@@ -8,7 +8,7 @@
 /// ```
 /// m₀ = Σ(x/s) / M,   d = x/s - m₀,   mean = s · (m₀ + Σd / M),   M2 = s² · (Σd² - (Σd)² / M)
 /// ```
-/// `M2` is carried as `(Σd² - (Σd)²/M, s)` (``Fused/Moments/scale``), so that `invstd = 1 / (s ·
+/// `M2` is carried as `(Σd² - (Σd)²/M, s)` (``MomentsAccumulator/scale``), so that `invstd = 1 / (s ·
 /// sqrt(M2_s / M))` is finite and correct even when the variance itself exceeds the range (it is
 /// then reported as infinity, its correctly rounded value, and eps is negligible beside it).
 ///
@@ -22,7 +22,7 @@ enum ScaledMoments {
     /// The scaled moments of `channel` of `input`.
     static func channel<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, channel: Int
-    ) -> Fused.Moments {
+    ) -> MomentsAccumulator {
         let count = Double(geometry.valuesPerChannel)
         func forEachValue(_ body: (Double) -> Void) {
             for outer in 0..<geometry.outerCount {
@@ -47,10 +47,10 @@ enum ScaledMoments {
         if hasNaN || hasPositiveInfinity || hasNegativeInfinity {
             let mean: Double = hasNaN || (hasPositiveInfinity && hasNegativeInfinity)
                 ? .nan : (hasPositiveInfinity ? .infinity : -.infinity)
-            return Fused.Moments(count: count, mean: mean, sumOfSquaredDeviations: .nan)
+            return MomentsAccumulator(count: count, mean: mean, sumOfSquaredDeviations: .nan)
         }
         let largest = max(minimum.magnitude, maximum.magnitude)
-        guard largest > 0 else { return Fused.Moments(count: count, mean: 0, sumOfSquaredDeviations: 0) }
+        guard largest > 0 else { return MomentsAccumulator(count: count, mean: 0, sumOfSquaredDeviations: 0) }
         let scale = Double(sign: .plus, exponent: largest.exponent, significand: 1)
         var sum = 0.0
         forEachValue { value in sum += value / scale }
@@ -64,7 +64,7 @@ enum ScaledMoments {
         // The mean of finite values lies within their range; clamping keeps a rounding of the last
         // multiplication from passing the top of it.
         let mean = min(max((firstMean + centered / count) * scale, -largest), largest)
-        var moments = Fused.Moments(
+        var moments = MomentsAccumulator(
             count: count, mean: mean, sumOfSquaredDeviations: max(0, squares - centered * centered / count))
         moments.scale = scale
         // x - mean overflows for some x when the extremes lie farther than the top of the range from
@@ -87,18 +87,5 @@ enum ScaledMoments {
         guard deviation.isFinite, deviation > 0 else { return (Scalar(m2), Scalar(scale)) }
         let factor = Double(sign: .plus, exponent: deviation.exponent, significand: 1)
         return (Scalar(m2 / factor / factor), Scalar(scale * factor))
-    }
-}
-
-extension Fused.Moments {
-    /// `1 / sqrt(M2 / count + epsilon)` with `M2 = sumOfSquaredDeviations · scale²`, in `Double`;
-    /// where the variance exceeds the range (epsilon is then negligible) `1 / (scale · sqrt(M2_s /
-    /// count))`, which is finite. A negative `M2` (rounding) counts as 0.
-    @inline(__always)
-    func inverseStandardDeviation(epsilon: Double) -> Double {
-        let scaledVariance = sumOfSquaredDeviations < 0 ? 0 : sumOfSquaredDeviations / count
-        let variance = scaledVariance * scale * scale
-        guard variance.isInfinite else { return 1 / (variance + epsilon).squareRoot() }
-        return 1 / (scale * scaledVariance.squareRoot())
     }
 }

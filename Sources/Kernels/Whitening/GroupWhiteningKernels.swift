@@ -202,14 +202,14 @@ package enum GroupWhiteningKernels {
     package static func backward<Scalar: BatchNormScalar>(
         gradOutput: Span<Scalar>, input: Span<Scalar>, geometry: ChannelGeometry, groupSize: Int,
         method: WhiteningMethod, epsilon: Double, factors: GroupWhiteningFactors<Scalar>, gamma: [Scalar]?
-    ) -> (input: [Scalar], gamma: [Scalar], beta: [Scalar]) {
+    ) -> (input: [Scalar], parameters: (gamma: [Scalar], beta: [Scalar])) {
         var sums: (gamma: [Scalar], beta: [Scalar]) = ([], [])
         let gradInput = filledArray(count: geometry.elementCount) { gradInputBase in
             sums = backward(
                 gradOutput: gradOutput, input: input, geometry: geometry, groupSize: groupSize, method: method,
                 epsilon: epsilon, factors: factors, gamma: gamma, into: gradInputBase)
         }
-        return (gradInput, sums.gamma, sums.beta)
+        return (gradInput, sums)
     }
 
     static func backward<Scalar: BatchNormScalar>(
@@ -541,11 +541,11 @@ package enum GroupWhiteningKernels {
             size: groupSize, values: whitening[group * matrixCount ..< (group + 1) * matrixCount].map(Double.init))
     }
 
-    /// `value + offset` as two words of `Scalar`: `high` its rounding, `low` what `high` misses.
+    /// `value + offset` as two words of `Scalar`: `high` its rounding, `low` what `high` misses. Unlike
+    /// `ErrorFreeSums.rounded`, a non-finite `low` is kept (NaN where the sum is not finite), so a
+    /// group with non-finite data keeps a NaN running mean.
     static func twoWord<Scalar: BatchNormScalar>(_ value: Double, _ offset: Double) -> (high: Scalar, low: Scalar) {
-        let sum = value + offset
-        let virtualOffset = sum - value
-        let error = (value - (sum - virtualOffset)) + (offset - virtualOffset)
+        let (sum, error) = ErrorFreeSums.twoSum(offset, value)
         let high = Scalar(sum)
         return (high, Scalar((sum - Double(high)) + error))
     }
