@@ -47,7 +47,7 @@ extension BatchNorm {
         _ input: [Scalar], shape: TensorShape, residual: [Scalar]? = nil, activation: FusedActivation
     ) throws(BatchNormError) -> (output: [Scalar], statistics: BatchStatistics<Scalar>) {
         try Self.validate("input", count: input.count, shape: shape)
-        var output = [Scalar](repeating: 0, count: input.count)
+        var output = ScalarArrays.zeros(of: Scalar.self, count: input.count)
         var outputSpan = output.mutableSpan
         let statistics = if let residual {
             try forwardTraining(input.span, shape: shape, residual: residual.span, activation: activation, into: &outputSpan)
@@ -89,7 +89,7 @@ extension BatchNorm {
         _ input: [Scalar], shape: TensorShape, residual: [Scalar]? = nil, activation: FusedActivation
     ) throws(BatchNormError) -> [Scalar] {
         try Self.validate("input", count: input.count, shape: shape)
-        var output = [Scalar](repeating: 0, count: input.count)
+        var output = ScalarArrays.zeros(of: Scalar.self, count: input.count)
         var outputSpan = output.mutableSpan
         if let residual {
             try forwardInference(input.span, shape: shape, residual: residual.span, activation: activation, into: &outputSpan)
@@ -302,8 +302,8 @@ extension BatchNorm {
             -> ParameterGradients<Scalar>
     ) throws(BatchNormError) -> BatchNormGradients<Scalar> {
         try validate("gradOutput", count: gradOutput.count, shape: shape)
-        var inputGradient = [Scalar](repeating: 0, count: gradOutput.count)
-        var residual = [Scalar](repeating: 0, count: residualGradient ? gradOutput.count : 0)
+        var inputGradient = ScalarArrays.zeros(of: Scalar.self, count: gradOutput.count)
+        var residual = ScalarArrays.zeros(of: Scalar.self, count: residualGradient ? gradOutput.count : 0)
         var inputGradientSpan = inputGradient.mutableSpan
         var residualSpan = residual.mutableSpan
         let parameters = try spanBackward(&inputGradientSpan, &residualSpan)

@@ -51,7 +51,7 @@ extension BatchNorm {
         _ spanBackward: (inout MutableSpan<Scalar>) throws(BatchNormError) -> ParameterGradients<Scalar>
     ) throws(BatchNormError) -> BatchNormGradients<Scalar> {
         try validate("gradOutput", count: gradOutput.count, shape: shape)
-        var inputGradient = [Scalar](repeating: 0, count: gradOutput.count)
+        var inputGradient = ScalarArrays.zeros(of: Scalar.self, count: gradOutput.count)
         var inputGradientSpan = inputGradient.mutableSpan
         let parameters = try spanBackward(&inputGradientSpan)
         return BatchNormGradients(input: inputGradient, parameters: parameters)

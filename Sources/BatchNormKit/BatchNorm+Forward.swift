@@ -54,7 +54,7 @@ extension BatchNorm {
         _ input: [Scalar], shape: TensorShape
     ) throws(BatchNormError) -> (output: [Scalar], statistics: BatchStatistics<Scalar>) {
         try Self.validate("input", count: input.count, shape: shape)
-        var output = [Scalar](repeating: 0, count: input.count)
+        var output = ScalarArrays.zeros(of: Scalar.self, count: input.count)
         var outputSpan = output.mutableSpan
         let statistics = try forwardTraining(input.span, shape: shape, into: &outputSpan)
         return (output, statistics)
@@ -117,7 +117,7 @@ extension BatchNorm {
     /// Inference forward pass on an array; see ``forwardInference(_:shape:into:)-(Span<Scalar>,_,_)``.
     public func forwardInference(_ input: [Scalar], shape: TensorShape) throws(BatchNormError) -> [Scalar] {
         try Self.validate("input", count: input.count, shape: shape)
-        var output = [Scalar](repeating: 0, count: input.count)
+        var output = ScalarArrays.zeros(of: Scalar.self, count: input.count)
         var outputSpan = output.mutableSpan
         try forwardInference(input.span, shape: shape, into: &outputSpan)
         return output

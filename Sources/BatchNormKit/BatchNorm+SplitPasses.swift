@@ -97,7 +97,7 @@ extension BatchNorm {
         _ input: [Scalar], shape: TensorShape, globalStatistics: PartialStatistics<Scalar>
     ) throws(BatchNormError) -> (output: [Scalar], statistics: BatchStatistics<Scalar>) {
         try Self.validate("input", count: input.count, shape: shape)
-        var output = [Scalar](repeating: 0, count: input.count)
+        var output = ScalarArrays.zeros(of: Scalar.self, count: input.count)
         var outputSpan = output.mutableSpan
         let statistics = try forwardTraining(
             input.span, shape: shape, globalStatistics: globalStatistics, into: &outputSpan)

@@ -107,7 +107,12 @@ public enum NumPyFile {
     // MARK: - Element conversion
 
     /// Reads `count` little-endian values starting at byte `offset`, unaligned.
-    /// The caller has checked that `offset + count * size` lies within `bytes`.
+    /// The caller has checked that `offset + count * size` lies within `bytes`. On a little-endian
+    /// host the file's bytes are the values' bytes and are copied as they are; `convert` serves
+    /// big-endian hosts. Specialized for the two element types: unspecialized, every load would copy
+    /// its value through the type's value witness.
+    @_specialize(where Bits == UInt32, Element == Float)
+    @_specialize(where Bits == UInt64, Element == Double)
     private static func decodeElements<Bits: FixedWidthInteger, Element>(
         _ bytes: [UInt8],
         from offset: Int,
@@ -115,24 +120,38 @@ public enum NumPyFile {
         convert: (Bits) -> Element
     ) -> [Element] {
         let stride = MemoryLayout<Bits>.size
+        assert(MemoryLayout<Element>.stride == stride, "an element is stored in its bit pattern's width")
         return bytes.withUnsafeBytes { raw in
             [Element](unsafeUninitializedCapacity: count) { buffer, initializedCount in
-                for index in 0..<count {
-                    let bits = raw.loadUnaligned(fromByteOffset: offset + index * stride, as: Bits.self)
-                    buffer.initializeElement(at: index, to: convert(bits))
+                if Bits(1).littleEndian == 1 {
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                        from: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + count * stride)]))
+                } else {
+                    for index in 0..<count {
+                        let bits = raw.loadUnaligned(fromByteOffset: offset + index * stride, as: Bits.self)
+                        buffer.initializeElement(at: index, to: convert(bits))
+                    }
                 }
                 initializedCount = count
             }
         }
     }
 
-    /// Appends the little-endian bit patterns `convert` yields for `values`.
+    /// Appends the little-endian bit patterns `convert` yields for `values`: on a little-endian host
+    /// the values' own bytes, copied as they are (specialized like ``decodeElements(_:from:count:convert:)``).
+    @_specialize(where Element == Float, Bits == UInt32)
+    @_specialize(where Element == Double, Bits == UInt64)
     private static func appendElements<Element, Bits: FixedWidthInteger>(
         _ values: [Element],
         to bytes: inout [UInt8],
         convert: (Element) -> Bits
     ) {
         let stride = MemoryLayout<Bits>.size
+        assert(MemoryLayout<Element>.stride == stride, "an element is stored in its bit pattern's width")
+        if Bits(1).littleEndian == 1 {
+            values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+            return
+        }
         let start = bytes.count
         bytes.append(contentsOf: repeatElement(0, count: values.count * stride))
         bytes.withUnsafeMutableBytes { raw in

@@ -105,7 +105,7 @@ extension DecorrelatedBatchNorm {
     ) throws(BatchNormError) -> BatchNormGradients<Scalar> {
         guard tracksRunningStatistics else { throw .runningStatisticsNotTracked }
         try validate(shape: shape, ("gradOutput", gradOutput.count), ("input", input.count))
-        var inputGradient = [Scalar](repeating: 0, count: input.count)
+        var inputGradient = ScalarArrays.zeros(of: Scalar.self, count: input.count)
         var inputGradientSpan = inputGradient.mutableSpan
         let parameters = try backwardInference(
             gradOutput: gradOutput.span, input: input.span, shape: shape, into: &inputGradientSpan)

@@ -112,58 +112,12 @@ extension Fused {
 
     // MARK: - Backward reductions
 
-    /// The ReLU mask of a backward pass: the forward's output `y` and where `dz = [y > 0] · dy` goes.
-    /// PyTorch's `threshold_backward(dy, y, 0)`: `dz = y <= 0 ? 0 : dy`, so a NaN `y` passes `dy` and
-    /// `y == 0` gives 0.
-    struct GradientMask<Scalar: BatchNormScalar> {
-        let forwardOutput: UnsafePointer<Scalar>
-        let maskedGradient: UnsafeMutablePointer<Scalar>
-
-        @inline(__always)
-        func advanced(by offset: Int) -> Self {
-            Self(forwardOutput: forwardOutput + offset, maskedGradient: maskedGradient + offset)
-        }
-
-        /// `dz` at `index` for the gradient `dy` there; also stores it.
-        @inline(__always)
-        func apply(_ dy: Scalar, at index: Int) -> Scalar {
-            let dz = forwardOutput[index] <= 0 ? 0 : dy
-            maskedGradient[index] = dz
-            return dz
-        }
-
-        /// The vector form of ``apply(_:at:)-(Scalar,_)``.
-        @inline(__always)
-        func apply(_ dy: Vector<Scalar>, at index: Int) -> Vector<Scalar> {
-            let dz = zeroWhereNotPositive(dy, condition: load(forwardOutput + index))
-            store(dz, maskedGradient + index)
-            return dz
-        }
-    }
-
-    /// The ReLU mask recomputed from `x`: the forward's pre-activation `v = (x - center)·scale + shift`
-    /// with the very coefficients and operations the forward used, so `v <= 0` is `y <= 0` bit for bit,
-    /// and `dz = v <= 0 ? 0 : dy`. Nothing is read or written beyond `x` and `dy`.
-    struct RecomputedMask<Scalar: BatchNormScalar> {
-        let scale: Scalar
-        let shift: Scalar
-
-        @inline(__always)
-        func apply(_ dy: Scalar, centered: Scalar) -> Scalar { centered * scale + shift <= 0 ? 0 : dy }
-
-        @inline(__always)
-        func apply(_ dy: Vector<Scalar>, centered: Vector<Scalar>) -> Vector<Scalar> {
-            zeroWhereNotPositive(dy, condition: centered * Vector(repeating: scale) + Vector(repeating: shift))
-        }
-    }
-
-    /// `(Σ dy, Σ dy · (x - center))` over one run, in `Double` (SIMD lanes per block). With a `mask`,
-    /// `dy` is first replaced by the masked `dz` (which is also written out); with `recomputed`, by
-    /// `dz` from the recomputed mask. Both are loop-invariant.
+    /// `(Σ dz, Σ dz · (x - center))` over one run, in `Double` (SIMD lanes per block), where `dz` is
+    /// `filter`'s gradient (`dy` itself for the plain backward).
     @inline(__always)
-    static func reduceRun<Scalar: BatchNormScalar>(
+    static func reduceRun<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ count: Int, center: Scalar,
-        mask: GradientMask<Scalar>? = nil, recomputed: RecomputedMask<Scalar>? = nil
+        channel: Int, filter: Filter
     ) -> (sumGradient: Double, sumGradientTimesCentered: Double) {
         let centerVector = Vector<Scalar>(repeating: center)
         var sumGradient = 0.0, sumProduct = 0.0
@@ -173,23 +127,19 @@ extension Fused {
             var gradient0 = Vector<Scalar>(), product0 = Vector<Scalar>()
             var index = start
             while index + width <= end {
-                var dy = load(gradient + index)
                 let centered = load(input + index) - centerVector
-                if let mask { dy = mask.apply(dy, at: index) }
-                if let recomputed { dy = recomputed.apply(dy, centered: centered) }
-                gradient0 += dy
-                product0 += dy * centered
+                let dz = filter(load(gradient + index), centered: centered, index: index, channel: channel)
+                gradient0 += dz
+                product0 += dz * centered
                 index += width
             }
             sumGradient += Double(gradient0.sum())
             sumProduct += Double(product0.sum())
             while index < end {
-                var dy = gradient[index]
                 let centered = input[index] - center
-                if let mask { dy = mask.apply(dy, at: index) }
-                if let recomputed { dy = recomputed.apply(dy, centered: centered) }
-                sumGradient += Double(dy)
-                sumProduct += Double(dy * centered)
+                let dz = filter(gradient[index], centered: centered, index: index, channel: channel)
+                sumGradient += Double(dz)
+                sumProduct += Double(dz * centered)
                 index += 1
             }
             start = end
@@ -197,14 +147,31 @@ extension Fused {
         return (sumGradient, sumProduct)
     }
 
-    /// Per-channel `Σ dy` and `Σ dy · (x - center)` over `rows` interleaved rows, added into `Double`
-    /// sums; with a `mask`, of the masked `dz` as in ``reduceRun(_:_:_:center:mask:recomputed:)``; with
-    /// `recomputedScale` and `recomputedShift` (per channel), of `dz` from the recomputed mask.
-    static func reduceRows<Scalar: BatchNormScalar>(
+    /// ``reduceRun(_:_:_:center:channel:filter:)`` over the channels-first `runs` (each `runLength`
+    /// long, in memory order), added into per-channel `Double` sums; `filter(offset, channel)` gives the
+    /// run's filter.
+    @inline(__always)
+    static func reduceRuns<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, runs: Range<Int>, runLength: Int,
+        channelCount: Int, center: UnsafePointer<Scalar>, sumGradient: UnsafeMutablePointer<Double>,
+        sumGradientTimesCentered: UnsafeMutablePointer<Double>, filter: (_ offset: Int, _ channel: Int) -> Filter
+    ) {
+        for run in runs {
+            let channel = run % channelCount
+            let offset = run * runLength
+            let sums = reduceRun(input + offset, gradient + offset, runLength, center: center[channel],
+                                 channel: channel, filter: filter(offset, channel))
+            sumGradient[channel] += sums.sumGradient
+            sumGradientTimesCentered[channel] += sums.sumGradientTimesCentered
+        }
+    }
+
+    /// Per-channel `Σ dz` and `Σ dz · (x - center)` over `rows` interleaved rows, added into `Double`
+    /// sums, where `dz` is `filter`'s gradient (indexed from the first row).
+    static func reduceRows<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
         center: UnsafePointer<Scalar>, sumGradient: UnsafeMutablePointer<Double>,
-        sumGradientTimesCentered: UnsafeMutablePointer<Double>, mask: GradientMask<Scalar>? = nil,
-        recomputedScale: UnsafePointer<Scalar>? = nil, recomputedShift: UnsafePointer<Scalar>? = nil
+        sumGradientTimesCentered: UnsafeMutablePointer<Double>, filter: Filter
     ) {
         let vectorEnd = channelCount - channelCount % width
         accumulateRows(rows, channelCount: channelCount, into: sumGradient, sumGradientTimesCentered) {
@@ -212,26 +179,18 @@ extension Fused {
             let offset = row * channelCount
             var channel = 0
             while channel < vectorEnd {
-                var dy = load(gradient + offset + channel)
-                if let mask { dy = mask.apply(dy, at: offset + channel) }
                 let centered = load(input + offset + channel) - load(center + channel)
-                if let recomputedScale, let recomputedShift {
-                    dy = zeroWhereNotPositive(
-                        dy, condition: centered * load(recomputedScale + channel) + load(recomputedShift + channel))
-                }
-                store(load(gradientAccumulator + channel) + dy, gradientAccumulator + channel)
-                store(load(productAccumulator + channel) + dy * centered, productAccumulator + channel)
+                let dz = filter(load(gradient + offset + channel), centered: centered, index: offset + channel,
+                                channel: channel)
+                store(load(gradientAccumulator + channel) + dz, gradientAccumulator + channel)
+                store(load(productAccumulator + channel) + dz * centered, productAccumulator + channel)
                 channel += width
             }
             while channel < channelCount {
-                var dy = gradient[offset + channel]
-                if let mask { dy = mask.apply(dy, at: offset + channel) }
                 let centered = input[offset + channel] - center[channel]
-                if let recomputedScale, let recomputedShift {
-                    dy = centered * recomputedScale[channel] + recomputedShift[channel] <= 0 ? 0 : dy
-                }
-                gradientAccumulator[channel] += dy
-                productAccumulator[channel] += dy * centered
+                let dz = filter(gradient[offset + channel], centered: centered, index: offset + channel, channel: channel)
+                gradientAccumulator[channel] += dz
+                productAccumulator[channel] += dz * centered
                 channel += 1
             }
         }
@@ -239,38 +198,35 @@ extension Fused {
 
     // MARK: - Backward elementwise step
 
-    /// `dx = k · dy + p · (x - center) + q` over one run; with `recomputed`, `dz` (the masked `dy`) in
-    /// place of `dy` (loop-invariant).
+    /// `dx = k · dz + p · (x - center) + q` over one run, where `dz` is `filter`'s gradient (`dy`
+    /// itself for the plain backward).
     @inline(__always)
-    static func gradientRun<Scalar: BatchNormScalar>(
+    static func gradientRun<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
         _ count: Int, center: Scalar, gradientScale k: Scalar, centeredScale p: Scalar, bias q: Scalar,
-        recomputed: RecomputedMask<Scalar>? = nil, streaming: Bool
+        channel: Int, filter: Filter, streaming: Bool
     ) {
         let centerVector = Vector<Scalar>(repeating: center)
         let kVector = Vector<Scalar>(repeating: k), pVector = Vector<Scalar>(repeating: p)
         let qVector = Vector<Scalar>(repeating: q)
+        let head = streaming ? min(count, streamingHead(inputGradient)) : 0
         var index = 0
-        if streaming {
-            let head = min(count, streamingHead(inputGradient))
-            while index < head {
-                let centered = input[index] - center
-                let dy = recomputed.map { $0.apply(gradient[index], centered: centered) } ?? gradient[index]
-                inputGradient[index] = k * dy + p * centered + q
-                index += 1
-            }
+        while index < head {
+            let centered = input[index] - center
+            let dz = filter(gradient[index], centered: centered, index: index, channel: channel)
+            inputGradient[index] = k * dz + p * centered + q
+            index += 1
         }
         while index + width <= count {
             let centered = load(input + index) - centerVector
-            var dy = load(gradient + index)
-            if let recomputed { dy = recomputed.apply(dy, centered: centered) }
-            store(kVector * dy + pVector * centered + qVector, inputGradient + index, streaming: streaming)
+            let dz = filter(load(gradient + index), centered: centered, index: index, channel: channel)
+            store(kVector * dz + pVector * centered + qVector, inputGradient + index, streaming: streaming)
             index += width
         }
         while index < count {
             let centered = input[index] - center
-            let dy = recomputed.map { $0.apply(gradient[index], centered: centered) } ?? gradient[index]
-            inputGradient[index] = k * dy + p * centered + q
+            let dz = filter(gradient[index], centered: centered, index: index, channel: channel)
+            inputGradient[index] = k * dz + p * centered + q
             index += 1
         }
     }
@@ -300,46 +256,40 @@ extension Fused {
         }
     }
 
-    /// `dx[i] = k[c] · dy[i] + p[c] · (x[i] - center[c]) + q[c]` over `count` consecutive values of
+    /// `dx[i] = k[c] · dz[i] + p[c] · (x[i] - center[c]) + q[c]` over `count` consecutive values of
     /// interleaved rows, `c = (firstChannel + i) mod channelCount`, with periodic coefficients (see
-    /// ``normalizeInterleaved(_:_:count:channelCount:firstChannel:center:scale:shift:streaming:)``);
-    /// without `p` (nil), `dx = k · dy` and `x` is not read.
+    /// ``normalizeInterleaved(_:_:count:channelCount:firstChannel:center:scale:shift:residual:relu:streaming:)``),
+    /// where `dz` is `filter`'s gradient; without `p` (nil), `dx = k · dy`, `x` is not read and
+    /// `filter` is not used.
     @inline(__always)
-    static func gradientInterleaved<Scalar: BatchNormScalar>(
+    static func gradientInterleaved<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
         count: Int, channelCount: Int, firstChannel: Int, center: UnsafePointer<Scalar>,
         gradientScale k: UnsafePointer<Scalar>, centeredScale p: UnsafePointer<Scalar>?, bias q: UnsafePointer<Scalar>,
-        recomputedScale: UnsafePointer<Scalar>? = nil, recomputedShift: UnsafePointer<Scalar>? = nil, streaming: Bool
+        filter: Filter, streaming: Bool
     ) {
         var channel = firstChannel, index = 0
         let head = streaming ? min(count, streamingHead(inputGradient)) : 0
-        // The recomputed ReLU mask (training only; periodic per-channel coefficients like k, p, q).
-        @inline(__always) func masked(_ dy: Scalar, _ centered: Scalar, _ channel: Int) -> Scalar {
-            guard let recomputedScale, let recomputedShift else { return dy }
-            return centered * recomputedScale[channel] + recomputedShift[channel] <= 0 ? 0 : dy
-        }
         if let p {
             while index < head {
                 let centered = input[index] - center[channel]
-                inputGradient[index] = k[channel] * masked(gradient[index], centered, channel) + p[channel] * centered + q[channel]
+                let dz = filter(gradient[index], centered: centered, index: index, channel: channel)
+                inputGradient[index] = k[channel] * dz + p[channel] * centered + q[channel]
                 index += 1
                 channel = channel + 1 == channelCount ? 0 : channel + 1
             }
             while index + width <= count {
                 let centered = load(input + index) - load(center + channel)
-                var dy = load(gradient + index)
-                if let recomputedScale, let recomputedShift {
-                    dy = zeroWhereNotPositive(
-                        dy, condition: centered * load(recomputedScale + channel) + load(recomputedShift + channel))
-                }
-                let value = load(k + channel) * dy + load(p + channel) * centered + load(q + channel)
+                let dz = filter(load(gradient + index), centered: centered, index: index, channel: channel)
+                let value = load(k + channel) * dz + load(p + channel) * centered + load(q + channel)
                 store(value, inputGradient + index, streaming: streaming)
                 index += width
                 channel = nextChannel(channel, channelCount)
             }
             while index < count {
                 let centered = input[index] - center[channel]
-                inputGradient[index] = k[channel] * masked(gradient[index], centered, channel) + p[channel] * centered + q[channel]
+                let dz = filter(gradient[index], centered: centered, index: index, channel: channel)
+                inputGradient[index] = k[channel] * dz + p[channel] * centered + q[channel]
                 index += 1
                 channel = channel + 1 == channelCount ? 0 : channel + 1
             }

@@ -266,12 +266,13 @@ enum FusedPasses {
 
     /// With a `mask`, the sums are of the masked gradient `dz = [y > 0] · dy`, which is also written
     /// to `mask.maskedGradient` (each thread its own range); with `recomputed`, of `dz` from the
-    /// recomputed pre-activation.
+    /// recomputed pre-activation (at most one of the two).
     static func reductionsInDouble<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, geometry: ChannelGeometry,
         center: ChannelCenter<Scalar>, mask: Fused.GradientMask<Scalar>? = nil,
         recomputed: ReLUCoefficients<Scalar>? = nil
     ) -> (sumGradient: [Double], sumGradientTimesCentered: [Double]) {
+        assert(mask == nil || recomputed == nil)
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         var sumGradient = [Double](repeating: 0, count: channelCount * parts)
@@ -287,34 +288,50 @@ enum FusedPasses {
             let sharedProduct = Fused.SharedPointer(base: productBase)
             let sharedCenter = UncheckedSendableBox(centerBase)
             let sharedMask = UncheckedSendableBox(mask)
+            // (An empty array may still have a base address: no recomputed mask unless one was given.)
             let sharedRecomputed = UncheckedSendableBox(
-                recomputed == nil ? nil : (recomputedScaleBuffer.baseAddress, recomputedShiftBuffer.baseAddress))
+                recomputed == nil ? nil : recomputedScaleBuffer.baseAddress.flatMap { scale in
+                    recomputedShiftBuffer.baseAddress.map { (scale, $0) }
+                })
             Fused.forEachPart(parts) { part in
+                let partGradient = sharedGradient.base + part * channelCount
+                let partProduct = sharedProduct.base + part * channelCount
+                let center = sharedCenter.value
+                // One loop per filter: the plain backward's loop tests no mask.
                 if geometry.innerCount == 1 {
                     let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
                     let offset = rows.lowerBound * channelCount
-                    Fused.reduceRows(
-                        input + offset, gradient + offset, rows: rows.count, channelCount: channelCount,
-                        center: sharedCenter.value, sumGradient: sharedGradient.base + part * channelCount,
-                        sumGradientTimesCentered: sharedProduct.base + part * channelCount,
-                        mask: sharedMask.value?.advanced(by: offset), recomputedScale: sharedRecomputed.value?.0,
-                        recomputedShift: sharedRecomputed.value?.1)
+                    func reduce<Filter: GradientFilter<Scalar>>(_ filter: Filter) {
+                        Fused.reduceRows(
+                            input + offset, gradient + offset, rows: rows.count, channelCount: channelCount,
+                            center: center, sumGradient: partGradient, sumGradientTimesCentered: partProduct,
+                            filter: filter)
+                    }
+                    if let mask = sharedMask.value {
+                        reduce(mask.advanced(by: offset))
+                    } else if let (scale, shift) = sharedRecomputed.value {
+                        reduce(Fused.InterleavedRecomputedMask(scale: scale, shift: shift))
+                    } else {
+                        reduce(Fused.UnfilteredGradient<Scalar>())
+                    }
                 } else {
                     // Runs in memory order; each part adds into its own row of partial sums.
-                    let partGradient = sharedGradient.base + part * channelCount
-                    let partProduct = sharedProduct.base + part * channelCount
-                    for run in Fused.slice(geometry.outerCount * channelCount, part: part, of: parts) {
-                        let channel = run % channelCount
-                        let offset = run * geometry.innerCount
-                        let recomputedMask = sharedRecomputed.value.flatMap { pointers -> Fused.RecomputedMask<Scalar>? in
-                            guard let scale = pointers.0, let shift = pointers.1 else { return nil }
-                            return Fused.RecomputedMask(scale: scale[channel], shift: shift[channel])
-                        }
-                        let sums = Fused.reduceRun(input + offset, gradient + offset, geometry.innerCount,
-                                                   center: sharedCenter.value[channel],
-                                                   mask: sharedMask.value?.advanced(by: offset), recomputed: recomputedMask)
-                        partGradient[channel] += sums.sumGradient
-                        partProduct[channel] += sums.sumGradientTimesCentered
+                    let runs = Fused.slice(geometry.outerCount * channelCount, part: part, of: parts)
+                    if let mask = sharedMask.value {
+                        Fused.reduceRuns(
+                            input, gradient, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
+                            center: center, sumGradient: partGradient, sumGradientTimesCentered: partProduct
+                        ) { offset, _ in mask.advanced(by: offset) }
+                    } else if let (scale, shift) = sharedRecomputed.value {
+                        Fused.reduceRuns(
+                            input, gradient, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
+                            center: center, sumGradient: partGradient, sumGradientTimesCentered: partProduct
+                        ) { _, channel in Fused.RecomputedMask(scale: scale[channel], shift: shift[channel]) }
+                    } else {
+                        Fused.reduceRuns(
+                            input, gradient, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
+                            center: center, sumGradient: partGradient, sumGradientTimesCentered: partProduct
+                        ) { _, _ in Fused.UnfilteredGradient<Scalar>() }
                     }
                 }
             }
@@ -376,16 +393,25 @@ enum FusedPasses {
                 let coefficientPointers = UncheckedSendableBox((kBase, centerBase, pBase, qBase))
                 // (An empty array may still have a base address: no recomputed mask unless one was given.)
                 let recomputedPointers = UncheckedSendableBox(
-                    recomputed == nil ? (nil, nil) : (recomputedScaleBuffer.baseAddress, recomputedShiftBuffer.baseAddress))
+                    recomputed == nil ? nil : recomputedScaleBuffer.baseAddress.flatMap { scale in
+                        recomputedShiftBuffer.baseAddress.map { (scale, $0) }
+                    })
                 Fused.forEachPart(parts) { part in
                     let range = Fused.slice(geometry.elementCount, part: part, of: parts)
                     let (kPointer, centerPointer, pPointer, qPointer) = coefficientPointers.value
-                    Fused.gradientInterleaved(
-                        input + range.lowerBound, gradient + range.lowerBound, shared.base + range.lowerBound,
-                        count: range.count, channelCount: channelCount, firstChannel: range.lowerBound % channelCount,
-                        center: centerPointer, gradientScale: kPointer, centeredScale: pPointer, bias: qPointer,
-                        recomputedScale: recomputedPointers.value.0, recomputedShift: recomputedPointers.value.1,
-                        streaming: streaming)
+                    // One loop per filter: the plain backward's loop tests no mask.
+                    func step<Filter: GradientFilter<Scalar>>(_ filter: Filter) {
+                        Fused.gradientInterleaved(
+                            input + range.lowerBound, gradient + range.lowerBound, shared.base + range.lowerBound,
+                            count: range.count, channelCount: channelCount, firstChannel: range.lowerBound % channelCount,
+                            center: centerPointer, gradientScale: kPointer, centeredScale: pPointer, bias: qPointer,
+                            filter: filter, streaming: streaming)
+                    }
+                    if let (scale, shift) = recomputedPointers.value {
+                        step(Fused.InterleavedRecomputedMask(scale: scale, shift: shift))
+                    } else {
+                        step(Fused.UnfilteredGradient<Scalar>())
+                    }
                     if streaming { Fused.streamingFence() }
                 }
             }}}}}}
@@ -395,14 +421,19 @@ enum FusedPasses {
                 for run in Fused.slice(geometry.outerCount * channelCount, part: part, of: parts) {
                     let channel = run % channelCount
                     let offset = run * geometry.innerCount
-                    if let p {
+                    // One loop per filter: the plain backward's loop tests no mask.
+                    if let p, let recomputed {
                         Fused.gradientRun(input + offset, gradient + offset, shared.base + offset, geometry.innerCount,
                                           center: center[channel], gradientScale: k[channel],
-                                          centeredScale: p[channel], bias: q[channel],
-                                          recomputed: recomputed.map {
-                                              Fused.RecomputedMask(scale: $0.scale[channel], shift: $0.foldedShift[channel])
-                                          },
+                                          centeredScale: p[channel], bias: q[channel], channel: channel,
+                                          filter: Fused.RecomputedMask(
+                                              scale: recomputed.scale[channel], shift: recomputed.foldedShift[channel]),
                                           streaming: streaming)
+                    } else if let p {
+                        Fused.gradientRun(input + offset, gradient + offset, shared.base + offset, geometry.innerCount,
+                                          center: center[channel], gradientScale: k[channel],
+                                          centeredScale: p[channel], bias: q[channel], channel: channel,
+                                          filter: Fused.UnfilteredGradient<Scalar>(), streaming: streaming)
                     } else {
                         Fused.scaleRun(gradient + offset, shared.base + offset, geometry.innerCount, scale: k[channel],
                                        streaming: streaming)
