@@ -231,6 +231,24 @@ extension Fused {
         }
     }
 
+    /// ``gradientRun(_:_:_:_:center:gradientScale:centeredScale:bias:channel:filter:streaming:)`` over the
+    /// channels-first `runs` (each `runLength` long, in memory order) with per-channel coefficients;
+    /// `filter(channel)` gives a run's filter.
+    @inline(__always)
+    static func gradientRuns<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
+        runs: Range<Int>, runLength: Int, channelCount: Int, center: [Scalar], gradientScale k: [Scalar],
+        centeredScale p: [Scalar], bias q: [Scalar], streaming: Bool, filter: (_ channel: Int) -> Filter
+    ) {
+        for run in runs {
+            let channel = run % channelCount
+            let offset = run * runLength
+            gradientRun(input + offset, gradient + offset, inputGradient + offset, runLength,
+                        center: center[channel], gradientScale: k[channel], centeredScale: p[channel], bias: q[channel],
+                        channel: channel, filter: filter(channel), streaming: streaming)
+        }
+    }
+
     /// `dx = k · dy` over one run.
     @inline(__always)
     static func scaleRun<Scalar: BatchNormScalar>(
@@ -256,6 +274,19 @@ extension Fused {
         }
     }
 
+    /// One value of ``gradientInterleaved(_:_:_:count:channelCount:firstChannel:center:gradientScale:centeredScale:bias:filter:streaming:)``:
+    /// `dx[index]`, whose channel is `channel`.
+    @inline(__always)
+    static func interleavedGradientValue<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
+        index: Int, channel: Int, center: UnsafePointer<Scalar>, gradientScale k: UnsafePointer<Scalar>,
+        centeredScale p: UnsafePointer<Scalar>, bias q: UnsafePointer<Scalar>, filter: Filter
+    ) {
+        let centered = input[index] - center[channel]
+        let dz = filter(gradient[index], centered: centered, index: index, channel: channel)
+        inputGradient[index] = k[channel] * dz + p[channel] * centered + q[channel]
+    }
+
     /// `dx[i] = k[c] · dz[i] + p[c] · (x[i] - center[c]) + q[c]` over `count` consecutive values of
     /// interleaved rows, `c = (firstChannel + i) mod channelCount`, with periodic coefficients (see
     /// ``normalizeInterleaved(_:_:count:channelCount:firstChannel:center:scale:shift:residual:relu:streaming:)``),
@@ -272,9 +303,8 @@ extension Fused {
         let head = streaming ? min(count, streamingHead(inputGradient)) : 0
         if let p {
             while index < head {
-                let centered = input[index] - center[channel]
-                let dz = filter(gradient[index], centered: centered, index: index, channel: channel)
-                inputGradient[index] = k[channel] * dz + p[channel] * centered + q[channel]
+                interleavedGradientValue(input, gradient, inputGradient, index: index, channel: channel, center: center,
+                                         gradientScale: k, centeredScale: p, bias: q, filter: filter)
                 index += 1
                 channel = channel + 1 == channelCount ? 0 : channel + 1
             }
@@ -287,9 +317,8 @@ extension Fused {
                 channel = nextChannel(channel, channelCount)
             }
             while index < count {
-                let centered = input[index] - center[channel]
-                let dz = filter(gradient[index], centered: centered, index: index, channel: channel)
-                inputGradient[index] = k[channel] * dz + p[channel] * centered + q[channel]
+                interleavedGradientValue(input, gradient, inputGradient, index: index, channel: channel, center: center,
+                                         gradientScale: k, centeredScale: p, bias: q, filter: filter)
                 index += 1
                 channel = channel + 1 == channelCount ? 0 : channel + 1
             }

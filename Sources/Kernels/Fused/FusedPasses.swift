@@ -223,21 +223,19 @@ enum FusedPasses {
                 guard let centerBase = centerBuffer.baseAddress, let scaleBase = scaleBuffer.baseAddress,
                       let shiftBase = shiftBuffer.baseAddress else { return }
                 let coefficients = UncheckedSendableBox((centerBase, scaleBase, shiftBase))
-                Fused.forEachPart(parts) { part in
-                    let range = Fused.slice(geometry.elementCount, part: part, of: parts)
+                Fused.forEachSlice(geometry.elementCount, parts: parts, streaming: streaming) { range in
                     Fused.normalizeInterleaved(
                         input + range.lowerBound, sharedOutput.base + range.lowerBound, count: range.count,
                         channelCount: channelCount, firstChannel: range.lowerBound % channelCount,
                         center: coefficients.value.0, scale: coefficients.value.1, shift: coefficients.value.2,
                         residual: epilogue.residual.map { $0 + range.lowerBound }, relu: epilogue.relu,
                         streaming: streaming)
-                    if streaming { Fused.streamingFence() }
                 }
             }}}
         } else {
             // Runs in memory order (outer-major), so the prefetchers see one stream per thread.
-            Fused.forEachPart(parts) { part in
-                for run in Fused.slice(geometry.outerCount * channelCount, part: part, of: parts) {
+            Fused.forEachSlice(geometry.outerCount * channelCount, parts: parts, streaming: streaming) { runs in
+                for run in runs {
                     let channel = run % channelCount
                     let offset = run * geometry.innerCount
                     Fused.normalizeRun(input + offset, sharedOutput.base + offset, geometry.innerCount,
@@ -245,7 +243,6 @@ enum FusedPasses {
                                        shift: foldedShift[channel], residual: epilogue.residual.map { $0 + offset },
                                        relu: epilogue.relu, streaming: streaming)
                 }
-                if streaming { Fused.streamingFence() }
             }
         }
     }
@@ -396,8 +393,7 @@ enum FusedPasses {
                     recomputed == nil ? nil : recomputedScaleBuffer.baseAddress.flatMap { scale in
                         recomputedShiftBuffer.baseAddress.map { (scale, $0) }
                     })
-                Fused.forEachPart(parts) { part in
-                    let range = Fused.slice(geometry.elementCount, part: part, of: parts)
+                Fused.forEachSlice(geometry.elementCount, parts: parts, streaming: streaming) { range in
                     let (kPointer, centerPointer, pPointer, qPointer) = coefficientPointers.value
                     // One loop per filter: the plain backward's loop tests no mask.
                     func step<Filter: GradientFilter<Scalar>>(_ filter: Filter) {
@@ -412,34 +408,29 @@ enum FusedPasses {
                     } else {
                         step(Fused.UnfilteredGradient<Scalar>())
                     }
-                    if streaming { Fused.streamingFence() }
                 }
             }}}}}}
         } else {
-            // Runs in memory order, so the prefetchers see one stream per operand and thread.
-            Fused.forEachPart(parts) { part in
-                for run in Fused.slice(geometry.outerCount * channelCount, part: part, of: parts) {
-                    let channel = run % channelCount
-                    let offset = run * geometry.innerCount
-                    // One loop per filter: the plain backward's loop tests no mask.
-                    if let p, let recomputed {
-                        Fused.gradientRun(input + offset, gradient + offset, shared.base + offset, geometry.innerCount,
-                                          center: center[channel], gradientScale: k[channel],
-                                          centeredScale: p[channel], bias: q[channel], channel: channel,
-                                          filter: Fused.RecomputedMask(
-                                              scale: recomputed.scale[channel], shift: recomputed.foldedShift[channel]),
-                                          streaming: streaming)
-                    } else if let p {
-                        Fused.gradientRun(input + offset, gradient + offset, shared.base + offset, geometry.innerCount,
-                                          center: center[channel], gradientScale: k[channel],
-                                          centeredScale: p[channel], bias: q[channel], channel: channel,
-                                          filter: Fused.UnfilteredGradient<Scalar>(), streaming: streaming)
-                    } else {
-                        Fused.scaleRun(gradient + offset, shared.base + offset, geometry.innerCount, scale: k[channel],
-                                       streaming: streaming)
+            // Runs in memory order, so the prefetchers see one stream per operand and thread; one loop
+            // per filter: the plain backward's loop tests no mask.
+            Fused.forEachSlice(geometry.outerCount * channelCount, parts: parts, streaming: streaming) { runs in
+                if let p, let recomputed {
+                    Fused.gradientRuns(
+                        input, gradient, shared.base, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
+                        center: center, gradientScale: k, centeredScale: p, bias: q, streaming: streaming
+                    ) { channel in Fused.RecomputedMask(scale: recomputed.scale[channel], shift: recomputed.foldedShift[channel]) }
+                } else if let p {
+                    Fused.gradientRuns(
+                        input, gradient, shared.base, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
+                        center: center, gradientScale: k, centeredScale: p, bias: q, streaming: streaming
+                    ) { _ in Fused.UnfilteredGradient<Scalar>() }
+                } else {
+                    for run in runs {
+                        let offset = run * geometry.innerCount
+                        Fused.scaleRun(gradient + offset, shared.base + offset, geometry.innerCount,
+                                       scale: k[run % channelCount], streaming: streaming)
                     }
                 }
-                if streaming { Fused.streamingFence() }
             }
         }
     }

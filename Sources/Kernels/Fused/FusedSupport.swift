@@ -39,6 +39,16 @@ enum Fused {
         ForkJoinPool.shared.run(parts: max(1, parts), body)
     }
 
+    /// Runs `body` once per part on that part's consecutive ``slice(_:part:of:)`` of `count` items
+    /// (values of an interleaved tensor, or channels-first runs), then, with `streaming`, fences that
+    /// thread's streaming stores: the frame of every fused pass that writes a tensor.
+    static func forEachSlice(_ count: Int, parts: Int, streaming: Bool, _ body: (Range<Int>) -> Void) {
+        forEachPart(parts) { part in
+            body(slice(count, part: part, of: parts))
+            if streaming { streamingFence() }
+        }
+    }
+
     /// `range` split into `parts` nearly equal consecutive pieces; piece `part`.
     static func slice(_ count: Int, part: Int, of parts: Int) -> Range<Int> {
         let base = count / parts, extra = count % parts
