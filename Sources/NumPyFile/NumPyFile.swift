@@ -121,6 +121,8 @@ public enum NumPyFile {
     ) -> [Element] {
         let stride = MemoryLayout<Bits>.size
         assert(MemoryLayout<Element>.stride == stride, "an element is stored in its bit pattern's width")
+        // (Not the zero-capacity form, which sets the count of the shared empty-array storage.)
+        guard count > 0 else { return [] }
         return bytes.withUnsafeBytes { raw in
             [Element](unsafeUninitializedCapacity: count) { buffer, initializedCount in
                 if Bits(1).littleEndian == 1 {

@@ -9,7 +9,10 @@ package enum ScalarArrays {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     package static func zeros<Scalar: BatchNormScalar>(of _: Scalar.Type, count: Int) -> [Scalar] {
-        [Scalar](unsafeUninitializedCapacity: count) { buffer, initializedCount in
+        // (No zero-capacity form: it would set the count of the shared empty-array storage, a write
+        // that ThreadSanitizer reports as a race between concurrent callers.)
+        guard count > 0 else { return [] }
+        return [Scalar](unsafeUninitializedCapacity: count) { buffer, initializedCount in
             buffer.initialize(repeating: 0)
             initializedCount = count
         }
