@@ -8,7 +8,8 @@ import BatchNormTestSupport
 /// single element where the recomputed `v <= 0` disagrees with the forward's `y <= 0` changes that
 /// channel's `dβ`. Random data, every rank and layout, both precisions, affine or not; and data where
 /// the pre-activation is exactly 0 (constant channels with β = 0), NaN, or at a large offset, with the
-/// work split and streaming stores forced.
+/// work split and streaming stores forced; with γ > 0 the kernels compare the centered input with a
+/// per-channel bound, and a channel with γ < 0 or γ = 0 sends them to the full recomputation.
 @Suite("ReLU backward with the recomputed mask agrees with the mask from y")
 struct ReLUMaskRecomputeTests {
     @Test("random data", arguments: TestShapes.all)
@@ -19,7 +20,7 @@ struct ReLUMaskRecomputeTests {
         }
     }
 
-    enum Data: CaseIterable { case random, constantChannels, nanChannel, largeOffset }
+    enum Data: CaseIterable { case random, constantChannels, nanChannel, largeOffset, negativeGamma, zeroGamma }
 
     @Test("nasty data and forced variants", arguments: TensorLayout.allCases, WorkSplitTests.variants.indices)
     func nasty(layout: TensorLayout, variant: Int) throws {
@@ -55,6 +56,13 @@ struct ReLUMaskRecomputeTests {
             input[input.indices.first { channels[$0] == shape.channelCount - 1 } ?? 0] = .nan
         case .largeOffset:
             input = input.map { 1e4 + $0 / 100 }
+        case .negativeGamma:
+            // A negative scale: the mask is an upper set of the centered input, so the kernels evaluate
+            // the pre-activation instead of comparing with a bound.
+            if affine { layer.gamma[0] = -layer.gamma[0] }
+        case .zeroGamma:
+            // Scale 0: the pre-activation is β alone (β < 0 here, so the whole channel is masked).
+            if affine { layer.gamma[0] = 0; layer.beta[0] = -0.5 }
         }
         let gradOutput = [Scalar].random(count: shape.elementCount, in: 0.5...1, using: &generator).map {
             Bool.random(using: &generator) ? $0 : -$0

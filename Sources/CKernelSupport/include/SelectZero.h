@@ -27,20 +27,25 @@ static inline __attribute__((always_inline)) void zero_where_negative_double16(d
     __builtin_memcpy(values, &v, sizeof v);
 }
 
-/// `values[i] = conditions[i] <= 0 ? 0 : values[i]` for 16 floats (PyTorch's `threshold_backward`).
-static inline __attribute__((always_inline)) void zero_where_not_positive_float16(float *values, const float *conditions) {
-    select_float16 v, c;
+/// `values[i] = conditions[i] <= bounds[i] ? 0 : values[i]` for 16 floats: PyTorch's
+/// `threshold_backward` with zero bounds, and the ReLU backward's mask as a bound on the centered input.
+static inline __attribute__((always_inline)) void zero_where_at_most_float16(
+    float *values, const float *conditions, const float *bounds) {
+    select_float16 v, c, b;
     __builtin_memcpy(&v, values, sizeof v);
     __builtin_memcpy(&c, conditions, sizeof c);
-    v = (select_float16)((select_int16)v & ~(c <= 0));
+    __builtin_memcpy(&b, bounds, sizeof b);
+    v = (select_float16)((select_int16)v & ~(c <= b));
     __builtin_memcpy(values, &v, sizeof v);
 }
 
-static inline __attribute__((always_inline)) void zero_where_not_positive_double16(double *values, const double *conditions) {
-    select_double16 v, c;
+static inline __attribute__((always_inline)) void zero_where_at_most_double16(
+    double *values, const double *conditions, const double *bounds) {
+    select_double16 v, c, b;
     __builtin_memcpy(&v, values, sizeof v);
     __builtin_memcpy(&c, conditions, sizeof c);
-    v = (select_double16)((select_long16)v & ~(c <= 0));
+    __builtin_memcpy(&b, bounds, sizeof b);
+    v = (select_double16)((select_long16)v & ~(c <= b));
     __builtin_memcpy(values, &v, sizeof v);
 }
 

@@ -279,6 +279,7 @@ enum FusedPasses {
         center.high.withUnsafeBufferPointer { centerBuffer in
         (recomputed?.scale ?? []).withUnsafeBufferPointer { recomputedScaleBuffer in
         (recomputed?.foldedShift ?? []).withUnsafeBufferPointer { recomputedShiftBuffer in
+        (recomputed?.maskBound ?? []).withUnsafeBufferPointer { maskBoundBuffer in
             guard let gradientBase = gradientBuffer.baseAddress, let productBase = productBuffer.baseAddress,
                   let centerBase = centerBuffer.baseAddress else { return }
             let sharedGradient = Fused.SharedPointer(base: gradientBase)
@@ -290,6 +291,7 @@ enum FusedPasses {
                 recomputed == nil ? nil : recomputedScaleBuffer.baseAddress.flatMap { scale in
                     recomputedShiftBuffer.baseAddress.map { (scale, $0) }
                 })
+            let sharedMaskBound = UncheckedSendableBox(recomputed?.maskBound == nil ? nil : maskBoundBuffer.baseAddress)
             Fused.forEachPart(parts) { part in
                 let partGradient = sharedGradient.base + part * channelCount
                 let partProduct = sharedProduct.base + part * channelCount
@@ -306,6 +308,8 @@ enum FusedPasses {
                     }
                     if let mask = sharedMask.value {
                         reduce(mask.advanced(by: offset))
+                    } else if let bound = sharedMaskBound.value {
+                        reduce(Fused.InterleavedBoundedMask(bound: bound))
                     } else if let (scale, shift) = sharedRecomputed.value {
                         reduce(Fused.InterleavedRecomputedMask(scale: scale, shift: shift))
                     } else {
@@ -319,6 +323,11 @@ enum FusedPasses {
                             input, gradient, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
                             center: center, sumGradient: partGradient, sumGradientTimesCentered: partProduct
                         ) { offset, _ in mask.advanced(by: offset) }
+                    } else if let bound = sharedMaskBound.value {
+                        Fused.reduceRuns(
+                            input, gradient, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
+                            center: center, sumGradient: partGradient, sumGradientTimesCentered: partProduct
+                        ) { _, channel in Fused.BoundedMask(bound: bound[channel]) }
                     } else if let (scale, shift) = sharedRecomputed.value {
                         Fused.reduceRuns(
                             input, gradient, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
@@ -332,7 +341,7 @@ enum FusedPasses {
                     }
                 }
             }
-        }}}}}
+        }}}}}}
         var totalGradient = [Double](repeating: 0, count: channelCount)
         var totalProduct = [Double](repeating: 0, count: channelCount)
         for part in 0..<parts {
@@ -378,6 +387,8 @@ enum FusedPasses {
             let periodicQ = Fused.periodic(q, channelCount: channelCount)
             let periodicScale = recomputed.map { Fused.periodic($0.scale, channelCount: channelCount) }
             let periodicShift = recomputed.map { Fused.periodic($0.foldedShift, channelCount: channelCount) }
+            let periodicMaskBound = recomputed?.maskBound.map { Fused.periodic($0, channelCount: channelCount) }
+            (periodicMaskBound ?? []).withUnsafeBufferPointer { maskBoundBuffer in
             (periodicScale ?? []).withUnsafeBufferPointer { recomputedScaleBuffer in
             (periodicShift ?? []).withUnsafeBufferPointer { recomputedShiftBuffer in
             periodicK.withUnsafeBufferPointer { kBuffer in
@@ -393,6 +404,7 @@ enum FusedPasses {
                     recomputed == nil ? nil : recomputedScaleBuffer.baseAddress.flatMap { scale in
                         recomputedShiftBuffer.baseAddress.map { (scale, $0) }
                     })
+                let maskBoundPointer = UncheckedSendableBox(periodicMaskBound == nil ? nil : maskBoundBuffer.baseAddress)
                 Fused.forEachSlice(geometry.elementCount, parts: parts, streaming: streaming) { range in
                     let (kPointer, centerPointer, pPointer, qPointer) = coefficientPointers.value
                     // One loop per filter: the plain backward's loop tests no mask.
@@ -403,18 +415,25 @@ enum FusedPasses {
                             center: centerPointer, gradientScale: kPointer, centeredScale: pPointer, bias: qPointer,
                             filter: filter, streaming: streaming)
                     }
-                    if let (scale, shift) = recomputedPointers.value {
+                    if let bound = maskBoundPointer.value {
+                        step(Fused.InterleavedBoundedMask(bound: bound))
+                    } else if let (scale, shift) = recomputedPointers.value {
                         step(Fused.InterleavedRecomputedMask(scale: scale, shift: shift))
                     } else {
                         step(Fused.UnfilteredGradient<Scalar>())
                     }
                 }
-            }}}}}}
+            }}}}}}}
         } else {
             // Runs in memory order, so the prefetchers see one stream per operand and thread; one loop
             // per filter: the plain backward's loop tests no mask.
             Fused.forEachSlice(geometry.outerCount * channelCount, parts: parts, streaming: streaming) { runs in
-                if let p, let recomputed {
+                if let p, let bound = recomputed?.maskBound {
+                    Fused.gradientRuns(
+                        input, gradient, shared.base, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
+                        center: center, gradientScale: k, centeredScale: p, bias: q, streaming: streaming
+                    ) { channel in Fused.BoundedMask(bound: bound[channel]) }
+                } else if let p, let recomputed {
                     Fused.gradientRuns(
                         input, gradient, shared.base, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
                         center: center, gradientScale: k, centeredScale: p, bias: q, streaming: streaming

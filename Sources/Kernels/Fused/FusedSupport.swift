@@ -163,13 +163,6 @@ extension Fused {
     }
 }
 
-/// The training forward's per-channel `scale` and `foldedShift` (`FusedPasses.trainingCoefficients`),
-/// with which the ReLU backward recomputes the pre-activation `(x - center)·scale + foldedShift`.
-struct ReLUCoefficients<Scalar: BatchNormScalar> {
-    var scale: [Scalar]
-    var foldedShift: [Scalar]
-}
-
 // MARK: - Lane-wise selects (CKernelSupport's SelectZero.h)
 
 extension Fused {
@@ -195,18 +188,31 @@ extension Fused {
     static func zeroWhereNotPositive<Scalar: BatchNormScalar>(
         _ value: Vector<Scalar>, condition: Vector<Scalar>
     ) -> Vector<Scalar> {
-        var result = value, conditions = condition
+        zeroWhereAtMost(value, condition: condition, bound: Vector())
+    }
+
+    /// `condition <= bound ? 0 : value` per lane (NaN conditions keep `value`).
+    @inline(__always)
+    static func zeroWhereAtMost<Scalar: BatchNormScalar>(
+        _ value: Vector<Scalar>, condition: Vector<Scalar>, bound: Vector<Scalar>
+    ) -> Vector<Scalar> {
+        var result = value, conditions = condition, bounds = bound
         withUnsafeMutablePointer(to: &result) { pointer in
             withUnsafeMutablePointer(to: &conditions) { conditionPointer in
-                let raw = UnsafeMutableRawPointer(pointer), conditionRaw = UnsafeRawPointer(conditionPointer)
-                if Scalar.self == Float.self {
-                    zero_where_not_positive_float16(
-                        raw.assumingMemoryBound(to: Float.self), conditionRaw.assumingMemoryBound(to: Float.self))
-                } else if Scalar.self == Double.self {
-                    zero_where_not_positive_double16(
-                        raw.assumingMemoryBound(to: Double.self), conditionRaw.assumingMemoryBound(to: Double.self))
-                } else {
-                    pointer.pointee = value.replacing(with: 0, where: condition .<= 0)
+                withUnsafeMutablePointer(to: &bounds) { boundPointer in
+                    let raw = UnsafeMutableRawPointer(pointer), conditionRaw = UnsafeRawPointer(conditionPointer)
+                    let boundRaw = UnsafeRawPointer(boundPointer)
+                    if Scalar.self == Float.self {
+                        zero_where_at_most_float16(
+                            raw.assumingMemoryBound(to: Float.self), conditionRaw.assumingMemoryBound(to: Float.self),
+                            boundRaw.assumingMemoryBound(to: Float.self))
+                    } else if Scalar.self == Double.self {
+                        zero_where_at_most_double16(
+                            raw.assumingMemoryBound(to: Double.self), conditionRaw.assumingMemoryBound(to: Double.self),
+                            boundRaw.assumingMemoryBound(to: Double.self))
+                    } else {
+                        pointer.pointee = value.replacing(with: 0, where: condition .<= bound)
+                    }
                 }
             }
         }

@@ -92,4 +92,36 @@ extension Fused {
             zeroWhereNotPositive(dy, condition: centered * load(scale + channel) + load(shift + channel))
         }
     }
+
+    /// ``RecomputedMask`` as a bound on the centered input (``ReLUCoefficients/maskBound``):
+    /// `dz = centered <= bound ? 0 : dy`, the same decision with one compare.
+    struct BoundedMask<Scalar: BatchNormScalar>: GradientFilter {
+        let bound: Scalar
+
+        @inline(__always)
+        func callAsFunction(_ dy: Scalar, centered: Scalar, index: Int, channel: Int) -> Scalar {
+            centered <= bound ? 0 : dy
+        }
+
+        @inline(__always)
+        func callAsFunction(_ dy: Vector<Scalar>, centered: Vector<Scalar>, index: Int, channel: Int) -> Vector<Scalar> {
+            zeroWhereAtMost(dy, condition: centered, bound: Vector(repeating: bound))
+        }
+    }
+
+    /// ``BoundedMask`` for interleaved rows: per-channel bounds indexed by the loop's channel (a
+    /// periodic array where a vector may cross the end of a row).
+    struct InterleavedBoundedMask<Scalar: BatchNormScalar>: GradientFilter {
+        let bound: UnsafePointer<Scalar>
+
+        @inline(__always)
+        func callAsFunction(_ dy: Scalar, centered: Scalar, index: Int, channel: Int) -> Scalar {
+            centered <= bound[channel] ? 0 : dy
+        }
+
+        @inline(__always)
+        func callAsFunction(_ dy: Vector<Scalar>, centered: Vector<Scalar>, index: Int, channel: Int) -> Vector<Scalar> {
+            zeroWhereAtMost(dy, condition: centered, bound: load(bound + channel))
+        }
+    }
 }
