@@ -385,9 +385,11 @@ enum FusedPasses {
             let periodicCenter = Fused.periodic(center, channelCount: channelCount)
             let periodicP = p.map { Fused.periodic($0, channelCount: channelCount) }
             let periodicQ = Fused.periodic(q, channelCount: channelCount)
-            let periodicScale = recomputed.map { Fused.periodic($0.scale, channelCount: channelCount) }
-            let periodicShift = recomputed.map { Fused.periodic($0.foldedShift, channelCount: channelCount) }
+            // The mask as bounds when the coefficients allow it, else the pre-activation's coefficients.
             let periodicMaskBound = recomputed?.maskBound.map { Fused.periodic($0, channelCount: channelCount) }
+            let evaluated = periodicMaskBound == nil ? recomputed : nil
+            let periodicScale = evaluated.map { Fused.periodic($0.scale, channelCount: channelCount) }
+            let periodicShift = evaluated.map { Fused.periodic($0.foldedShift, channelCount: channelCount) }
             (periodicMaskBound ?? []).withUnsafeBufferPointer { maskBoundBuffer in
             (periodicScale ?? []).withUnsafeBufferPointer { recomputedScaleBuffer in
             (periodicShift ?? []).withUnsafeBufferPointer { recomputedShiftBuffer in
@@ -401,7 +403,7 @@ enum FusedPasses {
                 let coefficientPointers = UncheckedSendableBox((kBase, centerBase, pBase, qBase))
                 // (An empty array may still have a base address: no recomputed mask unless one was given.)
                 let recomputedPointers = UncheckedSendableBox(
-                    recomputed == nil ? nil : recomputedScaleBuffer.baseAddress.flatMap { scale in
+                    evaluated == nil ? nil : recomputedScaleBuffer.baseAddress.flatMap { scale in
                         recomputedShiftBuffer.baseAddress.map { (scale, $0) }
                     })
                 let maskBoundPointer = UncheckedSendableBox(periodicMaskBound == nil ? nil : maskBoundBuffer.baseAddress)
