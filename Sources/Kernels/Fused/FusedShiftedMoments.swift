@@ -74,20 +74,25 @@ extension Fused {
         sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>
     ) {
         let vectorEnd = channelCount - channelCount % width
-        accumulateRows(rows, channelCount: channelCount, into: sums, squares) { row, sumAccumulator, squareAccumulator in
-            let values = values + row * channelCount
-            var channel = 0
-            while channel < vectorEnd {
-                let d = load(values + channel) - load(shift + channel)
-                store(load(sumAccumulator + channel) + d, sumAccumulator + channel)
-                store(load(squareAccumulator + channel) + d * d, squareAccumulator + channel)
-                channel += width
-            }
-            while channel < channelCount {
-                let d = values[channel] - shift[channel]
-                sumAccumulator[channel] += d
-                squareAccumulator[channel] += d * d
-                channel += 1
+        accumulateRows(rows, channelCount: channelCount, into: sums, squares) { rows, sumAccumulator, squareAccumulator in
+            let values = values + rows.lowerBound * channelCount
+            if WideLoops.shiftedSumsRows(values, rows: rows.count, channelCount: channelCount, shift: shift,
+                                         sums: sumAccumulator, squares: squareAccumulator) { return }
+            for row in 0..<rows.count {
+                let values = values + row * channelCount
+                var channel = 0
+                while channel < vectorEnd {
+                    let d = load(values + channel) - load(shift + channel)
+                    store(load(sumAccumulator + channel) + d, sumAccumulator + channel)
+                    store(load(squareAccumulator + channel) + d * d, squareAccumulator + channel)
+                    channel += width
+                }
+                while channel < channelCount {
+                    let d = values[channel] - shift[channel]
+                    sumAccumulator[channel] += d
+                    squareAccumulator[channel] += d * d
+                    channel += 1
+                }
             }
         }
     }
@@ -96,8 +101,8 @@ extension Fused {
 // MARK: - Row accumulation
 
 extension Fused {
-    /// Runs `addRow(row, first, second)` for `row` in `0..<rows` of an interleaved tensor, in memory
-    /// order, with two per-channel working-precision accumulators (`channelCount` values each, L1-resident
+    /// Runs `addRows(block, first, second)` over `0..<rows` of an interleaved tensor, block by block
+    /// in memory order, with two per-channel working-precision accumulators (`channelCount` values each, L1-resident
     /// for up to a few thousand channels); every `rowsPerFlush` rows they are added into the `Double`
     /// sums `first` and `second` and cleared, which bounds a lane's rounding error to 64 additions.
     /// Walking a block column by column instead would read rows `channelCount` apart, which for 1024 or
@@ -105,7 +110,7 @@ extension Fused {
     @inline(__always)
     static func accumulateRows<Scalar: BatchNormScalar>(
         _ rows: Int, channelCount: Int, into first: UnsafeMutablePointer<Double>, _ second: UnsafeMutablePointer<Double>,
-        _ addRow: (_ row: Int, _ first: UnsafeMutablePointer<Scalar>, _ second: UnsafeMutablePointer<Scalar>) -> Void
+        _ addRows: (_ rows: Range<Int>, _ first: UnsafeMutablePointer<Scalar>, _ second: UnsafeMutablePointer<Scalar>) -> Void
     ) {
         let rowsPerFlush = 64
         withUnsafeTemporaryAllocation(of: Scalar.self, capacity: 2 * channelCount) { scratch in
@@ -115,7 +120,7 @@ extension Fused {
             while firstRow < rows {
                 let blockEnd = min(firstRow + rowsPerFlush, rows)
                 scratch.initialize(repeating: 0)
-                for row in firstRow..<blockEnd { addRow(row, firstAccumulator, secondAccumulator) }
+                addRows(firstRow..<blockEnd, firstAccumulator, secondAccumulator)
                 for channel in 0..<channelCount {
                     first[channel] += Double(firstAccumulator[channel])
                     second[channel] += Double(secondAccumulator[channel])
