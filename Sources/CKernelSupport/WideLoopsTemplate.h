@@ -32,6 +32,14 @@ WIDE_INLINE VECTOR NAME(zero_where_negative)(VECTOR value) {
     return (VECTOR)((MASK)value & ~(value < 0));
 }
 
+/// How many values to take one by one from `pointer` so that the rest starts on a 32-byte boundary (a
+/// 256-bit load that crosses a cache line costs two), at most `count`. Numerically free: every loop here
+/// computes each value (or each channel's sum) the same way in a lane as in scalar code.
+WIDE_INLINE long NAME(alignment_head)(const SCALAR *pointer, long count) {
+    long head = (long)((-(unsigned long)pointer) & 31) / (long)sizeof(SCALAR);
+    return head < count ? head : count;
+}
+
 /// `Fused.nextChannel`: the channel 16 values after `channel`.
 WIDE_INLINE long NAME(next_channel)(long channel, long channel_count) {
     long next = channel + WIDE_LANES;
@@ -43,11 +51,15 @@ WIDE_INLINE long NAME(next_channel)(long channel, long channel_count) {
 /// `Fused.interleavedShiftedSums`' rows: `sums[c] += x - shift[c]`, `squares[c] += (x - shift[c])²`.
 WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
     const SCALAR *values, long rows, long channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares) {
-    long vector_end = channel_count - channel_count % WIDE_LANES;
     for (long row = 0; row < rows; row++) {
         const SCALAR *row_values = values + row * channel_count;
-        long channel = 0;
-        for (; channel < vector_end; channel += WIDE_LANES) {
+        long channel = 0, head = NAME(alignment_head)(row_values, channel_count);
+        for (; channel < head; channel++) {
+            SCALAR d = row_values[channel] - shift[channel];
+            sums[channel] += d;
+            squares[channel] += d * d;
+        }
+        for (; channel + WIDE_LANES <= channel_count; channel += WIDE_LANES) {
             VECTOR d = NAME(load)(row_values + channel) - NAME(load)(shift + channel);
             NAME(store)(sums + channel, NAME(load)(sums + channel) + d, 0);
             NAME(store)(squares + channel, NAME(load)(squares + channel) + d * d, 0);
@@ -78,6 +90,7 @@ WIDE_INLINE void NAME(normalize_body)(
     const SCALAR *input, SCALAR *output, long count, long head, long channel_count, long first_channel,
     const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
     long channel = first_channel, index = 0;
+    if (!streaming) head = NAME(alignment_head)(input, count);
     for (; index < head; index++) {
         output[index] = NAME(epilogue)((input[index] - center[channel]) * scale[channel] + shift[channel],
                                        residual, index, relu);
@@ -154,10 +167,17 @@ WIDE_INLINE void NAME(gradient_sums_body)(
     int kind, const SCALAR *input, const SCALAR *gradient, long rows, long channel_count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
     SCALAR *sum_product) {
-    long vector_end = channel_count - channel_count % WIDE_LANES;
     for (long row = 0; row < rows; row++) {
         long offset = row * channel_count, channel = 0;
-        for (; channel < vector_end; channel += WIDE_LANES) {
+        long head = NAME(alignment_head)(input + offset, channel_count);
+        for (; channel < head; channel++) {
+            SCALAR centered = input[offset + channel] - center[channel];
+            SCALAR dz = NAME(filter)(kind, gradient[offset + channel], centered, offset + channel, channel,
+                                     forward_output, masked_gradient, bound);
+            sum_gradient[channel] += dz;
+            sum_product[channel] += dz * centered;
+        }
+        for (; channel + WIDE_LANES <= channel_count; channel += WIDE_LANES) {
             VECTOR centered = NAME(load)(input + offset + channel) - NAME(load)(center + channel);
             VECTOR dz = NAME(filter_vector)(kind, NAME(load)(gradient + offset + channel), centered, offset + channel,
                                             channel, forward_output, masked_gradient, bound);
@@ -198,6 +218,7 @@ WIDE_INLINE void NAME(input_gradient_body)(
     long count, long head, long channel_count, long first_channel, const SCALAR *center, const SCALAR *k,
     const SCALAR *p, const SCALAR *q, const SCALAR *bound) {
     long channel = first_channel, index = 0;
+    if (!streaming) head = NAME(alignment_head)(scale_only ? gradient : input, count);
     for (; index < head; index++) {
         if (scale_only) {
             input_gradient[index] = k[channel] * gradient[index];

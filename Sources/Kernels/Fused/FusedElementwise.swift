@@ -177,7 +177,9 @@ extension Fused {
         sumGradientTimesCentered: UnsafeMutablePointer<Double>, filter: Filter
     ) {
         let vectorEnd = channelCount - channelCount % width
-        accumulateRows(rows, channelCount: channelCount, into: sumGradient, sumGradientTimesCentered) {
+        accumulateRows(
+            rows, channelCount: channelCount, alignedWith: input, into: sumGradient, sumGradientTimesCentered
+        ) {
             rows, gradientAccumulator, productAccumulator in
             if WideLoops.gradientSumsRows(
                 input + rows.lowerBound * channelCount, gradient + rows.lowerBound * channelCount, rows: rows.count,
