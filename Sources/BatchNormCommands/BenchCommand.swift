@@ -111,6 +111,7 @@ struct BenchCommand: ParsableCommand {
                         do { try workload.run(direction, implementation) } catch { failure = error }
                     }
                     if let failure { throw failure }
+                    if implementation == .kernel(.blas) && threadCount > 1 { Self.waitForIdleBLASThreads() }
                     if implementation == .naive { naiveMilliseconds = result.medianMilliseconds }
                     let bytes = Double(activation.trafficMultiple(direction) * shape.elementCount * MemoryLayout<Scalar>.stride)
                     report.row(BenchReport.Row(
@@ -123,6 +124,15 @@ struct BenchCommand: ParsableCommand {
                 }
             }
         }
+    }
+
+    /// OpenBLAS's pthread workers spin for about 2^28 cycles (its default `THREAD_TIMEOUT`, about
+    /// 0.1 s here) after each threaded call before they sleep; a fused cell timed right after a blas
+    /// cell shares its cores with them (32x14x14x256 channels-last training forward, 2 threads: 0.37-0.51
+    /// ms against 0.25 with `OPENBLAS_THREAD_TIMEOUT=4`). The peers are timed in their own processes, so
+    /// each cell here waits that out too.
+    static func waitForIdleBLASThreads() {
+        usleep(250_000)
     }
 
     /// Parity bound on `|y - y₆₄| / (|y₆₄| + 1)`: 1024 unit roundoffs (6.1e-5 for Float, 1.1e-13 for

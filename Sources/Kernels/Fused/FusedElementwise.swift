@@ -74,8 +74,11 @@ extension Fused {
         firstChannel: Int, center: UnsafePointer<Scalar>, scale: UnsafePointer<Scalar>, shift: UnsafePointer<Scalar>,
         residual: UnsafePointer<Scalar>? = nil, relu: Bool = false, streaming: Bool
     ) {
-        var channel = firstChannel, index = 0
         let head = streaming ? min(count, streamingHead(output)) : 0
+        if WideLoops.normalizeInterleaved(
+            input, output, count: count, head: head, channelCount: channelCount, firstChannel: firstChannel,
+            center: center, scale: scale, shift: shift, residual: residual, relu: relu, streaming: streaming) { return }
+        var channel = firstChannel, index = 0
         while index < head {
             output[index] = epilogue(
                 (input[index] - center[channel]) * scale[channel] + shift[channel], residual, index, relu: relu)
@@ -174,24 +177,33 @@ extension Fused {
         sumGradientTimesCentered: UnsafeMutablePointer<Double>, filter: Filter
     ) {
         let vectorEnd = channelCount - channelCount % width
-        accumulateRows(rows, channelCount: channelCount, into: sumGradient, sumGradientTimesCentered) {
-            row, gradientAccumulator, productAccumulator in
-            let offset = row * channelCount
-            var channel = 0
-            while channel < vectorEnd {
-                let centered = load(input + offset + channel) - load(center + channel)
-                let dz = filter(load(gradient + offset + channel), centered: centered, index: offset + channel,
-                                channel: channel)
-                store(load(gradientAccumulator + channel) + dz, gradientAccumulator + channel)
-                store(load(productAccumulator + channel) + dz * centered, productAccumulator + channel)
-                channel += width
-            }
-            while channel < channelCount {
-                let centered = input[offset + channel] - center[channel]
-                let dz = filter(gradient[offset + channel], centered: centered, index: offset + channel, channel: channel)
-                gradientAccumulator[channel] += dz
-                productAccumulator[channel] += dz * centered
-                channel += 1
+        accumulateRows(
+            rows, channelCount: channelCount, alignedWith: input, into: sumGradient, sumGradientTimesCentered
+        ) {
+            rows, gradientAccumulator, productAccumulator in
+            if WideLoops.gradientSumsRows(
+                input + rows.lowerBound * channelCount, gradient + rows.lowerBound * channelCount, rows: rows.count,
+                channelCount: channelCount, center: center, filter: filter, firstIndex: rows.lowerBound * channelCount,
+                sumGradient: gradientAccumulator, sumProduct: productAccumulator) { return }
+            for row in rows {
+                let offset = row * channelCount
+                var channel = 0
+                while channel < vectorEnd {
+                    let centered = load(input + offset + channel) - load(center + channel)
+                    let dz = filter(load(gradient + offset + channel), centered: centered, index: offset + channel,
+                                    channel: channel)
+                    store(load(gradientAccumulator + channel) + dz, gradientAccumulator + channel)
+                    store(load(productAccumulator + channel) + dz * centered, productAccumulator + channel)
+                    channel += width
+                }
+                while channel < channelCount {
+                    let centered = input[offset + channel] - center[channel]
+                    let dz = filter(gradient[offset + channel], centered: centered, index: offset + channel,
+                                    channel: channel)
+                    gradientAccumulator[channel] += dz
+                    productAccumulator[channel] += dz * centered
+                    channel += 1
+                }
             }
         }
     }
@@ -299,8 +311,12 @@ extension Fused {
         gradientScale k: UnsafePointer<Scalar>, centeredScale p: UnsafePointer<Scalar>?, bias q: UnsafePointer<Scalar>,
         filter: Filter, streaming: Bool
     ) {
-        var channel = firstChannel, index = 0
         let head = streaming ? min(count, streamingHead(inputGradient)) : 0
+        if WideLoops.gradientInterleaved(
+            input, gradient, inputGradient, count: count, head: head, channelCount: channelCount,
+            firstChannel: firstChannel, center: center, gradientScale: k, centeredScale: p, bias: q, filter: filter,
+            streaming: streaming) { return }
+        var channel = firstChannel, index = 0
         if let p {
             while index < head {
                 interleavedGradientValue(input, gradient, inputGradient, index: index, channel: channel, center: center,

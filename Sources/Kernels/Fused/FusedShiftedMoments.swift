@@ -74,20 +74,25 @@ extension Fused {
         sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>
     ) {
         let vectorEnd = channelCount - channelCount % width
-        accumulateRows(rows, channelCount: channelCount, into: sums, squares) { row, sumAccumulator, squareAccumulator in
-            let values = values + row * channelCount
-            var channel = 0
-            while channel < vectorEnd {
-                let d = load(values + channel) - load(shift + channel)
-                store(load(sumAccumulator + channel) + d, sumAccumulator + channel)
-                store(load(squareAccumulator + channel) + d * d, squareAccumulator + channel)
-                channel += width
-            }
-            while channel < channelCount {
-                let d = values[channel] - shift[channel]
-                sumAccumulator[channel] += d
-                squareAccumulator[channel] += d * d
-                channel += 1
+        accumulateRows(rows, channelCount: channelCount, alignedWith: values, into: sums, squares) { rows, sumAccumulator, squareAccumulator in
+            let values = values + rows.lowerBound * channelCount
+            if WideLoops.shiftedSumsRows(values, rows: rows.count, channelCount: channelCount, shift: shift,
+                                         sums: sumAccumulator, squares: squareAccumulator) { return }
+            for row in 0..<rows.count {
+                let values = values + row * channelCount
+                var channel = 0
+                while channel < vectorEnd {
+                    let d = load(values + channel) - load(shift + channel)
+                    store(load(sumAccumulator + channel) + d, sumAccumulator + channel)
+                    store(load(squareAccumulator + channel) + d * d, squareAccumulator + channel)
+                    channel += width
+                }
+                while channel < channelCount {
+                    let d = values[channel] - shift[channel]
+                    sumAccumulator[channel] += d
+                    squareAccumulator[channel] += d * d
+                    channel += 1
+                }
             }
         }
     }
@@ -96,26 +101,40 @@ extension Fused {
 // MARK: - Row accumulation
 
 extension Fused {
-    /// Runs `addRow(row, first, second)` for `row` in `0..<rows` of an interleaved tensor, in memory
-    /// order, with two per-channel working-precision accumulators (`channelCount` values each, L1-resident
+    /// Runs `addRows(block, first, second)` over `0..<rows` of an interleaved tensor, block by block
+    /// in memory order, with two per-channel working-precision accumulators (`channelCount` values each, L1-resident
     /// for up to a few thousand channels); every `rowsPerFlush` rows they are added into the `Double`
     /// sums `first` and `second` and cleared, which bounds a lane's rounding error to 64 additions.
     /// Walking a block column by column instead would read rows `channelCount` apart, which for 1024 or
     /// 2048 channels (4 or 8 KB rows) maps every row of a block onto the same L1 sets.
+    ///
+    /// The accumulators start at the same offset from a 32-byte boundary as `rowStart` (the first row),
+    /// so a loop that aligns its data loads aligns its accumulator loads too whenever rows are a
+    /// multiple of 32 bytes long.
     @inline(__always)
     static func accumulateRows<Scalar: BatchNormScalar>(
-        _ rows: Int, channelCount: Int, into first: UnsafeMutablePointer<Double>, _ second: UnsafeMutablePointer<Double>,
-        _ addRow: (_ row: Int, _ first: UnsafeMutablePointer<Scalar>, _ second: UnsafeMutablePointer<Scalar>) -> Void
+        _ rows: Int, channelCount: Int, alignedWith rowStart: UnsafePointer<Scalar>,
+        into first: UnsafeMutablePointer<Double>, _ second: UnsafeMutablePointer<Double>,
+        _ addRows: (_ rows: Range<Int>, _ first: UnsafeMutablePointer<Scalar>, _ second: UnsafeMutablePointer<Scalar>) -> Void
     ) {
         let rowsPerFlush = 64
-        withUnsafeTemporaryAllocation(of: Scalar.self, capacity: 2 * channelCount) { scratch in
-            guard let firstAccumulator = scratch.baseAddress else { return }
-            let secondAccumulator = firstAccumulator + channelCount
+        let size = MemoryLayout<Scalar>.stride
+        let lanes = max(1, accumulatorAlignment / size)
+        // The second accumulator a whole number of 32-byte blocks after the first: the same alignment.
+        let accumulatorStride = (channelCount + lanes - 1) / lanes * lanes
+        let offset = Int(bitPattern: UInt(bitPattern: rowStart)) % accumulatorAlignment / size
+        withUnsafeTemporaryAllocation(
+            byteCount: (2 * accumulatorStride + lanes) * size, alignment: accumulatorAlignment
+        ) { scratch in
+            guard let base = scratch.baseAddress else { return }
+            let firstAccumulator = base.bindMemory(to: Scalar.self, capacity: 2 * accumulatorStride + lanes) + offset
+            let secondAccumulator = firstAccumulator + accumulatorStride
             var firstRow = 0
             while firstRow < rows {
                 let blockEnd = min(firstRow + rowsPerFlush, rows)
-                scratch.initialize(repeating: 0)
-                for row in firstRow..<blockEnd { addRow(row, firstAccumulator, secondAccumulator) }
+                firstAccumulator.initialize(repeating: 0, count: channelCount)
+                secondAccumulator.initialize(repeating: 0, count: channelCount)
+                addRows(firstRow..<blockEnd, firstAccumulator, secondAccumulator)
                 for channel in 0..<channelCount {
                     first[channel] += Double(firstAccumulator[channel])
                     second[channel] += Double(secondAccumulator[channel])
@@ -124,4 +143,7 @@ extension Fused {
             }
         }
     }
+
+    /// The boundary the AVX2 loops align their loads to (`WideLoopsTemplate.h`'s alignment head).
+    static let accumulatorAlignment = 32
 }

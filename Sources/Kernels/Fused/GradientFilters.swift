@@ -15,6 +15,14 @@ protocol GradientFilter<Scalar> {
     func callAsFunction(
         _ dy: Fused.Vector<Scalar>, centered: Fused.Vector<Scalar>, index: Int, channel: Int
     ) -> Fused.Vector<Scalar>
+
+    /// The filter as the AVX2 channels-last loops take it, or `nil` where they have no counterpart
+    /// (`Fused.WideLoops`; the Swift loops run instead).
+    var wideFilter: Fused.WideFilter<Scalar>? { get }
+}
+
+extension GradientFilter {
+    var wideFilter: Fused.WideFilter<Scalar>? { nil }
 }
 
 extension Fused {
@@ -27,6 +35,8 @@ extension Fused {
         func callAsFunction(_ dy: Vector<Scalar>, centered: Vector<Scalar>, index: Int, channel: Int) -> Vector<Scalar> {
             dy
         }
+
+        var wideFilter: WideFilter<Scalar>? { WideFilter() }
     }
 
     /// The ReLU mask of a backward pass: the forward's output `y` and where `dz = [y > 0] · dy` goes.
@@ -55,6 +65,8 @@ extension Fused {
             store(dz, maskedGradient + index)
             return dz
         }
+
+        var wideFilter: WideFilter<Scalar>? { WideFilter(forwardOutput: forwardOutput, maskedGradient: maskedGradient) }
     }
 
     /// The ReLU mask recomputed from `x` over one channel's run: the forward's pre-activation
@@ -123,5 +135,7 @@ extension Fused {
         func callAsFunction(_ dy: Vector<Scalar>, centered: Vector<Scalar>, index: Int, channel: Int) -> Vector<Scalar> {
             zeroWhereAtMost(dy, condition: centered, bound: load(bound + channel))
         }
+
+        var wideFilter: WideFilter<Scalar>? { WideFilter(bound: bound) }
     }
 }

@@ -1,0 +1,50 @@
+// The AVX2 builds of the channels-last loops (WideLoopsTemplate.h), one per precision, and the run-time
+// check that says whether this CPU may call them. Only these functions are compiled for AVX2
+// (`__attribute__((target))`), so the package needs no build flags and runs on any x86-64; on other
+// architectures they are plain C that the Swift side never calls (bn_wide_loops_available() is 0).
+#include "WideLoops.h"
+
+#pragma STDC FP_CONTRACT OFF
+// The template's helpers pass 16-lane vectors by value; they are always inlined into the AVX2
+// functions, so the calling-convention difference clang warns about never exists.
+#pragma clang diagnostic ignored "-Wpsabi"
+
+#if defined(__x86_64__)
+#define WIDE_TARGET __attribute__((target("avx2")))
+#else
+#define WIDE_TARGET
+#endif
+
+int bn_wide_loops_available(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+typedef float wide_float16 __attribute__((ext_vector_type(16)));
+typedef int wide_int16 __attribute__((ext_vector_type(16)));
+typedef double wide_double16 __attribute__((ext_vector_type(16)));
+typedef long long wide_long16 __attribute__((ext_vector_type(16)));
+
+#define SCALAR float
+#define VECTOR wide_float16
+#define MASK wide_int16
+#define NAME(name) name##_float
+#include "WideLoopsTemplate.h"
+#undef SCALAR
+#undef VECTOR
+#undef MASK
+#undef NAME
+
+#define SCALAR double
+#define VECTOR wide_double16
+#define MASK wide_long16
+#define NAME(name) name##_double
+#include "WideLoopsTemplate.h"
+#undef SCALAR
+#undef VECTOR
+#undef MASK
+#undef NAME

@@ -1,0 +1,277 @@
+// The channels-last loops of the fused kernels, compiled for AVX2 (WideLoops.c includes this file once
+// per precision, with SCALAR, VECTOR, MASK and NAME defined). Each function is the exact counterpart of a
+// Swift loop in Kernels/Fused (named in its comment): the same operations on the same 16-lane vectors in
+// the same order, no FMA (the target enables "avx2" only and FP contraction is off), so the results are
+// bit-identical to the Swift loops, which stay the reference and the code for every other CPU.
+// Not a module header (it is outside include/), so Swift never sees it.
+
+#define WIDE_INLINE static inline __attribute__((always_inline))
+#define WIDE_LANES 16
+
+WIDE_INLINE VECTOR NAME(load)(const SCALAR *pointer) {
+    VECTOR value;
+    __builtin_memcpy(&value, pointer, sizeof value);
+    return value;
+}
+
+WIDE_INLINE void NAME(store)(SCALAR *pointer, VECTOR value, int streaming) {
+    if (streaming) {
+        __builtin_nontemporal_store(value, (VECTOR *)pointer);
+    } else {
+        __builtin_memcpy(pointer, &value, sizeof value);
+    }
+}
+
+/// `value` with the lanes where `condition <= bound` zeroed (`Fused.zeroWhereAtMost`).
+WIDE_INLINE VECTOR NAME(zero_where_at_most)(VECTOR value, VECTOR condition, VECTOR bound) {
+    return (VECTOR)((MASK)value & ~(condition <= bound));
+}
+
+/// `value` with the lanes `< 0` zeroed (`Fused.zeroWhereNegative`: NaN and -0 stay).
+WIDE_INLINE VECTOR NAME(zero_where_negative)(VECTOR value) {
+    return (VECTOR)((MASK)value & ~(value < 0));
+}
+
+/// How many values to take one by one from `pointer` so that the rest starts on a 32-byte boundary (a
+/// 256-bit load that crosses a cache line costs two), at most `count`. Numerically free: every loop here
+/// computes each value (or each channel's sum) the same way in a lane as in scalar code.
+WIDE_INLINE long NAME(alignment_head)(const SCALAR *pointer, long count) {
+    long head = (long)((-(unsigned long)pointer) & 31) / (long)sizeof(SCALAR);
+    return head < count ? head : count;
+}
+
+/// `Fused.nextChannel`: the channel 16 values after `channel`.
+WIDE_INLINE long NAME(next_channel)(long channel, long channel_count) {
+    long next = channel + WIDE_LANES;
+    return next < channel_count ? next : (channel_count >= WIDE_LANES ? next - channel_count : next % channel_count);
+}
+
+// MARK: - Forward
+
+/// `Fused.interleavedShiftedSums`' rows: `sums[c] += x - shift[c]`, `squares[c] += (x - shift[c])²`.
+WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
+    const SCALAR *values, long rows, long channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares) {
+    for (long row = 0; row < rows; row++) {
+        const SCALAR *row_values = values + row * channel_count;
+        long channel = 0, head = NAME(alignment_head)(row_values, channel_count);
+        for (; channel < head; channel++) {
+            SCALAR d = row_values[channel] - shift[channel];
+            sums[channel] += d;
+            squares[channel] += d * d;
+        }
+        for (; channel + WIDE_LANES <= channel_count; channel += WIDE_LANES) {
+            VECTOR d = NAME(load)(row_values + channel) - NAME(load)(shift + channel);
+            NAME(store)(sums + channel, NAME(load)(sums + channel) + d, 0);
+            NAME(store)(squares + channel, NAME(load)(squares + channel) + d * d, 0);
+        }
+        for (; channel < channel_count; channel++) {
+            SCALAR d = row_values[channel] - shift[channel];
+            sums[channel] += d;
+            squares[channel] += d * d;
+        }
+    }
+}
+
+WIDE_INLINE SCALAR NAME(epilogue)(SCALAR value, const SCALAR *residual, long index, int relu) {
+    SCALAR result = value;
+    if (residual) result += residual[index];
+    if (relu && result < 0) result = 0;
+    return result;
+}
+
+WIDE_INLINE VECTOR NAME(epilogue_vector)(VECTOR value, const SCALAR *residual, long index, int relu) {
+    VECTOR result = value;
+    if (residual) result += NAME(load)(residual + index);
+    if (relu) result = NAME(zero_where_negative)(result);
+    return result;
+}
+
+WIDE_INLINE void NAME(normalize_body)(
+    const SCALAR *input, SCALAR *output, long count, long head, long channel_count, long first_channel,
+    const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
+    long channel = first_channel, index = 0;
+    if (!streaming) head = NAME(alignment_head)(input, count);
+    for (; index < head; index++) {
+        output[index] = NAME(epilogue)((input[index] - center[channel]) * scale[channel] + shift[channel],
+                                       residual, index, relu);
+        channel = channel + 1 == channel_count ? 0 : channel + 1;
+    }
+    for (; index + WIDE_LANES <= count; index += WIDE_LANES) {
+        VECTOR value = (NAME(load)(input + index) - NAME(load)(center + channel)) * NAME(load)(scale + channel)
+            + NAME(load)(shift + channel);
+        NAME(store)(output + index, NAME(epilogue_vector)(value, residual, index, relu), streaming);
+        channel = NAME(next_channel)(channel, channel_count);
+    }
+    for (; index < count; index++) {
+        output[index] = NAME(epilogue)((input[index] - center[channel]) * scale[channel] + shift[channel],
+                                       residual, index, relu);
+        channel = channel + 1 == channel_count ? 0 : channel + 1;
+    }
+}
+
+/// `Fused.normalizeInterleaved`: `output = epilogue((input - center[c]) * scale[c] + shift[c])` over
+/// `count` interleaved values from channel `first_channel`, periodic coefficients; the first `head`
+/// values are scalar (the streaming alignment).
+WIDE_TARGET void NAME(bn_wide_normalize_interleaved)(
+    const SCALAR *input, SCALAR *output, long count, long head, long channel_count, long first_channel,
+    const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
+    // One loop per combination of the loop-invariant flags (the Swift loops get the same by unswitching).
+    if (streaming) {
+        if (relu) {
+            NAME(normalize_body)(input, output, count, head, channel_count, first_channel, center, scale, shift,
+                                 residual, 1, 1);
+        } else {
+            NAME(normalize_body)(input, output, count, head, channel_count, first_channel, center, scale, shift,
+                                 residual, 0, 1);
+        }
+    } else {
+        if (relu) {
+            NAME(normalize_body)(input, output, count, head, channel_count, first_channel, center, scale, shift,
+                                 residual, 1, 0);
+        } else {
+            NAME(normalize_body)(input, output, count, head, channel_count, first_channel, center, scale, shift,
+                                 residual, 0, 0);
+        }
+    }
+}
+
+// MARK: - Backward
+
+enum { NAME(unfiltered) = 0, NAME(forward_output_mask) = 1, NAME(bounded_mask) = 2 };
+
+WIDE_INLINE SCALAR NAME(filter)(
+    int kind, SCALAR dy, SCALAR centered, long index, long channel, const SCALAR *forward_output,
+    SCALAR *masked_gradient, const SCALAR *bound) {
+    if (kind == NAME(forward_output_mask)) {
+        SCALAR dz = forward_output[index] <= 0 ? 0 : dy;
+        masked_gradient[index] = dz;
+        return dz;
+    }
+    if (kind == NAME(bounded_mask)) return centered <= bound[channel] ? 0 : dy;
+    return dy;
+}
+
+WIDE_INLINE VECTOR NAME(filter_vector)(
+    int kind, VECTOR dy, VECTOR centered, long index, long channel, const SCALAR *forward_output,
+    SCALAR *masked_gradient, const SCALAR *bound) {
+    if (kind == NAME(forward_output_mask)) {
+        VECTOR dz = NAME(zero_where_at_most)(dy, NAME(load)(forward_output + index), (VECTOR)0);
+        NAME(store)(masked_gradient + index, dz, 0);
+        return dz;
+    }
+    if (kind == NAME(bounded_mask)) return NAME(zero_where_at_most)(dy, centered, NAME(load)(bound + channel));
+    return dy;
+}
+
+WIDE_INLINE void NAME(gradient_sums_body)(
+    int kind, const SCALAR *input, const SCALAR *gradient, long rows, long channel_count, const SCALAR *center,
+    const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
+    SCALAR *sum_product) {
+    for (long row = 0; row < rows; row++) {
+        long offset = row * channel_count, channel = 0;
+        long head = NAME(alignment_head)(input + offset, channel_count);
+        for (; channel < head; channel++) {
+            SCALAR centered = input[offset + channel] - center[channel];
+            SCALAR dz = NAME(filter)(kind, gradient[offset + channel], centered, offset + channel, channel,
+                                     forward_output, masked_gradient, bound);
+            sum_gradient[channel] += dz;
+            sum_product[channel] += dz * centered;
+        }
+        for (; channel + WIDE_LANES <= channel_count; channel += WIDE_LANES) {
+            VECTOR centered = NAME(load)(input + offset + channel) - NAME(load)(center + channel);
+            VECTOR dz = NAME(filter_vector)(kind, NAME(load)(gradient + offset + channel), centered, offset + channel,
+                                            channel, forward_output, masked_gradient, bound);
+            NAME(store)(sum_gradient + channel, NAME(load)(sum_gradient + channel) + dz, 0);
+            NAME(store)(sum_product + channel, NAME(load)(sum_product + channel) + dz * centered, 0);
+        }
+        for (; channel < channel_count; channel++) {
+            SCALAR centered = input[offset + channel] - center[channel];
+            SCALAR dz = NAME(filter)(kind, gradient[offset + channel], centered, offset + channel, channel,
+                                     forward_output, masked_gradient, bound);
+            sum_gradient[channel] += dz;
+            sum_product[channel] += dz * centered;
+        }
+    }
+}
+
+/// `Fused.reduceRows`' rows: `sum_gradient[c] += dz`, `sum_product[c] += dz · (x - center[c])`, where
+/// `dz` is `dy` masked by `forward_output <= 0` (and stored to `masked_gradient`) when `forward_output`
+/// is given, else masked by `x - center[c] <= bound[c]` when `bound` is given, else `dy`.
+WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
+    const SCALAR *input, const SCALAR *gradient, long rows, long channel_count, const SCALAR *center,
+    const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
+    SCALAR *sum_product) {
+    if (forward_output) {
+        NAME(gradient_sums_body)(NAME(forward_output_mask), input, gradient, rows, channel_count, center,
+                                 forward_output, masked_gradient, bound, sum_gradient, sum_product);
+    } else if (bound) {
+        NAME(gradient_sums_body)(NAME(bounded_mask), input, gradient, rows, channel_count, center,
+                                 forward_output, masked_gradient, bound, sum_gradient, sum_product);
+    } else {
+        NAME(gradient_sums_body)(NAME(unfiltered), input, gradient, rows, channel_count, center,
+                                 forward_output, masked_gradient, bound, sum_gradient, sum_product);
+    }
+}
+
+WIDE_INLINE void NAME(input_gradient_body)(
+    int kind, int scale_only, int streaming, const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient,
+    long count, long head, long channel_count, long first_channel, const SCALAR *center, const SCALAR *k,
+    const SCALAR *p, const SCALAR *q, const SCALAR *bound) {
+    long channel = first_channel, index = 0;
+    if (!streaming) head = NAME(alignment_head)(scale_only ? gradient : input, count);
+    for (; index < head; index++) {
+        if (scale_only) {
+            input_gradient[index] = k[channel] * gradient[index];
+        } else {
+            SCALAR centered = input[index] - center[channel];
+            SCALAR dz = NAME(filter)(kind, gradient[index], centered, index, channel, 0, 0, bound);
+            input_gradient[index] = k[channel] * dz + p[channel] * centered + q[channel];
+        }
+        channel = channel + 1 == channel_count ? 0 : channel + 1;
+    }
+    for (; index + WIDE_LANES <= count; index += WIDE_LANES) {
+        VECTOR value;
+        if (scale_only) {
+            value = NAME(load)(k + channel) * NAME(load)(gradient + index);
+        } else {
+            VECTOR centered = NAME(load)(input + index) - NAME(load)(center + channel);
+            VECTOR dz = NAME(filter_vector)(kind, NAME(load)(gradient + index), centered, index, channel, 0, 0, bound);
+            value = NAME(load)(k + channel) * dz + NAME(load)(p + channel) * centered + NAME(load)(q + channel);
+        }
+        NAME(store)(input_gradient + index, value, streaming);
+        channel = NAME(next_channel)(channel, channel_count);
+    }
+    for (; index < count; index++) {
+        if (scale_only) {
+            input_gradient[index] = k[channel] * gradient[index];
+        } else {
+            SCALAR centered = input[index] - center[channel];
+            SCALAR dz = NAME(filter)(kind, gradient[index], centered, index, channel, 0, 0, bound);
+            input_gradient[index] = k[channel] * dz + p[channel] * centered + q[channel];
+        }
+        channel = channel + 1 == channel_count ? 0 : channel + 1;
+    }
+}
+
+/// `Fused.gradientInterleaved`: `dx = k[c] · dz + p[c] · (x - center[c]) + q[c]` over `count` interleaved
+/// values from channel `first_channel`, periodic coefficients, `dz` masked by `x - center[c] <= bound[c]`
+/// when `bound` is given, else `dy`; without `p`, `dx = k[c] · dy`. The first `head` values are scalar.
+WIDE_TARGET void NAME(bn_wide_input_gradient_interleaved)(
+    const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, long count, long head, long channel_count,
+    long first_channel, const SCALAR *center, const SCALAR *k, const SCALAR *p, const SCALAR *q, const SCALAR *bound,
+    int streaming) {
+#define WIDE_INPUT_GRADIENT(kind, scale_only, streaming) \
+    NAME(input_gradient_body)(kind, scale_only, streaming, input, gradient, input_gradient, count, head, \
+                              channel_count, first_channel, center, k, p, q, bound)
+    if (!p) {
+        if (streaming) WIDE_INPUT_GRADIENT(NAME(unfiltered), 1, 1); else WIDE_INPUT_GRADIENT(NAME(unfiltered), 1, 0);
+    } else if (bound) {
+        if (streaming) WIDE_INPUT_GRADIENT(NAME(bounded_mask), 0, 1); else WIDE_INPUT_GRADIENT(NAME(bounded_mask), 0, 0);
+    } else {
+        if (streaming) WIDE_INPUT_GRADIENT(NAME(unfiltered), 0, 1); else WIDE_INPUT_GRADIENT(NAME(unfiltered), 0, 0);
+    }
+#undef WIDE_INPUT_GRADIENT
+}
+
+#undef WIDE_INLINE
+#undef WIDE_LANES

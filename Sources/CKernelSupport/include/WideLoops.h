@@ -1,0 +1,31 @@
+// AVX2 builds of the fused kernels' channels-last loops, chosen at run time (Kernels/Fused/WideLoops.swift).
+// Each is bit-identical to the Swift loop it replaces (see WideLoopsTemplate.h); pointers may be null
+// where the comment says so. Internal to the Kernels target, not an API.
+#ifndef WIDE_LOOPS_H
+#define WIDE_LOOPS_H
+
+/// 1 when this CPU runs AVX2 (and the OS saves its registers), else 0; the functions below may be
+/// called only then.
+int bn_wide_loops_available(void);
+
+#define WIDE_LOOPS_DECLARE(SCALAR, SUFFIX)                                                                   \
+    void bn_wide_shifted_sums_rows_##SUFFIX(                                                                 \
+        const SCALAR *values, long rows, long channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares); \
+    void bn_wide_normalize_interleaved_##SUFFIX(                                                             \
+        const SCALAR *input, SCALAR *output, long count, long head, long channel_count, long first_channel,  \
+        const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual /* nullable */, \
+        int relu, int streaming);                                                                            \
+    void bn_wide_gradient_sums_rows_##SUFFIX(                                                                \
+        const SCALAR *input, const SCALAR *gradient, long rows, long channel_count, const SCALAR *center,    \
+        const SCALAR *forward_output /* nullable */, SCALAR *masked_gradient /* nullable */,                 \
+        const SCALAR *bound /* nullable */, SCALAR *sum_gradient, SCALAR *sum_product);                      \
+    void bn_wide_input_gradient_interleaved_##SUFFIX(                                                        \
+        const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, long count, long head,          \
+        long channel_count, long first_channel, const SCALAR *center, const SCALAR *k,                       \
+        const SCALAR *p /* nullable */, const SCALAR *q, const SCALAR *bound /* nullable */, int streaming);
+
+WIDE_LOOPS_DECLARE(float, float)
+WIDE_LOOPS_DECLARE(double, double)
+#undef WIDE_LOOPS_DECLARE
+
+#endif

@@ -1,0 +1,172 @@
+internal import CKernelSupport
+
+/// The channels-last loops compiled for AVX2 (`CKernelSupport`'s WideLoops.c), chosen at run time.
+///
+/// The package builds for the x86-64 baseline (library targets take no `-target-cpu`), so a Swift
+/// `SIMD16<Float>` is four SSE registers, and the interleaved loops, which load a coefficient or
+/// accumulator vector beside every data vector, are bound by load instructions on cache-resident
+/// tensors (docs/BENCHMARK_NOTES.md, issue 12). The C loops do the same IEEE operations on the same
+/// 16-lane vectors in the same order, without FMA, so every result is bit-identical to the Swift loop's;
+/// the Swift loops stay the reference, the code on other CPUs, and what tests compare against
+/// (``FusedTuning/withSwiftLoops(_:_:)``).
+///
+/// Each function returns `false`, having done nothing, when the AVX2 loop does not apply (another CPU,
+/// the Swift loops forced, a scalar type other than `Float`/`Double`, or a filter it does not have).
+extension Fused {
+    enum WideLoops {
+        /// Whether this CPU runs AVX2 (checked once).
+        static let supported = bn_wide_loops_available() != 0
+
+        @inline(__always)
+        static var enabled: Bool { supported && FusedTuning.swiftLoopsOverride != true }
+
+        /// ``Fused/interleavedShiftedSums(_:rows:channelCount:shift:sums:squares:)``'s rows, added into
+        /// working-precision accumulators.
+        @inline(__always)
+        static func shiftedSumsRows<Scalar: BatchNormScalar>(
+            _ values: UnsafePointer<Scalar>, rows: Int, channelCount: Int, shift: UnsafePointer<Scalar>,
+            sums: UnsafeMutablePointer<Scalar>, squares: UnsafeMutablePointer<Scalar>
+        ) -> Bool {
+            guard enabled else { return false }
+            if Scalar.self == Float.self {
+                bn_wide_shifted_sums_rows_float(
+                    floats(values), rows, channelCount, floats(shift), floats(sums), floats(squares))
+            } else if Scalar.self == Double.self {
+                bn_wide_shifted_sums_rows_double(
+                    doubles(values), rows, channelCount, doubles(shift), doubles(sums), doubles(squares))
+            } else {
+                return false
+            }
+            return true
+        }
+
+        /// ``Fused/normalizeInterleaved(_:_:count:channelCount:firstChannel:center:scale:shift:residual:relu:streaming:)``,
+        /// with the first `head` values scalar.
+        @inline(__always)
+        static func normalizeInterleaved<Scalar: BatchNormScalar>(
+            _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, count: Int, head: Int,
+            channelCount: Int, firstChannel: Int, center: UnsafePointer<Scalar>, scale: UnsafePointer<Scalar>,
+            shift: UnsafePointer<Scalar>, residual: UnsafePointer<Scalar>?, relu: Bool, streaming: Bool
+        ) -> Bool {
+            guard enabled else { return false }
+            if Scalar.self == Float.self {
+                bn_wide_normalize_interleaved_float(
+                    floats(input), floats(output), count, head, channelCount, firstChannel, floats(center),
+                    floats(scale), floats(shift), residual.map(floats), relu ? 1 : 0, streaming ? 1 : 0)
+            } else if Scalar.self == Double.self {
+                bn_wide_normalize_interleaved_double(
+                    doubles(input), doubles(output), count, head, channelCount, firstChannel, doubles(center),
+                    doubles(scale), doubles(shift), residual.map(doubles), relu ? 1 : 0, streaming ? 1 : 0)
+            } else {
+                return false
+            }
+            return true
+        }
+
+        /// ``Fused/reduceRows(_:_:rows:channelCount:center:sumGradient:sumGradientTimesCentered:filter:)``'s
+        /// rows, added into working-precision accumulators; `input` and `gradient` start at the filter's
+        /// index `firstIndex`.
+        @inline(__always)
+        static func gradientSumsRows<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
+            _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
+            center: UnsafePointer<Scalar>, filter: Filter, firstIndex: Int, sumGradient: UnsafeMutablePointer<Scalar>,
+            sumProduct: UnsafeMutablePointer<Scalar>
+        ) -> Bool {
+            guard enabled, let wide = filter.wideFilter?.advanced(by: firstIndex) else { return false }
+            if Scalar.self == Float.self {
+                bn_wide_gradient_sums_rows_float(
+                    floats(input), floats(gradient), rows, channelCount, floats(center),
+                    wide.forwardOutput.map(floats), wide.maskedGradient.map(floats), wide.bound.map(floats),
+                    floats(sumGradient), floats(sumProduct))
+            } else if Scalar.self == Double.self {
+                bn_wide_gradient_sums_rows_double(
+                    doubles(input), doubles(gradient), rows, channelCount, doubles(center),
+                    wide.forwardOutput.map(doubles), wide.maskedGradient.map(doubles), wide.bound.map(doubles),
+                    doubles(sumGradient), doubles(sumProduct))
+            } else {
+                return false
+            }
+            return true
+        }
+
+        /// ``Fused/gradientInterleaved(_:_:_:count:channelCount:firstChannel:center:gradientScale:centeredScale:bias:filter:streaming:)``,
+        /// with the first `head` values scalar.
+        @inline(__always)
+        static func gradientInterleaved<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
+            _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
+            count: Int, head: Int, channelCount: Int, firstChannel: Int, center: UnsafePointer<Scalar>,
+            gradientScale k: UnsafePointer<Scalar>, centeredScale p: UnsafePointer<Scalar>?, bias q: UnsafePointer<Scalar>,
+            filter: Filter, streaming: Bool
+        ) -> Bool {
+            // Without `p` the filter is not used; otherwise only filters that read no forward output.
+            let wide = p == nil ? WideFilter<Scalar>() : filter.wideFilter
+            guard enabled, let wide, wide.forwardOutput == nil else { return false }
+            if Scalar.self == Float.self {
+                bn_wide_input_gradient_interleaved_float(
+                    floats(input), floats(gradient), floats(inputGradient), count, head, channelCount, firstChannel,
+                    floats(center), floats(k), p.map(floats), floats(q), wide.bound.map(floats), streaming ? 1 : 0)
+            } else if Scalar.self == Double.self {
+                bn_wide_input_gradient_interleaved_double(
+                    doubles(input), doubles(gradient), doubles(inputGradient), count, head, channelCount, firstChannel,
+                    doubles(center), doubles(k), p.map(doubles), doubles(q), wide.bound.map(doubles), streaming ? 1 : 0)
+            } else {
+                return false
+            }
+            return true
+        }
+
+        // The same memory seen as C's element type; only called once `Scalar` is known to be that type.
+        @inline(__always)
+        private static func floats<Scalar>(_ pointer: UnsafePointer<Scalar>) -> UnsafePointer<Float> {
+            UnsafeRawPointer(pointer).assumingMemoryBound(to: Float.self)
+        }
+
+        @inline(__always)
+        private static func floats<Scalar>(_ pointer: UnsafeMutablePointer<Scalar>) -> UnsafeMutablePointer<Float> {
+            UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: Float.self)
+        }
+
+        @inline(__always)
+        private static func doubles<Scalar>(_ pointer: UnsafePointer<Scalar>) -> UnsafePointer<Double> {
+            UnsafeRawPointer(pointer).assumingMemoryBound(to: Double.self)
+        }
+
+        @inline(__always)
+        private static func doubles<Scalar>(_ pointer: UnsafeMutablePointer<Scalar>) -> UnsafeMutablePointer<Double> {
+            UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: Double.self)
+        }
+    }
+
+    /// A gradient filter as the AVX2 loops take it: `dy` masked by `forwardOutput <= 0` (the masked
+    /// values stored to `maskedGradient`), or by `x - center <= bound[c]`, or neither (`dy` itself).
+    struct WideFilter<Scalar: BatchNormScalar> {
+        var forwardOutput: UnsafePointer<Scalar>?
+        var maskedGradient: UnsafeMutablePointer<Scalar>?
+        var bound: UnsafePointer<Scalar>?
+
+        /// The filter for values from `offset` on (the bound is per channel and stays).
+        @inline(__always)
+        func advanced(by offset: Int) -> Self {
+            Self(forwardOutput: forwardOutput.map { $0 + offset }, maskedGradient: maskedGradient.map { $0 + offset },
+                 bound: bound)
+        }
+    }
+}
+
+extension FusedTuning {
+    /// When `true`, the fused passes run their Swift loops even where the AVX2 loops would run.
+    @TaskLocal static var forcedSwiftLoops: Bool?
+
+    /// Runs `body` with the Swift loops forced (`true`) or the CPU's choice (`false`, `nil`), so tests can
+    /// compare the AVX2 loops with the Swift ones bit for bit.
+    package static func withSwiftLoops<Result>(_ forced: Bool?, _ body: () throws -> Result) rethrows -> Result {
+        try TestSeams.scope { try $forcedSwiftLoops.withValue(forced, operation: body) }
+    }
+
+    /// The forced Swift-loop choice, if a test set one (one relaxed load otherwise).
+    @inline(__always)
+    static var swiftLoopsOverride: Bool? { TestSeams.anyOpen ? forcedSwiftLoops : nil }
+
+    /// Whether this CPU runs the AVX2 loops (for tests that compare them with the Swift loops).
+    package static var wideLoopsSupported: Bool { Fused.WideLoops.supported }
+}

@@ -1,0 +1,129 @@
+import Testing
+import BatchNormKit
+import Kernels
+import BatchNormTestSupport
+
+/// The AVX2 channels-last loops (`CKernelSupport`'s WideLoops.c) against the Swift loops they stand in
+/// for: every output of every fused entry point that runs them (training and inference forward with
+/// and without ReLU and the residual, the saved and running statistics, the backward with the mask from
+/// `y`, with the recomputed mask, with the residual's gradient, and the inference backward), computed
+/// once with the Swift loops forced and once with the CPU's choice, must agree bit for bit. The one
+/// exception is a NaN's sign and payload, which IEEE 754 leaves open and LLVM does not keep (it may
+/// swap the operands of a commutative operation), so two NaNs agree. Interleaved rows (channels-last,
+/// and `[N, C]` in either layout) with channel counts below, at and around the 16-lane vector, odd
+/// ones that make vectors cross rows, more than 64 rows (the accumulators' flush), and the forced work
+/// splits and streaming stores; random data, a NaN in one channel, a constant channel, a large offset.
+/// Skipped on CPUs without AVX2, where the Swift loops are all that runs.
+@Suite("AVX2 channels-last loops agree with the Swift loops bit for bit",
+       .enabled(if: FusedTuning.wideLoopsSupported, "this CPU has no AVX2: only the Swift loops run"))
+struct WideLoopParityTests {
+    static let shapes: [([Int], TensorLayout)] = [
+        ([40, 1], .channelsFirst),            // [N, C] with one channel
+        ([16, 5], .channelsFirst),            // [N, C]: interleaved in either layout
+        ([9, 16], .channelsLast),
+        ([130, 33], .channelsLast),           // > 64 rows; vectors cross rows
+        ([4, 17, 3], .channelsLast),
+        ([3, 5, 7, 4], .channelsLast),
+        ([2, 3, 5, 15], .channelsLast),
+        ([3, 4, 6, 17], .channelsLast),
+        ([2, 2, 3, 64], .channelsLast),
+        ([2, 3, 3, 2, 31], .channelsLast),
+        ([3, 2, 100], .channelsLast),
+    ]
+
+    enum Data: CaseIterable { case random, nanChannel, constantChannel, largeOffset }
+
+    /// `nil`: the size-based choices; otherwise `WorkSplitTests.variants[index]`.
+    static let variants: [Int?] = [nil] + WorkSplitTests.variants.indices.map { $0 }
+
+    @Test("every output", arguments: shapes, variants)
+    func everyOutput(entry: ([Int], TensorLayout), variant: Int?) throws {
+        let (parts, streaming) = variant.map { WorkSplitTests.variants[$0] } ?? (nil, nil)
+        let shape = TestShapes.shape(entry)
+        try FusedTuning.withForcedPartCount(parts) {
+            try FusedTuning.withForcedStreamingStores(streaming) {
+                for data in Data.allCases {
+                    try check(Float.self, shape: shape, data: data)
+                    try check(Double.self, shape: shape, data: data)
+                }
+            }
+        }
+    }
+
+    func check<Scalar: BatchNormScalar>(_: Scalar.Type, shape: TensorShape, data: Data) throws
+    where Scalar.RawSignificand: FixedWidthInteger {
+        var generator = SeededGenerator.fresh()
+        let layer = try BatchNorm<Scalar>.random(channelCount: shape.channelCount, path: .fused, using: &generator)
+        var input = [Scalar].random(count: shape.elementCount, in: -2...2, using: &generator)
+        let channelCount = shape.channelCount
+        switch data {
+        case .random: break
+        case .nanChannel: input[channelCount - 1] = .nan
+        case .constantChannel: for index in stride(from: 0, to: input.count, by: channelCount) { input[index] = 0.25 }
+        case .largeOffset: input = input.map { 1e4 + $0 / 100 }
+        }
+        let residual = [Scalar].random(count: shape.elementCount, in: -1...1, using: &generator)
+        let gradOutput = [Scalar].random(count: shape.elementCount, in: -1...1, using: &generator)
+        let swift = try FusedTuning.withSwiftLoops(true) {
+            try outputs(layer, input: input, residual: residual, gradOutput: gradOutput, shape: shape)
+        }
+        let wide = try FusedTuning.withSwiftLoops(false) {
+            try outputs(layer, input: input, residual: residual, gradOutput: gradOutput, shape: shape)
+        }
+        let context = "\(Scalar.self) \(shape) \(data) seed \(generator.seed)"
+        #expect(swift.count == wide.count)
+        for ((name, swiftValues), (_, wideValues)) in zip(swift, wide) {
+            #expect(swiftValues.count == wideValues.count, "\(context) \(name) count")
+            let first = swiftValues.indices.first { !Self.agree(swiftValues[$0], wideValues[$0]) }
+            #expect(first == nil, "\(context) \(name) differs first at \(first ?? 0)")
+        }
+    }
+
+    /// Every output of the entry points that run the interleaved loops, by name, widened to `Double`
+    /// (exact for both precisions).
+    func outputs<Scalar: BatchNormScalar>(
+        _ layer: BatchNorm<Scalar>, input: [Scalar], residual: [Scalar], gradOutput: [Scalar], shape: TensorShape
+    ) throws -> [(String, [Double])] {
+        var result = [(String, [Double])]()
+        func record(_ name: String, _ values: [Scalar]) { result.append((name, values.map(Double.init))) }
+        for activation in FusedActivation.allCases {
+            for withResidual in [false, true] {
+                let name = "\(activation)\(withResidual ? "+residual" : "")"
+                var trained = layer
+                let (y, statistics) = try trained.forwardTraining(
+                    input, shape: shape, residual: withResidual ? residual : nil, activation: activation)
+                record("\(name) training y", y)
+                record("\(name) mean", statistics.mean)
+                record("\(name) invstd", statistics.inverseStandardDeviation)
+                record("\(name) running mean", trained.runningMean)
+                record("\(name) running variance", trained.runningVariance)
+                record("\(name) inference y", try layer.forwardInference(
+                    input, shape: shape, residual: withResidual ? residual : nil, activation: activation))
+                let fromOutput = try layer.backward(
+                    gradOutput: gradOutput, input: input, forwardOutput: y, shape: shape, statistics: statistics,
+                    activation: activation, residualGradient: withResidual)
+                record("\(name) dx", fromOutput.input)
+                record("\(name) dgamma", fromOutput.parameters.gamma)
+                record("\(name) dbeta", fromOutput.parameters.beta)
+                record("\(name) dresidual", fromOutput.residual ?? [])
+                let inference = try layer.backwardInference(
+                    gradOutput: gradOutput, input: input, forwardOutput: y, shape: shape, activation: activation,
+                    residualGradient: withResidual)
+                record("\(name) inference dx", inference.input)
+                record("\(name) inference dgamma", inference.parameters.gamma)
+                if activation == .relu && !withResidual {
+                    let recomputed = try layer.backward(
+                        gradOutput: gradOutput, input: input, shape: shape, statistics: statistics, activation: .relu)
+                    record("recomputed-mask dx", recomputed.input)
+                    record("recomputed-mask dgamma", recomputed.parameters.gamma)
+                }
+            }
+        }
+        return result
+    }
+
+    /// Equal bit patterns, or both NaN.
+    static func agree(_ lhs: Double, _ rhs: Double) -> Bool {
+        lhs.bitPattern == rhs.bitPattern || (lhs.isNaN && rhs.isNaN)
+    }
+}
