@@ -4,6 +4,8 @@
 // architectures they are plain C that the Swift side never calls (bn_wide_loops_available() is 0).
 #include "WideLoops.h"
 
+#include <stdint.h>
+
 #pragma STDC FP_CONTRACT OFF
 // The template's helpers pass 16-lane vectors by value; they are always inlined into the AVX2
 // functions, so the calling-convention difference clang warns about never exists.

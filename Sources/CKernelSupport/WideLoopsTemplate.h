@@ -35,14 +35,14 @@ WIDE_INLINE VECTOR NAME(zero_where_negative)(VECTOR value) {
 /// How many values to take one by one from `pointer` so that the rest starts on a 32-byte boundary (a
 /// 256-bit load that crosses a cache line costs two), at most `count`. Numerically free: every loop here
 /// computes each value (or each channel's sum) the same way in a lane as in scalar code.
-WIDE_INLINE long NAME(alignment_head)(const SCALAR *pointer, long count) {
-    long head = (long)((-(unsigned long)pointer) & 31) / (long)sizeof(SCALAR);
+WIDE_INLINE ptrdiff_t NAME(alignment_head)(const SCALAR *pointer, ptrdiff_t count) {
+    ptrdiff_t head = (ptrdiff_t)((-(uintptr_t)pointer) & 31) / (ptrdiff_t)sizeof(SCALAR);
     return head < count ? head : count;
 }
 
 /// `Fused.nextChannel`: the channel 16 values after `channel`.
-WIDE_INLINE long NAME(next_channel)(long channel, long channel_count) {
-    long next = channel + WIDE_LANES;
+WIDE_INLINE ptrdiff_t NAME(next_channel)(ptrdiff_t channel, ptrdiff_t channel_count) {
+    ptrdiff_t next = channel + WIDE_LANES;
     return next < channel_count ? next : (channel_count >= WIDE_LANES ? next - channel_count : next % channel_count);
 }
 
@@ -50,10 +50,10 @@ WIDE_INLINE long NAME(next_channel)(long channel, long channel_count) {
 
 /// `Fused.interleavedShiftedSums`' rows: `sums[c] += x - shift[c]`, `squares[c] += (x - shift[c])²`.
 WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
-    const SCALAR *values, long rows, long channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares) {
-    for (long row = 0; row < rows; row++) {
+    const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares) {
+    for (ptrdiff_t row = 0; row < rows; row++) {
         const SCALAR *row_values = values + row * channel_count;
-        long channel = 0, head = NAME(alignment_head)(row_values, channel_count);
+        ptrdiff_t channel = 0, head = NAME(alignment_head)(row_values, channel_count);
         for (; channel < head; channel++) {
             SCALAR d = row_values[channel] - shift[channel];
             sums[channel] += d;
@@ -72,14 +72,14 @@ WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
     }
 }
 
-WIDE_INLINE SCALAR NAME(epilogue)(SCALAR value, const SCALAR *residual, long index, int relu) {
+WIDE_INLINE SCALAR NAME(epilogue)(SCALAR value, const SCALAR *residual, ptrdiff_t index, int relu) {
     SCALAR result = value;
     if (residual) result += residual[index];
     if (relu && result < 0) result = 0;
     return result;
 }
 
-WIDE_INLINE VECTOR NAME(epilogue_vector)(VECTOR value, const SCALAR *residual, long index, int relu) {
+WIDE_INLINE VECTOR NAME(epilogue_vector)(VECTOR value, const SCALAR *residual, ptrdiff_t index, int relu) {
     VECTOR result = value;
     if (residual) result += NAME(load)(residual + index);
     if (relu) result = NAME(zero_where_negative)(result);
@@ -87,9 +87,9 @@ WIDE_INLINE VECTOR NAME(epilogue_vector)(VECTOR value, const SCALAR *residual, l
 }
 
 WIDE_INLINE void NAME(normalize_body)(
-    const SCALAR *input, SCALAR *output, long count, long head, long channel_count, long first_channel,
+    const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel,
     const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
-    long channel = first_channel, index = 0;
+    ptrdiff_t channel = first_channel, index = 0;
     if (!streaming) head = NAME(alignment_head)(input, count);
     for (; index < head; index++) {
         output[index] = NAME(epilogue)((input[index] - center[channel]) * scale[channel] + shift[channel],
@@ -113,7 +113,7 @@ WIDE_INLINE void NAME(normalize_body)(
 /// `count` interleaved values from channel `first_channel`, periodic coefficients; the first `head`
 /// values are scalar (the streaming alignment).
 WIDE_TARGET void NAME(bn_wide_normalize_interleaved)(
-    const SCALAR *input, SCALAR *output, long count, long head, long channel_count, long first_channel,
+    const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel,
     const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
     // One loop per combination of the loop-invariant flags (the Swift loops get the same by unswitching).
     if (streaming) {
@@ -140,7 +140,7 @@ WIDE_TARGET void NAME(bn_wide_normalize_interleaved)(
 enum { NAME(unfiltered) = 0, NAME(forward_output_mask) = 1, NAME(bounded_mask) = 2 };
 
 WIDE_INLINE SCALAR NAME(filter)(
-    int kind, SCALAR dy, SCALAR centered, long index, long channel, const SCALAR *forward_output,
+    int kind, SCALAR dy, SCALAR centered, ptrdiff_t index, ptrdiff_t channel, const SCALAR *forward_output,
     SCALAR *masked_gradient, const SCALAR *bound) {
     if (kind == NAME(forward_output_mask)) {
         SCALAR dz = forward_output[index] <= 0 ? 0 : dy;
@@ -152,7 +152,7 @@ WIDE_INLINE SCALAR NAME(filter)(
 }
 
 WIDE_INLINE VECTOR NAME(filter_vector)(
-    int kind, VECTOR dy, VECTOR centered, long index, long channel, const SCALAR *forward_output,
+    int kind, VECTOR dy, VECTOR centered, ptrdiff_t index, ptrdiff_t channel, const SCALAR *forward_output,
     SCALAR *masked_gradient, const SCALAR *bound) {
     if (kind == NAME(forward_output_mask)) {
         VECTOR dz = NAME(zero_where_at_most)(dy, NAME(load)(forward_output + index), (VECTOR)0);
@@ -164,12 +164,12 @@ WIDE_INLINE VECTOR NAME(filter_vector)(
 }
 
 WIDE_INLINE void NAME(gradient_sums_body)(
-    int kind, const SCALAR *input, const SCALAR *gradient, long rows, long channel_count, const SCALAR *center,
+    int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
     SCALAR *sum_product) {
-    for (long row = 0; row < rows; row++) {
-        long offset = row * channel_count, channel = 0;
-        long head = NAME(alignment_head)(input + offset, channel_count);
+    for (ptrdiff_t row = 0; row < rows; row++) {
+        ptrdiff_t offset = row * channel_count, channel = 0;
+        ptrdiff_t head = NAME(alignment_head)(input + offset, channel_count);
         for (; channel < head; channel++) {
             SCALAR centered = input[offset + channel] - center[channel];
             SCALAR dz = NAME(filter)(kind, gradient[offset + channel], centered, offset + channel, channel,
@@ -198,7 +198,7 @@ WIDE_INLINE void NAME(gradient_sums_body)(
 /// `dz` is `dy` masked by `forward_output <= 0` (and stored to `masked_gradient`) when `forward_output`
 /// is given, else masked by `x - center[c] <= bound[c]` when `bound` is given, else `dy`.
 WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
-    const SCALAR *input, const SCALAR *gradient, long rows, long channel_count, const SCALAR *center,
+    const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
     SCALAR *sum_product) {
     if (forward_output) {
@@ -215,9 +215,9 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
 
 WIDE_INLINE void NAME(input_gradient_body)(
     int kind, int scale_only, int streaming, const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient,
-    long count, long head, long channel_count, long first_channel, const SCALAR *center, const SCALAR *k,
+    ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel, const SCALAR *center, const SCALAR *k,
     const SCALAR *p, const SCALAR *q, const SCALAR *bound) {
-    long channel = first_channel, index = 0;
+    ptrdiff_t channel = first_channel, index = 0;
     if (!streaming) head = NAME(alignment_head)(scale_only ? gradient : input, count);
     for (; index < head; index++) {
         if (scale_only) {
@@ -257,8 +257,8 @@ WIDE_INLINE void NAME(input_gradient_body)(
 /// values from channel `first_channel`, periodic coefficients, `dz` masked by `x - center[c] <= bound[c]`
 /// when `bound` is given, else `dy`; without `p`, `dx = k[c] · dy`. The first `head` values are scalar.
 WIDE_TARGET void NAME(bn_wide_input_gradient_interleaved)(
-    const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, long count, long head, long channel_count,
-    long first_channel, const SCALAR *center, const SCALAR *k, const SCALAR *p, const SCALAR *q, const SCALAR *bound,
+    const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count,
+    ptrdiff_t first_channel, const SCALAR *center, const SCALAR *k, const SCALAR *p, const SCALAR *q, const SCALAR *bound,
     int streaming) {
 #define WIDE_INPUT_GRADIENT(kind, scale_only, streaming) \
     NAME(input_gradient_body)(kind, scale_only, streaming, input, gradient, input_gradient, count, head, \

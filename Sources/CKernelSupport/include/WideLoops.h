@@ -4,24 +4,26 @@
 #ifndef WIDE_LOOPS_H
 #define WIDE_LOOPS_H
 
+#include <stddef.h>
+
 /// 1 when this CPU runs AVX2 (and the OS saves its registers), else 0; the functions below may be
 /// called only then.
 int bn_wide_loops_available(void);
 
 #define WIDE_LOOPS_DECLARE(SCALAR, SUFFIX)                                                                   \
     void bn_wide_shifted_sums_rows_##SUFFIX(                                                                 \
-        const SCALAR *values, long rows, long channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares); \
+        const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares); \
     void bn_wide_normalize_interleaved_##SUFFIX(                                                             \
-        const SCALAR *input, SCALAR *output, long count, long head, long channel_count, long first_channel,  \
+        const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel,  \
         const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual /* nullable */, \
         int relu, int streaming);                                                                            \
     void bn_wide_gradient_sums_rows_##SUFFIX(                                                                \
-        const SCALAR *input, const SCALAR *gradient, long rows, long channel_count, const SCALAR *center,    \
+        const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,    \
         const SCALAR *forward_output /* nullable */, SCALAR *masked_gradient /* nullable */,                 \
         const SCALAR *bound /* nullable */, SCALAR *sum_gradient, SCALAR *sum_product);                      \
     void bn_wide_input_gradient_interleaved_##SUFFIX(                                                        \
-        const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, long count, long head,          \
-        long channel_count, long first_channel, const SCALAR *center, const SCALAR *k,                       \
+        const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, ptrdiff_t count, ptrdiff_t head,          \
+        ptrdiff_t channel_count, ptrdiff_t first_channel, const SCALAR *center, const SCALAR *k,                       \
         const SCALAR *p /* nullable */, const SCALAR *q, const SCALAR *bound /* nullable */, int streaming);
 
 WIDE_LOOPS_DECLARE(float, float)
