@@ -30,23 +30,47 @@ typedef float wide_float16 __attribute__((ext_vector_type(16)));
 typedef int wide_int16 __attribute__((ext_vector_type(16)));
 typedef double wide_double16 __attribute__((ext_vector_type(16)));
 typedef long long wide_long16 __attribute__((ext_vector_type(16)));
+typedef float wide_float8 __attribute__((ext_vector_type(8)));
+typedef int wide_int8 __attribute__((ext_vector_type(8)));
+typedef float wide_float4 __attribute__((ext_vector_type(4)));
+typedef int wide_int4 __attribute__((ext_vector_type(4)));
+typedef double wide_double8 __attribute__((ext_vector_type(8)));
+typedef long long wide_long8 __attribute__((ext_vector_type(8)));
+typedef double wide_double4 __attribute__((ext_vector_type(4)));
+typedef long long wide_long4 __attribute__((ext_vector_type(4)));
 
 #define SCALAR float
 #define VECTOR wide_float16
 #define MASK wide_int16
+#define VECTOR8 wide_float8
+#define MASK8 wide_int8
+#define VECTOR4 wide_float4
+#define MASK4 wide_int4
 #define NAME(name) name##_float
 #include "WideLoopsTemplate.h"
 #undef SCALAR
 #undef VECTOR
 #undef MASK
+#undef VECTOR8
+#undef MASK8
+#undef VECTOR4
+#undef MASK4
 #undef NAME
 
 #define SCALAR double
 #define VECTOR wide_double16
 #define MASK wide_long16
+#define VECTOR8 wide_double8
+#define MASK8 wide_long8
+#define VECTOR4 wide_double4
+#define MASK4 wide_long4
 #define NAME(name) name##_double
 #include "WideLoopsTemplate.h"
 #undef SCALAR
 #undef VECTOR
 #undef MASK
+#undef VECTOR8
+#undef MASK8
+#undef VECTOR4
+#undef MASK4
 #undef NAME

@@ -6,6 +6,9 @@
 // Not a module header (it is outside include/), so Swift never sees it.
 
 #define WIDE_INLINE static inline __attribute__((always_inline))
+// Loads and stores of any vector type `V` (unaligned), for the rows' 8- and 4-lane head and tail steps.
+#define WIDE_LOAD(V, pointer) ({ V wide_value_; __builtin_memcpy(&wide_value_, (pointer), sizeof wide_value_); wide_value_; })
+#define WIDE_STORE(V, pointer, value) do { V wide_value_ = (value); __builtin_memcpy((pointer), &wide_value_, sizeof wide_value_); } while (0)
 #define WIDE_LANES 16
 
 WIDE_INLINE VECTOR NAME(load)(const SCALAR *pointer) {
@@ -54,16 +57,23 @@ WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
     for (ptrdiff_t row = 0; row < rows; row++) {
         const SCALAR *row_values = values + row * channel_count;
         ptrdiff_t channel = 0, head = NAME(alignment_head)(row_values, channel_count);
+#define WIDE_SUMS_STEP(V)                                                                                     \
+        do {                                                                                                  \
+            V d = WIDE_LOAD(V, row_values + channel) - WIDE_LOAD(V, shift + channel);                         \
+            WIDE_STORE(V, sums + channel, WIDE_LOAD(V, sums + channel) + d);                                  \
+            WIDE_STORE(V, squares + channel, WIDE_LOAD(V, squares + channel) + d * d);                        \
+            channel += (ptrdiff_t)(sizeof(V) / sizeof(SCALAR));                                               \
+        } while (0)
+        if (head >= 4) WIDE_SUMS_STEP(VECTOR4);
         for (; channel < head; channel++) {
             SCALAR d = row_values[channel] - shift[channel];
             sums[channel] += d;
             squares[channel] += d * d;
         }
-        for (; channel + WIDE_LANES <= channel_count; channel += WIDE_LANES) {
-            VECTOR d = NAME(load)(row_values + channel) - NAME(load)(shift + channel);
-            NAME(store)(sums + channel, NAME(load)(sums + channel) + d, 0);
-            NAME(store)(squares + channel, NAME(load)(squares + channel) + d * d, 0);
-        }
+        while (channel + WIDE_LANES <= channel_count) WIDE_SUMS_STEP(VECTOR);
+        if (channel + 8 <= channel_count) WIDE_SUMS_STEP(VECTOR8);
+        if (channel + 4 <= channel_count) WIDE_SUMS_STEP(VECTOR4);
+#undef WIDE_SUMS_STEP
         for (; channel < channel_count; channel++) {
             SCALAR d = row_values[channel] - shift[channel];
             sums[channel] += d;
@@ -170,6 +180,22 @@ WIDE_INLINE void NAME(gradient_sums_body)(
     for (ptrdiff_t row = 0; row < rows; row++) {
         ptrdiff_t offset = row * channel_count, channel = 0;
         ptrdiff_t head = NAME(alignment_head)(input + offset, channel_count);
+        // The filter written out for any vector type `V` with lane mask `M` (filter_vector's lanes).
+#define WIDE_GRADIENT_SUMS_STEP(V, M)                                                                         \
+        do {                                                                                                  \
+            V centered = WIDE_LOAD(V, input + offset + channel) - WIDE_LOAD(V, center + channel);             \
+            V dz = WIDE_LOAD(V, gradient + offset + channel);                                                 \
+            if (kind == NAME(forward_output_mask)) {                                                          \
+                dz = (V)((M)dz & ~(WIDE_LOAD(V, forward_output + offset + channel) <= (V)0));                 \
+                WIDE_STORE(V, masked_gradient + offset + channel, dz);                                        \
+            } else if (kind == NAME(bounded_mask)) {                                                          \
+                dz = (V)((M)dz & ~(centered <= WIDE_LOAD(V, bound + channel)));                               \
+            }                                                                                                 \
+            WIDE_STORE(V, sum_gradient + channel, WIDE_LOAD(V, sum_gradient + channel) + dz);                 \
+            WIDE_STORE(V, sum_product + channel, WIDE_LOAD(V, sum_product + channel) + dz * centered);        \
+            channel += (ptrdiff_t)(sizeof(V) / sizeof(SCALAR));                                               \
+        } while (0)
+        if (head >= 4) WIDE_GRADIENT_SUMS_STEP(VECTOR4, MASK4);
         for (; channel < head; channel++) {
             SCALAR centered = input[offset + channel] - center[channel];
             SCALAR dz = NAME(filter)(kind, gradient[offset + channel], centered, offset + channel, channel,
@@ -177,13 +203,10 @@ WIDE_INLINE void NAME(gradient_sums_body)(
             sum_gradient[channel] += dz;
             sum_product[channel] += dz * centered;
         }
-        for (; channel + WIDE_LANES <= channel_count; channel += WIDE_LANES) {
-            VECTOR centered = NAME(load)(input + offset + channel) - NAME(load)(center + channel);
-            VECTOR dz = NAME(filter_vector)(kind, NAME(load)(gradient + offset + channel), centered, offset + channel,
-                                            channel, forward_output, masked_gradient, bound);
-            NAME(store)(sum_gradient + channel, NAME(load)(sum_gradient + channel) + dz, 0);
-            NAME(store)(sum_product + channel, NAME(load)(sum_product + channel) + dz * centered, 0);
-        }
+        while (channel + WIDE_LANES <= channel_count) WIDE_GRADIENT_SUMS_STEP(VECTOR, MASK);
+        if (channel + 8 <= channel_count) WIDE_GRADIENT_SUMS_STEP(VECTOR8, MASK8);
+        if (channel + 4 <= channel_count) WIDE_GRADIENT_SUMS_STEP(VECTOR4, MASK4);
+#undef WIDE_GRADIENT_SUMS_STEP
         for (; channel < channel_count; channel++) {
             SCALAR centered = input[offset + channel] - center[channel];
             SCALAR dz = NAME(filter)(kind, gradient[offset + channel], centered, offset + channel, channel,
@@ -274,4 +297,6 @@ WIDE_TARGET void NAME(bn_wide_input_gradient_interleaved)(
 }
 
 #undef WIDE_INLINE
+#undef WIDE_LOAD
+#undef WIDE_STORE
 #undef WIDE_LANES
