@@ -43,6 +43,11 @@ WIDE_INLINE ptrdiff_t NAME(alignment_head)(const SCALAR *pointer, ptrdiff_t coun
     return head < count ? head : count;
 }
 
+/// The channel after `channel`, for the values taken one by one.
+WIDE_INLINE ptrdiff_t NAME(following_channel)(ptrdiff_t channel, ptrdiff_t channel_count) {
+    return channel + 1 == channel_count ? 0 : channel + 1;
+}
+
 /// `Fused.nextChannel`: the channel 16 values after `channel`.
 WIDE_INLINE ptrdiff_t NAME(next_channel)(ptrdiff_t channel, ptrdiff_t channel_count) {
     ptrdiff_t next = channel + WIDE_LANES;
@@ -65,20 +70,12 @@ WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
             channel += (ptrdiff_t)(sizeof(V) / sizeof(SCALAR));                                               \
         } while (0)
         if (head >= 4) WIDE_SUMS_STEP(VECTOR4);
-        for (; channel < head; channel++) {
-            SCALAR d = row_values[channel] - shift[channel];
-            sums[channel] += d;
-            squares[channel] += d * d;
-        }
+        while (channel < head) WIDE_SUMS_STEP(SCALAR);
         while (channel + WIDE_LANES <= channel_count) WIDE_SUMS_STEP(VECTOR);
         if (channel + 8 <= channel_count) WIDE_SUMS_STEP(VECTOR8);
         if (channel + 4 <= channel_count) WIDE_SUMS_STEP(VECTOR4);
+        while (channel < channel_count) WIDE_SUMS_STEP(SCALAR);
 #undef WIDE_SUMS_STEP
-        for (; channel < channel_count; channel++) {
-            SCALAR d = row_values[channel] - shift[channel];
-            sums[channel] += d;
-            squares[channel] += d * d;
-        }
     }
 }
 
@@ -96,15 +93,22 @@ WIDE_INLINE VECTOR NAME(epilogue_vector)(VECTOR value, const SCALAR *residual, p
     return result;
 }
 
+/// One value of the normalize loop: `output[index]`, whose channel is `channel`.
+WIDE_INLINE void NAME(normalize_value)(
+    const SCALAR *input, SCALAR *output, ptrdiff_t index, ptrdiff_t channel, const SCALAR *center, const SCALAR *scale,
+    const SCALAR *shift, const SCALAR *residual, int relu) {
+    output[index] = NAME(epilogue)((input[index] - center[channel]) * scale[channel] + shift[channel], residual, index,
+                                   relu);
+}
+
 WIDE_INLINE void NAME(normalize_body)(
     const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel,
     const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
     ptrdiff_t channel = first_channel, index = 0;
     if (!streaming) head = NAME(alignment_head)(input, count);
     for (; index < head; index++) {
-        output[index] = NAME(epilogue)((input[index] - center[channel]) * scale[channel] + shift[channel],
-                                       residual, index, relu);
-        channel = channel + 1 == channel_count ? 0 : channel + 1;
+        NAME(normalize_value)(input, output, index, channel, center, scale, shift, residual, relu);
+        channel = NAME(following_channel)(channel, channel_count);
     }
     for (; index + WIDE_LANES <= count; index += WIDE_LANES) {
         VECTOR value = (NAME(load)(input + index) - NAME(load)(center + channel)) * NAME(load)(scale + channel)
@@ -113,36 +117,28 @@ WIDE_INLINE void NAME(normalize_body)(
         channel = NAME(next_channel)(channel, channel_count);
     }
     for (; index < count; index++) {
-        output[index] = NAME(epilogue)((input[index] - center[channel]) * scale[channel] + shift[channel],
-                                       residual, index, relu);
-        channel = channel + 1 == channel_count ? 0 : channel + 1;
+        NAME(normalize_value)(input, output, index, channel, center, scale, shift, residual, relu);
+        channel = NAME(following_channel)(channel, channel_count);
     }
 }
 
 /// `Fused.normalizeInterleaved`: `output = epilogue((input - center[c]) * scale[c] + shift[c])` over
-/// `count` interleaved values from channel `first_channel`, periodic coefficients; the first `head`
-/// values are scalar (the streaming alignment).
+/// `count` interleaved values from channel `first_channel`, periodic coefficients. When streaming, the
+/// first `head` values are taken one by one (the output's streaming alignment); otherwise `head` is
+/// ignored and as many are taken as align the input to 32 bytes.
 WIDE_TARGET void NAME(bn_wide_normalize_interleaved)(
     const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel,
     const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
     // One loop per combination of the loop-invariant flags (the Swift loops get the same by unswitching).
+#define WIDE_NORMALIZE(relu, streaming)                                                                        \
+    NAME(normalize_body)(input, output, count, head, channel_count, first_channel, center, scale, shift, residual, \
+                         relu, streaming)
     if (streaming) {
-        if (relu) {
-            NAME(normalize_body)(input, output, count, head, channel_count, first_channel, center, scale, shift,
-                                 residual, 1, 1);
-        } else {
-            NAME(normalize_body)(input, output, count, head, channel_count, first_channel, center, scale, shift,
-                                 residual, 0, 1);
-        }
+        if (relu) WIDE_NORMALIZE(1, 1); else WIDE_NORMALIZE(0, 1);
     } else {
-        if (relu) {
-            NAME(normalize_body)(input, output, count, head, channel_count, first_channel, center, scale, shift,
-                                 residual, 1, 0);
-        } else {
-            NAME(normalize_body)(input, output, count, head, channel_count, first_channel, center, scale, shift,
-                                 residual, 0, 0);
-        }
+        if (relu) WIDE_NORMALIZE(1, 0); else WIDE_NORMALIZE(0, 0);
     }
+#undef WIDE_NORMALIZE
 }
 
 // MARK: - Backward
@@ -173,6 +169,18 @@ WIDE_INLINE VECTOR NAME(filter_vector)(
     return dy;
 }
 
+/// One value of the backward sums: adds channel `channel`'s value of the row at `offset`.
+WIDE_INLINE void NAME(gradient_sums_value)(
+    int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t offset, ptrdiff_t channel, const SCALAR *center,
+    const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
+    SCALAR *sum_product) {
+    SCALAR centered = input[offset + channel] - center[channel];
+    SCALAR dz = NAME(filter)(kind, gradient[offset + channel], centered, offset + channel, channel, forward_output,
+                             masked_gradient, bound);
+    sum_gradient[channel] += dz;
+    sum_product[channel] += dz * centered;
+}
+
 WIDE_INLINE void NAME(gradient_sums_body)(
     int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
@@ -197,22 +205,16 @@ WIDE_INLINE void NAME(gradient_sums_body)(
         } while (0)
         if (head >= 4) WIDE_GRADIENT_SUMS_STEP(VECTOR4, MASK4);
         for (; channel < head; channel++) {
-            SCALAR centered = input[offset + channel] - center[channel];
-            SCALAR dz = NAME(filter)(kind, gradient[offset + channel], centered, offset + channel, channel,
-                                     forward_output, masked_gradient, bound);
-            sum_gradient[channel] += dz;
-            sum_product[channel] += dz * centered;
+            NAME(gradient_sums_value)(kind, input, gradient, offset, channel, center, forward_output, masked_gradient,
+                                      bound, sum_gradient, sum_product);
         }
         while (channel + WIDE_LANES <= channel_count) WIDE_GRADIENT_SUMS_STEP(VECTOR, MASK);
         if (channel + 8 <= channel_count) WIDE_GRADIENT_SUMS_STEP(VECTOR8, MASK8);
         if (channel + 4 <= channel_count) WIDE_GRADIENT_SUMS_STEP(VECTOR4, MASK4);
 #undef WIDE_GRADIENT_SUMS_STEP
         for (; channel < channel_count; channel++) {
-            SCALAR centered = input[offset + channel] - center[channel];
-            SCALAR dz = NAME(filter)(kind, gradient[offset + channel], centered, offset + channel, channel,
-                                     forward_output, masked_gradient, bound);
-            sum_gradient[channel] += dz;
-            sum_product[channel] += dz * centered;
+            NAME(gradient_sums_value)(kind, input, gradient, offset, channel, center, forward_output, masked_gradient,
+                                      bound, sum_gradient, sum_product);
         }
     }
 }
@@ -236,6 +238,19 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
     }
 }
 
+/// One value of the dx step: `input_gradient[index]`, whose channel is `channel`.
+WIDE_INLINE void NAME(input_gradient_value)(
+    int kind, int scale_only, const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, ptrdiff_t index,
+    ptrdiff_t channel, const SCALAR *center, const SCALAR *k, const SCALAR *p, const SCALAR *q, const SCALAR *bound) {
+    if (scale_only) {
+        input_gradient[index] = k[channel] * gradient[index];
+    } else {
+        SCALAR centered = input[index] - center[channel];
+        SCALAR dz = NAME(filter)(kind, gradient[index], centered, index, channel, 0, 0, bound);
+        input_gradient[index] = k[channel] * dz + p[channel] * centered + q[channel];
+    }
+}
+
 WIDE_INLINE void NAME(input_gradient_body)(
     int kind, int scale_only, int streaming, const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient,
     ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel, const SCALAR *center, const SCALAR *k,
@@ -243,14 +258,9 @@ WIDE_INLINE void NAME(input_gradient_body)(
     ptrdiff_t channel = first_channel, index = 0;
     if (!streaming) head = NAME(alignment_head)(scale_only ? gradient : input, count);
     for (; index < head; index++) {
-        if (scale_only) {
-            input_gradient[index] = k[channel] * gradient[index];
-        } else {
-            SCALAR centered = input[index] - center[channel];
-            SCALAR dz = NAME(filter)(kind, gradient[index], centered, index, channel, 0, 0, bound);
-            input_gradient[index] = k[channel] * dz + p[channel] * centered + q[channel];
-        }
-        channel = channel + 1 == channel_count ? 0 : channel + 1;
+        NAME(input_gradient_value)(kind, scale_only, input, gradient, input_gradient, index, channel, center, k, p, q,
+                                   bound);
+        channel = NAME(following_channel)(channel, channel_count);
     }
     for (; index + WIDE_LANES <= count; index += WIDE_LANES) {
         VECTOR value;
@@ -265,20 +275,16 @@ WIDE_INLINE void NAME(input_gradient_body)(
         channel = NAME(next_channel)(channel, channel_count);
     }
     for (; index < count; index++) {
-        if (scale_only) {
-            input_gradient[index] = k[channel] * gradient[index];
-        } else {
-            SCALAR centered = input[index] - center[channel];
-            SCALAR dz = NAME(filter)(kind, gradient[index], centered, index, channel, 0, 0, bound);
-            input_gradient[index] = k[channel] * dz + p[channel] * centered + q[channel];
-        }
-        channel = channel + 1 == channel_count ? 0 : channel + 1;
+        NAME(input_gradient_value)(kind, scale_only, input, gradient, input_gradient, index, channel, center, k, p, q,
+                                   bound);
+        channel = NAME(following_channel)(channel, channel_count);
     }
 }
 
 /// `Fused.gradientInterleaved`: `dx = k[c] · dz + p[c] · (x - center[c]) + q[c]` over `count` interleaved
 /// values from channel `first_channel`, periodic coefficients, `dz` masked by `x - center[c] <= bound[c]`
-/// when `bound` is given, else `dy`; without `p`, `dx = k[c] · dy`. The first `head` values are scalar.
+/// when `bound` is given, else `dy`; without `p`, `dx = k[c] · dy`. `head` as for the normalize loop (the
+/// data aligned without streaming is `x`, or `dy` without `p`).
 WIDE_TARGET void NAME(bn_wide_input_gradient_interleaved)(
     const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count,
     ptrdiff_t first_channel, const SCALAR *center, const SCALAR *k, const SCALAR *p, const SCALAR *q, const SCALAR *bound,

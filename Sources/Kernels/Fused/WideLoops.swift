@@ -41,7 +41,7 @@ extension Fused {
         }
 
         /// ``Fused/normalizeInterleaved(_:_:count:channelCount:firstChannel:center:scale:shift:residual:relu:streaming:)``,
-        /// with the first `head` values scalar.
+        /// `head`: the streaming alignment (used only when `streaming`; otherwise the C loop aligns the data itself).
         @inline(__always)
         static func normalizeInterleaved<Scalar: BatchNormScalar>(
             _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, count: Int, head: Int,
@@ -90,7 +90,7 @@ extension Fused {
         }
 
         /// ``Fused/gradientInterleaved(_:_:_:count:channelCount:firstChannel:center:gradientScale:centeredScale:bias:filter:streaming:)``,
-        /// with the first `head` values scalar.
+        /// `head`: the streaming alignment (used only when `streaming`; otherwise the C loop aligns the data itself).
         @inline(__always)
         static func gradientInterleaved<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
             _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
