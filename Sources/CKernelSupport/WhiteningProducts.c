@@ -1,0 +1,118 @@
+// The AVX2 + FMA builds of the group-whitening products (WhiteningProductsTemplate.h), one per precision,
+// and the run-time check that says whether this CPU may call them. Only these functions are compiled
+// for AVX2 + FMA (`__attribute__((target))`), so the package needs no build flags and runs on any
+// x86-64; elsewhere they are plain C that the Swift side never calls (bn_whitening_products_available()
+// is 0) and OpenBLAS does the products.
+#include "WhiteningProducts.h"
+
+#include <stdint.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define WP_TARGET __attribute__((target("avx2,fma")))
+#define WP_AVAILABLE 1
+#else
+#define WP_AVAILABLE 0
+#endif
+
+int bn_whitening_products_available(void) {
+#if WP_AVAILABLE
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+ptrdiff_t bn_whitening_packed_count(ptrdiff_t rows, ptrdiff_t depth) {
+    return (rows + BN_WHITENING_PANEL_ROWS - 1) / BN_WHITENING_PANEL_ROWS * BN_WHITENING_PANEL_ROWS * depth;
+}
+
+#if WP_AVAILABLE
+#define WP_ROWS BN_WHITENING_PANEL_ROWS
+// How far ahead of the tile the first row block's pass prefetches each source row.
+#define WP_PREFETCH_BYTES 256
+
+#define SCALAR float
+#define VECTOR __m256
+#define LANES 8
+#define MASK __m256i
+#define SET1 _mm256_set1_ps
+#define LOAD _mm256_loadu_ps
+#define MASKLOAD _mm256_maskload_ps
+#define STORE _mm256_storeu_ps
+#define STREAM _mm256_stream_ps
+#define MASKSTORE _mm256_maskstore_ps
+#define FMA _mm256_fmadd_ps
+#define SUB _mm256_sub_ps
+#define ADD _mm256_add_ps
+// Lanes `0 ..< n` set (n clamped to 0 ... 8).
+#define MASKFOR(n) _mm256_cmpgt_epi32(                                                                      \
+    _mm256_set1_epi32((int)((n) < 0 ? 0 : (n) > 8 ? 8 : (n))), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define NAME(name) name##_float
+#include "WhiteningProductsTemplate.h"
+#undef SCALAR
+#undef VECTOR
+#undef LANES
+#undef MASK
+#undef SET1
+#undef LOAD
+#undef MASKLOAD
+#undef STORE
+#undef STREAM
+#undef MASKSTORE
+#undef FMA
+#undef SUB
+#undef ADD
+#undef MASKFOR
+#undef NAME
+
+#define SCALAR double
+#define VECTOR __m256d
+#define LANES 4
+#define MASK __m256i
+#define SET1 _mm256_set1_pd
+#define LOAD _mm256_loadu_pd
+#define MASKLOAD _mm256_maskload_pd
+#define STORE _mm256_storeu_pd
+#define STREAM _mm256_stream_pd
+#define MASKSTORE _mm256_maskstore_pd
+#define FMA _mm256_fmadd_pd
+#define SUB _mm256_sub_pd
+#define ADD _mm256_add_pd
+#define MASKFOR(n) _mm256_cmpgt_epi64(                                                                      \
+    _mm256_set1_epi64x((long long)((n) < 0 ? 0 : (n) > 4 ? 4 : (n))), _mm256_setr_epi64x(0, 1, 2, 3))
+#define NAME(name) name##_double
+#include "WhiteningProductsTemplate.h"
+#undef SCALAR
+#undef VECTOR
+#undef LANES
+#undef MASK
+#undef SET1
+#undef LOAD
+#undef MASKLOAD
+#undef STORE
+#undef STREAM
+#undef MASKSTORE
+#undef FMA
+#undef SUB
+#undef ADD
+#undef MASKFOR
+#undef NAME
+
+#else
+// Other architectures: never called (bn_whitening_products_available() is 0).
+#define WP_UNAVAILABLE(SCALAR, SUFFIX)                                                                       \
+    void bn_whitening_pack_##SUFFIX(ptrdiff_t rows, ptrdiff_t first_depth, const SCALAR *first,             \
+        ptrdiff_t second_depth, const SCALAR *second, SCALAR *packed) { __builtin_trap(); }                  \
+    void bn_whitening_combine_##SUFFIX(ptrdiff_t rows, ptrdiff_t depth, ptrdiff_t count, const SCALAR *packed, \
+        const SCALAR *first_source, const SCALAR *second_source, ptrdiff_t first_depth, ptrdiff_t source_stride, \
+        const SCALAR *centers, const SCALAR *shift, SCALAR *output, ptrdiff_t output_stride, int streaming) { __builtin_trap(); } \
+    void bn_whitening_row_products_##SUFFIX(ptrdiff_t a_rows, const SCALAR *a, ptrdiff_t a_stride,          \
+        ptrdiff_t b_rows, const SCALAR *b, ptrdiff_t b_stride, ptrdiff_t count, int upper, SCALAR *product,  \
+        ptrdiff_t product_stride) { __builtin_trap(); }                                                      \
+    void bn_whitening_row_sums_##SUFFIX(ptrdiff_t rows, const SCALAR *values, ptrdiff_t stride,             \
+        ptrdiff_t count, SCALAR *sums, ptrdiff_t sums_stride) { __builtin_trap(); }
+WP_UNAVAILABLE(float, float)
+WP_UNAVAILABLE(double, double)
+#endif
