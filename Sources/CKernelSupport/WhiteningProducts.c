@@ -49,6 +49,11 @@ ptrdiff_t bn_whitening_packed_count(ptrdiff_t rows, ptrdiff_t depth) {
 // Lanes `0 ..< n` set (n clamped to 0 ... 8).
 #define MASKFOR(n) _mm256_cmpgt_epi32(                                                                      \
     _mm256_set1_epi32((int)((n) < 0 ? 0 : (n) > 8 ? 8 : (n))), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+// The lane sums of four vectors, stored to `totals[0 ..< 4]` (a pairwise tree, not lane order).
+#define SUM4(s0, s1, s2, s3, totals) do {                                                                   \
+    __m256 sum4_ = _mm256_hadd_ps(_mm256_hadd_ps((s0), (s1)), _mm256_hadd_ps((s2), (s3)));                  \
+    _mm_storeu_ps((totals), _mm_add_ps(_mm256_castps256_ps128(sum4_), _mm256_extractf128_ps(sum4_, 1)));    \
+} while (0)
 #define NAME(name) name##_float
 #include "WhiteningProductsTemplate.h"
 #undef SCALAR
@@ -65,6 +70,7 @@ ptrdiff_t bn_whitening_packed_count(ptrdiff_t rows, ptrdiff_t depth) {
 #undef SUB
 #undef ADD
 #undef MASKFOR
+#undef SUM4
 #undef NAME
 
 #define SCALAR double
@@ -82,6 +88,11 @@ ptrdiff_t bn_whitening_packed_count(ptrdiff_t rows, ptrdiff_t depth) {
 #define ADD _mm256_add_pd
 #define MASKFOR(n) _mm256_cmpgt_epi64(                                                                      \
     _mm256_set1_epi64x((long long)((n) < 0 ? 0 : (n) > 4 ? 4 : (n))), _mm256_setr_epi64x(0, 1, 2, 3))
+#define SUM4(s0, s1, s2, s3, totals) do {                                                                   \
+    __m256d pairs01_ = _mm256_hadd_pd((s0), (s1)), pairs23_ = _mm256_hadd_pd((s2), (s3));                   \
+    _mm256_storeu_pd((totals), _mm256_add_pd(_mm256_permute2f128_pd(pairs01_, pairs23_, 0x20),              \
+        _mm256_permute2f128_pd(pairs01_, pairs23_, 0x31)));                                                  \
+} while (0)
 #define NAME(name) name##_double
 #include "WhiteningProductsTemplate.h"
 #undef SCALAR
@@ -98,6 +109,7 @@ ptrdiff_t bn_whitening_packed_count(ptrdiff_t rows, ptrdiff_t depth) {
 #undef SUB
 #undef ADD
 #undef MASKFOR
+#undef SUM4
 #undef NAME
 
 #else

@@ -174,9 +174,11 @@ WP_INLINE void NAME(products_tile)(
     }
     if (whole < count) NAME(products_step)(a_rows, b_rows, whole, 1, MASKFOR(count - whole), sums);
     for (int i = 0; i < 3 && i < a_count; i++) {
+        SCALAR totals[4];
+        SUM4(sums[i][0], sums[i][1], sums[i][2], sums[i][3], totals);
         for (int j = 0; j < 4 && j < b_count; j++) {
             if (upper && first_b_row + j < first_a_row + i) continue;
-            product[i * product_stride + j] += NAME(lane_sum)(sums[i][j]);
+            product[i * product_stride + j] += totals[j];
         }
     }
 }
