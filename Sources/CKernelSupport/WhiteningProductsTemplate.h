@@ -128,8 +128,8 @@ WP_TARGET void NAME(bn_whitening_combine)(
 
 /// `product[i][j] += Σ_s a_i[s] · b_j[s]` for `i < a_rows` and `j` in `first_column ..< b_rows`
 /// (`j >= i` only when `upper`), over `count` samples, `a` rows `a_stride` apart, `b` rows `b_stride` apart.
-/// Tiles of 3 `a` rows by 4 `b` rows, one FMA per term into `LANES` partial sums, added across lanes at
-/// the end.
+/// Tiles of 3 `a` rows by 4 `b` rows, one FMA per term into `LANES` partial sums (lane `l` takes the samples
+/// `s ≡ l` modulo `LANES`), added across lanes at the end: the result does not depend on the addresses.
 WP_INLINE SCALAR NAME(lane_sum)(VECTOR value) {
     SCALAR lanes[LANES];
     STORE(lanes, value);
@@ -164,12 +164,10 @@ WP_INLINE void NAME(products_tile)(
     const SCALAR *a_rows[3], *b_rows[4];
     for (int i = 0; i < 3; i++) a_rows[i] = a + (i < a_count ? i : 0) * a_stride;
     for (int j = 0; j < 4; j++) b_rows[j] = b + (j < b_count ? j : 0) * b_stride;
-    // Masked steps for the head (to a 32-byte boundary of the first `a` row: no load crosses a cache
-    // line) and the tail.
-    ptrdiff_t head = NAME(alignment_head)(a_rows[0], count, 32);
-    ptrdiff_t whole = head + (count - head) - (count - head) % LANES;
-    if (head > 0) NAME(products_step)(a_rows, b_rows, 0, 1, MASKFOR(head), sums);
-    for (ptrdiff_t sample = head; sample < whole; sample += LANES) {
+    // Lanes by sample index from the first sample, so that the sums do not depend on the rows' addresses
+    // (no alignment head; the callers align their scratch rows); a masked step for the tail.
+    ptrdiff_t whole = count - count % LANES;
+    for (ptrdiff_t sample = 0; sample < whole; sample += LANES) {
         NAME(products_step)(a_rows, b_rows, sample, 0, MASKFOR(0), sums);
     }
     if (whole < count) NAME(products_step)(a_rows, b_rows, whole, 1, MASKFOR(count - whole), sums);

@@ -424,14 +424,13 @@ package enum GroupWhiteningKernels {
         let width = groupSize + 1
         let groupCount = chunks.groups.count
         let matrixCount = groupSize * width
-        var scratch = chunks.makeScratch(Scalar.self)
         var partSums = [Double](repeating: 0, count: chunks.parts * groupCount * matrixCount)
         var products = [Scalar](repeating: 0, count: chunks.parts * width * width)
-        scratch.withUnsafeMutableBufferPointer { scratchBuffer in
+        chunks.withScratch(Scalar.self) { scratchBase in
             partSums.withUnsafeMutableBufferPointer { sumsBuffer in
                 products.withUnsafeMutableBufferPointer { productsBuffer in
-                    guard let scratchBase = scratchBuffer.baseAddress, let sumsBase = sumsBuffer.baseAddress,
-                          let productsBase = productsBuffer.baseAddress else { return }
+                    guard let sumsBase = sumsBuffer.baseAddress, let productsBase = productsBuffer.baseAddress
+                    else { return }
                     chunks.forEachPart { part, items in
                         let partScratch = scratchBase + part * chunks.scratchCount
                         let product = productsBase + part * width * width
@@ -491,14 +490,13 @@ package enum GroupWhiteningKernels {
         let tensorStride = chunks.tensorLeadingDimension
         let scratchStride = chunks.scratchLeadingDimension
         let needsScratch = terms.contains { if case .centeredInput = $0 { true } else { false } }
-        var scratch = needsScratch ? chunks.makeScratch(Scalar.self) : []
         let flatMatrices = matrices.flatMap { $0.flatMap { $0 } }
         let matrixCount = groupSize * groupSize
-        scratch.withUnsafeMutableBufferPointer { scratchBuffer in
+        func run(scratch: UnsafeMutablePointer<Scalar>?) {
             flatMatrices.withUnsafeBufferPointer { matricesBuffer in
                 guard let matricesBase = matricesBuffer.baseAddress else { return }
                 chunks.forEachPart { part, items in
-                    let partScratch = scratchBuffer.baseAddress.map { $0 + part * chunks.scratchCount }
+                    let partScratch = scratch.map { $0 + part * chunks.scratchCount }
                     for item in items {
                         let (group, chunk) = chunks.groupAndChunk(of: item)
                         let samples = chunks.samples(of: chunk)
@@ -548,6 +546,11 @@ package enum GroupWhiteningKernels {
                     }
                 }
             }
+        }
+        if needsScratch {
+            chunks.withScratch(Scalar.self) { run(scratch: $0) }
+        } else {
+            run(scratch: nil)
         }
     }
 

@@ -97,4 +97,57 @@ struct DecorrelatedProductPathTests {
         agree(products.inferenceGradients.parameters.gamma, blas.inferenceGradients.parameters.gamma, "inference dgamma")
         agree(products.inferenceGradients.parameters.beta, blas.inferenceGradients.parameters.beta, "inference dbeta")
     }
+
+    /// The same data at every offset from a 64-byte boundary (0 ... 15 elements into larger arrays, the
+    /// span forms), input, gradient and outputs each at another offset: every output bit the same, on the
+    /// path this CPU takes, with streaming stores forced on and off. Reductions whose lanes followed the
+    /// addresses (an alignment head) would differ in the last bits from one offset to the next.
+    @Test("results do not depend on where the buffers sit", arguments: [false, true])
+    func addressIndependence(streaming: Bool) throws {
+        try checkAddresses(Float.self, streaming: streaming)
+        try checkAddresses(Double.self, streaming: streaming)
+    }
+
+    func checkAddresses<Scalar: BatchNormScalar>(_ type: Scalar.Type, streaming: Bool) throws
+    where Scalar.RawSignificand: FixedWidthInteger {
+        let shape = try TensorShape([3, 8, 45], layout: .channelsFirst)
+        let count = shape.elementCount
+        var generator = SeededGenerator.fresh()
+        let layer = try WhiteningTestData.layer(
+            type, channelCount: shape.channelCount, groupSize: 8, whitening: .zca, using: &generator)
+        let input: [Scalar] = WhiteningTestData.correlated(shape, groupSize: 8, using: &generator)
+        let gradOutput = [Scalar].random(count: count, in: -1...1, using: &generator)
+
+        func outputs(offset: Int) throws -> [[Scalar]] {
+            let padded = { (values: [Scalar], shift: Int) -> [Scalar] in
+                [Scalar](repeating: .nan, count: shift) + values + [Scalar](repeating: .nan, count: 16 - shift)
+            }
+            let inputCopy = padded(input, offset), gradCopy = padded(gradOutput, (offset + 5) % 16)
+            var output = [Scalar](repeating: .nan, count: count + 16)
+            var gradInput = [Scalar](repeating: .nan, count: count + 16)
+            var training = layer
+            let inputSpan = inputCopy.span.extracting(offset..<(offset + count))
+            let gradSpan = gradCopy.span.extracting(((offset + 5) % 16)..<((offset + 5) % 16 + count))
+            let outputRange = ((offset + 9) % 16)..<((offset + 9) % 16 + count)
+            var outputWhole = output.mutableSpan
+            var outputSpan = outputWhole.extracting(outputRange)
+            let statistics = try training.forwardTraining(inputSpan, shape: shape, into: &outputSpan)
+            var gradInputWhole = gradInput.mutableSpan
+            var gradSpanOut = gradInputWhole.extracting(outputRange)
+            let parameters = try layer.backward(
+                gradOutput: gradSpan, input: inputSpan, shape: shape, statistics: statistics, into: &gradSpanOut)
+            return [Array(output[outputRange]), statistics.whitening, statistics.mean, Array(gradInput[outputRange]),
+                    parameters.gamma, parameters.beta]
+        }
+        let expected = try FusedTuning.withForcedStreamingStores(streaming) { try outputs(offset: 0) }
+        for offset in 1..<16 {
+            let actual = try FusedTuning.withForcedStreamingStores(streaming) { try outputs(offset: offset) }
+            for (index, (values, reference)) in zip(actual, expected).enumerated() {
+                // Double holds every Float exactly; no NaN is expected in these results.
+                let mismatch = values.indices.first { Double(values[$0]).bitPattern != Double(reference[$0]).bitPattern }
+                #expect(values.count == reference.count && mismatch == nil,
+                        "\(Scalar.self) offset \(offset), result \(index) (output, Φ, mean, dx, dgamma, dbeta), first difference at \(String(describing: mismatch))")
+            }
+        }
+    }
 }
