@@ -138,40 +138,40 @@ WP_INLINE SCALAR NAME(lane_sum)(VECTOR value) {
     return total;
 }
 
-/// One `LANES`-sample step of a products tile (only the lanes of `mask` when `masked`; the others add 0).
+/// One `LANES`-sample step of a products tile with `used` rows of `a` (a constant where it is inlined; only
+/// the lanes of `mask` when `masked`, the others add 0).
 WP_INLINE void NAME(products_step)(
-    const SCALAR *const *a_rows, const SCALAR *const *b_rows, ptrdiff_t sample, int masked, MASK mask,
+    const SCALAR *const *a_rows, int used, const SCALAR *const *b_rows, ptrdiff_t sample, int masked, MASK mask,
     VECTOR sums[3][4])
 {
-    VECTOR a0 = masked ? MASKLOAD(a_rows[0] + sample, mask) : LOAD(a_rows[0] + sample);
-    VECTOR a1 = masked ? MASKLOAD(a_rows[1] + sample, mask) : LOAD(a_rows[1] + sample);
-    VECTOR a2 = masked ? MASKLOAD(a_rows[2] + sample, mask) : LOAD(a_rows[2] + sample);
+    VECTOR a[3];
+    for (int i = 0; i < used; i++) a[i] = masked ? MASKLOAD(a_rows[i] + sample, mask) : LOAD(a_rows[i] + sample);
     for (int j = 0; j < 4; j++) {
         VECTOR value = masked ? MASKLOAD(b_rows[j] + sample, mask) : LOAD(b_rows[j] + sample);
-        sums[0][j] = FMA(a0, value, sums[0][j]);
-        sums[1][j] = FMA(a1, value, sums[1][j]);
-        sums[2][j] = FMA(a2, value, sums[2][j]);
+        for (int i = 0; i < used; i++) sums[i][j] = FMA(a[i], value, sums[i][j]);
     }
 }
 
+/// A tile of `used` (1 ... 3, a constant where it is inlined) rows of `a` by 4 rows of `b` (`b_count` of
+/// them real; the others repeat the first and are not stored).
 WP_INLINE void NAME(products_tile)(
-    const SCALAR *a, ptrdiff_t a_stride, ptrdiff_t a_count, const SCALAR *b, ptrdiff_t b_stride, ptrdiff_t b_count,
+    const SCALAR *a, ptrdiff_t a_stride, int used, const SCALAR *b, ptrdiff_t b_stride, ptrdiff_t b_count,
     ptrdiff_t count, SCALAR *product, ptrdiff_t product_stride, ptrdiff_t first_a_row, ptrdiff_t first_b_row, int upper)
 {
     VECTOR sums[3][4];
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < used; i++)
         for (int j = 0; j < 4; j++) sums[i][j] = SET1(0);
     const SCALAR *a_rows[3], *b_rows[4];
-    for (int i = 0; i < 3; i++) a_rows[i] = a + (i < a_count ? i : 0) * a_stride;
+    for (int i = 0; i < used; i++) a_rows[i] = a + i * a_stride;
     for (int j = 0; j < 4; j++) b_rows[j] = b + (j < b_count ? j : 0) * b_stride;
     // Lanes by sample index from the first sample, so that the sums do not depend on the rows' addresses
     // (no alignment head; the callers align their scratch rows); a masked step for the tail.
     ptrdiff_t whole = count - count % LANES;
     for (ptrdiff_t sample = 0; sample < whole; sample += LANES) {
-        NAME(products_step)(a_rows, b_rows, sample, 0, MASKFOR(0), sums);
+        NAME(products_step)(a_rows, used, b_rows, sample, 0, MASKFOR(0), sums);
     }
-    if (whole < count) NAME(products_step)(a_rows, b_rows, whole, 1, MASKFOR(count - whole), sums);
-    for (int i = 0; i < 3 && i < a_count; i++) {
+    if (whole < count) NAME(products_step)(a_rows, used, b_rows, whole, 1, MASKFOR(count - whole), sums);
+    for (int i = 0; i < used; i++) {
         SCALAR totals[4];
         SUM4(sums[i][0], sums[i][1], sums[i][2], sums[i][3], totals);
         for (int j = 0; j < 4 && j < b_count; j++) {
@@ -188,10 +188,18 @@ WP_TARGET void NAME(bn_whitening_row_products)(
     for (ptrdiff_t i = 0; i < a_rows; i += 3) {
         // With `upper`, the tiles wholly below the diagonal are skipped.
         ptrdiff_t first_j = upper ? i - i % 4 : 0;
+        ptrdiff_t left = a_rows - i;
         for (ptrdiff_t j = first_j; j < b_rows; j += 4) {
-            NAME(products_tile)(
-                a + i * a_stride, a_stride, a_rows - i, b + j * b_stride, b_stride, b_rows - j, count,
-                product + i * product_stride + j, product_stride, i, j, upper);
+            const SCALAR *a_block = a + i * a_stride, *b_block = b + j * b_stride;
+            SCALAR *target = product + i * product_stride + j;
+            // The last block of one or two rows gets its own tile: no row computed for nothing.
+            if (left >= 3) {
+                NAME(products_tile)(a_block, a_stride, 3, b_block, b_stride, b_rows - j, count, target, product_stride, i, j, upper);
+            } else if (left == 2) {
+                NAME(products_tile)(a_block, a_stride, 2, b_block, b_stride, b_rows - j, count, target, product_stride, i, j, upper);
+            } else {
+                NAME(products_tile)(a_block, a_stride, 1, b_block, b_stride, b_rows - j, count, target, product_stride, i, j, upper);
+            }
         }
     }
 }

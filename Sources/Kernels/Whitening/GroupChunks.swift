@@ -22,9 +22,9 @@ struct GroupChunks {
     let geometry: ChannelGeometry
     let groupSize: Int
     /// Samples per chunk (at least 1).
-    let samplesPerChunk: Int
+    private(set) var samplesPerChunk: Int
     /// Samples per BLAS call (at least 1, at most `samplesPerChunk`).
-    let samplesPerCall: Int
+    private(set) var samplesPerCall: Int
     /// Parts the work is split into (1: the calling thread alone, BLAS as configured).
     private(set) var parts: Int
     /// The groups the passes cover (all by default; one at a time keeps a group's values in L3 between
@@ -55,6 +55,24 @@ struct GroupChunks {
         var copy = self
         copy.groups = groups
         copy.parts = max(1, min(parts, chunkCount * groups.count))
+        return copy
+    }
+
+    /// Samples per chunk of a pass without scratch (``scratchFree()``).
+    static let scratchFreeSamples = 4096
+
+    /// The same walk in longer chunks, for a pass that needs no scratch (the AVX2 combine): whole panels
+    /// up to about ``scratchFreeSamples`` samples (runs of that many inside longer panels), so that each
+    /// kernel call covers whole rows; at most as many parts as before.
+    func scratchFree() -> GroupChunks {
+        var copy = self
+        var chunk = max(samplesPerChunk, Self.scratchFreeSamples)
+        if channelMajor, geometry.innerCount <= chunk {
+            chunk -= chunk % geometry.innerCount
+        }
+        copy.samplesPerChunk = max(1, min(chunk, geometry.valuesPerChannel, BLASCount.maximumCount))
+        copy.samplesPerCall = copy.samplesPerChunk
+        copy.parts = max(1, min(parts, copy.chunkCount * groups.count))
         return copy
     }
 

@@ -349,9 +349,8 @@ package enum GroupWhiteningKernels {
             scratch, group, samples, product in
             if useProducts {
                 product.update(repeating: 0, count: groupSize * width)
-                WhiteningProducts.addRowProducts(
-                    rows: groupSize, scratch, aStride: scratchStride, scratch, bStride: scratchStride,
-                    count: samples.count, upper: true, into: product)
+                WhiteningProducts.addSecondMoments(
+                    rows: groupSize, scratch, stride: scratchStride, count: samples.count, into: product)
                 return
             }
             var first = true
@@ -383,19 +382,10 @@ package enum GroupWhiteningKernels {
         let width = groupSize + 1
         let tensorStride = BLASCount.checked(chunks.tensorLeadingDimension)
         let scratchStride = BLASCount.checked(chunks.scratchLeadingDimension)
-        let useProducts = WhiteningProducts.apply(to: Scalar.self, chunks: chunks, depth: groupSize)
+        // OpenBLAS's gemm, on every CPU: a full product, which the AVX2 kernel did not run faster (15%
+        // faster at G = 64, 25% slower at G = 16 and 5% at G = 128; docs/BENCHMARK_NOTES.md).
         return accumulate(of: input, centeredOn: center, chunks: chunks, upperOnly: false) {
             scratch, group, samples, product in
-            if useProducts {
-                product.update(repeating: 0, count: groupSize * width)
-                chunks.forEachRun(of: samples, group: group, callSized: false) { tensorOffset, chunkOffset, count in
-                    WhiteningProducts.addRowProducts(
-                        rows: groupSize, gradOutput + tensorOffset, aStride: chunks.tensorLeadingDimension,
-                        scratch + chunks.scratchOffset(chunkOffset), bStride: chunks.scratchLeadingDimension,
-                        count: count, upper: false, into: product)
-                }
-                return
-            }
             var first = true
             chunks.forEachRun(of: samples, group: group, callSized: true) { tensorOffset, chunkOffset, count in
                 Scalar.whiteningRoutines.gemm(
@@ -560,6 +550,7 @@ package enum GroupWhiteningKernels {
         chunks: GroupChunks, input: UnsafePointer<Scalar>, center: [Scalar]?, terms: [CombineTerm<Scalar>],
         matrices: [[[Scalar]]], shifts: [[Scalar]], into output: UnsafeMutablePointer<Scalar>
     ) {
+        let chunks = chunks.scratchFree()
         let groupSize = chunks.groupSize
         let depth = terms.count * groupSize
         let packedCount = WhiteningProducts.packedCount(rows: groupSize, depth: depth)

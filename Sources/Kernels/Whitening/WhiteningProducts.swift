@@ -9,7 +9,8 @@ internal import CKernelSupport
 /// output pass needed a centered copy of the input and a pass filling the output with the shift before
 /// a `gemm` with beta = 1; ``combine`` centers while it loads and writes each output value once. The
 /// second moments take one FMA per entry on and above the diagonal, where `syrk` on these shapes ran
-/// slower than a full `gemm`.
+/// slower than a full `gemm`. The backward's `dY Sᵀ`, a full product, stays on OpenBLAS's `gemm`, which
+/// these kernels did not beat.
 ///
 /// Results differ from OpenBLAS's in rounding only (another summation order, FMA); the callers'
 /// accuracy contract is the same, and the tests hold both paths to the float64 reference
@@ -71,22 +72,22 @@ enum WhiteningProducts {
         }
     }
 
-    /// `product[i][j] += Σ_s a_i[s] · b_j[s]` (`j >= i` only when `upper`) and `product[i][rows] += Σ_s a_i[s]`
-    /// for `i, j < rows`, `s < count`; `product` is `rows × (rows + 1)`, row-major.
+    /// `product[i][j] += Σ_s r_i[s] · r_j[s]` for `j >= i` and `product[i][rows] += Σ_s r_i[s]` for
+    /// `i, j < rows`, `s < count`, over rows `r_i = rows + i·stride`; `product` is `rows × (rows + 1)`,
+    /// row-major (the entries below the diagonal are not touched). The sums do not depend on the rows'
+    /// addresses; rows on 32-byte boundaries load fastest.
     @inline(__always)
-    static func addRowProducts<Scalar>(
-        rows: Int, _ a: UnsafePointer<Scalar>, aStride: Int, _ b: UnsafePointer<Scalar>, bStride: Int,
-        count: Int, upper: Bool, into product: UnsafeMutablePointer<Scalar>
+    static func addSecondMoments<Scalar>(
+        rows: Int, _ values: UnsafePointer<Scalar>, stride: Int, count: Int, into product: UnsafeMutablePointer<Scalar>
     ) {
         let width = rows + 1
         if Scalar.self == Float.self {
-            bn_whitening_row_products_float(
-                rows, cast(a), aStride, rows, cast(b), bStride, count, upper ? 1 : 0, cast(product), width)
-            bn_whitening_row_sums_float(rows, cast(a), aStride, count, cast(product + rows), width)
+            bn_whitening_row_products_float(rows, cast(values), stride, rows, cast(values), stride, count, 1, cast(product), width)
+            bn_whitening_row_sums_float(rows, cast(values), stride, count, cast(product + rows), width)
         } else {
             bn_whitening_row_products_double(
-                rows, cast(a), aStride, rows, cast(b), bStride, count, upper ? 1 : 0, cast(product), width)
-            bn_whitening_row_sums_double(rows, cast(a), aStride, count, cast(product + rows), width)
+                rows, cast(values), stride, rows, cast(values), stride, count, 1, cast(product), width)
+            bn_whitening_row_sums_double(rows, cast(values), stride, count, cast(product + rows), width)
         }
     }
 

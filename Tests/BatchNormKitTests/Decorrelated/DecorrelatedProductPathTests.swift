@@ -9,7 +9,7 @@ import BatchNormTestSupport
 /// decorrelated suites run the path this CPU takes; this one runs both, with streaming stores forced
 /// on and off, on shapes that reach the kernels' whole tiles, masked heads and tails, partial 6-row
 /// panels, rows at every alignment (row lengths 37 and 65), two groups, and a backward too deep for the
-/// kernel's combine (`2·G > 256`, OpenBLAS there, the kernel's cross products beside it).
+/// kernel's combine (`2·G > 256`: OpenBLAS there, the kernel's forward combine and second moments beside it).
 ///
 /// Each path's training forward is held to the float64 reference with the forward suite's tolerances
 /// (Float 2e-5, Double 1e-12, set for `M ≤ 240` products per reduction and condition numbers near 10:
@@ -26,7 +26,7 @@ struct DecorrelatedProductPathTests {
         ([3, 8, 37], 8, 0.8),          // one group of 8 (a full and a partial panel), rows of 37
         ([2, 14, 5, 13], 7, 0.8),      // two groups of 7, rows of 65
         ([2, 16, 96], 16, 0.8),        // whole 16-sample tiles
-        ([6, 130, 100], 130, 0.1),     // depth 260 in the backward: OpenBLAS combine, AVX2 cross products
+        ([6, 130, 100], 130, 0.1),     // depth 260 in the backward: OpenBLAS combine there
     ]
 
     /// Everything one path computes for a layer and its data.
