@@ -36,7 +36,10 @@ ptrdiff_t bn_whitening_packed_count(ptrdiff_t rows, ptrdiff_t depth);
         ptrdiff_t product_stride);                                                                           \
     /* sums[i·sums_stride] += Σ_s values_i[s] for i < rows, s < count. */                                    \
     void bn_whitening_row_sums_##SUFFIX(ptrdiff_t rows, const SCALAR *values, ptrdiff_t stride,             \
-        ptrdiff_t count, SCALAR *sums, ptrdiff_t sums_stride);
+        ptrdiff_t count, SCALAR *sums, ptrdiff_t sums_stride);                                               \
+    /* target_r[s] = source_r[s] - centers[r] for r < rows, s < count (one rounding, as in Swift). */        \
+    void bn_whitening_centered_copy_##SUFFIX(ptrdiff_t rows, const SCALAR *source, ptrdiff_t source_stride,  \
+        ptrdiff_t count, const SCALAR *centers, SCALAR *target, ptrdiff_t target_stride);
 
 WHITENING_PRODUCTS_DECLARE(float, float)
 WHITENING_PRODUCTS_DECLARE(double, double)

@@ -172,6 +172,11 @@ struct GroupChunks {
         let scratchStride = scratchLeadingDimension
         forEachRun(of: samples, group: group, callSized: false) { tensorOffset, chunkOffset, count in
             if channelMajor {
+                if WhiteningProducts.centeredCopy(
+                    rows: groupSize, tensor + tensorOffset, stride: tensorStride, count: count, centers: center,
+                    into: scratch + chunkOffset, targetStride: scratchStride) {
+                    return
+                }
                 for row in 0..<groupSize {
                     let from = tensor + tensorOffset + row * tensorStride
                     let to = scratch + chunkOffset + row * scratchStride

@@ -91,6 +91,30 @@ enum WhiteningProducts {
         }
     }
 
+    /// `target_r[s] = source_r[s] - centers[r]` for `r < rows`, `s < count`, as the Swift loop computes it
+    /// (one subtraction, the same bits), with the next rows prefetched; `false`, having done nothing,
+    /// where the AVX2 products do not run.
+    @inline(__always)
+    static func centeredCopy<Scalar>(
+        rows: Int, _ source: UnsafePointer<Scalar>, stride: Int, count: Int, centers: [Scalar],
+        into target: UnsafeMutablePointer<Scalar>, targetStride: Int
+    ) -> Bool {
+        guard supported, WhiteningTuning.blasProductsOverride != true else { return false }
+        return centers.withUnsafeBufferPointer { centersBuffer in
+            guard let centersBase = centersBuffer.baseAddress else { return false }
+            if Scalar.self == Float.self {
+                bn_whitening_centered_copy_float(
+                    rows, cast(source), stride, count, cast(centersBase), cast(target), targetStride)
+            } else if Scalar.self == Double.self {
+                bn_whitening_centered_copy_double(
+                    rows, cast(source), stride, count, cast(centersBase), cast(target), targetStride)
+            } else {
+                return false
+            }
+            return true
+        }
+    }
+
     @inline(__always)
     private static func cast<Scalar, Target>(_ pointer: UnsafePointer<Scalar>) -> UnsafePointer<Target> {
         UnsafeRawPointer(pointer).assumingMemoryBound(to: Target.self)
