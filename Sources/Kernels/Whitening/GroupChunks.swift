@@ -6,7 +6,7 @@
 /// tensors (`innerCount > 1`) store a group's chunk as one or more *segments*, runs of consecutive
 /// samples inside one outer panel; sample-major tensors (`innerCount == 1`) as one segment of rows.
 ///
-/// Scratch per part: channel-major `(G + 1) × samplesPerChunk` (row `G` all ones) for channels-first
+/// Scratch per part: channel-major `(G + 1) × samplesPerChunk` (row `G` all ones; rows padded to 64 bytes) for channels-first
 /// tensors, sample-major `samplesPerChunk × (G + 1)` (column `G` all ones) otherwise, so the same BLAS
 /// orientation serves the tensor and the scratch, and the ones give the row sums (`Σ (x - shift)`,
 /// `Σ dy`) in the same product as the second moments.
@@ -22,9 +22,9 @@ struct GroupChunks {
     let geometry: ChannelGeometry
     let groupSize: Int
     /// Samples per chunk (at least 1).
-    let samplesPerChunk: Int
+    private(set) var samplesPerChunk: Int
     /// Samples per BLAS call (at least 1, at most `samplesPerChunk`).
-    let samplesPerCall: Int
+    private(set) var samplesPerCall: Int
     /// Parts the work is split into (1: the calling thread alone, BLAS as configured).
     private(set) var parts: Int
     /// The groups the passes cover (all by default; one at a time keeps a group's values in L3 between
@@ -58,6 +58,24 @@ struct GroupChunks {
         return copy
     }
 
+    /// Samples per chunk of a pass without scratch (``scratchFree()``).
+    static let scratchFreeSamples = 4096
+
+    /// The same walk in longer chunks, for a pass that needs no scratch (the AVX2 combine): whole panels
+    /// up to about ``scratchFreeSamples`` samples (runs of that many inside longer panels), so that each
+    /// kernel call covers whole rows; at most as many parts as before.
+    func scratchFree() -> GroupChunks {
+        var copy = self
+        var chunk = max(samplesPerChunk, Self.scratchFreeSamples)
+        if channelMajor, geometry.innerCount <= chunk {
+            chunk -= chunk % geometry.innerCount
+        }
+        copy.samplesPerChunk = max(1, min(chunk, geometry.valuesPerChannel, BLASCount.maximumCount))
+        copy.samplesPerCall = copy.samplesPerChunk
+        copy.parts = max(1, min(parts, copy.chunkCount * groups.count))
+        return copy
+    }
+
     /// Group and chunk of work item `item` (items run group-major over ``groups``).
     func groupAndChunk(of item: Int) -> (group: Int, chunk: Int) {
         let (groupIndex, chunk) = item.quotientAndRemainder(dividingBy: chunkCount)
@@ -69,11 +87,15 @@ struct GroupChunks {
     /// Whether the tensor's groups are channel-major panels (else sample-major rows).
     var channelMajor: Bool { geometry.innerCount > 1 }
 
-    /// Row stride of a part's scratch.
-    var scratchLeadingDimension: Int { channelMajor ? samplesPerChunk : groupSize + 1 }
+    /// Row stride of a part's scratch: channel-major rows padded to whole multiples of 16 elements, so that
+    /// every row starts on a 64-byte boundary of the aligned scratch (``withScratch(_:_:)``).
+    var scratchLeadingDimension: Int { channelMajor ? (samplesPerChunk + 15) / 16 * 16 : groupSize + 1 }
 
     /// Elements of one part's scratch.
-    var scratchCount: Int { (groupSize + 1) * samplesPerChunk }
+    var scratchCount: Int { channelMajor ? (groupSize + 1) * scratchLeadingDimension : samplesPerChunk * (groupSize + 1) }
+
+    /// Alignment of the scratch, in bytes.
+    static let scratchAlignment = 64
 
     /// Row stride of a group inside the tensor (channels-first: between channels; sample-major: between samples).
     var tensorLeadingDimension: Int { channelMajor ? geometry.innerCount : geometry.channelCount }
@@ -118,19 +140,27 @@ struct GroupChunks {
         channelMajor ? chunkOffset : chunkOffset * (groupSize + 1)
     }
 
-    /// A fresh scratch for `parts` parts with the ones row (or column) written.
-    func makeScratch<Scalar: BatchNormScalar>(_: Scalar.Type) -> [Scalar] {
-        var scratch = [Scalar](repeating: 0, count: scratchCount * parts)
+    /// Runs `body` with a fresh scratch for `parts` parts (``scratchCount`` elements each, 64-byte aligned,
+    /// zero but for the ones row or column), and frees it afterwards. The alignment makes the channel-major
+    /// rows' addresses, and so the AVX2 products' results, independent of where the allocator puts it.
+    func withScratch<Scalar: BatchNormScalar, Result>(
+        _: Scalar.Type, _ body: (UnsafeMutablePointer<Scalar>) throws -> Result
+    ) rethrows -> Result {
+        let count = scratchCount * parts
+        let raw = UnsafeMutableRawPointer.allocate(
+            byteCount: count * MemoryLayout<Scalar>.stride, alignment: Self.scratchAlignment)
+        defer { raw.deallocate() }
+        let scratch = raw.initializeMemory(as: Scalar.self, repeating: 0, count: count)
         for part in 0..<parts {
             let base = part * scratchCount
             for sample in 0..<samplesPerChunk {
                 let index = channelMajor
-                    ? base + groupSize * samplesPerChunk + sample
+                    ? base + groupSize * scratchLeadingDimension + sample
                     : base + sample * (groupSize + 1) + groupSize
                 scratch[index] = 1
             }
         }
-        return scratch
+        return try body(scratch)
     }
 
     /// `scratch = x - center` over `samples` of group `group` (rows `0 ..< G`; the ones stay).
@@ -142,6 +172,11 @@ struct GroupChunks {
         let scratchStride = scratchLeadingDimension
         forEachRun(of: samples, group: group, callSized: false) { tensorOffset, chunkOffset, count in
             if channelMajor {
+                if WhiteningProducts.centeredCopy(
+                    rows: groupSize, tensor + tensorOffset, stride: tensorStride, count: count, centers: center,
+                    into: scratch + chunkOffset, targetStride: scratchStride) {
+                    return
+                }
                 for row in 0..<groupSize {
                     let from = tensor + tensorOffset + row * tensorStride
                     let to = scratch + chunkOffset + row * scratchStride

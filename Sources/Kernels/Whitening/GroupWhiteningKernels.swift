@@ -9,7 +9,9 @@
 /// the output), backward reads input and output gradient twice; no pass over the whole tensor writes a
 /// scratch copy. Per chunk the tensor-sized work is BLAS-3: `syrk` (or `gemm` when the pool splits the
 /// work) for the second moments with a ones row for the sums, `gemm` with `G × G` matrices for the
-/// output and the input gradient, `gemm` for `dY Sᵀ`. The `G × G` algebra is ``WhiteningTransform``.
+/// output and the input gradient, `gemm` for `dY Sᵀ`. On channels-first groups and CPUs with AVX2 + FMA,
+/// ``WhiteningProducts`` does these products instead (the output passes then center as they load and
+/// need no scratch); OpenBLAS stays the reference path. The `G × G` algebra is ``WhiteningTransform``.
 ///
 /// Safe to call from many threads at once: no state, scratch allocated per call.
 package enum GroupWhiteningKernels {
@@ -341,9 +343,16 @@ package enum GroupWhiteningKernels {
         let groupSize = chunks.groupSize
         let width = groupSize + 1
         let scratchStride = chunks.scratchLeadingDimension
-        let useSymmetricUpdate = chunks.parts == 1
+        let useProducts = WhiteningProducts.apply(to: Scalar.self, chunks: chunks, depth: groupSize)
+        let useSymmetricUpdate = useProducts || chunks.parts == 1
         return accumulate(of: input, centeredOn: shift, chunks: chunks, upperOnly: useSymmetricUpdate) {
             scratch, group, samples, product in
+            if useProducts {
+                product.update(repeating: 0, count: groupSize * width)
+                WhiteningProducts.addSecondMoments(
+                    rows: groupSize, scratch, stride: scratchStride, count: samples.count, into: product)
+                return
+            }
             var first = true
             BLASCount.forEachChunk(of: samples.count, limit: chunks.samplesPerCall) { start, count in
                 let operand = scratch + chunks.scratchOffset(start)
@@ -373,6 +382,8 @@ package enum GroupWhiteningKernels {
         let width = groupSize + 1
         let tensorStride = BLASCount.checked(chunks.tensorLeadingDimension)
         let scratchStride = BLASCount.checked(chunks.scratchLeadingDimension)
+        // OpenBLAS's gemm, on every CPU: a full product, which the AVX2 kernel did not run faster (15%
+        // faster at G = 64, 25% slower at G = 16 and 5% at G = 128; docs/BENCHMARK_NOTES.md).
         return accumulate(of: input, centeredOn: center, chunks: chunks, upperOnly: false) {
             scratch, group, samples, product in
             var first = true
@@ -403,14 +414,13 @@ package enum GroupWhiteningKernels {
         let width = groupSize + 1
         let groupCount = chunks.groups.count
         let matrixCount = groupSize * width
-        var scratch = chunks.makeScratch(Scalar.self)
         var partSums = [Double](repeating: 0, count: chunks.parts * groupCount * matrixCount)
         var products = [Scalar](repeating: 0, count: chunks.parts * width * width)
-        scratch.withUnsafeMutableBufferPointer { scratchBuffer in
+        chunks.withScratch(Scalar.self) { scratchBase in
             partSums.withUnsafeMutableBufferPointer { sumsBuffer in
                 products.withUnsafeMutableBufferPointer { productsBuffer in
-                    guard let scratchBase = scratchBuffer.baseAddress, let sumsBase = sumsBuffer.baseAddress,
-                          let productsBase = productsBuffer.baseAddress else { return }
+                    guard let sumsBase = sumsBuffer.baseAddress, let productsBase = productsBuffer.baseAddress
+                    else { return }
                     chunks.forEachPart { part, items in
                         let partScratch = scratchBase + part * chunks.scratchCount
                         let product = productsBase + part * width * width
@@ -460,18 +470,23 @@ package enum GroupWhiteningKernels {
         matrices: [[[Scalar]]], shifts: [[Scalar]], into output: UnsafeMutablePointer<Scalar>
     ) {
         let groupSize = chunks.groupSize
+        if WhiteningProducts.apply(to: Scalar.self, chunks: chunks, depth: terms.count * groupSize) {
+            combineWithProducts(
+                chunks: chunks, input: input, center: center, terms: terms, matrices: matrices, shifts: shifts,
+                into: output)
+            return
+        }
         let order = BLASCount.checked(groupSize)
         let tensorStride = chunks.tensorLeadingDimension
         let scratchStride = chunks.scratchLeadingDimension
         let needsScratch = terms.contains { if case .centeredInput = $0 { true } else { false } }
-        var scratch = needsScratch ? chunks.makeScratch(Scalar.self) : []
         let flatMatrices = matrices.flatMap { $0.flatMap { $0 } }
         let matrixCount = groupSize * groupSize
-        scratch.withUnsafeMutableBufferPointer { scratchBuffer in
+        func run(scratch: UnsafeMutablePointer<Scalar>?) {
             flatMatrices.withUnsafeBufferPointer { matricesBuffer in
                 guard let matricesBase = matricesBuffer.baseAddress else { return }
                 chunks.forEachPart { part, items in
-                    let partScratch = scratchBuffer.baseAddress.map { $0 + part * chunks.scratchCount }
+                    let partScratch = scratch.map { $0 + part * chunks.scratchCount }
                     for item in items {
                         let (group, chunk) = chunks.groupAndChunk(of: item)
                         let samples = chunks.samples(of: chunk)
@@ -518,6 +533,73 @@ package enum GroupWhiteningKernels {
                                 }
                             }
                         }
+                    }
+                }
+            }
+        }
+        if needsScratch {
+            chunks.withScratch(Scalar.self) { run(scratch: $0) }
+        } else {
+            run(scratch: nil)
+        }
+    }
+
+    /// ``combine`` on ``WhiteningProducts``: channel-major groups, one or two terms. Centers while it loads
+    /// and writes each output value once, so it needs neither the centered copy nor the shift pass.
+    static func combineWithProducts<Scalar: BatchNormScalar>(
+        chunks: GroupChunks, input: UnsafePointer<Scalar>, center: [Scalar]?, terms: [CombineTerm<Scalar>],
+        matrices: [[[Scalar]]], shifts: [[Scalar]], into output: UnsafeMutablePointer<Scalar>
+    ) {
+        let chunks = chunks.scratchFree()
+        let groupSize = chunks.groupSize
+        let depth = terms.count * groupSize
+        let packedCount = WhiteningProducts.packedCount(rows: groupSize, depth: depth)
+        let groups = chunks.groups
+        // Per group: the packed `[M_0 | M_1]`, the centers of its terms (0 for uncentered ones), the shift.
+        var packed = [Scalar](repeating: 0, count: groups.count * packedCount)
+        var centers = [Scalar](repeating: 0, count: groups.count * depth)
+        for (index, group) in groups.enumerated() {
+            packed.withUnsafeMutableBufferPointer { buffer in
+                WhiteningProducts.pack(rows: groupSize, matrices[index], into: buffer.baseAddress! + index * packedCount)
+            }
+            for (termIndex, term) in terms.enumerated() {
+                guard case .centeredInput = term, let center else { continue }
+                for row in 0..<groupSize {
+                    centers[index * depth + termIndex * groupSize + row] = center[group * groupSize + row]
+                }
+            }
+        }
+        let flatShifts = shifts.flatMap { $0 }
+        let sources: [UnsafePointer<Scalar>] = terms.map { term in
+            switch term {
+            case .centeredInput, .input: input
+            case .tensor(let base): base
+            }
+        }
+        let stride = chunks.tensorLeadingDimension
+        // Streaming stores above the fused kernels' threshold: 2x faster on G = 16, where the output pass is
+        // memory-bound (docs/BENCHMARK_NOTES.md).
+        let streaming = Fused.streamsOutput(chunks.geometry, Scalar.self)
+        packed.withUnsafeBufferPointer { packedBuffer in
+            centers.withUnsafeBufferPointer { centersBuffer in
+                flatShifts.withUnsafeBufferPointer { shiftsBuffer in
+                    guard let packedBase = packedBuffer.baseAddress, let centersBase = centersBuffer.baseAddress,
+                          let shiftsBase = shiftsBuffer.baseAddress else { return }
+                    chunks.forEachPart { _, items in
+                        for item in items {
+                            let (group, chunk) = chunks.groupAndChunk(of: item)
+                            let index = group - groups.lowerBound
+                            chunks.forEachRun(of: chunks.samples(of: chunk), group: group, callSized: false) {
+                                tensorOffset, _, count in
+                                WhiteningProducts.combine(
+                                    rows: groupSize, depth: depth, count: count,
+                                    packed: packedBase + index * packedCount, first: sources[0] + tensorOffset,
+                                    second: sources[sources.count - 1] + tensorOffset, sourceStride: stride,
+                                    centers: centersBase + index * depth, shift: shiftsBase + index * groupSize,
+                                    output: output + tensorOffset, outputStride: stride, streaming: streaming)
+                            }
+                        }
+                        if streaming { Fused.streamingFence() }
                     }
                 }
             }
