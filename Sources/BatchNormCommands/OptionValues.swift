@@ -6,7 +6,7 @@ import BatchNormKit
 // range are parsed by `OptionValues` transforms whose `ValidationError` says the range. Either way a
 // bad value is refused while parsing, before any file is touched, with the usage exit status 2.
 
-/// `--layout` of `forward` and `backward`.
+/// `--layout` of `forward`, `backward` and `bench-whitening`.
 enum LayoutArgument: String, ExpressibleByArgument, CaseIterable {
     case channelsFirst = "channels-first"
     case channelsLast = "channels-last"

@@ -4,7 +4,7 @@ import BatchNormReference
 import Foundation
 import Kernels
 
-/// `batchnorm bench-whitening`: times decorrelated batch norm (Float, channels-first) beside plain
+/// `batchnorm bench-whitening`: times decorrelated batch norm (Float, either layout) beside plain
 /// batch norm on the same tensor, with the anchors' timing policy (warm-up, then the median of at
 /// least 20 calls). Directions as the PyTorch anchor (`py/dbn_torch.py`) names them: `fwd_train`,
 /// `fwdbwd` (forward then backward), plus `bwd` alone.
@@ -13,8 +13,11 @@ struct WhiteningBenchCommand: ParsableCommand {
         commandName: "bench-whitening",
         abstract: "Time decorrelated batch norm (ZCA, IterNorm) against plain batch norm on one tensor.")
 
-    @Option(help: ArgumentHelp("Tensor shape NxCxHxW (channels-first, float32).", valueName: "shape"))
+    @Option(help: ArgumentHelp("Tensor shape NxCxHxW in NCHW order (float32).", valueName: "shape"))
     var shape = "64x128x28x28"
+
+    @Option(help: ArgumentHelp("channels-first (the PyTorch anchor's layout) or channels-last.", valueName: "layout"))
+    var layout: LayoutArgument = .channelsFirst
 
     @Option(help: ArgumentHelp("Group sizes.", valueName: "G"))
     var groupSize: [Int] = [16, 64]
@@ -24,7 +27,8 @@ struct WhiteningBenchCommand: ParsableCommand {
 
     func run() throws {
         let dimensions = shape.split(separator: "x").compactMap { Int($0) }
-        let tensorShape = try TensorShape(dimensions)
+        let tensorShape = try TensorShape(
+            BenchCommand.reorder(dimensions, for: layout.layout), layout: layout.layout)
         var generator = SplitMix64(seed: 13)
         let input = (0..<tensorShape.elementCount).map { _ in Float.random(in: -0.5..<1.5, using: &generator) }
         let gradOutput = (0..<tensorShape.elementCount).map { _ in Float.random(in: -0.5..<0.5, using: &generator) }
@@ -61,7 +65,7 @@ struct WhiteningBenchCommand: ParsableCommand {
     }
 
     func report(_ threads: Int, _ method: String, _ groupSize: Int, _ direction: String, _ result: BenchTiming.Result) {
-        print("\(shape),\(threads),\(method),\(groupSize),\(direction),"
+        print("\(shape)\(layout == .channelsLast ? "-nhwc" : ""),\(threads),\(method),\(groupSize),\(direction),"
               + "\(String(format: "%.3g", result.medianMilliseconds)),\(String(format: "%.3g", result.minimumMilliseconds)),\(result.runs)")
     }
 }
