@@ -126,7 +126,9 @@ ptrdiff_t bn_whitening_packed_count(ptrdiff_t rows, ptrdiff_t depth) {
     void bn_whitening_row_sums_##SUFFIX(ptrdiff_t rows, const SCALAR *values, ptrdiff_t stride,             \
         ptrdiff_t count, SCALAR *sums, ptrdiff_t sums_stride) { __builtin_trap(); }                          \
     void bn_whitening_centered_copy_##SUFFIX(ptrdiff_t rows, const SCALAR *source, ptrdiff_t source_stride,  \
-        ptrdiff_t count, const SCALAR *centers, SCALAR *target, ptrdiff_t target_stride) { __builtin_trap(); }
+        ptrdiff_t count, const SCALAR *centers, SCALAR *target, ptrdiff_t target_stride) { __builtin_trap(); } \
+    void bn_whitening_centered_samples_##SUFFIX(ptrdiff_t count, const SCALAR *source, ptrdiff_t source_stride, \
+        ptrdiff_t columns, const SCALAR *centers, SCALAR *target, ptrdiff_t target_stride) { __builtin_trap(); }
 WP_UNAVAILABLE(float, float)
 WP_UNAVAILABLE(double, double)
 #endif

@@ -242,3 +242,23 @@ WP_TARGET void NAME(bn_whitening_centered_copy)(
         for (; sample < count; sample++) to[sample] = from[sample] - centers[row];
     }
 }
+
+/// `target_s[c] = source_s[c] - centers[c]` for `s < count`, `c < columns` (sample-major rows `source_stride`
+/// and `target_stride` apart): the same subtraction as the Swift loop, `LANES` columns at a time.
+WP_TARGET void NAME(bn_whitening_centered_samples)(
+    ptrdiff_t count, const SCALAR *source, ptrdiff_t source_stride, ptrdiff_t columns, const SCALAR *centers,
+    SCALAR *target, ptrdiff_t target_stride)
+{
+    ptrdiff_t whole = columns - columns % LANES;
+    MASK tail = MASKFOR(columns - whole);
+    for (ptrdiff_t sample = 0; sample < count; sample++) {
+        const SCALAR *from = source + sample * source_stride;
+        SCALAR *to = target + sample * target_stride;
+        for (ptrdiff_t column = 0; column < whole; column += LANES) {
+            STORE(to + column, SUB(LOAD(from + column), LOAD(centers + column)));
+        }
+        if (whole < columns) {
+            MASKSTORE(to + whole, tail, SUB(MASKLOAD(from + whole, tail), MASKLOAD(centers + whole, tail)));
+        }
+    }
+}

@@ -39,7 +39,10 @@ ptrdiff_t bn_whitening_packed_count(ptrdiff_t rows, ptrdiff_t depth);
         ptrdiff_t count, SCALAR *sums, ptrdiff_t sums_stride);                                               \
     /* target_r[s] = source_r[s] - centers[r] for r < rows, s < count (one rounding, as in Swift). */        \
     void bn_whitening_centered_copy_##SUFFIX(ptrdiff_t rows, const SCALAR *source, ptrdiff_t source_stride,  \
-        ptrdiff_t count, const SCALAR *centers, SCALAR *target, ptrdiff_t target_stride);
+        ptrdiff_t count, const SCALAR *centers, SCALAR *target, ptrdiff_t target_stride);                    \
+    /* target_s[c] = source_s[c] - centers[c] for s < count, c < columns (sample-major rows). */              \
+    void bn_whitening_centered_samples_##SUFFIX(ptrdiff_t count, const SCALAR *source, ptrdiff_t source_stride, \
+        ptrdiff_t columns, const SCALAR *centers, SCALAR *target, ptrdiff_t target_stride);
 
 WHITENING_PRODUCTS_DECLARE(float, float)
 WHITENING_PRODUCTS_DECLARE(double, double)

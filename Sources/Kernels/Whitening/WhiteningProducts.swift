@@ -115,6 +115,29 @@ enum WhiteningProducts {
         }
     }
 
+    /// `target_s[c] = source_s[c] - centers[c]` for `s < count`, `c < centers.count` (sample-major rows), as
+    /// the Swift loop computes it; `false`, having done nothing, where the AVX2 products do not run.
+    @inline(__always)
+    static func centeredSamples<Scalar>(
+        count: Int, _ source: UnsafePointer<Scalar>, stride: Int, centers: [Scalar],
+        into target: UnsafeMutablePointer<Scalar>, targetStride: Int
+    ) -> Bool {
+        guard supported, WhiteningTuning.blasProductsOverride != true else { return false }
+        return centers.withUnsafeBufferPointer { centersBuffer in
+            guard let centersBase = centersBuffer.baseAddress else { return false }
+            if Scalar.self == Float.self {
+                bn_whitening_centered_samples_float(
+                    count, cast(source), stride, centers.count, cast(centersBase), cast(target), targetStride)
+            } else if Scalar.self == Double.self {
+                bn_whitening_centered_samples_double(
+                    count, cast(source), stride, centers.count, cast(centersBase), cast(target), targetStride)
+            } else {
+                return false
+            }
+            return true
+        }
+    }
+
     @inline(__always)
     private static func cast<Scalar, Target>(_ pointer: UnsafePointer<Scalar>) -> UnsafePointer<Target> {
         UnsafeRawPointer(pointer).assumingMemoryBound(to: Target.self)
