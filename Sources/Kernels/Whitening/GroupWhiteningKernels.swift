@@ -355,7 +355,7 @@ package enum GroupWhiteningKernels {
         let groupSize = chunks.groupSize
         let width = groupSize + 1
         let scratchStride = chunks.scratchLeadingDimension
-        let useProducts = WhiteningProducts.apply(to: Scalar.self, chunks: chunks, depth: groupSize)
+        let useProducts = chunks.channelMajor && WhiteningProducts.apply(to: Scalar.self, depth: groupSize)
         let useSymmetricUpdate = useProducts || chunks.parts == 1
         return accumulate(of: input, centeredOn: shift, chunks: chunks, upperOnly: useSymmetricUpdate) {
             scratch, group, samples, product in
@@ -482,10 +482,16 @@ package enum GroupWhiteningKernels {
         matrices: [[[Scalar]]], shifts: [[Scalar]], into output: UnsafeMutablePointer<Scalar>
     ) {
         let groupSize = chunks.groupSize
-        if WhiteningProducts.apply(to: Scalar.self, chunks: chunks, depth: terms.count * groupSize) {
-            combineWithProducts(
-                chunks: chunks, input: input, center: center, terms: terms, matrices: matrices, shifts: shifts,
-                into: output)
+        if WhiteningProducts.apply(to: Scalar.self, depth: terms.count * groupSize) {
+            if chunks.channelMajor {
+                combineWithProducts(
+                    chunks: chunks, input: input, center: center, terms: terms, matrices: matrices, shifts: shifts,
+                    into: output)
+            } else {
+                combineRowsWithProducts(
+                    chunks: chunks, input: input, center: center, terms: terms, matrices: matrices, shifts: shifts,
+                    into: output)
+            }
             return
         }
         let order = BLASCount.checked(groupSize)
@@ -617,6 +623,70 @@ package enum GroupWhiteningKernels {
                     }
                 }
             }
+        }
+    }
+
+    /// ``combine`` on ``WhiteningProducts`` for sample-major groups, one or two terms: the centered input
+    /// through the chunk's scratch as before, the other terms straight from the tensor; each output value
+    /// written once, with no shift pass.
+    static func combineRowsWithProducts<Scalar: BatchNormScalar>(
+        chunks: GroupChunks, input: UnsafePointer<Scalar>, center: [Scalar]?, terms: [CombineTerm<Scalar>],
+        matrices: [[[Scalar]]], shifts: [[Scalar]], into output: UnsafeMutablePointer<Scalar>
+    ) {
+        let groupSize = chunks.groupSize
+        let depth = terms.count * groupSize
+        let padded = WhiteningProducts.paddedRows(groupSize, Scalar.self)
+        let groups = chunks.groups
+        var packed = [Scalar](repeating: 0, count: groups.count * padded * depth)
+        var paddedShifts = [Scalar](repeating: 0, count: groups.count * padded)
+        for index in 0..<groups.count {
+            packed.withUnsafeMutableBufferPointer { buffer in
+                WhiteningProducts.packRows(rows: groupSize, matrices[index], into: buffer.baseAddress! + index * padded * depth)
+            }
+            for row in 0..<groupSize { paddedShifts[index * padded + row] = shifts[index][row] }
+        }
+        let tensorStride = chunks.tensorLeadingDimension
+        let needsScratch = terms.contains { if case .centeredInput = $0 { true } else { false } }
+        func run(scratch: UnsafeMutablePointer<Scalar>?) {
+            packed.withUnsafeBufferPointer { packedBuffer in
+                paddedShifts.withUnsafeBufferPointer { shiftsBuffer in
+                    guard let packedBase = packedBuffer.baseAddress, let shiftsBase = shiftsBuffer.baseAddress else { return }
+                    chunks.forEachPart { part, items in
+                        let partScratch = scratch.map { $0 + part * chunks.scratchCount }
+                        for item in items {
+                            let (group, chunk) = chunks.groupAndChunk(of: item)
+                            let samples = chunks.samples(of: chunk)
+                            if let partScratch, let center {
+                                chunks.centeredCopy(
+                                    of: input, group: group, samples: samples,
+                                    center: Array(center[group * groupSize ..< (group + 1) * groupSize]), into: partScratch)
+                            }
+                            let index = group - groups.lowerBound
+                            chunks.forEachRun(of: samples, group: group, callSized: false) { tensorOffset, chunkOffset, count in
+                                func source(_ term: CombineTerm<Scalar>) -> (UnsafePointer<Scalar>, Int) {
+                                    switch term {
+                                    case .centeredInput:
+                                        (UnsafePointer(partScratch! + chunks.scratchOffset(chunkOffset)), chunks.scratchLeadingDimension)
+                                    case .input: (input + tensorOffset, tensorStride)
+                                    case .tensor(let base): (base + tensorOffset, tensorStride)
+                                    }
+                                }
+                                let first = source(terms[0]), second = source(terms[terms.count - 1])
+                                WhiteningProducts.combineRows(
+                                    rows: groupSize, depth: depth, count: count, packed: packedBase + index * padded * depth,
+                                    shift: shiftsBase + index * padded, first: first.0, firstStride: first.1,
+                                    second: second.0, secondStride: second.1, output: output + tensorOffset,
+                                    outputStride: tensorStride)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if needsScratch {
+            chunks.withScratch(Scalar.self) { run(scratch: $0) }
+        } else {
+            run(scratch: nil)
         }
     }
 
