@@ -187,8 +187,8 @@ struct GroupChunks {
         forEachRun(of: samples, group: group, callSized: false) { tensorOffset, chunkOffset, count in
             if channelMajor {
                 if WhiteningProducts.centeredCopy(
-                    rows: groupSize, tensor + tensorOffset, stride: tensorStride, count: count, centers: center,
-                    into: scratch + chunkOffset, targetStride: scratchStride) {
+                    sampleMajor: false, lines: groupSize, length: count, tensor + tensorOffset, stride: tensorStride,
+                    centers: center, into: scratch + chunkOffset, targetStride: scratchStride) {
                     return
                 }
                 for row in 0..<groupSize {
@@ -198,9 +198,9 @@ struct GroupChunks {
                     for index in 0..<count { to[index] = from[index] - value }
                 }
             } else {
-                if WhiteningProducts.centeredSamples(
-                    count: count, tensor + tensorOffset, stride: tensorStride, centers: center,
-                    into: scratch + chunkOffset * scratchStride, targetStride: scratchStride) {
+                if WhiteningProducts.centeredCopy(
+                    sampleMajor: true, lines: count, length: groupSize, tensor + tensorOffset, stride: tensorStride,
+                    centers: center, into: scratch + chunkOffset * scratchStride, targetStride: scratchStride) {
                     return
                 }
                 for sample in 0..<count {

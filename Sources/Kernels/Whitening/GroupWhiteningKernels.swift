@@ -500,67 +500,50 @@ package enum GroupWhiteningKernels {
         let needsScratch = terms.contains { if case .centeredInput = $0 { true } else { false } }
         let flatMatrices = matrices.flatMap { $0.flatMap { $0 } }
         let matrixCount = groupSize * groupSize
-        func run(scratch: UnsafeMutablePointer<Scalar>?) {
-            flatMatrices.withUnsafeBufferPointer { matricesBuffer in
-                guard let matricesBase = matricesBuffer.baseAddress else { return }
-                chunks.forEachPart { part, items in
-                    let partScratch = scratch.map { $0 + part * chunks.scratchCount }
-                    for item in items {
-                        let (group, chunk) = chunks.groupAndChunk(of: item)
-                        let samples = chunks.samples(of: chunk)
-                        if let partScratch, let center {
-                            chunks.centeredCopy(
-                                of: input, group: group, samples: samples,
-                                center: Array(center[group * groupSize ..< (group + 1) * groupSize]), into: partScratch)
+        flatMatrices.withUnsafeBufferPointer { matricesBuffer in
+            guard let matricesBase = matricesBuffer.baseAddress else { return }
+            forEachChunk(chunks, input: input, centeredOn: needsScratch ? center : nil) { group, samples, partScratch in
+                let shift = shifts[group - chunks.groups.lowerBound]
+                chunks.forEachRun(of: samples, group: group, callSized: true) { tensorOffset, chunkOffset, count in
+                    let target = output + tensorOffset
+                    // The shift first, then every product added with beta = 1: OpenBLAS skips its
+                    // beta pass over the output, and the shift needs no pass of its own.
+                    if chunks.channelMajor {
+                        for row in 0..<groupSize {
+                            (target + row * tensorStride).update(repeating: shift[row], count: count)
                         }
-                        let shift = shifts[group - chunks.groups.lowerBound]
-                        chunks.forEachRun(of: samples, group: group, callSized: true) { tensorOffset, chunkOffset, count in
-                            let target = output + tensorOffset
-                            // The shift first, then every product added with beta = 1: OpenBLAS skips its
-                            // beta pass over the output, and the shift needs no pass of its own.
-                            if chunks.channelMajor {
-                                for row in 0..<groupSize {
-                                    (target + row * tensorStride).update(repeating: shift[row], count: count)
-                                }
-                            } else {
-                                shift.withUnsafeBufferPointer { shiftBuffer in
-                                    guard let shiftBase = shiftBuffer.baseAddress else { return }
-                                    for sample in 0..<count {
-                                        (target + sample * tensorStride).update(from: shiftBase, count: groupSize)
-                                    }
-                                }
+                    } else {
+                        shift.withUnsafeBufferPointer { shiftBuffer in
+                            guard let shiftBase = shiftBuffer.baseAddress else { return }
+                            for sample in 0..<count {
+                                (target + sample * tensorStride).update(from: shiftBase, count: groupSize)
                             }
-                            for (index, term) in terms.enumerated() {
-                                let source: UnsafePointer<Scalar>, sourceStride: Int
-                                switch term {
-                                case .centeredInput:
-                                    guard let partScratch else { continue }
-                                    (source, sourceStride) = (UnsafePointer(partScratch + chunks.scratchOffset(chunkOffset)), scratchStride)
-                                case .input: (source, sourceStride) = (input + tensorOffset, tensorStride)
-                                case .tensor(let base): (source, sourceStride) = (base + tensorOffset, tensorStride)
-                                }
-                                let matrix = matricesBase
-                                    + ((group - chunks.groups.lowerBound) * terms.count + index) * matrixCount
-                                if chunks.channelMajor {
-                                    Scalar.whiteningRoutines.gemm(
-                                        false, false, order, BLASCount.checked(count), order, 1, matrix, order,
-                                        source, BLASCount.checked(sourceStride), 1, target, BLASCount.checked(tensorStride))
-                                } else {
-                                    Scalar.whiteningRoutines.gemm(
-                                        false, true, BLASCount.checked(count), order, order, 1, source,
-                                        BLASCount.checked(sourceStride), matrix, order, 1, target,
-                                        BLASCount.checked(tensorStride))
-                                }
-                            }
+                        }
+                    }
+                    for (index, term) in terms.enumerated() {
+                        let source: UnsafePointer<Scalar>, sourceStride: Int
+                        switch term {
+                        case .centeredInput:
+                            guard let partScratch else { continue }
+                            (source, sourceStride) = (UnsafePointer(partScratch + chunks.scratchOffset(chunkOffset)), scratchStride)
+                        case .input: (source, sourceStride) = (input + tensorOffset, tensorStride)
+                        case .tensor(let base): (source, sourceStride) = (base + tensorOffset, tensorStride)
+                        }
+                        let matrix = matricesBase
+                            + ((group - chunks.groups.lowerBound) * terms.count + index) * matrixCount
+                        if chunks.channelMajor {
+                            Scalar.whiteningRoutines.gemm(
+                                false, false, order, BLASCount.checked(count), order, 1, matrix, order,
+                                source, BLASCount.checked(sourceStride), 1, target, BLASCount.checked(tensorStride))
+                        } else {
+                            Scalar.whiteningRoutines.gemm(
+                                false, true, BLASCount.checked(count), order, order, 1, source,
+                                BLASCount.checked(sourceStride), matrix, order, 1, target,
+                                BLASCount.checked(tensorStride))
                         }
                     }
                 }
             }
-        }
-        if needsScratch {
-            chunks.withScratch(Scalar.self) { run(scratch: $0) }
-        } else {
-            run(scratch: nil)
         }
     }
 
@@ -580,7 +563,8 @@ package enum GroupWhiteningKernels {
         var centers = [Scalar](repeating: 0, count: groups.count * depth)
         for (index, group) in groups.enumerated() {
             packed.withUnsafeMutableBufferPointer { buffer in
-                WhiteningProducts.pack(rows: groupSize, matrices[index], into: buffer.baseAddress! + index * packedCount)
+                WhiteningProducts.pack(
+                    rows: groupSize, matrices[index], sampleMajor: false, into: buffer.baseAddress! + index * packedCount)
             }
             for (termIndex, term) in terms.enumerated() {
                 guard case .centeredInput = term, let center else { continue }
@@ -641,52 +625,66 @@ package enum GroupWhiteningKernels {
         var paddedShifts = [Scalar](repeating: 0, count: groups.count * padded)
         for index in 0..<groups.count {
             packed.withUnsafeMutableBufferPointer { buffer in
-                WhiteningProducts.packRows(rows: groupSize, matrices[index], into: buffer.baseAddress! + index * padded * depth)
+                WhiteningProducts.pack(
+                    rows: groupSize, matrices[index], sampleMajor: true, into: buffer.baseAddress! + index * padded * depth)
             }
             for row in 0..<groupSize { paddedShifts[index * padded + row] = shifts[index][row] }
         }
         let tensorStride = chunks.tensorLeadingDimension
         let needsScratch = terms.contains { if case .centeredInput = $0 { true } else { false } }
-        func run(scratch: UnsafeMutablePointer<Scalar>?) {
-            packed.withUnsafeBufferPointer { packedBuffer in
-                paddedShifts.withUnsafeBufferPointer { shiftsBuffer in
-                    guard let packedBase = packedBuffer.baseAddress, let shiftsBase = shiftsBuffer.baseAddress else { return }
-                    chunks.forEachPart { part, items in
-                        let partScratch = scratch.map { $0 + part * chunks.scratchCount }
-                        for item in items {
-                            let (group, chunk) = chunks.groupAndChunk(of: item)
-                            let samples = chunks.samples(of: chunk)
-                            if let partScratch, let center {
-                                chunks.centeredCopy(
-                                    of: input, group: group, samples: samples,
-                                    center: Array(center[group * groupSize ..< (group + 1) * groupSize]), into: partScratch)
-                            }
-                            let index = group - groups.lowerBound
-                            chunks.forEachRun(of: samples, group: group, callSized: false) { tensorOffset, chunkOffset, count in
-                                func source(_ term: CombineTerm<Scalar>) -> (UnsafePointer<Scalar>, Int) {
-                                    switch term {
-                                    case .centeredInput:
-                                        (UnsafePointer(partScratch! + chunks.scratchOffset(chunkOffset)), chunks.scratchLeadingDimension)
-                                    case .input: (input + tensorOffset, tensorStride)
-                                    case .tensor(let base): (base + tensorOffset, tensorStride)
-                                    }
-                                }
-                                let first = source(terms[0]), second = source(terms[terms.count - 1])
-                                WhiteningProducts.combineRows(
-                                    rows: groupSize, depth: depth, count: count, packed: packedBase + index * padded * depth,
-                                    shift: shiftsBase + index * padded, first: first.0, firstStride: first.1,
-                                    second: second.0, secondStride: second.1, output: output + tensorOffset,
-                                    outputStride: tensorStride)
+        packed.withUnsafeBufferPointer { packedBuffer in
+            paddedShifts.withUnsafeBufferPointer { shiftsBuffer in
+                guard let packedBase = packedBuffer.baseAddress, let shiftsBase = shiftsBuffer.baseAddress else { return }
+                forEachChunk(chunks, input: input, centeredOn: needsScratch ? center : nil) { group, samples, partScratch in
+                    let index = group - groups.lowerBound
+                    chunks.forEachRun(of: samples, group: group, callSized: false) { tensorOffset, chunkOffset, count in
+                        func source(_ term: CombineTerm<Scalar>) -> (UnsafePointer<Scalar>, Int) {
+                            switch term {
+                            case .centeredInput:
+                                (UnsafePointer(partScratch! + chunks.scratchOffset(chunkOffset)), chunks.scratchLeadingDimension)
+                            case .input: (input + tensorOffset, tensorStride)
+                            case .tensor(let base): (base + tensorOffset, tensorStride)
                             }
                         }
+                        let first = source(terms[0]), second = source(terms[terms.count - 1])
+                        WhiteningProducts.combineRows(
+                            rows: groupSize, depth: depth, count: count, packed: packedBase + index * padded * depth,
+                            shift: shiftsBase + index * padded, first: first.0, firstStride: first.1,
+                            second: second.0, secondStride: second.1, output: output + tensorOffset,
+                            outputStride: tensorStride)
                     }
                 }
             }
         }
-        if needsScratch {
-            chunks.withScratch(Scalar.self) { run(scratch: $0) }
+    }
+
+    /// Runs `body(group, samples, scratch)` for every `(group, chunk)` item of `chunks`, split over the
+    /// pool's parts; with `center`, `scratch` is the part's scratch holding the chunk's `x - center` (rows
+    /// `0 ..< G`, the ones kept), else `nil`.
+    static func forEachChunk<Scalar: BatchNormScalar>(
+        _ chunks: GroupChunks, input: UnsafePointer<Scalar>, centeredOn center: [Scalar]?,
+        _ body: (_ group: Int, _ samples: Range<Int>, _ scratch: UnsafeMutablePointer<Scalar>?) -> Void
+    ) {
+        let groupSize = chunks.groupSize
+        func walk(_ scratch: UnsafeMutablePointer<Scalar>?) {
+            chunks.forEachPart { part, items in
+                let partScratch = scratch.map { $0 + part * chunks.scratchCount }
+                for item in items {
+                    let (group, chunk) = chunks.groupAndChunk(of: item)
+                    let samples = chunks.samples(of: chunk)
+                    if let partScratch, let center {
+                        chunks.centeredCopy(
+                            of: input, group: group, samples: samples,
+                            center: Array(center[group * groupSize ..< (group + 1) * groupSize]), into: partScratch)
+                    }
+                    body(group, samples, partScratch)
+                }
+            }
+        }
+        if center != nil {
+            chunks.withScratch(Scalar.self) { walk($0) }
         } else {
-            run(scratch: nil)
+            walk(nil)
         }
     }
 
