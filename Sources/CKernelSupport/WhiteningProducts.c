@@ -24,6 +24,11 @@ int bn_whitening_products_available(void) {
 #endif
 }
 
+ptrdiff_t bn_whitening_padded_rows(ptrdiff_t rows, ptrdiff_t scalar_size) {
+    ptrdiff_t step = 2 * 32 / scalar_size;
+    return (rows + step - 1) / step * step;
+}
+
 ptrdiff_t bn_whitening_packed_count(ptrdiff_t rows, ptrdiff_t depth) {
     return (rows + BN_WHITENING_PANEL_ROWS - 1) / BN_WHITENING_PANEL_ROWS * BN_WHITENING_PANEL_ROWS * depth;
 }
@@ -32,6 +37,8 @@ ptrdiff_t bn_whitening_packed_count(ptrdiff_t rows, ptrdiff_t depth) {
 #define WP_ROWS BN_WHITENING_PANEL_ROWS
 // How far ahead of the tile the first row block's pass prefetches each source row.
 #define WP_PREFETCH_BYTES 256
+// Samples per tile of the sample-major combine.
+#define WP_ROW_SAMPLES 6
 
 #define SCALAR float
 #define VECTOR __m256
@@ -126,7 +133,15 @@ ptrdiff_t bn_whitening_packed_count(ptrdiff_t rows, ptrdiff_t depth) {
     void bn_whitening_row_sums_##SUFFIX(ptrdiff_t rows, const SCALAR *values, ptrdiff_t stride,             \
         ptrdiff_t count, SCALAR *sums, ptrdiff_t sums_stride) { __builtin_trap(); }                          \
     void bn_whitening_centered_copy_##SUFFIX(ptrdiff_t rows, const SCALAR *source, ptrdiff_t source_stride,  \
-        ptrdiff_t count, const SCALAR *centers, SCALAR *target, ptrdiff_t target_stride) { __builtin_trap(); }
+        ptrdiff_t count, const SCALAR *centers, SCALAR *target, ptrdiff_t target_stride) { __builtin_trap(); } \
+    void bn_whitening_centered_samples_##SUFFIX(ptrdiff_t count, const SCALAR *source, ptrdiff_t source_stride, \
+        ptrdiff_t columns, const SCALAR *centers, SCALAR *target, ptrdiff_t target_stride) { __builtin_trap(); } \
+    void bn_whitening_pack_rows_##SUFFIX(ptrdiff_t rows, ptrdiff_t first_depth, const SCALAR *first,        \
+        ptrdiff_t second_depth, const SCALAR *second, SCALAR *packed) { __builtin_trap(); }                  \
+    void bn_whitening_combine_rows_##SUFFIX(ptrdiff_t rows, ptrdiff_t depth, ptrdiff_t count,               \
+        const SCALAR *packed, const SCALAR *padded_shift, const SCALAR *first_source, ptrdiff_t first_stride, \
+        const SCALAR *second_source, ptrdiff_t second_stride, ptrdiff_t first_depth, SCALAR *output,         \
+        ptrdiff_t output_stride) { __builtin_trap(); }
 WP_UNAVAILABLE(float, float)
 WP_UNAVAILABLE(double, double)
 #endif

@@ -242,3 +242,108 @@ WP_TARGET void NAME(bn_whitening_centered_copy)(
         for (; sample < count; sample++) to[sample] = from[sample] - centers[row];
     }
 }
+
+/// `target_s[c] = source_s[c] - centers[c]` for `s < count`, `c < columns` (sample-major rows `source_stride`
+/// and `target_stride` apart): the same subtraction as the Swift loop, `LANES` columns at a time.
+WP_TARGET void NAME(bn_whitening_centered_samples)(
+    ptrdiff_t count, const SCALAR *source, ptrdiff_t source_stride, ptrdiff_t columns, const SCALAR *centers,
+    SCALAR *target, ptrdiff_t target_stride)
+{
+    ptrdiff_t whole = columns - columns % LANES;
+    MASK tail = MASKFOR(columns - whole);
+    for (ptrdiff_t sample = 0; sample < count; sample++) {
+        const SCALAR *from = source + sample * source_stride;
+        SCALAR *to = target + sample * target_stride;
+        for (ptrdiff_t column = 0; column < whole; column += LANES) {
+            STORE(to + column, SUB(LOAD(from + column), LOAD(centers + column)));
+        }
+        if (whole < columns) {
+            MASKSTORE(to + whole, tail, SUB(MASKLOAD(from + whole, tail), MASKLOAD(centers + whole, tail)));
+        }
+    }
+}
+
+// MARK: - Combine, sample-major
+
+/// `used` (1 or `WP_ROW_SAMPLES`, a constant where it is inlined) samples from `sample`, output channels
+/// `first ..< first + 2·LANES` (`mask0`/`mask1` select the real ones): `shift[i] + Σ_k packed[k][i] · v_k(s)`,
+/// with `v_k(s)` the `k`-th value of sample `s` (the first source's row for `k < first_depth`, then the
+/// second's), summed in `k` order with one FMA per term.
+WP_INLINE void NAME(combine_rows_tile)(
+    int used, ptrdiff_t depth, ptrdiff_t first_depth, ptrdiff_t padded, const SCALAR *packed, ptrdiff_t first,
+    const SCALAR *first_source, ptrdiff_t first_stride, const SCALAR *second_source, ptrdiff_t second_stride,
+    ptrdiff_t sample, const SCALAR *shift, SCALAR *output, ptrdiff_t output_stride, MASK mask0, MASK mask1, int whole)
+{
+    VECTOR sums[WP_ROW_SAMPLES][2];
+    VECTOR shift0 = LOAD(shift + first), shift1 = LOAD(shift + first + LANES);
+    for (int row = 0; row < used; row++) {
+        sums[row][0] = shift0;
+        sums[row][1] = shift1;
+    }
+    const SCALAR *rows_first = first_source + sample * first_stride;
+    for (ptrdiff_t k = 0; k < first_depth; k++) {
+        VECTOR weight0 = LOAD(packed + k * padded + first), weight1 = LOAD(packed + k * padded + first + LANES);
+        for (int row = 0; row < used; row++) {
+            VECTOR value = SET1(rows_first[row * first_stride + k]);
+            sums[row][0] = FMA(value, weight0, sums[row][0]);
+            sums[row][1] = FMA(value, weight1, sums[row][1]);
+        }
+    }
+    const SCALAR *rows_second = second_source + sample * second_stride;
+    for (ptrdiff_t k = first_depth; k < depth; k++) {
+        VECTOR weight0 = LOAD(packed + k * padded + first), weight1 = LOAD(packed + k * padded + first + LANES);
+        for (int row = 0; row < used; row++) {
+            VECTOR value = SET1(rows_second[row * second_stride + k - first_depth]);
+            sums[row][0] = FMA(value, weight0, sums[row][0]);
+            sums[row][1] = FMA(value, weight1, sums[row][1]);
+        }
+    }
+    for (int row = 0; row < used; row++) {
+        SCALAR *target = output + (sample + row) * output_stride + first;
+        if (whole) {
+            STORE(target, sums[row][0]);
+            STORE(target + LANES, sums[row][1]);
+        } else {
+            MASKSTORE(target, mask0, sums[row][0]);
+            MASKSTORE(target + LANES, mask1, sums[row][1]);
+        }
+    }
+}
+
+/// Packs `[first | second]` (`rows × first_depth`, `rows × second_depth`, row-major) transposed, rows padded
+/// with zeros to a multiple of `2·LANES`: `packed[k · padded + i] = M[i][k]`.
+WP_TARGET void NAME(bn_whitening_pack_rows)(
+    ptrdiff_t rows, ptrdiff_t first_depth, const SCALAR *first, ptrdiff_t second_depth, const SCALAR *second,
+    SCALAR *packed)
+{
+    ptrdiff_t padded = (rows + 2 * LANES - 1) / (2 * LANES) * (2 * LANES);
+    for (ptrdiff_t k = 0; k < first_depth + second_depth; k++) {
+        for (ptrdiff_t i = 0; i < padded; i++) {
+            SCALAR value = 0;
+            if (i < rows) value = k < first_depth ? first[i * first_depth + k] : second[i * second_depth + k - first_depth];
+            packed[k * padded + i] = value;
+        }
+    }
+}
+
+WP_TARGET void NAME(bn_whitening_combine_rows)(
+    ptrdiff_t rows, ptrdiff_t depth, ptrdiff_t count, const SCALAR *packed, const SCALAR *padded_shift,
+    const SCALAR *first_source, ptrdiff_t first_stride, const SCALAR *second_source, ptrdiff_t second_stride,
+    ptrdiff_t first_depth, SCALAR *output, ptrdiff_t output_stride)
+{
+    ptrdiff_t padded = (rows + 2 * LANES - 1) / (2 * LANES) * (2 * LANES);
+    ptrdiff_t whole_samples = count - count % WP_ROW_SAMPLES;
+    for (ptrdiff_t first = 0; first < rows; first += 2 * LANES) {
+        int whole = first + 2 * LANES <= rows;
+        MASK mask0 = MASKFOR(rows - first), mask1 = MASKFOR(rows - first - LANES);
+        for (ptrdiff_t sample = 0; sample < whole_samples; sample += WP_ROW_SAMPLES) {
+            NAME(combine_rows_tile)(WP_ROW_SAMPLES, depth, first_depth, padded, packed, first, first_source,
+                first_stride, second_source, second_stride, sample, padded_shift, output, output_stride, mask0, mask1,
+                whole);
+        }
+        for (ptrdiff_t sample = whole_samples; sample < count; sample++) {
+            NAME(combine_rows_tile)(1, depth, first_depth, padded, packed, first, first_source, first_stride,
+                second_source, second_stride, sample, padded_shift, output, output_stride, mask0, mask1, whole);
+        }
+    }
+}

@@ -17,6 +17,9 @@ int bn_whitening_products_available(void);
 /// Elements of a packed `rows × depth` matrix (rows padded to whole panels).
 ptrdiff_t bn_whitening_packed_count(ptrdiff_t rows, ptrdiff_t depth);
 
+/// Rows padded to two 256-bit vectors of a scalar of `scalar_size` bytes (the sample-major packing).
+ptrdiff_t bn_whitening_padded_rows(ptrdiff_t rows, ptrdiff_t scalar_size);
+
 #define WHITENING_PRODUCTS_DECLARE(SCALAR, SUFFIX)                                                           \
     /* Packs [first | second] (`rows × first_depth` and `rows × second_depth`, row-major, second nullable    \
        when second_depth is 0) into panels of BN_WHITENING_PANEL_ROWS rows for combine. */                  \
@@ -39,7 +42,21 @@ ptrdiff_t bn_whitening_packed_count(ptrdiff_t rows, ptrdiff_t depth);
         ptrdiff_t count, SCALAR *sums, ptrdiff_t sums_stride);                                               \
     /* target_r[s] = source_r[s] - centers[r] for r < rows, s < count (one rounding, as in Swift). */        \
     void bn_whitening_centered_copy_##SUFFIX(ptrdiff_t rows, const SCALAR *source, ptrdiff_t source_stride,  \
-        ptrdiff_t count, const SCALAR *centers, SCALAR *target, ptrdiff_t target_stride);
+        ptrdiff_t count, const SCALAR *centers, SCALAR *target, ptrdiff_t target_stride);                    \
+    /* target_s[c] = source_s[c] - centers[c] for s < count, c < columns (sample-major rows). */              \
+    void bn_whitening_centered_samples_##SUFFIX(ptrdiff_t count, const SCALAR *source, ptrdiff_t source_stride, \
+        ptrdiff_t columns, const SCALAR *centers, SCALAR *target, ptrdiff_t target_stride);                  \
+    /* Packs [first | second] transposed for combine_rows: packed[k·padded + i] = M[i][k], padded =         \
+       bn_whitening_padded_rows(rows, sizeof(SCALAR)) (zeros beyond rows). */                               \
+    void bn_whitening_pack_rows_##SUFFIX(ptrdiff_t rows, ptrdiff_t first_depth, const SCALAR *first,        \
+        ptrdiff_t second_depth, const SCALAR *second, SCALAR *packed);                                       \
+    /* Sample-major: output_s[i] = padded_shift[i] + Σ_k M[i][k] · v_k(s) for i < rows, s < count, where     \
+       v_k(s) = first_source[s·first_stride + k] for k < first_depth, else                                   \
+       second_source[s·second_stride + k - first_depth]; padded_shift has the padded length. */              \
+    void bn_whitening_combine_rows_##SUFFIX(ptrdiff_t rows, ptrdiff_t depth, ptrdiff_t count,               \
+        const SCALAR *packed, const SCALAR *padded_shift, const SCALAR *first_source, ptrdiff_t first_stride, \
+        const SCALAR *second_source, ptrdiff_t second_stride, ptrdiff_t first_depth, SCALAR *output,         \
+        ptrdiff_t output_stride);
 
 WHITENING_PRODUCTS_DECLARE(float, float)
 WHITENING_PRODUCTS_DECLARE(double, double)

@@ -76,10 +76,24 @@ struct GroupChunks {
         return copy
     }
 
-    /// Group and chunk of work item `item` (items run group-major over ``groups``).
+    /// Group and chunk of work item `item`. Items run group-major over ``groups`` for channel-major
+    /// tensors (a group's chunks are its own panels), chunk-major for sample-major ones (a chunk's rows hold
+    /// every group, so the groups of a chunk follow each other while its rows are in cache).
     func groupAndChunk(of item: Int) -> (group: Int, chunk: Int) {
-        let (groupIndex, chunk) = item.quotientAndRemainder(dividingBy: chunkCount)
+        if channelMajor {
+            let (groupIndex, chunk) = item.quotientAndRemainder(dividingBy: chunkCount)
+            return (groups.lowerBound + groupIndex, chunk)
+        }
+        let (chunk, groupIndex) = item.quotientAndRemainder(dividingBy: groups.count)
         return (groups.lowerBound + groupIndex, chunk)
+    }
+
+    /// The groups the kernels take together through their passes (statistics, then output): channel-major
+    /// groups one at a time, so that the output pass finds the group's values (1/(C/G) of the tensor) still
+    /// in L3 from the statistics pass; sample-major groups all at once, since a group is a column block of
+    /// every row and a pass over one group alone reads every cache line of the tensor.
+    var groupBatches: [Range<Int>] {
+        channelMajor ? groups.map { $0..<($0 + 1) } : [groups]
     }
 
     var chunkCount: Int { (geometry.valuesPerChannel + samplesPerChunk - 1) / samplesPerChunk }
@@ -173,8 +187,8 @@ struct GroupChunks {
         forEachRun(of: samples, group: group, callSized: false) { tensorOffset, chunkOffset, count in
             if channelMajor {
                 if WhiteningProducts.centeredCopy(
-                    rows: groupSize, tensor + tensorOffset, stride: tensorStride, count: count, centers: center,
-                    into: scratch + chunkOffset, targetStride: scratchStride) {
+                    sampleMajor: false, lines: groupSize, length: count, tensor + tensorOffset, stride: tensorStride,
+                    centers: center, into: scratch + chunkOffset, targetStride: scratchStride) {
                     return
                 }
                 for row in 0..<groupSize {
@@ -184,6 +198,11 @@ struct GroupChunks {
                     for index in 0..<count { to[index] = from[index] - value }
                 }
             } else {
+                if WhiteningProducts.centeredCopy(
+                    sampleMajor: true, lines: count, length: groupSize, tensor + tensorOffset, stride: tensorStride,
+                    centers: center, into: scratch + chunkOffset * scratchStride, targetStride: scratchStride) {
+                    return
+                }
                 for sample in 0..<count {
                     let from = tensor + tensorOffset + sample * tensorStride
                     let to = scratch + (chunkOffset + sample) * scratchStride

@@ -66,7 +66,6 @@ package enum GroupWhiteningKernels {
     ) -> GroupWhiteningFactors<Scalar> {
         assert(geometry.channelCount % groupSize == 0)
         let chunks = GroupChunks(geometry: geometry, groupSize: groupSize)
-        let groupCount = geometry.channelCount / groupSize
         let sampleCount = Double(geometry.valuesPerChannel)
         let shift = dataShift(of: input, chunks: chunks)
         var high = [Scalar](repeating: 0, count: geometry.channelCount)
@@ -74,38 +73,42 @@ package enum GroupWhiteningKernels {
         var covariances: [SquareMatrix] = []
         var whitenings: [SquareMatrix] = []
         let width = groupSize + 1
-        // Group by group, so that the output pass finds the group's values (1/(C/G) of the tensor) still
-        // in L3 from the statistics pass.
-        for group in 0..<groupCount {
-            let groupChunks = chunks.restricted(to: group..<(group + 1))
-            let channels = group * groupSize ..< (group + 1) * groupSize
-            let groupSums = shiftedSecondMoments(of: input, shift: shift, chunks: groupChunks)[0]
-            // mean = shift + d with d = Σ (x - shift) / M; Σ = S Sᵀ / M - d dᵀ about the same shift.
-            let offset = (0..<groupSize).map { groupSums[$0 * width + groupSize] / sampleCount }
-            var covariance = SquareMatrix.zero(size: groupSize)
-            for row in 0..<groupSize {
-                for column in row..<groupSize {
-                    let value = groupSums[row * width + column] / sampleCount - offset[row] * offset[column]
-                    covariance[row, column] = value
-                    covariance[column, row] = value
+        for batch in chunks.groupBatches {
+            let batchChunks = chunks.restricted(to: batch)
+            let batchSums = shiftedSecondMoments(of: input, shift: shift, chunks: batchChunks)
+            var matrices: [[[Scalar]]] = []
+            var shifts: [[Scalar]] = []
+            for group in batch {
+                let channels = group * groupSize ..< (group + 1) * groupSize
+                let groupSums = batchSums[group - batch.lowerBound]
+                // mean = shift + d with d = Σ (x - shift) / M; Σ = S Sᵀ / M - d dᵀ about the same shift.
+                let offset = (0..<groupSize).map { groupSums[$0 * width + groupSize] / sampleCount }
+                var covariance = SquareMatrix.zero(size: groupSize)
+                for row in 0..<groupSize {
+                    for column in row..<groupSize {
+                        let value = groupSums[row * width + column] / sampleCount - offset[row] * offset[column]
+                        covariance[row, column] = value
+                        covariance[column, row] = value
+                    }
+                    covariance[row, row] += epsilon
                 }
-                covariance[row, row] += epsilon
+                for (index, channel) in channels.enumerated() {
+                    (high[channel], low[channel]) = twoWord(Double(shift[channel]), offset[index])
+                }
+                let whitening = WhiteningTransform.whitening(covariance: covariance, method: method, epsilon: epsilon)
+                // y = diag(gamma) Φ (x - high - low) + beta: the low word goes into the shift.
+                let scale = gamma.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 1, count: groupSize)
+                let matrix = whitening.scalingRows(by: scale)
+                let bias = beta.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 0, count: groupSize)
+                let residual = low[channels].map(Double.init)
+                matrices.append([scalars(matrix)])
+                shifts.append(zip(bias, multiply(matrix, residual)).map { Scalar($0 - $1) })
+                covariances.append(covariance)
+                whitenings.append(whitening)
             }
-            for (index, channel) in channels.enumerated() {
-                (high[channel], low[channel]) = twoWord(Double(shift[channel]), offset[index])
-            }
-            let whitening = WhiteningTransform.whitening(covariance: covariance, method: method, epsilon: epsilon)
-            // y = diag(gamma) Φ (x - high - low) + beta: the low word goes into the shift.
-            let scale = gamma.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 1, count: groupSize)
-            let matrix = whitening.scalingRows(by: scale)
-            let bias = beta.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 0, count: groupSize)
-            let residual = low[channels].map(Double.init)
             combine(
-                chunks: groupChunks, input: input, center: high, terms: [.centeredInput],
-                matrices: [[scalars(matrix)]], shifts: [zip(bias, multiply(matrix, residual)).map { Scalar($0 - $1) }],
-                into: output)
-            covariances.append(covariance)
-            whitenings.append(whitening)
+                chunks: batchChunks, input: input, center: high, terms: [.centeredInput], matrices: matrices,
+                shifts: shifts, into: output)
         }
         return GroupWhiteningFactors(
             center: ChannelCenter(high: high, low: low), covariance: covariances, whitening: whitenings)
@@ -153,10 +156,9 @@ package enum GroupWhiteningKernels {
         whitening: [Scalar], gamma: [Scalar]?, beta: [Scalar]?, into output: UnsafeMutablePointer<Scalar>
     ) {
         let chunks = GroupChunks(geometry: geometry, groupSize: groupSize)
-        let groupCount = geometry.channelCount / groupSize
         var matrices: [[Scalar]] = []
         var shifts: [[Scalar]] = []
-        for group in 0..<groupCount {
+        for group in chunks.groups {
             let channels = group * groupSize ..< (group + 1) * groupSize
             let matrix = fixedWhitening(whitening, group: group, groupSize: groupSize)
                 .scalingRows(by: gamma.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 1, count: groupSize))
@@ -220,7 +222,6 @@ package enum GroupWhiteningKernels {
         into gradInput: UnsafeMutablePointer<Scalar>
     ) -> (gamma: [Scalar], beta: [Scalar]) {
         let chunks = GroupChunks(geometry: geometry, groupSize: groupSize)
-        let groupCount = geometry.channelCount / groupSize
         let sampleCount = Double(geometry.valuesPerChannel)
         let width = groupSize + 1
         var gammaGradient = [Scalar](repeating: 0, count: geometry.channelCount)
@@ -229,42 +230,48 @@ package enum GroupWhiteningKernels {
             gradOutput.withUnsafeBufferPointer { gradOutputBuffer in
                 guard let inputBase = inputBuffer.baseAddress, let gradOutputBase = gradOutputBuffer.baseAddress
                 else { return }
-                // Group by group, so that the second pass finds the group's x and dy still in L3.
-                for group in 0..<groupCount {
-                    let groupChunks = chunks.restricted(to: group..<(group + 1))
-                    // dY S_extᵀ: G × (G + 1), the last column Σ dy.
-                    let crossProduct = gradientCrossProducts(
-                        gradOutputBase, input: inputBase, center: factors.center.high, chunks: groupChunks)[0]
-                    let channels = group * groupSize ..< (group + 1) * groupSize
-                    let residual = residualMean(factors.center, channels)
-                    let whitening = factors.whitening[group]
-                    let scale = gamma.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 1, count: groupSize)
-                    // dY (S - r)ᵀ and Σ dy from the product with the ones row/column.
-                    var sums = [Double](repeating: 0, count: groupSize)
-                    var gradientCross = SquareMatrix.zero(size: groupSize)
-                    for row in 0..<groupSize {
-                        sums[row] = crossProduct[row * width + groupSize]
-                        for column in 0..<groupSize {
-                            gradientCross[row, column] = crossProduct[row * width + column] - sums[row] * residual[column]
+                for batch in chunks.groupBatches {
+                    let batchChunks = chunks.restricted(to: batch)
+                    // dY S_extᵀ per group: G × (G + 1), the last column Σ dy.
+                    let crossProducts = gradientCrossProducts(
+                        gradOutputBase, input: inputBase, center: factors.center.high, chunks: batchChunks)
+                    var matrices: [[[Scalar]]] = []
+                    var shifts: [[Scalar]] = []
+                    for group in batch {
+                        let crossProduct = crossProducts[group - batch.lowerBound]
+                        let channels = group * groupSize ..< (group + 1) * groupSize
+                        let residual = residualMean(factors.center, channels)
+                        let whitening = factors.whitening[group]
+                        let scale = gamma.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 1, count: groupSize)
+                        // dY (S - r)ᵀ and Σ dy from the product with the ones row/column.
+                        var sums = [Double](repeating: 0, count: groupSize)
+                        var gradientCross = SquareMatrix.zero(size: groupSize)
+                        for row in 0..<groupSize {
+                            sums[row] = crossProduct[row * width + groupSize]
+                            for column in 0..<groupSize {
+                                gradientCross[row, column] = crossProduct[row * width + column] - sums[row] * residual[column]
+                            }
                         }
+                        let projected = gradientCross * whitening
+                        for (index, channel) in channels.enumerated() {
+                            betaGradient[channel] = Scalar(sums[index])
+                            gammaGradient[channel] = Scalar(projected[index, index])
+                        }
+                        let covarianceGradient = WhiteningTransform.covarianceGradient(
+                            covariance: factors.covariance[group], method: method, epsilon: epsilon,
+                            whiteningGradient: gradientCross.scalingRows(by: scale))
+                        let outputMatrix = whitening.scalingColumns(by: scale)
+                        let centeredMatrix = (2 / sampleCount) * covarianceGradient
+                        let shift = zip(
+                            multiply(outputMatrix, sums.map { $0 / sampleCount }), multiply(centeredMatrix, residual)
+                        ).map { Scalar(-($0 + $1)) }
+                        matrices.append([scalars(outputMatrix), scalars(centeredMatrix)])
+                        shifts.append(shift)
                     }
-                    let projected = gradientCross * whitening
-                    for (index, channel) in channels.enumerated() {
-                        betaGradient[channel] = Scalar(sums[index])
-                        gammaGradient[channel] = Scalar(projected[index, index])
-                    }
-                    let covarianceGradient = WhiteningTransform.covarianceGradient(
-                        covariance: factors.covariance[group], method: method, epsilon: epsilon,
-                        whiteningGradient: gradientCross.scalingRows(by: scale))
-                    let outputMatrix = whitening.scalingColumns(by: scale)
-                    let centeredMatrix = (2 / sampleCount) * covarianceGradient
-                    let shift = zip(
-                        multiply(outputMatrix, sums.map { $0 / sampleCount }), multiply(centeredMatrix, residual)
-                    ).map { Scalar(-($0 + $1)) }
                     combine(
-                        chunks: groupChunks, input: inputBase, center: factors.center.high,
-                        terms: [.tensor(gradOutputBase), .centeredInput],
-                        matrices: [[scalars(outputMatrix), scalars(centeredMatrix)]], shifts: [shift], into: gradInput)
+                        chunks: batchChunks, input: inputBase, center: factors.center.high,
+                        terms: [.tensor(gradOutputBase), .centeredInput], matrices: matrices, shifts: shifts,
+                        into: gradInput)
                 }
             }
         }
@@ -286,7 +293,6 @@ package enum GroupWhiteningKernels {
         assert(input.count == geometry.elementCount && gradOutput.count == geometry.elementCount)
         assert(gradInput.count == geometry.elementCount)
         let chunks = GroupChunks(geometry: geometry, groupSize: groupSize)
-        let groupCount = geometry.channelCount / groupSize
         let width = groupSize + 1
         var gammaGradient = [Scalar](repeating: 0, count: geometry.channelCount)
         var betaGradient = [Scalar](repeating: 0, count: geometry.channelCount)
@@ -295,24 +301,30 @@ package enum GroupWhiteningKernels {
                 gradInput.withUnsafeMutableBufferPointer { gradInputBuffer in
                     guard let inputBase = inputBuffer.baseAddress, let gradOutputBase = gradOutputBuffer.baseAddress,
                           let gradInputBase = gradInputBuffer.baseAddress else { return }
-                    for group in 0..<groupCount {
-                        let groupChunks = chunks.restricted(to: group..<(group + 1))
-                        let crossProduct = gradientCrossProducts(
-                            gradOutputBase, input: inputBase, center: mean, chunks: groupChunks)[0]
-                        let channels = group * groupSize ..< (group + 1) * groupSize
-                        let phi = fixedWhitening(whitening, group: group, groupSize: groupSize)
-                        for (index, channel) in channels.enumerated() {
-                            // dgamma_i = Σ_k Φ_ik Σ_m dy_i (x_k - mean_k).
-                            gammaGradient[channel] = Scalar((0..<groupSize).reduce(0.0) {
-                                $0 + phi[index, $1] * crossProduct[index * width + $1]
-                            })
-                            betaGradient[channel] = Scalar(crossProduct[index * width + groupSize])
+                    for batch in chunks.groupBatches {
+                        let batchChunks = chunks.restricted(to: batch)
+                        let crossProducts = gradientCrossProducts(
+                            gradOutputBase, input: inputBase, center: mean, chunks: batchChunks)
+                        var matrices: [[[Scalar]]] = []
+                        for group in batch {
+                            let crossProduct = crossProducts[group - batch.lowerBound]
+                            let channels = group * groupSize ..< (group + 1) * groupSize
+                            let phi = fixedWhitening(whitening, group: group, groupSize: groupSize)
+                            for (index, channel) in channels.enumerated() {
+                                // dgamma_i = Σ_k Φ_ik Σ_m dy_i (x_k - mean_k).
+                                gammaGradient[channel] = Scalar((0..<groupSize).reduce(0.0) {
+                                    $0 + phi[index, $1] * crossProduct[index * width + $1]
+                                })
+                                betaGradient[channel] = Scalar(crossProduct[index * width + groupSize])
+                            }
+                            let scale = gamma.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 1, count: groupSize)
+                            matrices.append([scalars(phi.scalingRows(by: scale).transposed)])
                         }
-                        let scale = gamma.map { Array($0[channels]).map(Double.init) } ?? .init(repeating: 1, count: groupSize)
                         combine(
-                            chunks: groupChunks, input: inputBase, center: nil, terms: [.tensor(gradOutputBase)],
-                            matrices: [[scalars(phi.scalingRows(by: scale).transposed)]],
-                            shifts: [.init(repeating: 0, count: groupSize)], into: gradInputBase)
+                            chunks: batchChunks, input: inputBase, center: nil, terms: [.tensor(gradOutputBase)],
+                            matrices: matrices,
+                            shifts: .init(repeating: .init(repeating: 0, count: groupSize), count: batch.count),
+                            into: gradInputBase)
                     }
                 }
             }
@@ -343,7 +355,7 @@ package enum GroupWhiteningKernels {
         let groupSize = chunks.groupSize
         let width = groupSize + 1
         let scratchStride = chunks.scratchLeadingDimension
-        let useProducts = WhiteningProducts.apply(to: Scalar.self, chunks: chunks, depth: groupSize)
+        let useProducts = chunks.channelMajor && WhiteningProducts.apply(to: Scalar.self, depth: groupSize)
         let useSymmetricUpdate = useProducts || chunks.parts == 1
         return accumulate(of: input, centeredOn: shift, chunks: chunks, upperOnly: useSymmetricUpdate) {
             scratch, group, samples, product in
@@ -470,10 +482,16 @@ package enum GroupWhiteningKernels {
         matrices: [[[Scalar]]], shifts: [[Scalar]], into output: UnsafeMutablePointer<Scalar>
     ) {
         let groupSize = chunks.groupSize
-        if WhiteningProducts.apply(to: Scalar.self, chunks: chunks, depth: terms.count * groupSize) {
-            combineWithProducts(
-                chunks: chunks, input: input, center: center, terms: terms, matrices: matrices, shifts: shifts,
-                into: output)
+        if WhiteningProducts.apply(to: Scalar.self, depth: terms.count * groupSize) {
+            if chunks.channelMajor {
+                combineWithProducts(
+                    chunks: chunks, input: input, center: center, terms: terms, matrices: matrices, shifts: shifts,
+                    into: output)
+            } else {
+                combineRowsWithProducts(
+                    chunks: chunks, input: input, center: center, terms: terms, matrices: matrices, shifts: shifts,
+                    into: output)
+            }
             return
         }
         let order = BLASCount.checked(groupSize)
@@ -482,65 +500,50 @@ package enum GroupWhiteningKernels {
         let needsScratch = terms.contains { if case .centeredInput = $0 { true } else { false } }
         let flatMatrices = matrices.flatMap { $0.flatMap { $0 } }
         let matrixCount = groupSize * groupSize
-        func run(scratch: UnsafeMutablePointer<Scalar>?) {
-            flatMatrices.withUnsafeBufferPointer { matricesBuffer in
-                guard let matricesBase = matricesBuffer.baseAddress else { return }
-                chunks.forEachPart { part, items in
-                    let partScratch = scratch.map { $0 + part * chunks.scratchCount }
-                    for item in items {
-                        let (group, chunk) = chunks.groupAndChunk(of: item)
-                        let samples = chunks.samples(of: chunk)
-                        if let partScratch, let center {
-                            chunks.centeredCopy(
-                                of: input, group: group, samples: samples,
-                                center: Array(center[group * groupSize ..< (group + 1) * groupSize]), into: partScratch)
+        flatMatrices.withUnsafeBufferPointer { matricesBuffer in
+            guard let matricesBase = matricesBuffer.baseAddress else { return }
+            forEachChunk(chunks, input: input, centeredOn: needsScratch ? center : nil) { group, samples, partScratch in
+                let shift = shifts[group - chunks.groups.lowerBound]
+                chunks.forEachRun(of: samples, group: group, callSized: true) { tensorOffset, chunkOffset, count in
+                    let target = output + tensorOffset
+                    // The shift first, then every product added with beta = 1: OpenBLAS skips its
+                    // beta pass over the output, and the shift needs no pass of its own.
+                    if chunks.channelMajor {
+                        for row in 0..<groupSize {
+                            (target + row * tensorStride).update(repeating: shift[row], count: count)
                         }
-                        let shift = shifts[group - chunks.groups.lowerBound]
-                        chunks.forEachRun(of: samples, group: group, callSized: true) { tensorOffset, chunkOffset, count in
-                            let target = output + tensorOffset
-                            // The shift first, then every product added with beta = 1: OpenBLAS skips its
-                            // beta pass over the output, and the shift needs no pass of its own.
-                            if chunks.channelMajor {
-                                for row in 0..<groupSize {
-                                    (target + row * tensorStride).update(repeating: shift[row], count: count)
-                                }
-                            } else {
-                                for sample in 0..<count {
-                                    let values = target + sample * tensorStride
-                                    for column in 0..<groupSize { values[column] = shift[column] }
-                                }
+                    } else {
+                        shift.withUnsafeBufferPointer { shiftBuffer in
+                            guard let shiftBase = shiftBuffer.baseAddress else { return }
+                            for sample in 0..<count {
+                                (target + sample * tensorStride).update(from: shiftBase, count: groupSize)
                             }
-                            for (index, term) in terms.enumerated() {
-                                let source: UnsafePointer<Scalar>, sourceStride: Int
-                                switch term {
-                                case .centeredInput:
-                                    guard let partScratch else { continue }
-                                    (source, sourceStride) = (UnsafePointer(partScratch + chunks.scratchOffset(chunkOffset)), scratchStride)
-                                case .input: (source, sourceStride) = (input + tensorOffset, tensorStride)
-                                case .tensor(let base): (source, sourceStride) = (base + tensorOffset, tensorStride)
-                                }
-                                let matrix = matricesBase
-                                    + ((group - chunks.groups.lowerBound) * terms.count + index) * matrixCount
-                                if chunks.channelMajor {
-                                    Scalar.whiteningRoutines.gemm(
-                                        false, false, order, BLASCount.checked(count), order, 1, matrix, order,
-                                        source, BLASCount.checked(sourceStride), 1, target, BLASCount.checked(tensorStride))
-                                } else {
-                                    Scalar.whiteningRoutines.gemm(
-                                        false, true, BLASCount.checked(count), order, order, 1, source,
-                                        BLASCount.checked(sourceStride), matrix, order, 1, target,
-                                        BLASCount.checked(tensorStride))
-                                }
-                            }
+                        }
+                    }
+                    for (index, term) in terms.enumerated() {
+                        let source: UnsafePointer<Scalar>, sourceStride: Int
+                        switch term {
+                        case .centeredInput:
+                            guard let partScratch else { continue }
+                            (source, sourceStride) = (UnsafePointer(partScratch + chunks.scratchOffset(chunkOffset)), scratchStride)
+                        case .input: (source, sourceStride) = (input + tensorOffset, tensorStride)
+                        case .tensor(let base): (source, sourceStride) = (base + tensorOffset, tensorStride)
+                        }
+                        let matrix = matricesBase
+                            + ((group - chunks.groups.lowerBound) * terms.count + index) * matrixCount
+                        if chunks.channelMajor {
+                            Scalar.whiteningRoutines.gemm(
+                                false, false, order, BLASCount.checked(count), order, 1, matrix, order,
+                                source, BLASCount.checked(sourceStride), 1, target, BLASCount.checked(tensorStride))
+                        } else {
+                            Scalar.whiteningRoutines.gemm(
+                                false, true, BLASCount.checked(count), order, order, 1, source,
+                                BLASCount.checked(sourceStride), matrix, order, 1, target,
+                                BLASCount.checked(tensorStride))
                         }
                     }
                 }
             }
-        }
-        if needsScratch {
-            chunks.withScratch(Scalar.self) { run(scratch: $0) }
-        } else {
-            run(scratch: nil)
         }
     }
 
@@ -560,7 +563,8 @@ package enum GroupWhiteningKernels {
         var centers = [Scalar](repeating: 0, count: groups.count * depth)
         for (index, group) in groups.enumerated() {
             packed.withUnsafeMutableBufferPointer { buffer in
-                WhiteningProducts.pack(rows: groupSize, matrices[index], into: buffer.baseAddress! + index * packedCount)
+                WhiteningProducts.pack(
+                    rows: groupSize, matrices[index], sampleMajor: false, into: buffer.baseAddress! + index * packedCount)
             }
             for (termIndex, term) in terms.enumerated() {
                 guard case .centeredInput = term, let center else { continue }
@@ -603,6 +607,84 @@ package enum GroupWhiteningKernels {
                     }
                 }
             }
+        }
+    }
+
+    /// ``combine`` on ``WhiteningProducts`` for sample-major groups, one or two terms: the centered input
+    /// through the chunk's scratch as before, the other terms straight from the tensor; each output value
+    /// written once, with no shift pass.
+    static func combineRowsWithProducts<Scalar: BatchNormScalar>(
+        chunks: GroupChunks, input: UnsafePointer<Scalar>, center: [Scalar]?, terms: [CombineTerm<Scalar>],
+        matrices: [[[Scalar]]], shifts: [[Scalar]], into output: UnsafeMutablePointer<Scalar>
+    ) {
+        let groupSize = chunks.groupSize
+        let depth = terms.count * groupSize
+        let padded = WhiteningProducts.paddedRows(groupSize, Scalar.self)
+        let groups = chunks.groups
+        var packed = [Scalar](repeating: 0, count: groups.count * padded * depth)
+        var paddedShifts = [Scalar](repeating: 0, count: groups.count * padded)
+        for index in 0..<groups.count {
+            packed.withUnsafeMutableBufferPointer { buffer in
+                WhiteningProducts.pack(
+                    rows: groupSize, matrices[index], sampleMajor: true, into: buffer.baseAddress! + index * padded * depth)
+            }
+            for row in 0..<groupSize { paddedShifts[index * padded + row] = shifts[index][row] }
+        }
+        let tensorStride = chunks.tensorLeadingDimension
+        let needsScratch = terms.contains { if case .centeredInput = $0 { true } else { false } }
+        packed.withUnsafeBufferPointer { packedBuffer in
+            paddedShifts.withUnsafeBufferPointer { shiftsBuffer in
+                guard let packedBase = packedBuffer.baseAddress, let shiftsBase = shiftsBuffer.baseAddress else { return }
+                forEachChunk(chunks, input: input, centeredOn: needsScratch ? center : nil) { group, samples, partScratch in
+                    let index = group - groups.lowerBound
+                    chunks.forEachRun(of: samples, group: group, callSized: false) { tensorOffset, chunkOffset, count in
+                        func source(_ term: CombineTerm<Scalar>) -> (UnsafePointer<Scalar>, Int) {
+                            switch term {
+                            case .centeredInput:
+                                (UnsafePointer(partScratch! + chunks.scratchOffset(chunkOffset)), chunks.scratchLeadingDimension)
+                            case .input: (input + tensorOffset, tensorStride)
+                            case .tensor(let base): (base + tensorOffset, tensorStride)
+                            }
+                        }
+                        let first = source(terms[0]), second = source(terms[terms.count - 1])
+                        WhiteningProducts.combineRows(
+                            rows: groupSize, depth: depth, count: count, packed: packedBase + index * padded * depth,
+                            shift: shiftsBase + index * padded, first: first.0, firstStride: first.1,
+                            second: second.0, secondStride: second.1, output: output + tensorOffset,
+                            outputStride: tensorStride)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `body(group, samples, scratch)` for every `(group, chunk)` item of `chunks`, split over the
+    /// pool's parts; with `center`, `scratch` is the part's scratch holding the chunk's `x - center` (rows
+    /// `0 ..< G`, the ones kept), else `nil`.
+    static func forEachChunk<Scalar: BatchNormScalar>(
+        _ chunks: GroupChunks, input: UnsafePointer<Scalar>, centeredOn center: [Scalar]?,
+        _ body: (_ group: Int, _ samples: Range<Int>, _ scratch: UnsafeMutablePointer<Scalar>?) -> Void
+    ) {
+        let groupSize = chunks.groupSize
+        func walk(_ scratch: UnsafeMutablePointer<Scalar>?) {
+            chunks.forEachPart { part, items in
+                let partScratch = scratch.map { $0 + part * chunks.scratchCount }
+                for item in items {
+                    let (group, chunk) = chunks.groupAndChunk(of: item)
+                    let samples = chunks.samples(of: chunk)
+                    if let partScratch, let center {
+                        chunks.centeredCopy(
+                            of: input, group: group, samples: samples,
+                            center: Array(center[group * groupSize ..< (group + 1) * groupSize]), into: partScratch)
+                    }
+                    body(group, samples, partScratch)
+                }
+            }
+        }
+        if center != nil {
+            chunks.withScratch(Scalar.self) { walk($0) }
+        } else {
+            walk(nil)
         }
     }
 

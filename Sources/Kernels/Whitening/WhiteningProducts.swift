@@ -22,30 +22,61 @@ enum WhiteningProducts {
     /// The largest product depth (`G` terms, `2·G` for the backward's two terms) the combine takes.
     static let maximumDepth = Int(BN_WHITENING_MAXIMUM_DEPTH)
 
-    /// Whether the AVX2 products serve `chunks`' groups (channel-major) with `depth` terms in `Scalar`.
+    /// Whether the AVX2 products serve a product of `depth` terms in `Scalar` (either layout: ``combine``
+    /// for channel-major groups, ``combineRows`` for sample-major ones).
     @inline(__always)
-    static func apply<Scalar>(to _: Scalar.Type, chunks: GroupChunks, depth: Int) -> Bool {
-        supported && WhiteningTuning.blasProductsOverride != true && chunks.channelMajor && depth <= maximumDepth
+    static func apply<Scalar>(to _: Scalar.Type, depth: Int) -> Bool {
+        supported && WhiteningTuning.blasProductsOverride != true && depth <= maximumDepth
             && (Scalar.self == Float.self || Scalar.self == Double.self)
+    }
+
+    /// Columns of a sample-major ``pack(rows:_:sampleMajor:into:)`` matrix: `rows` padded to two 256-bit vectors.
+    static func paddedRows<Scalar>(_ rows: Int, _: Scalar.Type) -> Int {
+        bn_whitening_padded_rows(rows, MemoryLayout<Scalar>.stride)
+    }
+
+    /// Sample-major: `output_s[i] = shift[i] + Σ_k M[i][k] · v_k(s)` for `i < rows`, `s < count`, where
+    /// `v_k(s)` is `first[s · firstStride + k]` for `k < rows`, then `second[s · secondStride + k - rows]`
+    /// (sources already centered where they need it); `shift` has ``paddedRows(_:_:)`` values. Writes the
+    /// output rows (`outputStride` apart) without reading them.
+    @inline(__always)
+    static func combineRows<Scalar>(
+        rows: Int, depth: Int, count: Int, packed: UnsafePointer<Scalar>, shift: UnsafePointer<Scalar>,
+        first: UnsafePointer<Scalar>, firstStride: Int, second: UnsafePointer<Scalar>, secondStride: Int,
+        output: UnsafeMutablePointer<Scalar>, outputStride: Int
+    ) {
+        if Scalar.self == Float.self {
+            bn_whitening_combine_rows_float(
+                rows, depth, count, cast(packed), cast(shift), cast(first), firstStride, cast(second), secondStride,
+                rows, cast(output), outputStride)
+        } else {
+            bn_whitening_combine_rows_double(
+                rows, depth, count, cast(packed), cast(shift), cast(first), firstStride, cast(second), secondStride,
+                rows, cast(output), outputStride)
+        }
     }
 
     /// Elements of a packed `rows × depth` matrix.
     static func packedCount(rows: Int, depth: Int) -> Int { bn_whitening_packed_count(rows, depth) }
 
     /// Packs the row-major `rows × rows` matrices `matrices` side by side (`[m0 | m1]`, at most two) into
-    /// `packed` (``packedCount(rows:depth:)`` elements) for ``combine``.
-    static func pack<Scalar>(rows: Int, _ matrices: [[Scalar]], into packed: UnsafeMutablePointer<Scalar>) {
+    /// `packed`: in 6-row panels for ``combine`` (``packedCount(rows:depth:)`` elements), or with
+    /// `sampleMajor` transposed for ``combineRows`` (`packed[k · padded + i] = M[i][k]`, ``paddedRows(_:_:)``
+    /// columns).
+    static func pack<Scalar>(
+        rows: Int, _ matrices: [[Scalar]], sampleMajor: Bool, into packed: UnsafeMutablePointer<Scalar>
+    ) {
         precondition(matrices.count == 1 || matrices.count == 2)
         let second = matrices.count == 2 ? matrices[1] : []
         matrices[0].withUnsafeBufferPointer { first in
             second.withUnsafeBufferPointer { second in
                 let secondBase = second.baseAddress, secondDepth = second.isEmpty ? 0 : rows
                 if Scalar.self == Float.self {
-                    bn_whitening_pack_float(
-                        rows, rows, cast(first.baseAddress!), secondDepth, secondBase.map(cast), cast(packed))
+                    let pack = sampleMajor ? bn_whitening_pack_rows_float : bn_whitening_pack_float
+                    pack(rows, rows, cast(first.baseAddress!), secondDepth, secondBase.map(cast), cast(packed))
                 } else {
-                    bn_whitening_pack_double(
-                        rows, rows, cast(first.baseAddress!), secondDepth, secondBase.map(cast), cast(packed))
+                    let pack = sampleMajor ? bn_whitening_pack_rows_double : bn_whitening_pack_double
+                    pack(rows, rows, cast(first.baseAddress!), secondDepth, secondBase.map(cast), cast(packed))
                 }
             }
         }
@@ -91,23 +122,24 @@ enum WhiteningProducts {
         }
     }
 
-    /// `target_r[s] = source_r[s] - centers[r]` for `r < rows`, `s < count`, as the Swift loop computes it
-    /// (one subtraction, the same bits), with the next rows prefetched; `false`, having done nothing,
-    /// where the AVX2 products do not run.
+    /// `target = source - center` over `lines` lines of `length` values (lines `stride` and `targetStride`
+    /// apart), as the Swift loop computes it (one subtraction, the same bits): channel-major lines are
+    /// channels (`centers[line]`, the next lines prefetched), sample-major lines are samples
+    /// (`centers[value]`). `false`, having done nothing, where the AVX2 products do not run.
     @inline(__always)
     static func centeredCopy<Scalar>(
-        rows: Int, _ source: UnsafePointer<Scalar>, stride: Int, count: Int, centers: [Scalar],
-        into target: UnsafeMutablePointer<Scalar>, targetStride: Int
+        sampleMajor: Bool, lines: Int, length: Int, _ source: UnsafePointer<Scalar>, stride: Int,
+        centers: [Scalar], into target: UnsafeMutablePointer<Scalar>, targetStride: Int
     ) -> Bool {
         guard supported, WhiteningTuning.blasProductsOverride != true else { return false }
         return centers.withUnsafeBufferPointer { centersBuffer in
             guard let centersBase = centersBuffer.baseAddress else { return false }
             if Scalar.self == Float.self {
-                bn_whitening_centered_copy_float(
-                    rows, cast(source), stride, count, cast(centersBase), cast(target), targetStride)
+                let copy = sampleMajor ? bn_whitening_centered_samples_float : bn_whitening_centered_copy_float
+                copy(lines, cast(source), stride, length, cast(centersBase), cast(target), targetStride)
             } else if Scalar.self == Double.self {
-                bn_whitening_centered_copy_double(
-                    rows, cast(source), stride, count, cast(centersBase), cast(target), targetStride)
+                let copy = sampleMajor ? bn_whitening_centered_samples_double : bn_whitening_centered_copy_double
+                copy(lines, cast(source), stride, length, cast(centersBase), cast(target), targetStride)
             } else {
                 return false
             }

@@ -5,11 +5,12 @@ import Kernels
 import BatchNormTestSupport
 
 /// On channels-first groups the group-whitening products run on AVX2 + FMA kernels of our own where the
-/// CPU has them (`WhiteningProducts`), on OpenBLAS otherwise and for sample-major groups. The other
-/// decorrelated suites run the path this CPU takes; this one runs both, with streaming stores forced
-/// on and off, on shapes that reach the kernels' whole tiles, masked heads and tails, partial 6-row
-/// panels, rows at every alignment (row lengths 37 and 65), two groups, and a backward too deep for the
-/// kernel's combine (`2·G > 256`: OpenBLAS there, the kernel's forward combine and second moments beside it).
+/// CPU has them (`WhiteningProducts`), on OpenBLAS otherwise; sample-major (channels-last) groups take
+/// OpenBLAS's products after an AVX2 centered copy. The other decorrelated suites run the path this CPU
+/// takes; this one runs both, with streaming stores forced on and off, on shapes that reach the kernels'
+/// whole tiles, masked heads and tails, partial 6-row panels, rows at every alignment (row lengths 37 and
+/// 65), two groups, a backward too deep for the kernel's combine (`2·G > 256`: OpenBLAS there, the
+/// kernel's forward combine and second moments beside it), and channels-last groups of 8 and 7.
 ///
 /// Each path's training forward is held to the float64 reference with the forward suite's tolerances
 /// (Float 2e-5, Double 1e-12, set for `M ≤ 240` products per reduction and condition numbers near 10:
@@ -21,12 +22,14 @@ import BatchNormTestSupport
 /// order and FMA. On a CPU without AVX2 both runs take OpenBLAS and agree trivially.
 @Suite("Decorrelated batch norm: AVX2 products against OpenBLAS products")
 struct DecorrelatedProductPathTests {
-    /// `(dimensions, G, coupling)`.
-    static let cases: [([Int], Int, Double)] = [
-        ([3, 8, 37], 8, 0.8),          // one group of 8 (a full and a partial panel), rows of 37
-        ([2, 14, 5, 13], 7, 0.8),      // two groups of 7, rows of 65
-        ([2, 16, 96], 16, 0.8),        // whole 16-sample tiles
-        ([6, 130, 100], 130, 0.1),     // depth 260 in the backward: OpenBLAS combine there
+    /// `(dimensions, G, coupling, layout)`.
+    static let cases: [([Int], Int, Double, TensorLayout)] = [
+        ([3, 8, 37], 8, 0.8, .channelsFirst),          // one group of 8 (a full and a partial panel), rows of 37
+        ([2, 14, 5, 13], 7, 0.8, .channelsFirst),      // two groups of 7, rows of 65
+        ([2, 16, 96], 16, 0.8, .channelsFirst),        // whole 16-sample tiles
+        ([6, 130, 100], 130, 0.1, .channelsFirst),     // depth 260 in the backward: OpenBLAS combine there
+        ([3, 37, 8], 8, 0.8, .channelsLast),           // sample-major: the AVX2 centered copy (8 lanes, no tail)
+        ([2, 5, 13, 14], 7, 0.8, .channelsLast),       // two groups of 7: masked copies
     ]
 
     /// Everything one path computes for a layer and its data.
@@ -52,16 +55,16 @@ struct DecorrelatedProductPathTests {
     }
 
     @Test("both paths meet the float64 reference and agree", arguments: cases, [false, true])
-    func pathsAgree(entry: ([Int], Int, Double), streaming: Bool) throws {
-        try check(Float.self, entry.0, entry.1, coupling: entry.2, streaming: streaming, tolerance: 2e-5)
-        try check(Double.self, entry.0, entry.1, coupling: entry.2, streaming: streaming, tolerance: 1e-12)
+    func pathsAgree(entry: ([Int], Int, Double, TensorLayout), streaming: Bool) throws {
+        try check(Float.self, entry.0, entry.1, coupling: entry.2, layout: entry.3, streaming: streaming, tolerance: 2e-5)
+        try check(Double.self, entry.0, entry.1, coupling: entry.2, layout: entry.3, streaming: streaming, tolerance: 1e-12)
     }
 
     func check<Scalar: BatchNormScalar>(
-        _ type: Scalar.Type, _ dimensions: [Int], _ groupSize: Int, coupling: Double, streaming: Bool,
-        tolerance: Double
+        _ type: Scalar.Type, _ dimensions: [Int], _ groupSize: Int, coupling: Double, layout: TensorLayout,
+        streaming: Bool, tolerance: Double
     ) throws where Scalar.RawSignificand: FixedWidthInteger {
-        let shape = try TensorShape(dimensions, layout: .channelsFirst)
+        let shape = try TensorShape(dimensions, layout: layout)
         var generator = SeededGenerator.fresh()
         let layer = try WhiteningTestData.layer(
             type, channelCount: shape.channelCount, groupSize: groupSize, whitening: .zca, using: &generator)
