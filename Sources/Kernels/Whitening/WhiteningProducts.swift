@@ -1,16 +1,18 @@
 internal import CKernelSupport
 
-/// The group-whitening kernels' tensor-sized products on channels-first groups, compiled for AVX2 + FMA
-/// (`CKernelSupport`'s WhiteningProducts.c) and chosen at run time; OpenBLAS's `gemm`/`syrk` stay the
-/// reference path, the path on other CPUs and for sample-major (channels-last) groups.
+/// The group-whitening kernels' tensor-sized products, compiled for AVX2 + FMA (`CKernelSupport`'s
+/// WhiteningProducts.c) and chosen at run time; OpenBLAS's `gemm`/`syrk` stay the reference path and the
+/// path on other CPUs.
 ///
 /// What they save, on the shapes these kernels make (a `G × K` matrix by `K` rows of a few hundred
 /// samples, docs/BENCHMARK_NOTES.md, issue 13): OpenBLAS packs both operands on every call, so the
 /// output pass needed a centered copy of the input and a pass filling the output with the shift before
-/// a `gemm` with beta = 1; ``combine`` centers while it loads and writes each output value once. The
-/// second moments take one FMA per entry on and above the diagonal, where `syrk` on these shapes ran
-/// slower than a full `gemm`. The backward's `dY Sᵀ`, a full product, stays on OpenBLAS's `gemm`, which
-/// these kernels did not beat.
+/// a `gemm` with beta = 1. On channel-major groups ``combine`` centers while it loads and writes each
+/// output value once, and the second moments take one FMA per entry on and above the diagonal, where
+/// `syrk` on these shapes ran slower than a full `gemm`. On sample-major (channels-last) groups
+/// ``combineRows`` writes each output value once from the centered scratch rows; their second moments
+/// stay on OpenBLAS. The backward's `dY Sᵀ`, a full product, stays on OpenBLAS's `gemm` in both layouts,
+/// which these kernels did not beat.
 ///
 /// Results differ from OpenBLAS's in rounding only (another summation order, FMA); the callers'
 /// accuracy contract is the same, and the tests hold both paths to the float64 reference
