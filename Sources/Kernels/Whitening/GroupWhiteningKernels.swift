@@ -428,27 +428,17 @@ package enum GroupWhiteningKernels {
         let matrixCount = groupSize * width
         var partSums = [Double](repeating: 0, count: chunks.parts * groupCount * matrixCount)
         var products = [Scalar](repeating: 0, count: chunks.parts * width * width)
-        chunks.withScratch(Scalar.self) { scratchBase in
-            partSums.withUnsafeMutableBufferPointer { sumsBuffer in
-                products.withUnsafeMutableBufferPointer { productsBuffer in
-                    guard let sumsBase = sumsBuffer.baseAddress, let productsBase = productsBuffer.baseAddress
-                    else { return }
-                    chunks.forEachPart { part, items in
-                        let partScratch = scratchBase + part * chunks.scratchCount
-                        let product = productsBase + part * width * width
-                        for item in items {
-                            let (group, chunk) = chunks.groupAndChunk(of: item)
-                            let samples = chunks.samples(of: chunk)
-                            chunks.centeredCopy(
-                                of: input, group: group, samples: samples,
-                                center: Array(center[group * groupSize ..< (group + 1) * groupSize]), into: partScratch)
-                            chunkProduct(partScratch, group, samples, product)
-                            let target = sumsBase + (part * groupCount + group - chunks.groups.lowerBound) * matrixCount
-                            for row in 0..<groupSize {
-                                for column in (upperOnly ? row : 0)..<width {
-                                    target[row * width + column] += Double(product[row * width + column])
-                                }
-                            }
+        partSums.withUnsafeMutableBufferPointer { sumsBuffer in
+            products.withUnsafeMutableBufferPointer { productsBuffer in
+                guard let sumsBase = sumsBuffer.baseAddress, let productsBase = productsBuffer.baseAddress else { return }
+                forEachChunk(chunks, input: input, centeredOn: center) { part, group, samples, scratch in
+                    guard let scratch else { return }
+                    let product = productsBase + part * width * width
+                    chunkProduct(scratch, group, samples, product)
+                    let target = sumsBase + (part * groupCount + group - chunks.groups.lowerBound) * matrixCount
+                    for row in 0..<groupSize {
+                        for column in (upperOnly ? row : 0)..<width {
+                            target[row * width + column] += Double(product[row * width + column])
                         }
                     }
                 }
@@ -472,6 +462,9 @@ package enum GroupWhiteningKernels {
         case input
         /// Another tensor of the input's shape (e.g. `dy`).
         case tensor(UnsafePointer<Scalar>)
+
+        /// Whether the term reads the centered input (a chunk's scratch copy).
+        var isCentered: Bool { if case .centeredInput = self { true } else { false } }
     }
 
     /// `output = shift + Σ_t matrices[g][t] · term_t` over every group `g` of `chunks.groups` (indexed
@@ -481,6 +474,7 @@ package enum GroupWhiteningKernels {
         chunks: GroupChunks, input: UnsafePointer<Scalar>, center: [Scalar]?, terms: [CombineTerm<Scalar>],
         matrices: [[[Scalar]]], shifts: [[Scalar]], into output: UnsafeMutablePointer<Scalar>
     ) {
+        precondition(center != nil || !terms.contains(where: \.isCentered), "a centered term needs the center")
         let groupSize = chunks.groupSize
         if WhiteningProducts.apply(to: Scalar.self, depth: terms.count * groupSize) {
             if chunks.channelMajor {
@@ -497,12 +491,11 @@ package enum GroupWhiteningKernels {
         let order = BLASCount.checked(groupSize)
         let tensorStride = chunks.tensorLeadingDimension
         let scratchStride = chunks.scratchLeadingDimension
-        let needsScratch = terms.contains { if case .centeredInput = $0 { true } else { false } }
         let flatMatrices = matrices.flatMap { $0.flatMap { $0 } }
         let matrixCount = groupSize * groupSize
         flatMatrices.withUnsafeBufferPointer { matricesBuffer in
             guard let matricesBase = matricesBuffer.baseAddress else { return }
-            forEachChunk(chunks, input: input, centeredOn: needsScratch ? center : nil) { group, samples, partScratch in
+            forEachChunk(chunks, input: input, centeredOn: terms.contains(where: \.isCentered) ? center : nil) { _, group, samples, partScratch in
                 let shift = shifts[group - chunks.groups.lowerBound]
                 chunks.forEachRun(of: samples, group: group, callSized: true) { tensorOffset, chunkOffset, count in
                     let target = output + tensorOffset
@@ -563,8 +556,8 @@ package enum GroupWhiteningKernels {
         var centers = [Scalar](repeating: 0, count: groups.count * depth)
         for (index, group) in groups.enumerated() {
             packed.withUnsafeMutableBufferPointer { buffer in
-                WhiteningProducts.pack(
-                    rows: groupSize, matrices[index], sampleMajor: false, into: buffer.baseAddress! + index * packedCount)
+                guard let base = buffer.baseAddress else { return }
+                WhiteningProducts.pack(rows: groupSize, matrices[index], sampleMajor: false, into: base + index * packedCount)
             }
             for (termIndex, term) in terms.enumerated() {
                 guard case .centeredInput = term, let center else { continue }
@@ -625,25 +618,26 @@ package enum GroupWhiteningKernels {
         var paddedShifts = [Scalar](repeating: 0, count: groups.count * padded)
         for index in 0..<groups.count {
             packed.withUnsafeMutableBufferPointer { buffer in
-                WhiteningProducts.pack(
-                    rows: groupSize, matrices[index], sampleMajor: true, into: buffer.baseAddress! + index * padded * depth)
+                guard let base = buffer.baseAddress else { return }
+                WhiteningProducts.pack(rows: groupSize, matrices[index], sampleMajor: true, into: base + index * padded * depth)
             }
             for row in 0..<groupSize { paddedShifts[index * padded + row] = shifts[index][row] }
         }
         let tensorStride = chunks.tensorLeadingDimension
-        let needsScratch = terms.contains { if case .centeredInput = $0 { true } else { false } }
         packed.withUnsafeBufferPointer { packedBuffer in
             paddedShifts.withUnsafeBufferPointer { shiftsBuffer in
                 guard let packedBase = packedBuffer.baseAddress, let shiftsBase = shiftsBuffer.baseAddress else { return }
-                forEachChunk(chunks, input: input, centeredOn: needsScratch ? center : nil) { group, samples, partScratch in
+                forEachChunk(chunks, input: input, centeredOn: terms.contains(where: \.isCentered) ? center : nil) { _, group, samples, partScratch in
                     let index = group - groups.lowerBound
                     chunks.forEachRun(of: samples, group: group, callSized: false) { tensorOffset, chunkOffset, count in
                         func source(_ term: CombineTerm<Scalar>) -> (UnsafePointer<Scalar>, Int) {
                             switch term {
                             case .centeredInput:
-                                (UnsafePointer(partScratch! + chunks.scratchOffset(chunkOffset)), chunks.scratchLeadingDimension)
-                            case .input: (input + tensorOffset, tensorStride)
-                            case .tensor(let base): (base + tensorOffset, tensorStride)
+                                // `combine` checked that a centered term comes with its center, hence a scratch.
+                                guard let partScratch else { preconditionFailure("a centered term without scratch") }
+                                return (UnsafePointer(partScratch + chunks.scratchOffset(chunkOffset)), chunks.scratchLeadingDimension)
+                            case .input: return (input + tensorOffset, tensorStride)
+                            case .tensor(let base): return (base + tensorOffset, tensorStride)
                             }
                         }
                         let first = source(terms[0]), second = source(terms[terms.count - 1])
@@ -658,26 +652,30 @@ package enum GroupWhiteningKernels {
         }
     }
 
-    /// Runs `body(group, samples, scratch)` for every `(group, chunk)` item of `chunks`, split over the
-    /// pool's parts; with `center`, `scratch` is the part's scratch holding the chunk's `x - center` (rows
-    /// `0 ..< G`, the ones kept), else `nil`.
+    /// Runs `body(part, group, samples, scratch)` for every `(group, chunk)` item of `chunks`, split over the
+    /// pool's parts (`part` is the one running the item); with `center`, `scratch` is the part's scratch
+    /// holding the chunk's `x - center` (rows `0 ..< G`, the ones kept), else `nil`.
     static func forEachChunk<Scalar: BatchNormScalar>(
         _ chunks: GroupChunks, input: UnsafePointer<Scalar>, centeredOn center: [Scalar]?,
-        _ body: (_ group: Int, _ samples: Range<Int>, _ scratch: UnsafeMutablePointer<Scalar>?) -> Void
+        _ body: (_ part: Int, _ group: Int, _ samples: Range<Int>, _ scratch: UnsafeMutablePointer<Scalar>?) -> Void
     ) {
         let groupSize = chunks.groupSize
+        // Each group's centers, sliced once rather than per chunk.
+        let groupCenters = center.map { center in
+            chunks.groups.map { Array(center[$0 * groupSize ..< ($0 + 1) * groupSize]) }
+        }
         func walk(_ scratch: UnsafeMutablePointer<Scalar>?) {
             chunks.forEachPart { part, items in
                 let partScratch = scratch.map { $0 + part * chunks.scratchCount }
                 for item in items {
                     let (group, chunk) = chunks.groupAndChunk(of: item)
                     let samples = chunks.samples(of: chunk)
-                    if let partScratch, let center {
+                    if let partScratch, let groupCenters {
                         chunks.centeredCopy(
                             of: input, group: group, samples: samples,
-                            center: Array(center[group * groupSize ..< (group + 1) * groupSize]), into: partScratch)
+                            center: groupCenters[group - chunks.groups.lowerBound], into: partScratch)
                     }
-                    body(group, samples, partScratch)
+                    body(part, group, samples, partScratch)
                 }
             }
         }

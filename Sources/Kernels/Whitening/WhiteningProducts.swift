@@ -72,13 +72,14 @@ enum WhiteningProducts {
         let second = matrices.count == 2 ? matrices[1] : []
         matrices[0].withUnsafeBufferPointer { first in
             second.withUnsafeBufferPointer { second in
+                guard let firstBase = first.baseAddress else { return }
                 let secondBase = second.baseAddress, secondDepth = second.isEmpty ? 0 : rows
                 if Scalar.self == Float.self {
                     let pack = sampleMajor ? bn_whitening_pack_rows_float : bn_whitening_pack_float
-                    pack(rows, rows, cast(first.baseAddress!), secondDepth, secondBase.map(cast), cast(packed))
+                    pack(rows, rows, cast(firstBase), secondDepth, secondBase.map(cast), cast(packed))
                 } else {
                     let pack = sampleMajor ? bn_whitening_pack_rows_double : bn_whitening_pack_double
-                    pack(rows, rows, cast(first.baseAddress!), secondDepth, secondBase.map(cast), cast(packed))
+                    pack(rows, rows, cast(firstBase), secondDepth, secondBase.map(cast), cast(packed))
                 }
             }
         }
