@@ -112,9 +112,12 @@ enum FusedPasses {
             for channel in 0..<channelCount { headSums[channel] += Double(input[row * channelCount + channel]) }
         }
         let shift = headSums.map { Scalar($0 / Double(headRows)) }
-        var sums = [Double](repeating: 0, count: channelCount * parts)
-        var squares = [Double](repeating: 0, count: channelCount * parts)
-        shift.withUnsafeBufferPointer { shiftBuffer in
+        // Narrow rows are summed as group rows of `width` values, then folded back to channels.
+        let grouping = Fused.RowGrouping(channelCount: channelCount)
+        let width = grouping.width
+        var sums = [Double](repeating: 0, count: width * parts)
+        var squares = [Double](repeating: 0, count: width * parts)
+        grouping.tiled(shift).withUnsafeBufferPointer { shiftBuffer in
         sums.withUnsafeMutableBufferPointer { sumsBuffer in
         squares.withUnsafeMutableBufferPointer { squaresBuffer in
             guard let shiftBase = shiftBuffer.baseAddress, let sumsBase = sumsBuffer.baseAddress,
@@ -123,23 +126,24 @@ enum FusedPasses {
             Fused.forEachPart(parts) { part in
                 let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
                 let (shiftPointer, sumsPointer, squaresPointer) = shared.value
-                Fused.interleavedShiftedSums(
-                    input + rows.lowerBound * channelCount, rows: rows.count, channelCount: channelCount,
-                    shift: shiftPointer, sums: sumsPointer + part * channelCount,
-                    squares: squaresPointer + part * channelCount)
+                // The leftover rows add into the first row of the group's sums (the shift's first
+                // `channelCount` values are the per-channel ones).
+                grouping.forEachBlock(of: rows) { firstValue, rowCount, rowLength in
+                    Fused.interleavedShiftedSums(
+                        input + firstValue, rows: rowCount, channelCount: rowLength,
+                        shift: shiftPointer, sums: sumsPointer + part * width, squares: squaresPointer + part * width)
+                }
             }
         }}}
+        let channelSums = grouping.channelTotals(sums, parts: parts)
+        let channelSquares = grouping.channelTotals(squares, parts: parts)
         let count = Double(geometry.valuesPerChannel)
         var result = [MomentsAccumulator]()
         result.reserveCapacity(channelCount)
         for channel in 0..<channelCount {
-            var sum = 0.0, sumOfSquares = 0.0
-            for part in 0..<parts {
-                sum += sums[part * channelCount + channel]
-                sumOfSquares += squares[part * channelCount + channel]
-            }
             guard let moments = Fused.momentsFromShiftedSums(
-                count: count, shift: Double(shift[channel]), sum: sum, sumOfSquares: sumOfSquares) else { return nil }
+                count: count, shift: Double(shift[channel]), sum: channelSums[channel],
+                sumOfSquares: channelSquares[channel]) else { return nil }
             result.append(moments)
         }
         return result
@@ -213,10 +217,13 @@ enum FusedPasses {
         let sharedOutput = Fused.SharedPointer(base: output)
         let streaming = Fused.streamsOutput(geometry, Scalar.self)
         if geometry.innerCount == 1 {
-            // One consecutive range of the interleaved values per thread, periodic coefficients.
-            let periodicCenter = Fused.periodic(center, channelCount: channelCount)
-            let periodicScale = Fused.periodic(scale, channelCount: channelCount)
-            let periodicShift = Fused.periodic(foldedShift, channelCount: channelCount)
+            // One consecutive range of the interleaved values per thread, periodic coefficients; narrow
+            // rows as group rows, so the loop's channel index wraps by a subtraction, never a division.
+            let grouping = Fused.RowGrouping(channelCount: channelCount)
+            let period = grouping.width
+            let periodicCenter = Fused.periodic(grouping.tiled(center), channelCount: period)
+            let periodicScale = Fused.periodic(grouping.tiled(scale), channelCount: period)
+            let periodicShift = Fused.periodic(grouping.tiled(foldedShift), channelCount: period)
             periodicCenter.withUnsafeBufferPointer { centerBuffer in
             periodicScale.withUnsafeBufferPointer { scaleBuffer in
             periodicShift.withUnsafeBufferPointer { shiftBuffer in
@@ -226,7 +233,7 @@ enum FusedPasses {
                 Fused.forEachSlice(geometry.elementCount, parts: parts, streaming: streaming) { range in
                     Fused.normalizeInterleaved(
                         input + range.lowerBound, sharedOutput.base + range.lowerBound, count: range.count,
-                        channelCount: channelCount, firstChannel: range.lowerBound % channelCount,
+                        channelCount: period, firstChannel: range.lowerBound % period,
                         center: coefficients.value.0, scale: coefficients.value.1, shift: coefficients.value.2,
                         residual: epilogue.residual.map { $0 + range.lowerBound }, relu: epilogue.relu,
                         streaming: streaming)
@@ -272,14 +279,18 @@ enum FusedPasses {
         assert(mask == nil || recomputed == nil)
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
-        var sumGradient = [Double](repeating: 0, count: channelCount * parts)
-        var sumProduct = [Double](repeating: 0, count: channelCount * parts)
+        // Narrow channels-last rows are summed as group rows of `width` values, then folded back.
+        let grouping = geometry.innerCount == 1
+            ? Fused.RowGrouping(channelCount: channelCount) : .ungrouped(channelCount: channelCount)
+        let width = grouping.width
+        var sumGradient = [Double](repeating: 0, count: width * parts)
+        var sumProduct = [Double](repeating: 0, count: width * parts)
         sumGradient.withUnsafeMutableBufferPointer { gradientBuffer in
         sumProduct.withUnsafeMutableBufferPointer { productBuffer in
-        center.high.withUnsafeBufferPointer { centerBuffer in
-        (recomputed?.scale ?? []).withUnsafeBufferPointer { recomputedScaleBuffer in
-        (recomputed?.foldedShift ?? []).withUnsafeBufferPointer { recomputedShiftBuffer in
-        (recomputed?.maskBound ?? []).withUnsafeBufferPointer { maskBoundBuffer in
+        grouping.tiled(center.high).withUnsafeBufferPointer { centerBuffer in
+        (recomputed.map { grouping.tiled($0.scale) } ?? []).withUnsafeBufferPointer { recomputedScaleBuffer in
+        (recomputed.map { grouping.tiled($0.foldedShift) } ?? []).withUnsafeBufferPointer { recomputedShiftBuffer in
+        (recomputed?.maskBound.map(grouping.tiled) ?? []).withUnsafeBufferPointer { maskBoundBuffer in
             guard let gradientBase = gradientBuffer.baseAddress, let productBase = productBuffer.baseAddress,
                   let centerBase = centerBuffer.baseAddress else { return }
             let sharedGradient = Fused.SharedPointer(base: gradientBase)
@@ -293,27 +304,30 @@ enum FusedPasses {
                 })
             let sharedMaskBound = UncheckedSendableBox(recomputed?.maskBound == nil ? nil : maskBoundBuffer.baseAddress)
             Fused.forEachPart(parts) { part in
-                let partGradient = sharedGradient.base + part * channelCount
-                let partProduct = sharedProduct.base + part * channelCount
+                let partGradient = sharedGradient.base + part * width
+                let partProduct = sharedProduct.base + part * width
                 let center = sharedCenter.value
                 // One loop per filter: the plain backward's loop tests no mask.
                 if geometry.innerCount == 1 {
                     let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
-                    let offset = rows.lowerBound * channelCount
-                    func reduce<Filter: GradientFilter<Scalar>>(_ filter: Filter) {
-                        Fused.reduceRows(
-                            input + offset, gradient + offset, rows: rows.count, channelCount: channelCount,
-                            center: center, sumGradient: partGradient, sumGradientTimesCentered: partProduct,
-                            filter: filter)
-                    }
-                    if let mask = sharedMask.value {
-                        reduce(mask.advanced(by: offset))
-                    } else if let bound = sharedMaskBound.value {
-                        reduce(Fused.InterleavedBoundedMask(bound: bound))
-                    } else if let (scale, shift) = sharedRecomputed.value {
-                        reduce(Fused.InterleavedRecomputedMask(scale: scale, shift: shift))
-                    } else {
-                        reduce(Fused.UnfilteredGradient<Scalar>())
+                    // The leftover rows add into the first row of the group's sums (every per-channel
+                    // array starts with the `channelCount` per-channel values).
+                    grouping.forEachBlock(of: rows) { offset, rowCount, rowLength in
+                        func reduce<Filter: GradientFilter<Scalar>>(_ filter: Filter) {
+                            Fused.reduceRows(
+                                input + offset, gradient + offset, rows: rowCount, channelCount: rowLength,
+                                center: center, sumGradient: partGradient, sumGradientTimesCentered: partProduct,
+                                filter: filter)
+                        }
+                        if let mask = sharedMask.value {
+                            reduce(mask.advanced(by: offset))
+                        } else if let bound = sharedMaskBound.value {
+                            reduce(Fused.InterleavedBoundedMask(bound: bound))
+                        } else if let (scale, shift) = sharedRecomputed.value {
+                            reduce(Fused.InterleavedRecomputedMask(scale: scale, shift: shift))
+                        } else {
+                            reduce(Fused.UnfilteredGradient<Scalar>())
+                        }
                     }
                 } else {
                     // Runs in memory order; each part adds into its own row of partial sums.
@@ -342,14 +356,8 @@ enum FusedPasses {
                 }
             }
         }}}}}}
-        var totalGradient = [Double](repeating: 0, count: channelCount)
-        var totalProduct = [Double](repeating: 0, count: channelCount)
-        for part in 0..<parts {
-            for channel in 0..<channelCount {
-                totalGradient[channel] += sumGradient[part * channelCount + channel]
-                totalProduct[channel] += sumProduct[part * channelCount + channel]
-            }
-        }
+        let totalGradient = grouping.channelTotals(sumGradient, parts: parts)
+        var totalProduct = grouping.channelTotals(sumProduct, parts: parts)
         // Σ dy·(x - high - low) = Σ dy·(x - high) - low·Σ dy
         if let low = center.low {
             for channel in 0..<channelCount {
@@ -380,16 +388,22 @@ enum FusedPasses {
             centered.center.foldingLowWord(into: centered.bias, scale: centered.scale)
         } ?? [Scalar](repeating: 0, count: channelCount)
         if geometry.innerCount == 1 {
-            // One consecutive range of the interleaved values per thread, periodic coefficients.
-            let periodicK = Fused.periodic(k, channelCount: channelCount)
-            let periodicCenter = Fused.periodic(center, channelCount: channelCount)
-            let periodicP = p.map { Fused.periodic($0, channelCount: channelCount) }
-            let periodicQ = Fused.periodic(q, channelCount: channelCount)
+            // One consecutive range of the interleaved values per thread, periodic coefficients; narrow
+            // rows as group rows, so the loop's channel index wraps by a subtraction, never a division.
+            let grouping = Fused.RowGrouping(channelCount: channelCount)
+            let period = grouping.width
+            func periodic(_ perChannel: [Scalar]) -> [Scalar] {
+                Fused.periodic(grouping.tiled(perChannel), channelCount: period)
+            }
+            let periodicK = periodic(k)
+            let periodicCenter = periodic(center)
+            let periodicP = p.map(periodic)
+            let periodicQ = periodic(q)
             // The mask as bounds when the coefficients allow it, else the pre-activation's coefficients.
-            let periodicMaskBound = recomputed?.maskBound.map { Fused.periodic($0, channelCount: channelCount) }
+            let periodicMaskBound = recomputed?.maskBound.map(periodic)
             let evaluated = periodicMaskBound == nil ? recomputed : nil
-            let periodicScale = evaluated.map { Fused.periodic($0.scale, channelCount: channelCount) }
-            let periodicShift = evaluated.map { Fused.periodic($0.foldedShift, channelCount: channelCount) }
+            let periodicScale = evaluated.map { periodic($0.scale) }
+            let periodicShift = evaluated.map { periodic($0.foldedShift) }
             (periodicMaskBound ?? []).withUnsafeBufferPointer { maskBoundBuffer in
             (periodicScale ?? []).withUnsafeBufferPointer { recomputedScaleBuffer in
             (periodicShift ?? []).withUnsafeBufferPointer { recomputedShiftBuffer in
@@ -413,7 +427,7 @@ enum FusedPasses {
                     func step<Filter: GradientFilter<Scalar>>(_ filter: Filter) {
                         Fused.gradientInterleaved(
                             input + range.lowerBound, gradient + range.lowerBound, shared.base + range.lowerBound,
-                            count: range.count, channelCount: channelCount, firstChannel: range.lowerBound % channelCount,
+                            count: range.count, channelCount: period, firstChannel: range.lowerBound % period,
                             center: centerPointer, gradientScale: kPointer, centeredScale: pPointer, bias: qPointer,
                             filter: filter, streaming: streaming)
                     }
