@@ -97,7 +97,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TrainingExampleTests",
-            dependencies: ["TrainingExample", "BatchNormKit", "BatchNormReference"]
+            dependencies: ["TrainingExample", "BatchNormKit", "BatchNormReference", "BatchNormTestSupport"]
         ),
         .testTarget(
             name: "DocumentationSnippetTests",

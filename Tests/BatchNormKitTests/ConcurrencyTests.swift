@@ -71,6 +71,12 @@ struct ConcurrencyTests {
     @Test("1,000 concurrent calls on one shared layer equal the serial calls bit for bit",
           arguments: KernelPath.allCases)
     func sharedLayer(path: KernelPath) async throws {
+        // The fork-join workload splits by the thread count: it must not change between the serial and
+        // the concurrent calls (ThreadCountGate).
+        try await ThreadCountGate.unchanged { try await checkSharedLayer(path: path) }
+    }
+
+    func checkSharedLayer(path: KernelPath) async throws {
         var generator = SeededGenerator.fresh()
         let layer = try BatchNorm<Float>.random(channelCount: 6, path: path, using: &generator)
         let workloads = [
