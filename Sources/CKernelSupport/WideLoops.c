@@ -13,18 +13,28 @@
 
 #if defined(__x86_64__)
 #define WIDE_TARGET __attribute__((target("avx2")))
+#define WIDE_REGISTERS_TARGET __attribute__((target("avx512f")))
 #else
 #define WIDE_TARGET
+#define WIDE_REGISTERS_TARGET
 #endif
+
+// Whether the row loops may keep a row's accumulators in AVX-512's 32 registers (WideLoopsTemplate.h's
+// register rows); set by bn_wide_loops_available, which the Swift side calls before any loop. Atomic so
+// that the loops' reads on worker threads are ordered with that write.
+static int wide_register_rows;
 
 int bn_wide_loops_available(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
+    __atomic_store_n(&wide_register_rows, __builtin_cpu_supports("avx512f") ? 1 : 0, __ATOMIC_RELAXED);
     return __builtin_cpu_supports("avx2") ? 1 : 0;
 #else
     return 0;
 #endif
 }
+
+static inline int wide_register_rows_available(void) { return __atomic_load_n(&wide_register_rows, __ATOMIC_RELAXED); }
 
 typedef float wide_float16 __attribute__((ext_vector_type(16)));
 typedef int wide_int16 __attribute__((ext_vector_type(16)));
@@ -47,7 +57,9 @@ typedef long long wide_long4 __attribute__((ext_vector_type(4)));
 #define VECTOR4 wide_float4
 #define MASK4 wide_int4
 #define NAME(name) name##_float
+#define WIDE_REGISTER_VECTORS 8
 #include "WideLoopsTemplate.h"
+#undef WIDE_REGISTER_VECTORS
 #undef SCALAR
 #undef VECTOR
 #undef MASK
@@ -65,7 +77,9 @@ typedef long long wide_long4 __attribute__((ext_vector_type(4)));
 #define VECTOR4 wide_double4
 #define MASK4 wide_long4
 #define NAME(name) name##_double
+#define WIDE_REGISTER_VECTORS 4
 #include "WideLoopsTemplate.h"
+#undef WIDE_REGISTER_VECTORS
 #undef SCALAR
 #undef VECTOR
 #undef MASK

@@ -54,11 +54,140 @@ WIDE_INLINE ptrdiff_t NAME(next_channel)(ptrdiff_t channel, ptrdiff_t channel_co
     return next < channel_count ? next : (channel_count >= WIDE_LANES ? next - channel_count : next % channel_count);
 }
 
+// MARK: - Gradient filters
+
+enum { NAME(unfiltered) = 0, NAME(forward_output_mask) = 1, NAME(bounded_mask) = 2 };
+
+WIDE_INLINE SCALAR NAME(filter)(
+    int kind, SCALAR dy, SCALAR centered, ptrdiff_t index, ptrdiff_t channel, const SCALAR *forward_output,
+    SCALAR *masked_gradient, const SCALAR *bound) {
+    if (kind == NAME(forward_output_mask)) {
+        SCALAR dz = forward_output[index] <= 0 ? 0 : dy;
+        masked_gradient[index] = dz;
+        return dz;
+    }
+    if (kind == NAME(bounded_mask)) return centered <= bound[channel] ? 0 : dy;
+    return dy;
+}
+
+WIDE_INLINE VECTOR NAME(filter_vector)(
+    int kind, VECTOR dy, VECTOR centered, ptrdiff_t index, ptrdiff_t channel, const SCALAR *forward_output,
+    SCALAR *masked_gradient, const SCALAR *bound) {
+    if (kind == NAME(forward_output_mask)) {
+        VECTOR dz = NAME(zero_where_at_most)(dy, NAME(load)(forward_output + index), (VECTOR)0);
+        NAME(store)(masked_gradient + index, dz, 0);
+        return dz;
+    }
+    if (kind == NAME(bounded_mask)) return NAME(zero_where_at_most)(dy, centered, NAME(load)(bound + channel));
+    return dy;
+}
+
+// MARK: - Register rows
+
+// Rows of `16 · COUNT` values (COUNT ≤ WIDE_REGISTER_VECTORS: 512 bytes) with every per-channel
+// accumulator in a register for all the rows of a call, on CPUs with AVX-512's 32 vector registers; the
+// AVX2 row loops load and store two accumulators beside every data vector. Each channel's sums take the
+// same additions in the same row order as in the row loops, so the results are the same bits. The
+// per-channel operands (shift, center, bound) are read from memory (L1) beside the data.
+
+/// `NAME(bn_wide_shifted_sums_rows)` for rows of `16 · count` values, accumulators in registers.
+WIDE_INLINE void NAME(shifted_sums_registers)(
+    const SCALAR *values, ptrdiff_t rows, const int count, const SCALAR *shift, SCALAR *sums, SCALAR *squares) {
+    VECTOR sum[WIDE_REGISTER_VECTORS], square[WIDE_REGISTER_VECTORS];
+    for (int v = 0; v < count; v++) {
+        sum[v] = NAME(load)(sums + WIDE_LANES * v);
+        square[v] = NAME(load)(squares + WIDE_LANES * v);
+    }
+    for (ptrdiff_t row = 0; row < rows; row++) {
+        const SCALAR *row_values = values + row * WIDE_LANES * count;
+        for (int v = 0; v < count; v++) {
+            VECTOR d = NAME(load)(row_values + WIDE_LANES * v) - NAME(load)(shift + WIDE_LANES * v);
+            sum[v] = sum[v] + d;
+            square[v] = square[v] + d * d;
+        }
+    }
+    for (int v = 0; v < count; v++) {
+        NAME(store)(sums + WIDE_LANES * v, sum[v], 0);
+        NAME(store)(squares + WIDE_LANES * v, square[v], 0);
+    }
+}
+
+/// `NAME(gradient_sums_body)` for rows of `16 · count` values, accumulators in registers.
+WIDE_INLINE void NAME(gradient_sums_registers)(
+    const int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, const int count, const SCALAR *center,
+    const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
+    SCALAR *sum_product) {
+    VECTOR gradient_sum[WIDE_REGISTER_VECTORS], product_sum[WIDE_REGISTER_VECTORS];
+    for (int v = 0; v < count; v++) {
+        gradient_sum[v] = NAME(load)(sum_gradient + WIDE_LANES * v);
+        product_sum[v] = NAME(load)(sum_product + WIDE_LANES * v);
+    }
+    for (ptrdiff_t row = 0; row < rows; row++) {
+        ptrdiff_t offset = row * WIDE_LANES * count;
+        for (int v = 0; v < count; v++) {
+            ptrdiff_t index = offset + WIDE_LANES * v;
+            VECTOR centered = NAME(load)(input + index) - NAME(load)(center + WIDE_LANES * v);
+            VECTOR dz = NAME(filter_vector)(kind, NAME(load)(gradient + index), centered, index, WIDE_LANES * v,
+                                            forward_output, masked_gradient, bound);
+            gradient_sum[v] = gradient_sum[v] + dz;
+            product_sum[v] = product_sum[v] + dz * centered;
+        }
+    }
+    for (int v = 0; v < count; v++) {
+        NAME(store)(sum_gradient + WIDE_LANES * v, gradient_sum[v], 0);
+        NAME(store)(sum_product + WIDE_LANES * v, product_sum[v], 0);
+    }
+}
+
+// One function per vector count and (for the backward) filter, so that the accumulators are registers.
+#define WIDE_REGISTER_FUNCTIONS(COUNT)                                                                          \
+    WIDE_REGISTERS_TARGET static void NAME(shifted_sums_registers_##COUNT)(                                     \
+        const SCALAR *values, ptrdiff_t rows, const SCALAR *shift, SCALAR *sums, SCALAR *squares) {            \
+        NAME(shifted_sums_registers)(values, rows, COUNT, shift, sums, squares);                                \
+    }                                                                                                           \
+    WIDE_REGISTERS_TARGET static void NAME(gradient_sums_registers_##COUNT)(                                    \
+        const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, const SCALAR *center,                      \
+        const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,      \
+        SCALAR *sum_product) {                                                                                  \
+        if (forward_output) {                                                                                   \
+            NAME(gradient_sums_registers)(NAME(forward_output_mask), input, gradient, rows, COUNT, center,      \
+                                          forward_output, masked_gradient, bound, sum_gradient, sum_product);  \
+        } else if (bound) {                                                                                     \
+            NAME(gradient_sums_registers)(NAME(bounded_mask), input, gradient, rows, COUNT, center,             \
+                                          forward_output, masked_gradient, bound, sum_gradient, sum_product);  \
+        } else {                                                                                                \
+            NAME(gradient_sums_registers)(NAME(unfiltered), input, gradient, rows, COUNT, center,               \
+                                          forward_output, masked_gradient, bound, sum_gradient, sum_product);  \
+        }                                                                                                       \
+    }
+// `EACH(count)` for every vector count the register rows take in this precision.
+#if WIDE_REGISTER_VECTORS > 4
+#define WIDE_REGISTER_COUNTS(EACH) EACH(1) EACH(2) EACH(3) EACH(4) EACH(5) EACH(6) EACH(7) EACH(8)
+#else
+#define WIDE_REGISTER_COUNTS(EACH) EACH(1) EACH(2) EACH(3) EACH(4)
+#endif
+WIDE_REGISTER_COUNTS(WIDE_REGISTER_FUNCTIONS)
+#undef WIDE_REGISTER_FUNCTIONS
+
+/// How many 16-lane vectors a row of `channel_count` values is when the register rows take it, else 0.
+WIDE_INLINE int NAME(register_row_vectors)(ptrdiff_t channel_count) {
+    if (!wide_register_rows_available() || channel_count % WIDE_LANES != 0) return 0;
+    ptrdiff_t vectors = channel_count / WIDE_LANES;
+    return vectors >= 1 && vectors <= WIDE_REGISTER_VECTORS ? (int)vectors : 0;
+}
+
 // MARK: - Forward
 
 /// `Fused.interleavedShiftedSums`' rows: `sums[c] += x - shift[c]`, `squares[c] += (x - shift[c])²`.
 WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
     const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares) {
+    switch (NAME(register_row_vectors)(channel_count)) {
+#define WIDE_REGISTER_CASE(COUNT) \
+    case COUNT: NAME(shifted_sums_registers_##COUNT)(values, rows, shift, sums, squares); return;
+    WIDE_REGISTER_COUNTS(WIDE_REGISTER_CASE)
+#undef WIDE_REGISTER_CASE
+    default: break;
+    }
     for (ptrdiff_t row = 0; row < rows; row++) {
         const SCALAR *row_values = values + row * channel_count;
         ptrdiff_t channel = 0, head = NAME(alignment_head)(row_values, channel_count);
@@ -143,32 +272,6 @@ WIDE_TARGET void NAME(bn_wide_normalize_interleaved)(
 
 // MARK: - Backward
 
-enum { NAME(unfiltered) = 0, NAME(forward_output_mask) = 1, NAME(bounded_mask) = 2 };
-
-WIDE_INLINE SCALAR NAME(filter)(
-    int kind, SCALAR dy, SCALAR centered, ptrdiff_t index, ptrdiff_t channel, const SCALAR *forward_output,
-    SCALAR *masked_gradient, const SCALAR *bound) {
-    if (kind == NAME(forward_output_mask)) {
-        SCALAR dz = forward_output[index] <= 0 ? 0 : dy;
-        masked_gradient[index] = dz;
-        return dz;
-    }
-    if (kind == NAME(bounded_mask)) return centered <= bound[channel] ? 0 : dy;
-    return dy;
-}
-
-WIDE_INLINE VECTOR NAME(filter_vector)(
-    int kind, VECTOR dy, VECTOR centered, ptrdiff_t index, ptrdiff_t channel, const SCALAR *forward_output,
-    SCALAR *masked_gradient, const SCALAR *bound) {
-    if (kind == NAME(forward_output_mask)) {
-        VECTOR dz = NAME(zero_where_at_most)(dy, NAME(load)(forward_output + index), (VECTOR)0);
-        NAME(store)(masked_gradient + index, dz, 0);
-        return dz;
-    }
-    if (kind == NAME(bounded_mask)) return NAME(zero_where_at_most)(dy, centered, NAME(load)(bound + channel));
-    return dy;
-}
-
 /// One value of the backward sums: adds channel `channel`'s value of the row at `offset`.
 WIDE_INLINE void NAME(gradient_sums_value)(
     int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t offset, ptrdiff_t channel, const SCALAR *center,
@@ -226,6 +329,16 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
     const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
     SCALAR *sum_product) {
+    switch (NAME(register_row_vectors)(channel_count)) {
+#define WIDE_REGISTER_CASE(COUNT)                                                                                \
+    case COUNT:                                                                                                  \
+        NAME(gradient_sums_registers_##COUNT)(input, gradient, rows, center, forward_output, masked_gradient,    \
+                                              bound, sum_gradient, sum_product);                                 \
+        return;
+    WIDE_REGISTER_COUNTS(WIDE_REGISTER_CASE)
+#undef WIDE_REGISTER_CASE
+    default: break;
+    }
     if (forward_output) {
         NAME(gradient_sums_body)(NAME(forward_output_mask), input, gradient, rows, channel_count, center,
                                  forward_output, masked_gradient, bound, sum_gradient, sum_product);
@@ -302,6 +415,7 @@ WIDE_TARGET void NAME(bn_wide_input_gradient_interleaved)(
 #undef WIDE_INPUT_GRADIENT
 }
 
+#undef WIDE_REGISTER_COUNTS
 #undef WIDE_INLINE
 #undef WIDE_LOAD
 #undef WIDE_STORE

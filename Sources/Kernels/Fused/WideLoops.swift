@@ -10,6 +10,11 @@ internal import CKernelSupport
 /// the Swift loops stay the reference, the code on other CPUs, and what tests compare against
 /// (``FusedTuning/withSwiftLoops(_:_:)``).
 ///
+/// On CPUs with AVX-512 the row reductions (moments and backward sums) of rows of 16 to 128 `Float`
+/// values (64 `Double`), a whole number of 16-lane vectors, keep every accumulator in one of its 32
+/// registers for a whole call instead of loading and storing two beside every data vector; same
+/// additions in the same order, so the same bits (`WideLoopsTemplate.h`, "Register rows").
+///
 /// Each function returns `false`, having done nothing, when the AVX2 loop does not apply (another CPU,
 /// the Swift loops forced, a scalar type other than `Float`/`Double`, or a filter it does not have).
 extension Fused {
