@@ -28,15 +28,7 @@ struct NarrowRowTests {
 
     @Test("plain batch norm against the float64 reference", arguments: shapes, partCounts)
     func plain(entry: ([Int], TensorLayout), parts: Int?) throws {
-        try FusedTuning.withForcedPartCount(parts) {
-            let forward = ForwardParityTests(), backward = BackwardParityTests()
-            try forward.checkTraining(Float.self, entry: entry, path: .fused, affine: true)
-            try forward.checkTraining(Double.self, entry: entry, path: .fused, affine: true)
-            try backward.checkTraining(Float.self, entry: entry, path: .fused, affine: true)
-            try backward.checkTraining(Double.self, entry: entry, path: .fused, affine: true)
-            try forward.checkInference(Float.self, entry: entry, path: .fused)
-            try backward.checkInference(Double.self, entry: entry, path: .fused)
-        }
+        try FusedTuning.withForcedPartCount(parts) { try checkFusedParity(entry: entry) }
     }
 
     @Test("ReLU and add + ReLU against the float64 reference", arguments: shapes, partCounts)

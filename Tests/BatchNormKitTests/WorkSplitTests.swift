@@ -20,19 +20,7 @@ struct WorkSplitTests {
     @Test("parity on random data", arguments: TestShapes.all, variants)
     func parity(entry: ([Int], TensorLayout), variant: (parts: Int, streaming: Bool)) throws {
         try FusedTuning.withForcedPartCount(variant.parts) {
-            try FusedTuning.withForcedStreamingStores(variant.streaming) {
-                let forward = ForwardParityTests(), backward = BackwardParityTests()
-                for affine in [true, false] {
-                    try forward.checkTraining(Float.self, entry: entry, path: .fused, affine: affine)
-                    try forward.checkTraining(Double.self, entry: entry, path: .fused, affine: affine)
-                    try backward.checkTraining(Float.self, entry: entry, path: .fused, affine: affine)
-                    try backward.checkTraining(Double.self, entry: entry, path: .fused, affine: affine)
-                }
-                try forward.checkInference(Float.self, entry: entry, path: .fused)
-                try forward.checkInference(Double.self, entry: entry, path: .fused)
-                try backward.checkInference(Float.self, entry: entry, path: .fused)
-                try backward.checkInference(Double.self, entry: entry, path: .fused)
-            }
+            try FusedTuning.withForcedStreamingStores(variant.streaming) { try checkFusedParity(entry: entry) }
         }
     }
 

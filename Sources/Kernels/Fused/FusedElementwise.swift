@@ -65,9 +65,10 @@ extension Fused {
     /// `output[i] = (input[i] - center[c]) * scale[c] + shift[c]` over `count` consecutive values of
     /// interleaved rows, where `c = (firstChannel + i) mod channelCount`, followed by the epilogue of
     /// ``normalizeRun(_:_:_:center:scale:shift:residual:relu:streaming:)``. The coefficients are
-    /// periodic (``periodic(_:channelCount:)``), so a vector that crosses the end of a row reads the next
-    /// row's first channels, and the whole range is one stream: rows need not be vector-aligned, and a
-    /// streaming store never shares a cache line with a plain one except at the two ends of the range.
+    /// periodic (`channelCount + width` values, ``RowGrouping/periodic(_:)``), so a vector that crosses
+    /// the end of a row reads the next row's first channels, and the whole range is one stream: rows
+    /// need not be vector-aligned, and a streaming store never shares a cache line with a plain one
+    /// except at the two ends of the range.
     @inline(__always)
     static func normalizeInterleaved<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, count: Int, channelCount: Int,
@@ -104,13 +105,6 @@ extension Fused {
     static func nextChannel(_ channel: Int, _ channelCount: Int) -> Int {
         let next = channel + width
         return next < channelCount ? next : (channelCount >= width ? next - channelCount : next % channelCount)
-    }
-
-    /// `coefficients[j % channelCount]` for `j` in `0..<channelCount + width`: what the interleaved
-    /// loops load, so that a vector starting at any channel reads `width` consecutive channels mod `channelCount`.
-    static func periodic<Scalar: BatchNormScalar>(_ coefficients: [Scalar], channelCount: Int) -> [Scalar] {
-        guard channelCount > 0 else { return [] }
-        return (0..<(channelCount + width)).map { coefficients[$0 % channelCount] }
     }
 
     // MARK: - Backward reductions

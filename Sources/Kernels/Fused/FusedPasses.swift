@@ -221,9 +221,9 @@ enum FusedPasses {
             // rows as group rows, so the loop's channel index wraps by a subtraction, never a division.
             let grouping = Fused.RowGrouping(channelCount: channelCount)
             let period = grouping.width
-            let periodicCenter = Fused.periodic(grouping.tiled(center), channelCount: period)
-            let periodicScale = Fused.periodic(grouping.tiled(scale), channelCount: period)
-            let periodicShift = Fused.periodic(grouping.tiled(foldedShift), channelCount: period)
+            let periodicCenter = grouping.periodic(center)
+            let periodicScale = grouping.periodic(scale)
+            let periodicShift = grouping.periodic(foldedShift)
             periodicCenter.withUnsafeBufferPointer { centerBuffer in
             periodicScale.withUnsafeBufferPointer { scaleBuffer in
             periodicShift.withUnsafeBufferPointer { shiftBuffer in
@@ -392,18 +392,15 @@ enum FusedPasses {
             // rows as group rows, so the loop's channel index wraps by a subtraction, never a division.
             let grouping = Fused.RowGrouping(channelCount: channelCount)
             let period = grouping.width
-            func periodic(_ perChannel: [Scalar]) -> [Scalar] {
-                Fused.periodic(grouping.tiled(perChannel), channelCount: period)
-            }
-            let periodicK = periodic(k)
-            let periodicCenter = periodic(center)
-            let periodicP = p.map(periodic)
-            let periodicQ = periodic(q)
+            let periodicK = grouping.periodic(k)
+            let periodicCenter = grouping.periodic(center)
+            let periodicP = p.map(grouping.periodic)
+            let periodicQ = grouping.periodic(q)
             // The mask as bounds when the coefficients allow it, else the pre-activation's coefficients.
-            let periodicMaskBound = recomputed?.maskBound.map(periodic)
+            let periodicMaskBound = recomputed?.maskBound.map(grouping.periodic)
             let evaluated = periodicMaskBound == nil ? recomputed : nil
-            let periodicScale = evaluated.map { periodic($0.scale) }
-            let periodicShift = evaluated.map { periodic($0.foldedShift) }
+            let periodicScale = evaluated.map { grouping.periodic($0.scale) }
+            let periodicShift = evaluated.map { grouping.periodic($0.foldedShift) }
             (periodicMaskBound ?? []).withUnsafeBufferPointer { maskBoundBuffer in
             (periodicScale ?? []).withUnsafeBufferPointer { recomputedScaleBuffer in
             (periodicShift ?? []).withUnsafeBufferPointer { recomputedShiftBuffer in

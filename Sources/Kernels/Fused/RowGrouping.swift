@@ -9,11 +9,12 @@
 ///
 /// The loops run over group rows as if the tensor had `width` channels, with the per-channel arrays
 /// repeated (``tiled(_:)``); the reductions' `width` sums are folded back into `channelCount` sums
-/// (``channelTotals(_:parts:)``). Each output value is computed by the same operations as without grouping; only
-/// the order in which a channel's rows are summed changes (each group position accumulates every
-/// `rowsPerGroup`-th row, then the positions are added), which keeps the same per-lane error bound.
+/// (``channelTotals(_:parts:)``). The elementwise steps take `width` as their period (``periodic(_:)``).
+/// Each output value is computed by the same operations as without grouping; only the order in which a
+/// channel's rows are summed changes (each group position accumulates every `rowsPerGroup`-th row, then
+/// the positions are added), which keeps the same per-lane error bound.
 extension Fused {
-    struct RowGrouping: Equatable {
+    struct RowGrouping {
         let channelCount: Int
         let rowsPerGroup: Int
 
@@ -65,6 +66,15 @@ extension Fused {
             precondition(perChannel.count == channelCount)
             guard rowsPerGroup > 1 else { return perChannel }
             return (0..<width).map { perChannel[$0 % channelCount] }
+        }
+
+        /// `perChannel[j % channelCount]` for `j` in `0..<width + Fused.width`: what the interleaved
+        /// elementwise loops load, with `width` as their period, so that a vector starting at any group
+        /// position reads `Fused.width` consecutive positions, wrapping at the end of the group row.
+        func periodic<Scalar>(_ perChannel: [Scalar]) -> [Scalar] {
+            precondition(perChannel.count == channelCount)
+            guard channelCount > 0 else { return [] }
+            return (0..<(width + Fused.width)).map { perChannel[$0 % channelCount] }
         }
 
         /// The `channelCount` per-channel totals of `grouped`: `parts` consecutive blocks of `width`

@@ -1,0 +1,18 @@
+import BatchNormKit
+
+/// The plain parity suites' checks on one shape and the fused path: training forward and backward with
+/// and without γ and β, inference forward and backward, `Float` and `Double`, each against the float64
+/// reference at its suite's tolerances. What every forced variant of the fused kernels must still pass.
+func checkFusedParity(entry: ([Int], TensorLayout)) throws {
+    let forward = ForwardParityTests(), backward = BackwardParityTests()
+    for affine in [true, false] {
+        try forward.checkTraining(Float.self, entry: entry, path: .fused, affine: affine)
+        try forward.checkTraining(Double.self, entry: entry, path: .fused, affine: affine)
+        try backward.checkTraining(Float.self, entry: entry, path: .fused, affine: affine)
+        try backward.checkTraining(Double.self, entry: entry, path: .fused, affine: affine)
+    }
+    try forward.checkInference(Float.self, entry: entry, path: .fused)
+    try forward.checkInference(Double.self, entry: entry, path: .fused)
+    try backward.checkInference(Float.self, entry: entry, path: .fused)
+    try backward.checkInference(Double.self, entry: entry, path: .fused)
+}
