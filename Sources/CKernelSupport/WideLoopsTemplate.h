@@ -43,6 +43,13 @@ WIDE_INLINE ptrdiff_t NAME(alignment_head)(const SCALAR *pointer, ptrdiff_t coun
     return head < count ? head : count;
 }
 
+/// How many values to take one by one from `pointer` so that the rest starts on a streaming store's
+/// alignment (16 values; `Fused.streamingHead`), at most `count`.
+WIDE_INLINE ptrdiff_t NAME(streaming_head)(const SCALAR *pointer, ptrdiff_t count) {
+    ptrdiff_t head = (ptrdiff_t)((-(uintptr_t)pointer) & (WIDE_LANES * sizeof(SCALAR) - 1)) / (ptrdiff_t)sizeof(SCALAR);
+    return head < count ? head : count;
+}
+
 /// The channel after `channel`, for the values taken one by one.
 WIDE_INLINE ptrdiff_t NAME(following_channel)(ptrdiff_t channel, ptrdiff_t channel_count) {
     return channel + 1 == channel_count ? 0 : channel + 1;
@@ -176,7 +183,72 @@ WIDE_INLINE int NAME(register_row_vectors)(ptrdiff_t channel_count) {
     return vectors >= 1 && vectors <= WIDE_REGISTER_VECTORS ? (int)vectors : 0;
 }
 
+// MARK: - Row blocks
+
+// The row loops read per-channel arrays (coefficients, accumulators) beside the rows they stream. While
+// a row of each fits in the 32 KiB L1 together, the arrays stay there from one row to the next; beyond
+// that every row evicts and reloads them, and the 2,048-channel loops ran at 0.6-0.7x the speed of the
+// same loops at 512 channels on the same bytes (docs/BENCHMARK_NOTES.md, "Row blocks"). So those rows
+// are walked WIDE_BLOCK_ROWS rows at a time: each per-channel vector is loaded (and an accumulator
+// stored) once for the block's rows. Each value takes the same operations, and each channel's sums take
+// their rows in the same order, so the results are the same bits as row by row. Rows below the limit
+// stay row by row: there a block of four rows was up to 1.4x slower (the shifted sums of 1,280 and
+// 1,536 channels) or no faster.
+#define WIDE_BLOCK_ROWS 4
+
+/// Whether the loops walk rows of `channel_count` values in blocks of WIDE_BLOCK_ROWS: when a row of
+/// each of the `touched` arrays a loop walks (per-channel arrays read or accumulated, data read or
+/// written) no longer fits in a 32 KiB L1.
+WIDE_INLINE int NAME(blocks_rows)(ptrdiff_t channel_count, int touched) {
+    return (size_t)channel_count * sizeof(SCALAR) * (size_t)touched >= 32768;
+}
+
+/// Rows from the first that the row blocks take (a multiple of WIDE_BLOCK_ROWS, or 0 when `blocked` is 0).
+WIDE_INLINE ptrdiff_t NAME(block_rows_count)(ptrdiff_t rows, int blocked) {
+    return blocked ? rows - rows % WIDE_BLOCK_ROWS : 0;
+}
+
+/// Where the row blocks sit in a range of `count` interleaved values from channel `first_channel`:
+/// after `*lead` values (to the end of a partial first row), `*rows` whole rows (a multiple of
+/// WIDE_BLOCK_ROWS, possibly 0).
+WIDE_INLINE void NAME(block_range)(
+    ptrdiff_t count, ptrdiff_t channel_count, ptrdiff_t first_channel, ptrdiff_t *lead, ptrdiff_t *rows) {
+    *lead = first_channel == 0 ? 0 : channel_count - first_channel;
+    if (*lead > count) *lead = count;
+    *rows = NAME(block_rows_count)((count - *lead) / channel_count, 1);
+}
+
 // MARK: - Forward
+
+/// `rows` rows (a multiple of `block`) of `NAME(bn_wide_shifted_sums_rows)`, `block` rows at a time.
+WIDE_INLINE void NAME(shifted_sums_blocks)(
+    const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares,
+    const int block) {
+    for (ptrdiff_t row = 0; row < rows; row += block) {
+        const SCALAR *row_values = values + row * channel_count;
+        ptrdiff_t channel = 0, head = NAME(alignment_head)(row_values, channel_count);
+#define WIDE_SUMS_STEP(V)                                                                                     \
+        do {                                                                                                  \
+            V shift_ = WIDE_LOAD(V, shift + channel);                                                         \
+            V sum_ = WIDE_LOAD(V, sums + channel), square_ = WIDE_LOAD(V, squares + channel);                 \
+            for (int r_ = 0; r_ < block; r_++) {                                                              \
+                V d = WIDE_LOAD(V, row_values + r_ * channel_count + channel) - shift_;                       \
+                sum_ = sum_ + d;                                                                              \
+                square_ = square_ + d * d;                                                                    \
+            }                                                                                                 \
+            WIDE_STORE(V, sums + channel, sum_);                                                              \
+            WIDE_STORE(V, squares + channel, square_);                                                        \
+            channel += (ptrdiff_t)(sizeof(V) / sizeof(SCALAR));                                               \
+        } while (0)
+        if (head >= 4) WIDE_SUMS_STEP(VECTOR4);
+        while (channel < head) WIDE_SUMS_STEP(SCALAR);
+        while (channel + WIDE_LANES <= channel_count) WIDE_SUMS_STEP(VECTOR);
+        if (channel + 8 <= channel_count) WIDE_SUMS_STEP(VECTOR8);
+        if (channel + 4 <= channel_count) WIDE_SUMS_STEP(VECTOR4);
+        while (channel < channel_count) WIDE_SUMS_STEP(SCALAR);
+#undef WIDE_SUMS_STEP
+    }
+}
 
 /// `Fused.interleavedShiftedSums`' rows: `sums[c] += x - shift[c]`, `squares[c] += (x - shift[c])²`.
 WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
@@ -188,24 +260,10 @@ WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
 #undef WIDE_REGISTER_CASE
     default: break;
     }
-    for (ptrdiff_t row = 0; row < rows; row++) {
-        const SCALAR *row_values = values + row * channel_count;
-        ptrdiff_t channel = 0, head = NAME(alignment_head)(row_values, channel_count);
-#define WIDE_SUMS_STEP(V)                                                                                     \
-        do {                                                                                                  \
-            V d = WIDE_LOAD(V, row_values + channel) - WIDE_LOAD(V, shift + channel);                         \
-            WIDE_STORE(V, sums + channel, WIDE_LOAD(V, sums + channel) + d);                                  \
-            WIDE_STORE(V, squares + channel, WIDE_LOAD(V, squares + channel) + d * d);                        \
-            channel += (ptrdiff_t)(sizeof(V) / sizeof(SCALAR));                                               \
-        } while (0)
-        if (head >= 4) WIDE_SUMS_STEP(VECTOR4);
-        while (channel < head) WIDE_SUMS_STEP(SCALAR);
-        while (channel + WIDE_LANES <= channel_count) WIDE_SUMS_STEP(VECTOR);
-        if (channel + 8 <= channel_count) WIDE_SUMS_STEP(VECTOR8);
-        if (channel + 4 <= channel_count) WIDE_SUMS_STEP(VECTOR4);
-        while (channel < channel_count) WIDE_SUMS_STEP(SCALAR);
-#undef WIDE_SUMS_STEP
-    }
+    // The shift, two accumulators and the data.
+    ptrdiff_t blocked = NAME(block_rows_count)(rows, NAME(blocks_rows)(channel_count, 4));
+    NAME(shifted_sums_blocks)(values, blocked, channel_count, shift, sums, squares, WIDE_BLOCK_ROWS);
+    NAME(shifted_sums_blocks)(values + blocked * channel_count, rows - blocked, channel_count, shift, sums, squares, 1);
 }
 
 WIDE_INLINE SCALAR NAME(epilogue)(SCALAR value, const SCALAR *residual, ptrdiff_t index, int relu) {
@@ -251,6 +309,66 @@ WIDE_INLINE void NAME(normalize_body)(
     }
 }
 
+/// `rows` whole rows (a multiple of WIDE_BLOCK_ROWS) of the normalize loop, a block of rows at a time. The
+/// vectors start where the block's first row is aligned (its output when streaming, which then needs
+/// rows of whole vectors, so that every row's vectors are aligned).
+WIDE_INLINE void NAME(normalize_blocks)(
+    const SCALAR *input, SCALAR *output, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
+    const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
+    for (ptrdiff_t row = 0; row < rows; row += WIDE_BLOCK_ROWS) {
+        ptrdiff_t base = row * channel_count, channel = 0;
+        ptrdiff_t head = streaming ? NAME(streaming_head)(output + base, channel_count)
+                                   : NAME(alignment_head)(input + base, channel_count);
+        for (; channel < head; channel++) {
+            for (int r = 0; r < WIDE_BLOCK_ROWS; r++) {
+                NAME(normalize_value)(input, output, base + r * channel_count + channel, channel, center, scale, shift,
+                                      residual, relu);
+            }
+        }
+        for (; channel + WIDE_LANES <= channel_count; channel += WIDE_LANES) {
+            VECTOR center_ = NAME(load)(center + channel), scale_ = NAME(load)(scale + channel);
+            VECTOR shift_ = NAME(load)(shift + channel);
+            for (int r = 0; r < WIDE_BLOCK_ROWS; r++) {
+                ptrdiff_t index = base + r * channel_count + channel;
+                VECTOR value = (NAME(load)(input + index) - center_) * scale_ + shift_;
+                NAME(store)(output + index, NAME(epilogue_vector)(value, residual, index, relu), streaming);
+            }
+        }
+        for (; channel < channel_count; channel++) {
+            for (int r = 0; r < WIDE_BLOCK_ROWS; r++) {
+                NAME(normalize_value)(input, output, base + r * channel_count + channel, channel, center, scale, shift,
+                                      residual, relu);
+            }
+        }
+    }
+}
+
+/// The range of `NAME(bn_wide_normalize_interleaved)`: its whole rows in row blocks where the rows are
+/// wide (`NAME(blocks_rows)`), the rest (a partial first and last row, fewer rows than a block) as one
+/// stream.
+WIDE_INLINE void NAME(normalize_range)(
+    const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel,
+    const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
+    // Center, scale and shift; input, output (and residual).
+    if (NAME(blocks_rows)(channel_count, residual ? 6 : 5) && (!streaming || channel_count % WIDE_LANES == 0)) {
+        ptrdiff_t lead, rows;
+        NAME(block_range)(count, channel_count, first_channel, &lead, &rows);
+        if (rows > 0) {
+            NAME(normalize_body)(input, output, lead, head < lead ? head : lead, channel_count, first_channel, center,
+                                 scale, shift, residual, relu, streaming);
+            NAME(normalize_blocks)(input + lead, output + lead, rows, channel_count, center, scale, shift,
+                                   residual ? residual + lead : 0, relu, streaming);
+            ptrdiff_t done = lead + rows * channel_count;
+            NAME(normalize_body)(input + done, output + done, count - done,
+                                 NAME(streaming_head)(output + done, count - done), channel_count, 0, center, scale,
+                                 shift, residual ? residual + done : 0, relu, streaming);
+            return;
+        }
+    }
+    NAME(normalize_body)(input, output, count, head, channel_count, first_channel, center, scale, shift, residual, relu,
+                         streaming);
+}
+
 /// `Fused.normalizeInterleaved`: `output = epilogue((input - center[c]) * scale[c] + shift[c])` over
 /// `count` interleaved values from channel `first_channel`, periodic coefficients. When streaming, the
 /// first `head` values are taken one by one (the output's streaming alignment); otherwise `head` is
@@ -260,8 +378,8 @@ WIDE_TARGET void NAME(bn_wide_normalize_interleaved)(
     const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
     // One loop per combination of the loop-invariant flags (the Swift loops get the same by unswitching).
 #define WIDE_NORMALIZE(relu, streaming)                                                                        \
-    NAME(normalize_body)(input, output, count, head, channel_count, first_channel, center, scale, shift, residual, \
-                         relu, streaming)
+    NAME(normalize_range)(input, output, count, head, channel_count, first_channel, center, scale, shift, residual, \
+                          relu, streaming)
     if (streaming) {
         if (relu) WIDE_NORMALIZE(1, 1); else WIDE_NORMALIZE(0, 1);
     } else {
@@ -287,39 +405,70 @@ WIDE_INLINE void NAME(gradient_sums_value)(
 WIDE_INLINE void NAME(gradient_sums_body)(
     int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
-    SCALAR *sum_product) {
-    for (ptrdiff_t row = 0; row < rows; row++) {
+    SCALAR *sum_product, const int block) {
+    for (ptrdiff_t row = 0; row < rows; row += block) {
         ptrdiff_t offset = row * channel_count, channel = 0;
         ptrdiff_t head = NAME(alignment_head)(input + offset, channel_count);
-        // The filter written out for any vector type `V` with lane mask `M` (filter_vector's lanes).
+        // The filter written out for any vector type `V` with lane mask `M` (filter_vector's lanes), for
+        // the `block` rows from `offset`, each channel's rows in order.
 #define WIDE_GRADIENT_SUMS_STEP(V, M)                                                                         \
         do {                                                                                                  \
-            V centered = WIDE_LOAD(V, input + offset + channel) - WIDE_LOAD(V, center + channel);             \
-            V dz = WIDE_LOAD(V, gradient + offset + channel);                                                 \
-            if (kind == NAME(forward_output_mask)) {                                                          \
-                dz = (V)((M)dz & ~(WIDE_LOAD(V, forward_output + offset + channel) <= (V)0));                 \
-                WIDE_STORE(V, masked_gradient + offset + channel, dz);                                        \
-            } else if (kind == NAME(bounded_mask)) {                                                          \
-                dz = (V)((M)dz & ~(centered <= WIDE_LOAD(V, bound + channel)));                               \
+            V center_ = WIDE_LOAD(V, center + channel);                                                       \
+            V gradient_sum_ = WIDE_LOAD(V, sum_gradient + channel);                                           \
+            V product_sum_ = WIDE_LOAD(V, sum_product + channel);                                             \
+            for (int r_ = 0; r_ < block; r_++) {                                                              \
+                ptrdiff_t index_ = offset + r_ * channel_count + channel;                                     \
+                V centered = WIDE_LOAD(V, input + index_) - center_;                                          \
+                V dz = WIDE_LOAD(V, gradient + index_);                                                       \
+                if (kind == NAME(forward_output_mask)) {                                                      \
+                    dz = (V)((M)dz & ~(WIDE_LOAD(V, forward_output + index_) <= (V)0));                       \
+                    WIDE_STORE(V, masked_gradient + index_, dz);                                              \
+                } else if (kind == NAME(bounded_mask)) {                                                      \
+                    dz = (V)((M)dz & ~(centered <= WIDE_LOAD(V, bound + channel)));                           \
+                }                                                                                             \
+                gradient_sum_ = gradient_sum_ + dz;                                                           \
+                product_sum_ = product_sum_ + dz * centered;                                                  \
             }                                                                                                 \
-            WIDE_STORE(V, sum_gradient + channel, WIDE_LOAD(V, sum_gradient + channel) + dz);                 \
-            WIDE_STORE(V, sum_product + channel, WIDE_LOAD(V, sum_product + channel) + dz * centered);        \
+            WIDE_STORE(V, sum_gradient + channel, gradient_sum_);                                             \
+            WIDE_STORE(V, sum_product + channel, product_sum_);                                               \
             channel += (ptrdiff_t)(sizeof(V) / sizeof(SCALAR));                                               \
         } while (0)
         if (head >= 4) WIDE_GRADIENT_SUMS_STEP(VECTOR4, MASK4);
         for (; channel < head; channel++) {
-            NAME(gradient_sums_value)(kind, input, gradient, offset, channel, center, forward_output, masked_gradient,
-                                      bound, sum_gradient, sum_product);
+            for (int r = 0; r < block; r++) {
+                NAME(gradient_sums_value)(kind, input, gradient, offset + r * channel_count, channel, center,
+                                          forward_output, masked_gradient, bound, sum_gradient, sum_product);
+            }
         }
         while (channel + WIDE_LANES <= channel_count) WIDE_GRADIENT_SUMS_STEP(VECTOR, MASK);
         if (channel + 8 <= channel_count) WIDE_GRADIENT_SUMS_STEP(VECTOR8, MASK8);
         if (channel + 4 <= channel_count) WIDE_GRADIENT_SUMS_STEP(VECTOR4, MASK4);
 #undef WIDE_GRADIENT_SUMS_STEP
         for (; channel < channel_count; channel++) {
-            NAME(gradient_sums_value)(kind, input, gradient, offset, channel, center, forward_output, masked_gradient,
-                                      bound, sum_gradient, sum_product);
+            for (int r = 0; r < block; r++) {
+                NAME(gradient_sums_value)(kind, input, gradient, offset + r * channel_count, channel, center,
+                                          forward_output, masked_gradient, bound, sum_gradient, sum_product);
+            }
         }
     }
+}
+
+/// `NAME(gradient_sums_body)` over `rows` rows: wide rows' whole blocks first (`NAME(blocks_rows)`), then
+/// the rest row by row.
+WIDE_INLINE void NAME(gradient_sums_rows)(
+    int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
+    const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
+    SCALAR *sum_product) {
+    // The center (and the bound) and two accumulators; input and gradient (and the forward output and
+    // the masked gradient).
+    int touched = kind == NAME(forward_output_mask) ? 7 : kind == NAME(bounded_mask) ? 6 : 5;
+    ptrdiff_t blocked = NAME(block_rows_count)(rows, NAME(blocks_rows)(channel_count, touched));
+    NAME(gradient_sums_body)(kind, input, gradient, blocked, channel_count, center, forward_output, masked_gradient,
+                             bound, sum_gradient, sum_product, WIDE_BLOCK_ROWS);
+    ptrdiff_t done = blocked * channel_count;
+    NAME(gradient_sums_body)(kind, input + done, gradient + done, rows - blocked, channel_count, center,
+                             forward_output ? forward_output + done : 0, masked_gradient ? masked_gradient + done : 0,
+                             bound, sum_gradient, sum_product, 1);
 }
 
 /// `Fused.reduceRows`' rows: `sum_gradient[c] += dz`, `sum_product[c] += dz · (x - center[c])`, where
@@ -340,13 +489,13 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
     default: break;
     }
     if (forward_output) {
-        NAME(gradient_sums_body)(NAME(forward_output_mask), input, gradient, rows, channel_count, center,
+        NAME(gradient_sums_rows)(NAME(forward_output_mask), input, gradient, rows, channel_count, center,
                                  forward_output, masked_gradient, bound, sum_gradient, sum_product);
     } else if (bound) {
-        NAME(gradient_sums_body)(NAME(bounded_mask), input, gradient, rows, channel_count, center,
+        NAME(gradient_sums_rows)(NAME(bounded_mask), input, gradient, rows, channel_count, center,
                                  forward_output, masked_gradient, bound, sum_gradient, sum_product);
     } else {
-        NAME(gradient_sums_body)(NAME(unfiltered), input, gradient, rows, channel_count, center,
+        NAME(gradient_sums_rows)(NAME(unfiltered), input, gradient, rows, channel_count, center,
                                  forward_output, masked_gradient, bound, sum_gradient, sum_product);
     }
 }
@@ -394,6 +543,76 @@ WIDE_INLINE void NAME(input_gradient_body)(
     }
 }
 
+/// `rows` whole rows (a multiple of WIDE_BLOCK_ROWS) of the dx step, a block of rows at a time; vectors
+/// aligned as in `NAME(normalize_blocks)` (the data aligned without streaming is `x`, or `dy` without `p`).
+WIDE_INLINE void NAME(input_gradient_blocks)(
+    int kind, int scale_only, int streaming, const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient,
+    ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center, const SCALAR *k, const SCALAR *p, const SCALAR *q,
+    const SCALAR *bound) {
+    for (ptrdiff_t row = 0; row < rows; row += WIDE_BLOCK_ROWS) {
+        ptrdiff_t base = row * channel_count, channel = 0;
+        ptrdiff_t head = streaming ? NAME(streaming_head)(input_gradient + base, channel_count)
+                                   : NAME(alignment_head)((scale_only ? gradient : input) + base, channel_count);
+        for (; channel < head; channel++) {
+            for (int r = 0; r < WIDE_BLOCK_ROWS; r++) {
+                NAME(input_gradient_value)(kind, scale_only, input, gradient, input_gradient,
+                                           base + r * channel_count + channel, channel, center, k, p, q, bound);
+            }
+        }
+        for (; channel + WIDE_LANES <= channel_count; channel += WIDE_LANES) {
+            VECTOR k_ = NAME(load)(k + channel);
+            if (scale_only) {
+                for (int r = 0; r < WIDE_BLOCK_ROWS; r++) {
+                    ptrdiff_t index = base + r * channel_count + channel;
+                    NAME(store)(input_gradient + index, k_ * NAME(load)(gradient + index), streaming);
+                }
+            } else {
+                VECTOR center_ = NAME(load)(center + channel), p_ = NAME(load)(p + channel);
+                VECTOR q_ = NAME(load)(q + channel);
+                for (int r = 0; r < WIDE_BLOCK_ROWS; r++) {
+                    ptrdiff_t index = base + r * channel_count + channel;
+                    VECTOR centered = NAME(load)(input + index) - center_;
+                    VECTOR dz = NAME(filter_vector)(kind, NAME(load)(gradient + index), centered, index, channel, 0, 0,
+                                                    bound);
+                    NAME(store)(input_gradient + index, k_ * dz + p_ * centered + q_, streaming);
+                }
+            }
+        }
+        for (; channel < channel_count; channel++) {
+            for (int r = 0; r < WIDE_BLOCK_ROWS; r++) {
+                NAME(input_gradient_value)(kind, scale_only, input, gradient, input_gradient,
+                                           base + r * channel_count + channel, channel, center, k, p, q, bound);
+            }
+        }
+    }
+}
+
+/// The range of `NAME(bn_wide_input_gradient_interleaved)`, split as in `NAME(normalize_range)`.
+WIDE_INLINE void NAME(input_gradient_range)(
+    int kind, int scale_only, int streaming, const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient,
+    ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel, const SCALAR *center, const SCALAR *k,
+    const SCALAR *p, const SCALAR *q, const SCALAR *bound) {
+    // k, gradient and output alone; or center, k, p, q (and the bound), input, gradient and output.
+    int touched = scale_only ? 3 : kind == NAME(bounded_mask) ? 8 : 7;
+    if (NAME(blocks_rows)(channel_count, touched) && (!streaming || channel_count % WIDE_LANES == 0)) {
+        ptrdiff_t lead, rows;
+        NAME(block_range)(count, channel_count, first_channel, &lead, &rows);
+        if (rows > 0) {
+            NAME(input_gradient_body)(kind, scale_only, streaming, input, gradient, input_gradient, lead,
+                                      head < lead ? head : lead, channel_count, first_channel, center, k, p, q, bound);
+            NAME(input_gradient_blocks)(kind, scale_only, streaming, input + lead, gradient + lead,
+                                        input_gradient + lead, rows, channel_count, center, k, p, q, bound);
+            ptrdiff_t done = lead + rows * channel_count;
+            NAME(input_gradient_body)(kind, scale_only, streaming, input + done, gradient + done, input_gradient + done,
+                                      count - done, NAME(streaming_head)(input_gradient + done, count - done),
+                                      channel_count, 0, center, k, p, q, bound);
+            return;
+        }
+    }
+    NAME(input_gradient_body)(kind, scale_only, streaming, input, gradient, input_gradient, count, head, channel_count,
+                              first_channel, center, k, p, q, bound);
+}
+
 /// `Fused.gradientInterleaved`: `dx = k[c] · dz + p[c] · (x - center[c]) + q[c]` over `count` interleaved
 /// values from channel `first_channel`, periodic coefficients, `dz` masked by `x - center[c] <= bound[c]`
 /// when `bound` is given, else `dy`; without `p`, `dx = k[c] · dy`. `head` as for the normalize loop (the
@@ -403,7 +622,7 @@ WIDE_TARGET void NAME(bn_wide_input_gradient_interleaved)(
     ptrdiff_t first_channel, const SCALAR *center, const SCALAR *k, const SCALAR *p, const SCALAR *q, const SCALAR *bound,
     int streaming) {
 #define WIDE_INPUT_GRADIENT(kind, scale_only, streaming) \
-    NAME(input_gradient_body)(kind, scale_only, streaming, input, gradient, input_gradient, count, head, \
+    NAME(input_gradient_range)(kind, scale_only, streaming, input, gradient, input_gradient, count, head, \
                               channel_count, first_channel, center, k, p, q, bound)
     if (!p) {
         if (streaming) WIDE_INPUT_GRADIENT(NAME(unfiltered), 1, 1); else WIDE_INPUT_GRADIENT(NAME(unfiltered), 1, 0);
@@ -420,3 +639,4 @@ WIDE_TARGET void NAME(bn_wide_input_gradient_interleaved)(
 #undef WIDE_LOAD
 #undef WIDE_STORE
 #undef WIDE_LANES
+#undef WIDE_BLOCK_ROWS

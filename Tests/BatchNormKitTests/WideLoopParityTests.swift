@@ -11,8 +11,9 @@ import BatchNormTestSupport
 /// exception is a NaN's sign and payload, which IEEE 754 leaves open and LLVM does not keep (it may
 /// swap the operands of a commutative operation), so two NaNs agree. Interleaved rows (channels-last,
 /// and `[N, C]` in either layout) with channel counts below, at and around the 16-lane vector, odd
-/// ones that make vectors cross rows, more than 64 rows (the accumulators' flush), and the forced work
-/// splits and streaming stores; random data, a NaN in one channel, a constant channel, a large offset.
+/// ones that make vectors cross rows, more than 64 rows (the accumulators' flush), rows wide enough to
+/// be walked in blocks of four (with and without a vector tail, leftover rows, partial first rows from
+/// the forced splits), and the forced work splits and streaming stores; random data, a NaN in one channel, a constant channel, a large offset.
 /// Skipped on CPUs without AVX2, where the Swift loops are all that runs.
 @Suite("AVX2 channels-last loops agree with the Swift loops bit for bit",
        .enabled(if: FusedTuning.wideLoopsSupported, "this CPU has no AVX2: only the Swift loops run"))
@@ -31,6 +32,16 @@ struct WideLoopParityTests {
         ([3, 2, 100], .channelsLast),
     ]
 
+    /// Rows wide enough that every loop walks them in blocks of four (WideLoopsTemplate.h, "Row blocks";
+    /// in both precisions): whole vectors, so streaming blocks too; and a vector tail per row with one
+    /// leftover row. Random data only, the size-based choices and the 3-part splits (partial first rows)
+    /// with and without streaming: the blocks change which rows go together, not the arithmetic, which
+    /// the shapes above check on every kind of data.
+    static let wideRowShapes: [([Int], TensorLayout)] = [
+        ([2, 7, 2048], .channelsLast),
+        ([13, 2050], .channelsFirst),
+    ]
+
     enum Data: CaseIterable { case random, nanChannel, constantChannel, largeOffset }
 
     /// `nil`: the size-based choices; otherwise `WorkSplitTests.variants[index]`.
@@ -38,11 +49,21 @@ struct WideLoopParityTests {
 
     @Test("every output", arguments: shapes, variants)
     func everyOutput(entry: ([Int], TensorLayout), variant: Int?) throws {
+        try checkEveryOutput(entry: entry, variant: variant, data: Data.allCases)
+    }
+
+    @Test("every output on rows walked in blocks", arguments: wideRowShapes,
+          [nil] + WorkSplitTests.variants.indices.filter { WorkSplitTests.variants[$0].0 == 3 })
+    func wideRows(entry: ([Int], TensorLayout), variant: Int?) throws {
+        try checkEveryOutput(entry: entry, variant: variant, data: [.random])
+    }
+
+    func checkEveryOutput(entry: ([Int], TensorLayout), variant: Int?, data cases: [Data]) throws {
         let (parts, streaming) = variant.map { WorkSplitTests.variants[$0] } ?? (nil, nil)
         let shape = TestShapes.shape(entry)
         try FusedTuning.withForcedPartCount(parts) {
             try FusedTuning.withForcedStreamingStores(streaming) {
-                for data in Data.allCases {
+                for data in cases {
                     try check(Float.self, shape: shape, data: data)
                     try check(Double.self, shape: shape, data: data)
                 }
