@@ -13,8 +13,9 @@ import BatchNormTestSupport
 /// and `[N, C]` in either layout) with channel counts below, at and around the 16-lane vector, odd
 /// ones that make vectors cross rows, more than 64 rows (the accumulators' flush), rows wide enough to
 /// be walked in blocks of four (with and without a vector tail, leftover rows, partial first rows from
-/// the forced splits), and the forced work splits and streaming stores; random data, a NaN in one channel, a constant channel, a large offset.
-/// Skipped on CPUs without AVX2, where the Swift loops are all that runs.
+/// the forced splits), and the forced work splits and streaming stores; random data, a NaN in one
+/// channel, a constant channel, a large offset. Skipped on CPUs without AVX2, where the Swift loops are
+/// all that runs.
 @Suite("AVX2 channels-last loops agree with the Swift loops bit for bit",
        .enabled(if: FusedTuning.wideLoopsSupported, "this CPU has no AVX2: only the Swift loops run"))
 struct WideLoopParityTests {
