@@ -176,12 +176,26 @@ WIDE_INLINE void NAME(gradient_sums_registers)(
 WIDE_REGISTER_COUNTS(WIDE_REGISTER_FUNCTIONS)
 #undef WIDE_REGISTER_FUNCTIONS
 
-/// How many 16-lane vectors a row of `channel_count` values is when the register rows take it, else 0.
-WIDE_INLINE int NAME(register_row_vectors)(ptrdiff_t channel_count) {
+/// How many 16-lane vectors a row of `channel_count` values is, when that is 1 to `most` and this CPU
+/// keeps them in AVX-512 registers, else 0.
+WIDE_INLINE int NAME(register_vectors)(ptrdiff_t channel_count, int most) {
     if (!wide_register_rows_available() || channel_count % WIDE_LANES != 0) return 0;
     ptrdiff_t vectors = channel_count / WIDE_LANES;
-    return vectors >= 1 && vectors <= WIDE_REGISTER_VECTORS ? (int)vectors : 0;
+    return vectors >= 1 && vectors <= most ? (int)vectors : 0;
 }
+
+/// How many 16-lane vectors a row of `channel_count` values is when the register rows take it, else 0.
+WIDE_INLINE int NAME(register_row_vectors)(ptrdiff_t channel_count) {
+    return NAME(register_vectors)(channel_count, WIDE_REGISTER_VECTORS);
+}
+
+// `EACH(count)` for every vector count the elementwise register loops with four or five coefficient
+// arrays take (half the register rows' counts).
+#if WIDE_REGISTER_VECTORS > 4
+#define WIDE_HALF_REGISTER_COUNTS(EACH) EACH(1) EACH(2) EACH(3) EACH(4)
+#else
+#define WIDE_HALF_REGISTER_COUNTS(EACH) EACH(1) EACH(2)
+#endif
 
 // MARK: - Row blocks
 
@@ -369,6 +383,81 @@ WIDE_INLINE void NAME(normalize_range)(
                          streaming);
 }
 
+// MARK: Register coefficients
+
+// The elementwise loops load three to five coefficient vectors beside every data vector. On CPUs with
+// AVX-512, when a row (or group row) is at most WIDE_REGISTER_VECTORS 16-lane vectors (half that for the
+// dx step's four or five arrays), the coefficients of a whole row stay in registers for the call: a
+// range cycles through the same `vectors` coefficient vectors from whatever channel its vector loop
+// starts at (the periodic arrays give them from any channel). Each value takes the same operations, so
+// the same bits.
+
+/// How many values to take one by one from `pointer` so that the rest starts on a 64-byte boundary (a
+/// 512-bit load that crosses a cache line costs two), at most `count`.
+WIDE_INLINE ptrdiff_t NAME(line_head)(const SCALAR *pointer, ptrdiff_t count) {
+    ptrdiff_t head = (ptrdiff_t)((-(uintptr_t)pointer) & 63) / (ptrdiff_t)sizeof(SCALAR);
+    return head < count ? head : count;
+}
+
+/// The channel `v` vectors after `channel`, in a row of `channel_count` values (`v` vectors < a row).
+WIDE_INLINE ptrdiff_t NAME(row_channel)(ptrdiff_t channel, int v, ptrdiff_t channel_count) {
+    ptrdiff_t shifted = channel + WIDE_LANES * (ptrdiff_t)v;
+    return shifted < channel_count ? shifted : shifted - channel_count;
+}
+
+/// `NAME(normalize_body)` for rows of `16 · vectors` values, the coefficients in registers; `head` as
+/// there when streaming, else the input aligned to its cache line.
+WIDE_INLINE void NAME(normalize_registers)(
+    const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, const int vectors, ptrdiff_t first_channel,
+    const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
+    const ptrdiff_t channel_count = WIDE_LANES * vectors;
+    ptrdiff_t channel = first_channel, index = 0;
+    if (!streaming) head = NAME(line_head)(input, count);
+    for (; index < head; index++) {
+        NAME(normalize_value)(input, output, index, channel, center, scale, shift, residual, relu);
+        channel = NAME(following_channel)(channel, channel_count);
+    }
+    VECTOR center_[WIDE_REGISTER_VECTORS], scale_[WIDE_REGISTER_VECTORS], shift_[WIDE_REGISTER_VECTORS];
+    for (int v = 0; v < vectors; v++) {
+        ptrdiff_t from = NAME(row_channel)(channel, v, channel_count);
+        center_[v] = NAME(load)(center + from);
+        scale_[v] = NAME(load)(scale + from);
+        shift_[v] = NAME(load)(shift + from);
+    }
+    for (; index + channel_count <= count; index += channel_count) {
+        for (int v = 0; v < vectors; v++) {
+            ptrdiff_t at = index + WIDE_LANES * v;
+            VECTOR value = (NAME(load)(input + at) - center_[v]) * scale_[v] + shift_[v];
+            NAME(store)(output + at, NAME(epilogue_vector)(value, residual, at, relu), streaming);
+        }
+    }
+    for (; index < count; index++) {
+        NAME(normalize_value)(input, output, index, channel, center, scale, shift, residual, relu);
+        channel = NAME(following_channel)(channel, channel_count);
+    }
+}
+
+// One function per vector count, so that the coefficient arrays are registers.
+#define WIDE_NORMALIZE_REGISTERS(COUNT)                                                                         \
+    WIDE_REGISTERS_TARGET static void NAME(normalize_registers_##COUNT)(                                        \
+        const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t first_channel,          \
+        const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu,       \
+        int streaming) {                                                                                        \
+        if (streaming) {                                                                                        \
+            if (relu) NAME(normalize_registers)(input, output, count, head, COUNT, first_channel, center, scale, \
+                                                shift, residual, 1, 1);                                         \
+            else NAME(normalize_registers)(input, output, count, head, COUNT, first_channel, center, scale,     \
+                                           shift, residual, 0, 1);                                              \
+        } else {                                                                                                \
+            if (relu) NAME(normalize_registers)(input, output, count, head, COUNT, first_channel, center, scale, \
+                                                shift, residual, 1, 0);                                         \
+            else NAME(normalize_registers)(input, output, count, head, COUNT, first_channel, center, scale,     \
+                                           shift, residual, 0, 0);                                              \
+        }                                                                                                       \
+    }
+WIDE_REGISTER_COUNTS(WIDE_NORMALIZE_REGISTERS)
+#undef WIDE_NORMALIZE_REGISTERS
+
 /// `Fused.normalizeInterleaved`: `output = epilogue((input - center[c]) * scale[c] + shift[c])` over
 /// `count` interleaved values from channel `first_channel`, periodic coefficients. When streaming, the
 /// first `head` values are taken one by one (the output's streaming alignment); otherwise `head` is
@@ -376,6 +465,16 @@ WIDE_INLINE void NAME(normalize_range)(
 WIDE_TARGET void NAME(bn_wide_normalize_interleaved)(
     const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel,
     const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
+    switch (NAME(register_vectors)(channel_count, WIDE_REGISTER_VECTORS)) {
+#define WIDE_REGISTER_CASE(COUNT)                                                                                \
+    case COUNT:                                                                                                  \
+        NAME(normalize_registers_##COUNT)(input, output, count, head, first_channel, center, scale, shift,       \
+                                          residual, relu, streaming);                                            \
+        return;
+    WIDE_REGISTER_COUNTS(WIDE_REGISTER_CASE)
+#undef WIDE_REGISTER_CASE
+    default: break;
+    }
     // One loop per combination of the loop-invariant flags (the Swift loops get the same by unswitching).
 #define WIDE_NORMALIZE(relu, streaming)                                                                        \
     NAME(normalize_range)(input, output, count, head, channel_count, first_channel, center, scale, shift, residual, \
@@ -613,6 +712,65 @@ WIDE_INLINE void NAME(input_gradient_range)(
                               first_channel, center, k, p, q, bound);
 }
 
+/// `NAME(input_gradient_body)` with the centered term (`p`) for rows of `16 · vectors` values, the
+/// coefficients in registers (`NAME(normalize_registers)`).
+WIDE_INLINE void NAME(input_gradient_registers)(
+    int kind, int streaming, const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, ptrdiff_t count,
+    ptrdiff_t head, const int vectors, ptrdiff_t first_channel, const SCALAR *center, const SCALAR *k,
+    const SCALAR *p, const SCALAR *q, const SCALAR *bound) {
+    const ptrdiff_t channel_count = WIDE_LANES * vectors;
+    ptrdiff_t channel = first_channel, index = 0;
+    if (!streaming) head = NAME(line_head)(input, count);
+    for (; index < head; index++) {
+        NAME(input_gradient_value)(kind, 0, input, gradient, input_gradient, index, channel, center, k, p, q, bound);
+        channel = NAME(following_channel)(channel, channel_count);
+    }
+    VECTOR center_[WIDE_REGISTER_VECTORS / 2], k_[WIDE_REGISTER_VECTORS / 2], p_[WIDE_REGISTER_VECTORS / 2];
+    VECTOR q_[WIDE_REGISTER_VECTORS / 2], bound_[WIDE_REGISTER_VECTORS / 2];
+    for (int v = 0; v < vectors; v++) {
+        ptrdiff_t from = NAME(row_channel)(channel, v, channel_count);
+        center_[v] = NAME(load)(center + from);
+        k_[v] = NAME(load)(k + from);
+        p_[v] = NAME(load)(p + from);
+        q_[v] = NAME(load)(q + from);
+        bound_[v] = kind == NAME(bounded_mask) ? NAME(load)(bound + from) : (VECTOR)0;
+    }
+    for (; index + channel_count <= count; index += channel_count) {
+        for (int v = 0; v < vectors; v++) {
+            ptrdiff_t at = index + WIDE_LANES * v;
+            VECTOR centered = NAME(load)(input + at) - center_[v];
+            VECTOR dz = NAME(load)(gradient + at);
+            if (kind == NAME(bounded_mask)) dz = NAME(zero_where_at_most)(dz, centered, bound_[v]);
+            NAME(store)(input_gradient + at, k_[v] * dz + p_[v] * centered + q_[v], streaming);
+        }
+    }
+    for (; index < count; index++) {
+        NAME(input_gradient_value)(kind, 0, input, gradient, input_gradient, index, channel, center, k, p, q, bound);
+        channel = NAME(following_channel)(channel, channel_count);
+    }
+}
+
+// One function per vector count, so that the coefficient arrays are registers.
+#define WIDE_INPUT_GRADIENT_REGISTERS(COUNT)                                                                    \
+    WIDE_REGISTERS_TARGET static void NAME(input_gradient_registers_##COUNT)(                                   \
+        const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, ptrdiff_t count, ptrdiff_t head,   \
+        ptrdiff_t first_channel, const SCALAR *center, const SCALAR *k, const SCALAR *p, const SCALAR *q,       \
+        const SCALAR *bound, int streaming) {                                                                   \
+        if (streaming) {                                                                                        \
+            if (bound) NAME(input_gradient_registers)(NAME(bounded_mask), 1, input, gradient, input_gradient,   \
+                                                      count, head, COUNT, first_channel, center, k, p, q, bound); \
+            else NAME(input_gradient_registers)(NAME(unfiltered), 1, input, gradient, input_gradient, count,    \
+                                                head, COUNT, first_channel, center, k, p, q, bound);            \
+        } else {                                                                                                \
+            if (bound) NAME(input_gradient_registers)(NAME(bounded_mask), 0, input, gradient, input_gradient,   \
+                                                      count, head, COUNT, first_channel, center, k, p, q, bound); \
+            else NAME(input_gradient_registers)(NAME(unfiltered), 0, input, gradient, input_gradient, count,    \
+                                                head, COUNT, first_channel, center, k, p, q, bound);            \
+        }                                                                                                       \
+    }
+WIDE_HALF_REGISTER_COUNTS(WIDE_INPUT_GRADIENT_REGISTERS)
+#undef WIDE_INPUT_GRADIENT_REGISTERS
+
 /// `Fused.gradientInterleaved`: `dx = k[c] · dz + p[c] · (x - center[c]) + q[c]` over `count` interleaved
 /// values from channel `first_channel`, periodic coefficients, `dz` masked by `x - center[c] <= bound[c]`
 /// when `bound` is given, else `dy`; without `p`, `dx = k[c] · dy`. `head` as for the normalize loop (the
@@ -621,6 +779,18 @@ WIDE_TARGET void NAME(bn_wide_input_gradient_interleaved)(
     const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count,
     ptrdiff_t first_channel, const SCALAR *center, const SCALAR *k, const SCALAR *p, const SCALAR *q, const SCALAR *bound,
     int streaming) {
+    if (p) {
+        switch (NAME(register_vectors)(channel_count, WIDE_REGISTER_VECTORS / 2)) {
+#define WIDE_REGISTER_CASE(COUNT)                                                                                \
+        case COUNT:                                                                                              \
+            NAME(input_gradient_registers_##COUNT)(input, gradient, input_gradient, count, head, first_channel, \
+                                                   center, k, p, q, bound, streaming);                           \
+            return;
+        WIDE_HALF_REGISTER_COUNTS(WIDE_REGISTER_CASE)
+#undef WIDE_REGISTER_CASE
+        default: break;
+        }
+    }
 #define WIDE_INPUT_GRADIENT(kind, scale_only, streaming) \
     NAME(input_gradient_range)(kind, scale_only, streaming, input, gradient, input_gradient, count, head, \
                               channel_count, first_channel, center, k, p, q, bound)
@@ -635,6 +805,7 @@ WIDE_TARGET void NAME(bn_wide_input_gradient_interleaved)(
 }
 
 #undef WIDE_REGISTER_COUNTS
+#undef WIDE_HALF_REGISTER_COUNTS
 #undef WIDE_INLINE
 #undef WIDE_LOAD
 #undef WIDE_STORE

@@ -13,7 +13,9 @@ internal import CKernelSupport
 /// On CPUs with AVX-512 the row reductions (moments and backward sums) of rows of 16 to 128 `Float`
 /// values (64 `Double`), a whole number of 16-lane vectors, keep every accumulator in one of its 32
 /// registers for a whole call instead of loading and storing two beside every data vector; same
-/// additions in the same order, so the same bits (`WideLoopsTemplate.h`, "Register rows"). Rows too wide
+/// additions in the same order, so the same bits (`WideLoopsTemplate.h`, "Register rows"). The
+/// elementwise steps of such rows (up to 128 `Float` values for the normalize, 64 for the dx step) keep
+/// a row's coefficient vectors in registers likewise ("Register coefficients"). Rows too wide
 /// for their per-channel arrays to stay in L1 beside them (2,048 `Float` channels in most loops) are
 /// walked four rows at a time, each coefficient or accumulator vector loaded once for the four; again the
 /// same operations per value and the same row order per channel (`WideLoopsTemplate.h`, "Row blocks").
