@@ -35,19 +35,27 @@ WIDE_INLINE VECTOR NAME(zero_where_negative)(VECTOR value) {
     return (VECTOR)((MASK)value & ~(value < 0));
 }
 
-/// How many values to take one by one from `pointer` so that the rest starts on a 32-byte boundary (a
-/// 256-bit load that crosses a cache line costs two), at most `count`. Numerically free: every loop here
-/// computes each value (or each channel's sum) the same way in a lane as in scalar code.
-WIDE_INLINE ptrdiff_t NAME(alignment_head)(const SCALAR *pointer, ptrdiff_t count) {
-    ptrdiff_t head = (ptrdiff_t)((-(uintptr_t)pointer) & 31) / (ptrdiff_t)sizeof(SCALAR);
+/// How many values to take one by one from `pointer` so that the rest starts on a multiple of `bytes` (a
+/// power of two), at most `count`. Numerically free: every loop here computes each value (or each
+/// channel's sum) the same way in a lane as in scalar code.
+WIDE_INLINE ptrdiff_t NAME(head_to)(const SCALAR *pointer, ptrdiff_t count, uintptr_t bytes) {
+    ptrdiff_t head = (ptrdiff_t)((-(uintptr_t)pointer) & (bytes - 1)) / (ptrdiff_t)sizeof(SCALAR);
     return head < count ? head : count;
 }
 
-/// How many values to take one by one from `pointer` so that the rest starts on a streaming store's
-/// alignment (16 values; `Fused.streamingHead`), at most `count`.
+/// The head to a 32-byte boundary: a 256-bit load that crosses a cache line costs two.
+WIDE_INLINE ptrdiff_t NAME(alignment_head)(const SCALAR *pointer, ptrdiff_t count) {
+    return NAME(head_to)(pointer, count, 32);
+}
+
+/// The head to a streaming store's alignment (16 values; `Fused.streamingHead`).
 WIDE_INLINE ptrdiff_t NAME(streaming_head)(const SCALAR *pointer, ptrdiff_t count) {
-    ptrdiff_t head = (ptrdiff_t)((-(uintptr_t)pointer) & (WIDE_LANES * sizeof(SCALAR) - 1)) / (ptrdiff_t)sizeof(SCALAR);
-    return head < count ? head : count;
+    return NAME(head_to)(pointer, count, WIDE_LANES * sizeof(SCALAR));
+}
+
+/// The head to a 64-byte cache line: a 512-bit load that crosses one costs two.
+WIDE_INLINE ptrdiff_t NAME(line_head)(const SCALAR *pointer, ptrdiff_t count) {
+    return NAME(head_to)(pointer, count, 64);
 }
 
 /// The channel after `channel`, for the values taken one by one.
@@ -392,13 +400,6 @@ WIDE_INLINE void NAME(normalize_range)(
 // starts at (the periodic arrays give them from any channel). Each value takes the same operations, so
 // the same bits.
 
-/// How many values to take one by one from `pointer` so that the rest starts on a 64-byte boundary (a
-/// 512-bit load that crosses a cache line costs two), at most `count`.
-WIDE_INLINE ptrdiff_t NAME(line_head)(const SCALAR *pointer, ptrdiff_t count) {
-    ptrdiff_t head = (ptrdiff_t)((-(uintptr_t)pointer) & 63) / (ptrdiff_t)sizeof(SCALAR);
-    return head < count ? head : count;
-}
-
 /// The channel `v` vectors after `channel`, in a row of `channel_count` values (`v` vectors < a row).
 WIDE_INLINE ptrdiff_t NAME(row_channel)(ptrdiff_t channel, int v, ptrdiff_t channel_count) {
     ptrdiff_t shifted = channel + WIDE_LANES * (ptrdiff_t)v;
@@ -437,26 +438,25 @@ WIDE_INLINE void NAME(normalize_registers)(
     }
 }
 
-// One function per vector count, so that the coefficient arrays are registers.
+// One function per vector count, so that the coefficient arrays are registers, and one loop per
+// combination of the loop-invariant flags.
+#define WIDE_NORMALIZE_REGISTERS_LOOP(COUNT, relu, streaming)                                                   \
+    NAME(normalize_registers)(input, output, count, head, COUNT, first_channel, center, scale, shift, residual,  \
+                              relu, streaming)
 #define WIDE_NORMALIZE_REGISTERS(COUNT)                                                                         \
     WIDE_REGISTERS_TARGET static void NAME(normalize_registers_##COUNT)(                                        \
         const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t first_channel,          \
         const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu,       \
         int streaming) {                                                                                        \
         if (streaming) {                                                                                        \
-            if (relu) NAME(normalize_registers)(input, output, count, head, COUNT, first_channel, center, scale, \
-                                                shift, residual, 1, 1);                                         \
-            else NAME(normalize_registers)(input, output, count, head, COUNT, first_channel, center, scale,     \
-                                           shift, residual, 0, 1);                                              \
+            if (relu) WIDE_NORMALIZE_REGISTERS_LOOP(COUNT, 1, 1); else WIDE_NORMALIZE_REGISTERS_LOOP(COUNT, 0, 1); \
         } else {                                                                                                \
-            if (relu) NAME(normalize_registers)(input, output, count, head, COUNT, first_channel, center, scale, \
-                                                shift, residual, 1, 0);                                         \
-            else NAME(normalize_registers)(input, output, count, head, COUNT, first_channel, center, scale,     \
-                                           shift, residual, 0, 0);                                              \
+            if (relu) WIDE_NORMALIZE_REGISTERS_LOOP(COUNT, 1, 0); else WIDE_NORMALIZE_REGISTERS_LOOP(COUNT, 0, 0); \
         }                                                                                                       \
     }
 WIDE_REGISTER_COUNTS(WIDE_NORMALIZE_REGISTERS)
 #undef WIDE_NORMALIZE_REGISTERS
+#undef WIDE_NORMALIZE_REGISTERS_LOOP
 
 /// `Fused.normalizeInterleaved`: `output = epilogue((input - center[c]) * scale[c] + shift[c])` over
 /// `count` interleaved values from channel `first_channel`, periodic coefficients. When streaming, the
@@ -750,26 +750,27 @@ WIDE_INLINE void NAME(input_gradient_registers)(
     }
 }
 
-// One function per vector count, so that the coefficient arrays are registers.
+// One function per vector count, so that the coefficient arrays are registers, and one loop per
+// combination of the loop-invariant filter and streaming choice.
+#define WIDE_INPUT_GRADIENT_REGISTERS_LOOP(COUNT, kind, streaming)                                              \
+    NAME(input_gradient_registers)(kind, streaming, input, gradient, input_gradient, count, head, COUNT,        \
+                                   first_channel, center, k, p, q, bound)
 #define WIDE_INPUT_GRADIENT_REGISTERS(COUNT)                                                                    \
     WIDE_REGISTERS_TARGET static void NAME(input_gradient_registers_##COUNT)(                                   \
         const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, ptrdiff_t count, ptrdiff_t head,   \
         ptrdiff_t first_channel, const SCALAR *center, const SCALAR *k, const SCALAR *p, const SCALAR *q,       \
         const SCALAR *bound, int streaming) {                                                                   \
         if (streaming) {                                                                                        \
-            if (bound) NAME(input_gradient_registers)(NAME(bounded_mask), 1, input, gradient, input_gradient,   \
-                                                      count, head, COUNT, first_channel, center, k, p, q, bound); \
-            else NAME(input_gradient_registers)(NAME(unfiltered), 1, input, gradient, input_gradient, count,    \
-                                                head, COUNT, first_channel, center, k, p, q, bound);            \
+            if (bound) WIDE_INPUT_GRADIENT_REGISTERS_LOOP(COUNT, NAME(bounded_mask), 1);                        \
+            else WIDE_INPUT_GRADIENT_REGISTERS_LOOP(COUNT, NAME(unfiltered), 1);                                \
         } else {                                                                                                \
-            if (bound) NAME(input_gradient_registers)(NAME(bounded_mask), 0, input, gradient, input_gradient,   \
-                                                      count, head, COUNT, first_channel, center, k, p, q, bound); \
-            else NAME(input_gradient_registers)(NAME(unfiltered), 0, input, gradient, input_gradient, count,    \
-                                                head, COUNT, first_channel, center, k, p, q, bound);            \
+            if (bound) WIDE_INPUT_GRADIENT_REGISTERS_LOOP(COUNT, NAME(bounded_mask), 0);                        \
+            else WIDE_INPUT_GRADIENT_REGISTERS_LOOP(COUNT, NAME(unfiltered), 0);                                \
         }                                                                                                       \
     }
 WIDE_HALF_REGISTER_COUNTS(WIDE_INPUT_GRADIENT_REGISTERS)
 #undef WIDE_INPUT_GRADIENT_REGISTERS
+#undef WIDE_INPUT_GRADIENT_REGISTERS_LOOP
 
 /// `Fused.gradientInterleaved`: `dx = k[c] · dz + p[c] · (x - center[c]) + q[c]` over `count` interleaved
 /// values from channel `first_channel`, periodic coefficients, `dz` masked by `x - center[c] <= bound[c]`
