@@ -105,13 +105,7 @@ enum FusedPasses {
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, parts: Int
     ) -> [MomentsAccumulator]? {
         let channelCount = geometry.channelCount
-        let headRows = min(geometry.outerCount, 64)
-        // The head rows' means, row by row (a column walk would read rows 4-8 KB apart for 1-2k channels).
-        var headSums = [Double](repeating: 0, count: channelCount)
-        for row in 0..<headRows {
-            for channel in 0..<channelCount { headSums[channel] += Double(input[row * channelCount + channel]) }
-        }
-        let shift = headSums.map { Scalar($0 / Double(headRows)) }
+        let shift = headRowMeans(input, rows: min(geometry.outerCount, 64), channelCount: channelCount)
         // Narrow rows are summed as group rows of `width` values, then folded back to channels.
         let grouping = Fused.RowGrouping(channelCount: channelCount)
         let width = grouping.width
@@ -147,6 +141,44 @@ enum FusedPasses {
             result.append(moments)
         }
         return result
+    }
+
+    /// The per-channel means of the first `rows` rows of a channels-last tensor, each channel's
+    /// values added in `Double` in row order and the sum divided once: the shift of
+    /// ``interleavedShiftedMoments(_:geometry:parts:)``.
+    ///
+    /// Row by row, four rows per visit of the sums (a column walk would read rows 4-8 KB apart for
+    /// 1-2k channels). This runs on one thread before the parallel pass, so it is written to vectorize:
+    /// as a subscripted array loop it took a sixth of the moments' time on 32x7x7x2048
+    /// (docs/BENCHMARK_NOTES.md, "Serial per-channel work").
+    static func headRowMeans<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, rows: Int, channelCount: Int
+    ) -> [Scalar] {
+        var sums = [Double](repeating: 0, count: channelCount)
+        sums.withUnsafeMutableBufferPointer { buffer in
+            guard let sums = buffer.baseAddress else { return }
+            var row = 0
+            while row + 4 <= rows {
+                let first = input + row * channelCount, second = first + channelCount
+                let third = second + channelCount, fourth = third + channelCount
+                for channel in 0..<channelCount {
+                    var sum = sums[channel]
+                    sum += Double(first[channel])
+                    sum += Double(second[channel])
+                    sum += Double(third[channel])
+                    sum += Double(fourth[channel])
+                    sums[channel] = sum
+                }
+                row += 4
+            }
+            while row < rows {
+                let values = input + row * channelCount
+                for channel in 0..<channelCount { sums[channel] += Double(values[channel]) }
+                row += 1
+            }
+        }
+        let count = Double(rows)
+        return sums.map { Scalar($0 / count) }
     }
 
     // MARK: - Training forward

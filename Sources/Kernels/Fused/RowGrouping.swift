@@ -74,7 +74,12 @@ extension Fused {
         func periodic<Scalar>(_ perChannel: [Scalar]) -> [Scalar] {
             precondition(perChannel.count == channelCount)
             guard channelCount > 0 else { return [] }
-            return (0..<(width + Fused.width)).map { perChannel[$0 % channelCount] }
+            // Whole copies of `perChannel`, then the start of one more (no division per value).
+            let count = width + Fused.width
+            var result = [Scalar]()
+            result.reserveCapacity(count)
+            while result.count < count { result.append(contentsOf: perChannel.prefix(count - result.count)) }
+            return result
         }
 
         /// The `channelCount` per-channel totals of `grouped`: `parts` consecutive blocks of `width`
