@@ -18,7 +18,7 @@ extension Fused {
             sum0 += load(values + index)
             index += width
         }
-        var sum = Double((sum0 + sum1).sum())
+        var sum = laneSum(sum0 + sum1)
         for tail in index..<count { sum += Double(values[tail]) }
         let shift = Scalar(sum / Double(count))
 

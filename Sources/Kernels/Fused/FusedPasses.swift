@@ -72,11 +72,16 @@ enum FusedPasses {
             Fused.forEachPart(parts) { part in
                 let partSums = shared.value.0 + part * channelCount
                 let partSquares = shared.value.1 + part * channelCount
-                for run in Fused.slice(geometry.outerCount * channelCount, part: part, of: parts) {
-                    let channel = run % channelCount
-                    let runSums = Fused.shiftedSums(input + run * runLength, runLength, shift: shift[channel])
-                    partSums[channel] += runSums.sum
-                    partSquares[channel] += runSums.sumOfSquares
+                let runs = Fused.slice(geometry.outerCount * channelCount, part: part, of: parts)
+                guard !runs.isEmpty else { return }
+                shift.withUnsafeBufferPointer { shift in
+                    var channel = runs.lowerBound % channelCount
+                    for run in runs {
+                        let runSums = Fused.shiftedSums(input + run * runLength, runLength, shift: shift[channel])
+                        partSums[channel] += runSums.sum
+                        partSquares[channel] += runSums.sumOfSquares
+                        channel = channel + 1 == channelCount ? 0 : channel + 1
+                    }
                 }
             }
         }}
@@ -274,13 +279,15 @@ enum FusedPasses {
         } else {
             // Runs in memory order (outer-major), so the prefetchers see one stream per thread.
             Fused.forEachSlice(geometry.outerCount * channelCount, parts: parts, streaming: streaming) { runs in
+                guard !runs.isEmpty else { return }
+                var channel = runs.lowerBound % channelCount
                 for run in runs {
-                    let channel = run % channelCount
                     let offset = run * geometry.innerCount
                     Fused.normalizeRun(input + offset, sharedOutput.base + offset, geometry.innerCount,
                                        center: center[channel], scale: scale[channel],
                                        shift: foldedShift[channel], residual: epilogue.residual.map { $0 + offset },
                                        relu: epilogue.relu, streaming: streaming)
+                    channel = channel + 1 == channelCount ? 0 : channel + 1
                 }
             }
         }
@@ -489,10 +496,13 @@ enum FusedPasses {
                         center: center, gradientScale: k, centeredScale: p, bias: q, streaming: streaming
                     ) { _ in Fused.UnfilteredGradient<Scalar>() }
                 } else {
+                    guard !runs.isEmpty else { return }
+                    var channel = runs.lowerBound % channelCount
                     for run in runs {
                         let offset = run * geometry.innerCount
                         Fused.scaleRun(gradient + offset, shared.base + offset, geometry.innerCount,
-                                       scale: k[run % channelCount], streaming: streaming)
+                                       scale: k[channel], streaming: streaming)
+                        channel = channel + 1 == channelCount ? 0 : channel + 1
                     }
                 }
             }

@@ -55,8 +55,8 @@ extension Fused {
                 q0 += d0 * d0
                 index += width
             }
-            sum += Double((s0 + s1).sum())
-            sumOfSquares += Double((q0 + q1).sum())
+            sum += laneSum(s0 + s1)
+            sumOfSquares += laneSum(q0 + q1)
             while index < end {
                 let d = Double(values[index] - shift)
                 sum += d

@@ -22,6 +22,20 @@ enum Fused {
         UnsafeMutableRawPointer(pointer).storeBytes(of: vector, as: Vector<Scalar>.self)
     }
 
+    /// The sum of `vector`'s lanes as a pairwise tree (halves added until two lanes are left), in
+    /// `Double`. The standard library's `sum()` adds the 16 lanes one after another: 15 dependent
+    /// additions, each behind a lane shuffle, which on channels-first runs of 49 or 196 values (7x7 and
+    /// 14x14 maps, one reduction per run) cost more than the run's own arithmetic
+    /// (docs/BENCHMARK_NOTES.md, "Pairwise lane sums"). The tree is 4 additions deep, and its rounding
+    /// error bound grows with that depth rather than with the chain's 15 additions.
+    @inline(__always)
+    static func laneSum<Scalar: BatchNormScalar>(_ vector: Vector<Scalar>) -> Double {
+        let eight = vector.lowHalf + vector.highHalf
+        let four = eight.lowHalf + eight.highHalf
+        let two = four.lowHalf + four.highHalf
+        return Double(two[0] + two[1])
+    }
+
     /// Pointers handed to worker threads. The kernels guarantee that threads write disjoint ranges.
     struct SharedPointer<Scalar>: @unchecked Sendable {
         let base: UnsafeMutablePointer<Scalar>
