@@ -3,10 +3,33 @@
 extension ChannelMoments {
     /// The moments of `accumulators.count` channels over `count` values each, rounded to `Scalar`
     /// channel by channel (``setChannel(_:_:)``).
+    ///
+    /// Channels with nothing to rescale (the common case) are rounded in one pass through pointers;
+    /// the rest go through ``setChannel(_:_:)`` afterwards, which gives them the same values. (Per-channel
+    /// array stores were a sixth of a 64x1000 training forward: docs/BENCHMARK_NOTES.md, "Per-channel
+    /// rounding".)
     init(_ accumulators: [MomentsAccumulator], count: Int) {
         self = .empty(channelCount: accumulators.count)
         self.count = count
-        for (channel, accumulator) in accumulators.enumerated() { setChannel(channel, accumulator) }
+        var rescaled = [Int]()
+        accumulators.withUnsafeBufferPointer { source in
+        mean.withUnsafeMutableBufferPointer { mean in
+        meanLow.withUnsafeMutableBufferPointer { meanLow in
+        sumOfSquaredDeviations.withUnsafeMutableBufferPointer { sumOfSquaredDeviations in
+            for channel in source.indices {
+                let accumulator = source[channel]
+                (mean[channel], meanLow[channel]) = ErrorFreeSums.rounded(
+                    accumulator.mean, low: accumulator.meanLow, as: Scalar.self)
+                let m2 = accumulator.sumOfSquaredDeviations < 0 ? 0 : accumulator.sumOfSquaredDeviations
+                // What `ScaledMoments.scalarDeviation` returns unchanged, with a scale of 1.
+                if accumulator.scale == 1, !accumulator.centersAtZero, !Scalar(m2).isInfinite {
+                    sumOfSquaredDeviations[channel] = Scalar(m2)
+                } else {
+                    rescaled.append(channel)
+                }
+            }
+        }}}}
+        for channel in rescaled { setChannel(channel, accumulators[channel]) }
     }
 
     /// Channel `channel` as an accumulator (both words of the mean, `M2` still scaled).
