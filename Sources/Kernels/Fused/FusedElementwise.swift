@@ -153,15 +153,13 @@ extension Fused {
         channelCount: Int, center: UnsafePointer<Scalar>, sumGradient: UnsafeMutablePointer<Double>,
         sumGradientTimesCentered: UnsafeMutablePointer<Double>, filter: (_ offset: Int, _ channel: Int) -> Filter
     ) {
-        guard !runs.isEmpty else { return }
-        var channel = runs.lowerBound % channelCount
         for run in runs {
+            let channel = run % channelCount
             let offset = run * runLength
             let sums = reduceRun(input + offset, gradient + offset, runLength, center: center[channel],
                                  channel: channel, filter: filter(offset, channel))
             sumGradient[channel] += sums.sumGradient
             sumGradientTimesCentered[channel] += sums.sumGradientTimesCentered
-            channel = channel + 1 == channelCount ? 0 : channel + 1
         }
     }
 
@@ -248,14 +246,12 @@ extension Fused {
         runs: Range<Int>, runLength: Int, channelCount: Int, center: [Scalar], gradientScale k: [Scalar],
         centeredScale p: [Scalar], bias q: [Scalar], streaming: Bool, filter: (_ channel: Int) -> Filter
     ) {
-        guard !runs.isEmpty else { return }
-        var channel = runs.lowerBound % channelCount
         for run in runs {
+            let channel = run % channelCount
             let offset = run * runLength
             gradientRun(input + offset, gradient + offset, inputGradient + offset, runLength,
                         center: center[channel], gradientScale: k[channel], centeredScale: p[channel], bias: q[channel],
                         channel: channel, filter: filter(channel), streaming: streaming)
-            channel = channel + 1 == channelCount ? 0 : channel + 1
         }
     }
 

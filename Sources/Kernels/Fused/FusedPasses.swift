@@ -279,15 +279,13 @@ enum FusedPasses {
         } else {
             // Runs in memory order (outer-major), so the prefetchers see one stream per thread.
             Fused.forEachSlice(geometry.outerCount * channelCount, parts: parts, streaming: streaming) { runs in
-                guard !runs.isEmpty else { return }
-                var channel = runs.lowerBound % channelCount
                 for run in runs {
+                    let channel = run % channelCount
                     let offset = run * geometry.innerCount
                     Fused.normalizeRun(input + offset, sharedOutput.base + offset, geometry.innerCount,
                                        center: center[channel], scale: scale[channel],
                                        shift: foldedShift[channel], residual: epilogue.residual.map { $0 + offset },
                                        relu: epilogue.relu, streaming: streaming)
-                    channel = channel + 1 == channelCount ? 0 : channel + 1
                 }
             }
         }
@@ -496,13 +494,10 @@ enum FusedPasses {
                         center: center, gradientScale: k, centeredScale: p, bias: q, streaming: streaming
                     ) { _ in Fused.UnfilteredGradient<Scalar>() }
                 } else {
-                    guard !runs.isEmpty else { return }
-                    var channel = runs.lowerBound % channelCount
                     for run in runs {
                         let offset = run * geometry.innerCount
                         Fused.scaleRun(gradient + offset, shared.base + offset, geometry.innerCount,
-                                       scale: k[channel], streaming: streaming)
-                        channel = channel + 1 == channelCount ? 0 : channel + 1
+                                       scale: k[run % channelCount], streaming: streaming)
                     }
                 }
             }
