@@ -1,7 +1,8 @@
-// The AVX2 builds of the channels-last loops (WideLoopsTemplate.h), one per precision, and the run-time
-// check that says whether this CPU may call them. Only these functions are compiled for AVX2
-// (`__attribute__((target))`), so the package needs no build flags and runs on any x86-64; on other
-// architectures they are plain C that the Swift side never calls (bn_wide_loops_available() is 0).
+// The AVX2 builds of the channels-last loops (WideLoopsTemplate.h) and the channels-first run loops
+// (RunLoopsTemplate.h), one per precision, and the run-time check that says whether this CPU may call
+// them. Only these functions are compiled for AVX2 (`__attribute__((target))`), so the package needs no
+// build flags and runs on any x86-64; on other architectures they are plain C that the Swift side never
+// calls (bn_wide_loops_available() is 0).
 #include "WideLoops.h"
 
 #include <stdint.h>
@@ -59,6 +60,11 @@ typedef long long wide_long4 __attribute__((ext_vector_type(4)));
 #define NAME(name) name##_float
 #define WIDE_REGISTER_VECTORS 8
 #include "WideLoopsTemplate.h"
+#include "RunLoopsTemplate.h"
+#undef WIDE_INLINE
+#undef WIDE_LOAD
+#undef WIDE_STORE
+#undef WIDE_LANES
 #undef WIDE_REGISTER_VECTORS
 #undef SCALAR
 #undef VECTOR
@@ -79,6 +85,11 @@ typedef long long wide_long4 __attribute__((ext_vector_type(4)));
 #define NAME(name) name##_double
 #define WIDE_REGISTER_VECTORS 4
 #include "WideLoopsTemplate.h"
+#include "RunLoopsTemplate.h"
+#undef WIDE_INLINE
+#undef WIDE_LOAD
+#undef WIDE_STORE
+#undef WIDE_LANES
 #undef WIDE_REGISTER_VECTORS
 #undef SCALAR
 #undef VECTOR

@@ -5,6 +5,8 @@
 // bit-identical to the Swift loops, which stay the reference and the code for every other CPU.
 // Not a module header (it is outside include/), so Swift never sees it.
 
+// WIDE_INLINE, WIDE_LOAD, WIDE_STORE and WIDE_LANES are shared with RunLoopsTemplate.h; WideLoops.c
+// undefines them after both.
 #define WIDE_INLINE static inline __attribute__((always_inline))
 // Loads and stores of any vector type `V` (unaligned), for the rows' 8- and 4-lane head and tail steps.
 #define WIDE_LOAD(V, pointer) ({ V wide_value_; __builtin_memcpy(&wide_value_, (pointer), sizeof wide_value_); wide_value_; })
@@ -807,8 +809,4 @@ WIDE_TARGET void NAME(bn_wide_input_gradient_interleaved)(
 
 #undef WIDE_REGISTER_COUNTS
 #undef WIDE_HALF_REGISTER_COUNTS
-#undef WIDE_INLINE
-#undef WIDE_LOAD
-#undef WIDE_STORE
-#undef WIDE_LANES
 #undef WIDE_BLOCK_ROWS

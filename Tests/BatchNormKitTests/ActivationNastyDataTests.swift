@@ -21,7 +21,8 @@ struct ActivationNastyDataTests {
 
     /// Values that normalize to exactly 0: a constant channel has `x - mean` exactly 0 (see
     /// `NastyDataTests.constantChannels`), so with β = 0 its outputs are exactly +0. ReLU keeps them 0 and
-    /// the backward passes 0 there (`threshold_backward`), where a `y >= 0` mask would pass `dy`.
+    /// the backward passes 0 there (`threshold_backward`), where a `y >= 0` mask would pass `dy`; so does
+    /// the backward that recomputes the mask from `x`.
     /// Channel 1 is random, channel 2 constant with β = 0.5 (all outputs 0.5, all gradients passed).
     @Test("outputs exactly 0 get gradient 0", arguments: TensorLayout.allCases)
     func exactZeros(layout: TensorLayout) throws {
@@ -47,6 +48,13 @@ struct ActivationNastyDataTests {
             if channels[index] == 0 { #expect(gradients.input[index] == 0, "dx at \(index) seed \(generator.seed)") }
         }
         #expect(gradients.parameters.beta[0] == 0 && gradients.parameters.gamma[0] == 0)
+        // The mask recomputed from `x` (no `y`) makes the same decision at exactly 0.
+        let recomputed = try layer.backward(
+            gradOutput: gradOutput, input: input, shape: shape, statistics: statistics, activation: .relu)
+        for index in input.indices where channels[index] == 0 {
+            #expect(recomputed.input[index] == 0, "recomputed-mask dx at \(index) seed \(generator.seed)")
+        }
+        #expect(recomputed.parameters.beta[0] == 0 && recomputed.parameters.gamma[0] == 0)
         var expectedGradient = [Double](repeating: 0, count: input.count)
         let reference = NaiveBatchNorm.statistics(input.map(Double.init), shape: shape, epsilon: 1e-5)
         _ = NaiveBatchNorm.trainingBackward(

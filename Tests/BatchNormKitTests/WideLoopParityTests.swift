@@ -3,8 +3,8 @@ import BatchNormKit
 import Kernels
 import BatchNormTestSupport
 
-/// The AVX2 channels-last loops (`CKernelSupport`'s WideLoops.c) against the Swift loops they stand in
-/// for: every output of every fused entry point that runs them (training and inference forward with
+/// The AVX2 loops (`CKernelSupport`'s WideLoops.c: the channels-last rows and the channels-first runs)
+/// against the Swift loops they stand in for: every output of every fused entry point that runs them (training and inference forward with
 /// and without ReLU and the residual, the saved and running statistics, the backward with the mask from
 /// `y`, with the recomputed mask, with the residual's gradient, and the inference backward), computed
 /// once with the Swift loops forced and once with the CPU's choice, must agree bit for bit. The one
@@ -13,10 +13,12 @@ import BatchNormTestSupport
 /// and `[N, C]` in either layout) with channel counts below, at and around the 16-lane vector, odd
 /// ones that make vectors cross rows, more than 64 rows (the accumulators' flush), rows wide enough to
 /// be walked in blocks of four (with and without a vector tail, leftover rows, partial first rows from
-/// the forced splits), and the forced work splits and streaming stores; random data, a NaN in one
-/// channel, a constant channel, a large offset. Skipped on CPUs without AVX2, where the Swift loops are
-/// all that runs.
-@Suite("AVX2 channels-last loops agree with the Swift loops bit for bit",
+/// the forced splits); channels-first runs of every length from 2 to 17 in the shapes' mix (below, at
+/// and above the 4-, 8- and 16-lane steps), 49 and 100, and runs longer than a reduction block; the
+/// forced work splits (which start a part inside the channels) and streaming stores (whose heads
+/// depend on each run's alignment); random data, a NaN in one channel, a constant channel, a large
+/// offset. Skipped on CPUs without AVX2, where the Swift loops are all that runs.
+@Suite("AVX2 loops agree with the Swift loops bit for bit",
        .enabled(if: FusedTuning.wideLoopsSupported, "this CPU has no AVX2: only the Swift loops run"))
 struct WideLoopParityTests {
     static let shapes: [([Int], TensorLayout)] = [
@@ -31,6 +33,16 @@ struct WideLoopParityTests {
         ([2, 2, 3, 64], .channelsLast),
         ([2, 3, 3, 2, 31], .channelsLast),
         ([3, 2, 100], .channelsLast),
+        // Channels-first runs (the run loops): run lengths 2, 3, 5, 12, 17, 49, 100 and 1,100 (a block
+        // of 1,024 and a tail); channel counts that make a part start mid-tensor.
+        ([5, 3, 2], .channelsFirst),
+        ([4, 5, 3], .channelsFirst),
+        ([3, 7, 5, 1], .channelsFirst),
+        ([2, 3, 4, 3], .channelsFirst),
+        ([3, 2, 17], .channelsFirst),
+        ([2, 5, 7, 7], .channelsFirst),
+        ([3, 3, 10, 10], .channelsFirst),
+        ([2, 3, 1100], .channelsFirst),
     ]
 
     /// Rows wide enough that every loop walks them in blocks of four (WideLoopsTemplate.h, "Row blocks";

@@ -1,5 +1,6 @@
-// AVX2 builds of the fused kernels' channels-last loops, chosen at run time (Kernels/Fused/WideLoops.swift).
-// Each is bit-identical to the Swift loop it replaces (see WideLoopsTemplate.h); pointers may be null
+// AVX2 builds of the fused kernels' channels-last loops and channels-first run loops, chosen at run time
+// (Kernels/Fused/WideLoops.swift, WideLoops+Runs.swift). Each is bit-identical to the Swift loop it
+// replaces (see WideLoopsTemplate.h, RunLoopsTemplate.h); pointers may be null
 // where the comment says so. Internal to the Kernels target, not an API.
 #ifndef WIDE_LOOPS_H
 #define WIDE_LOOPS_H
@@ -24,7 +25,23 @@ int bn_wide_loops_available(void);
     void bn_wide_input_gradient_interleaved_##SUFFIX(                                                        \
         const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, ptrdiff_t count, ptrdiff_t head,          \
         ptrdiff_t channel_count, ptrdiff_t first_channel, const SCALAR *center, const SCALAR *k,                       \
-        const SCALAR *p /* nullable */, const SCALAR *q, const SCALAR *bound /* nullable */, int streaming);
+        const SCALAR *p /* nullable */, const SCALAR *q, const SCALAR *bound /* nullable */, int streaming);    \
+    void bn_wide_normalize_runs_##SUFFIX(                                                                    \
+        const SCALAR *input, SCALAR *output, ptrdiff_t first_run, ptrdiff_t run_count, ptrdiff_t run_length,           \
+        ptrdiff_t channel_count, const SCALAR *center, const SCALAR *scale, const SCALAR *shift,                       \
+        const SCALAR *residual /* nullable */, int relu, int streaming);                                     \
+    void bn_wide_input_gradient_runs_##SUFFIX(                                                               \
+        const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, ptrdiff_t first_run, ptrdiff_t run_count, \
+        ptrdiff_t run_length, ptrdiff_t channel_count, const SCALAR *center, const SCALAR *k,                         \
+        const SCALAR *p /* nullable */, const SCALAR *q, const SCALAR *bound /* nullable */, int streaming);    \
+    void bn_wide_shifted_sums_runs_##SUFFIX(                                                                 \
+        const SCALAR *input, ptrdiff_t first_run, ptrdiff_t run_count, ptrdiff_t run_length, ptrdiff_t channel_count,  \
+        const SCALAR *shift, double *sums, double *squares);                                                  \
+    void bn_wide_gradient_sums_runs_##SUFFIX(                                                                \
+        const SCALAR *input, const SCALAR *gradient, ptrdiff_t first_run, ptrdiff_t run_count, ptrdiff_t run_length,   \
+        ptrdiff_t channel_count, const SCALAR *center, const SCALAR *forward_output /* nullable */,            \
+        SCALAR *masked_gradient /* nullable */, const SCALAR *bound /* nullable */, double *sum_gradient,     \
+        double *sum_product);
 
 WIDE_LOOPS_DECLARE(float, float)
 WIDE_LOOPS_DECLARE(double, double)

@@ -75,6 +75,9 @@ enum FusedPasses {
                 let runs = Fused.slice(geometry.outerCount * channelCount, part: part, of: parts)
                 guard !runs.isEmpty else { return }
                 shift.withUnsafeBufferPointer { shift in
+                    if let shiftBase = shift.baseAddress, Fused.WideLoops.shiftedSumsRuns(
+                        input, runs: runs, runLength: runLength, channelCount: channelCount, shift: shiftBase,
+                        sums: partSums, squares: partSquares) { return }
                     var channel = runs.lowerBound % channelCount
                     for run in runs {
                         let runSums = Fused.shiftedSums(input + run * runLength, runLength, shift: shift[channel])
@@ -278,7 +281,18 @@ enum FusedPasses {
             }}}
         } else {
             // Runs in memory order (outer-major), so the prefetchers see one stream per thread.
+            center.withUnsafeBufferPointer { centerBuffer in
+            scale.withUnsafeBufferPointer { scaleBuffer in
+            foldedShift.withUnsafeBufferPointer { shiftBuffer in
+            let coefficients = UncheckedSendableBox((centerBuffer.baseAddress, scaleBuffer.baseAddress,
+                                                     shiftBuffer.baseAddress))
             Fused.forEachSlice(geometry.outerCount * channelCount, parts: parts, streaming: streaming) { runs in
+                if let centerBase = coefficients.value.0, let scaleBase = coefficients.value.1,
+                   let shiftBase = coefficients.value.2,
+                   Fused.WideLoops.normalizeRuns(
+                       input, sharedOutput.base, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
+                       center: centerBase, scale: scaleBase, shift: shiftBase, residual: epilogue.residual,
+                       relu: epilogue.relu, streaming: streaming) { return }
                 for run in runs {
                     let channel = run % channelCount
                     let offset = run * geometry.innerCount
@@ -288,6 +302,7 @@ enum FusedPasses {
                                        relu: epilogue.relu, streaming: streaming)
                 }
             }
+            }}}
         }
     }
 
@@ -367,8 +382,14 @@ enum FusedPasses {
                         }
                     }
                 } else {
-                    // Runs in memory order; each part adds into its own row of partial sums.
+                    // Runs in memory order; each part adds into its own row of partial sums. The AVX2
+                    // loops have no mask evaluated from the pre-activation's coefficients (only its bounds).
                     let runs = Fused.slice(geometry.outerCount * channelCount, part: part, of: parts)
+                    if sharedRecomputed.value == nil || sharedMaskBound.value != nil,
+                       Fused.WideLoops.gradientSumsRuns(
+                           input, gradient, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
+                           center: center, mask: sharedMask.value, bound: sharedMaskBound.value,
+                           sumGradient: partGradient, sumProduct: partProduct) { return }
                     if let mask = sharedMask.value {
                         Fused.reduceRuns(
                             input, gradient, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
@@ -476,9 +497,25 @@ enum FusedPasses {
             }}}}}}}
         } else {
             // Runs in memory order, so the prefetchers see one stream per operand and thread; one loop
-            // per filter: the plain backward's loop tests no mask.
+            // per filter: the plain backward's loop tests no mask. The AVX2 loops have no mask evaluated
+            // from the pre-activation's coefficients (only its bounds).
+            let maskBound = recomputed?.maskBound
+            let wide = recomputed == nil || maskBound != nil
+            center.withUnsafeBufferPointer { centerBuffer in
+            k.withUnsafeBufferPointer { kBuffer in
+            (p ?? []).withUnsafeBufferPointer { pBuffer in
+            q.withUnsafeBufferPointer { qBuffer in
+            (maskBound ?? []).withUnsafeBufferPointer { boundBuffer in
+            let pointers = UncheckedSendableBox((
+                centerBuffer.baseAddress, kBuffer.baseAddress, p == nil ? nil : pBuffer.baseAddress, qBuffer.baseAddress,
+                maskBound == nil ? nil : boundBuffer.baseAddress))
             Fused.forEachSlice(geometry.outerCount * channelCount, parts: parts, streaming: streaming) { runs in
-                if let p, let bound = recomputed?.maskBound {
+                let (centerBase, kBase, pBase, qBase, boundBase) = pointers.value
+                if wide, let centerBase, let kBase, let qBase,
+                   Fused.WideLoops.inputGradientRuns(
+                       input, gradient, shared.base, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
+                       center: centerBase, k: kBase, p: pBase, q: qBase, bound: boundBase, streaming: streaming) { return }
+                if let p, let bound = maskBound {
                     Fused.gradientRuns(
                         input, gradient, shared.base, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
                         center: center, gradientScale: k, centeredScale: p, bias: q, streaming: streaming
@@ -501,6 +538,7 @@ enum FusedPasses {
                     }
                 }
             }
+            }}}}}
         }
     }
 }

@@ -127,22 +127,22 @@ extension Fused {
 
         // The same memory seen as C's element type; only called once `Scalar` is known to be that type.
         @inline(__always)
-        private static func floats<Scalar>(_ pointer: UnsafePointer<Scalar>) -> UnsafePointer<Float> {
+        static func floats<Scalar>(_ pointer: UnsafePointer<Scalar>) -> UnsafePointer<Float> {
             UnsafeRawPointer(pointer).assumingMemoryBound(to: Float.self)
         }
 
         @inline(__always)
-        private static func floats<Scalar>(_ pointer: UnsafeMutablePointer<Scalar>) -> UnsafeMutablePointer<Float> {
+        static func floats<Scalar>(_ pointer: UnsafeMutablePointer<Scalar>) -> UnsafeMutablePointer<Float> {
             UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: Float.self)
         }
 
         @inline(__always)
-        private static func doubles<Scalar>(_ pointer: UnsafePointer<Scalar>) -> UnsafePointer<Double> {
+        static func doubles<Scalar>(_ pointer: UnsafePointer<Scalar>) -> UnsafePointer<Double> {
             UnsafeRawPointer(pointer).assumingMemoryBound(to: Double.self)
         }
 
         @inline(__always)
-        private static func doubles<Scalar>(_ pointer: UnsafeMutablePointer<Scalar>) -> UnsafeMutablePointer<Double> {
+        static func doubles<Scalar>(_ pointer: UnsafeMutablePointer<Scalar>) -> UnsafeMutablePointer<Double> {
             UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: Double.self)
         }
     }

@@ -1,0 +1,337 @@
+// The channels-first loops of the fused kernels, compiled for AVX2: the counterparts of the Swift run
+// loops in Kernels/Fused (named in each comment), over `run_count` consecutive runs of `run_length` values
+// from run `first_run`, run `r` belonging to channel `r mod channel_count`. WideLoops.c includes this file
+// once per precision after WideLoopsTemplate.h, whose helpers (loads, stores, selects, heads) it uses.
+//
+// Bits: the elementwise loops compute each value with the Swift loop's operations in its order, so the
+// vector width and the head and tail split do not matter; they take 16 lanes, then 8 and 4, then scalars.
+// The reductions keep the Swift loop's lanes exactly (16-lane accumulators per block of `Fused.blockLength`
+// values, the pairwise lane sum, then the tail's values one by one in `double`), so their sums are the same
+// bits too. No FMA (the target enables "avx2" only and FP contraction is off).
+// Not a module header (it is outside include/), so Swift never sees it.
+
+/// `Fused.blockLength`: values summed in working-precision lanes before the sums move to `double`.
+#ifndef RUN_BLOCK_LENGTH
+#define RUN_BLOCK_LENGTH 1024
+#endif
+
+// MARK: - Forward
+
+/// `NAME(epilogue_vector)` for any vector type `V` with lane mask `M`: add the residual at `index` (when
+/// given), then zero the lanes `< 0` (when `relu`; NaN and -0 stay).
+#define RUN_EPILOGUE(V, M, value, residual, index, relu)                                                       \
+    ({                                                                                                         \
+        V run_result_ = (value);                                                                               \
+        if (residual) run_result_ += WIDE_LOAD(V, (residual) + (index));                                       \
+        if (relu) run_result_ = (V)((M)run_result_ & ~(run_result_ < 0));                                      \
+        run_result_;                                                                                           \
+    })
+
+/// One run of `Fused.normalizeRun`: `output = epilogue((input - center) · scale + shift)`. When
+/// streaming, values one by one until the output is aligned for streaming stores, and the 8- and 4-lane
+/// tail steps store plainly (they share a cache line with the scalars after them).
+WIDE_INLINE void NAME(normalize_run)(
+    const SCALAR *input, SCALAR *output, ptrdiff_t count, SCALAR center, SCALAR scale, SCALAR shift,
+    const SCALAR *residual, int relu, int streaming) {
+    ptrdiff_t index = 0;
+    if (streaming) {
+        for (ptrdiff_t head = NAME(streaming_head)(output, count); index < head; index++) {
+            output[index] = NAME(epilogue)((input[index] - center) * scale + shift, residual, index, relu);
+        }
+    }
+    VECTOR center_ = center, scale_ = scale, shift_ = shift;
+    for (; index + WIDE_LANES <= count; index += WIDE_LANES) {
+        VECTOR value = (NAME(load)(input + index) - center_) * scale_ + shift_;
+        NAME(store)(output + index, NAME(epilogue_vector)(value, residual, index, relu), streaming);
+    }
+    if (index + 8 <= count) {
+        VECTOR8 value = (WIDE_LOAD(VECTOR8, input + index) - center) * scale + shift;
+        WIDE_STORE(VECTOR8, output + index, RUN_EPILOGUE(VECTOR8, MASK8, value, residual, index, relu));
+        index += 8;
+    }
+    if (index + 4 <= count) {
+        VECTOR4 value = (WIDE_LOAD(VECTOR4, input + index) - center) * scale + shift;
+        WIDE_STORE(VECTOR4, output + index, RUN_EPILOGUE(VECTOR4, MASK4, value, residual, index, relu));
+        index += 4;
+    }
+    for (; index < count; index++) {
+        output[index] = NAME(epilogue)((input[index] - center) * scale + shift, residual, index, relu);
+    }
+}
+
+WIDE_INLINE void NAME(normalize_runs_body)(
+    const SCALAR *input, SCALAR *output, ptrdiff_t first_run, ptrdiff_t run_count, ptrdiff_t run_length,
+    ptrdiff_t channel_count, const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual,
+    int relu, int streaming) {
+    ptrdiff_t channel = first_run % channel_count;
+    for (ptrdiff_t run = first_run; run < first_run + run_count; run++) {
+        ptrdiff_t offset = run * run_length;
+        NAME(normalize_run)(input + offset, output + offset, run_length, center[channel], scale[channel],
+                            shift[channel], residual ? residual + offset : 0, relu, streaming);
+        channel = NAME(following_channel)(channel, channel_count);
+    }
+}
+
+/// `FusedPasses.normalize`'s channels-first runs: `Fused.normalizeRun` over each run with its channel's
+/// coefficients. `input`, `output` and `residual` point at the tensor's first value.
+WIDE_TARGET void NAME(bn_wide_normalize_runs)(
+    const SCALAR *input, SCALAR *output, ptrdiff_t first_run, ptrdiff_t run_count, ptrdiff_t run_length,
+    ptrdiff_t channel_count, const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual,
+    int relu, int streaming) {
+    // One loop per combination of the loop-invariant flags (the Swift loops get the same by unswitching).
+#define RUN_NORMALIZE(relu, streaming)                                                                         \
+    NAME(normalize_runs_body)(input, output, first_run, run_count, run_length, channel_count, center, scale, shift, \
+                              residual, relu, streaming)
+    if (streaming) {
+        if (relu) RUN_NORMALIZE(1, 1); else RUN_NORMALIZE(0, 1);
+    } else {
+        if (relu) RUN_NORMALIZE(1, 0); else RUN_NORMALIZE(0, 0);
+    }
+#undef RUN_NORMALIZE
+}
+
+// MARK: - Backward elementwise step
+
+/// The `dx` of `Fused.gradientRun` for any vector type `V` with lane mask `M`: `k · dz + p · (x - center) + q`,
+/// where `dz` is `dy` zeroed where `x - center <= bound` (when `bounded`: `Fused.BoundedMask`).
+#define RUN_INPUT_GRADIENT(V, M, x, dy, center, k, p, q, bound, bounded)                                     \
+    ({                                                                                                         \
+        V run_centered_ = (x) - (center);                                                                      \
+        V run_dz_ = (dy);                                                                                      \
+        if (bounded) run_dz_ = (V)((M)run_dz_ & ~(run_centered_ <= (bound)));                                   \
+        (k) * run_dz_ + (p) * run_centered_ + (q);                                                             \
+    })
+
+/// One value of `Fused.gradientRun` (`Fused.scaleRun` without `centered`).
+WIDE_INLINE SCALAR NAME(run_input_gradient_value)(
+    SCALAR x, SCALAR dy, SCALAR center, SCALAR k, const int centered, SCALAR p, SCALAR q, const int bounded,
+    SCALAR bound) {
+    if (!centered) return k * dy;
+    SCALAR centered_ = x - center;
+    SCALAR dz = bounded && centered_ <= bound ? 0 : dy;
+    return k * dz + p * centered_ + q;
+}
+
+/// One run of `Fused.gradientRun` (`p` given) or `Fused.scaleRun` (`dx = k · dy`, no `p`). When streaming,
+/// values one by one until `dx` is aligned for streaming stores; the 8- and 4-lane tail steps store
+/// plainly.
+WIDE_INLINE void NAME(input_gradient_run)(
+    const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, ptrdiff_t count, SCALAR center, SCALAR k,
+    const int centered, SCALAR p, SCALAR q, const int bounded, SCALAR bound, int streaming) {
+    ptrdiff_t index = 0;
+#define RUN_STEP(V, M)                                                                                        \
+    (centered ? RUN_INPUT_GRADIENT(V, M, WIDE_LOAD(V, input + index), WIDE_LOAD(V, gradient + index), center, k, p, \
+                                   q, bound, bounded)                                                          \
+              : k * WIDE_LOAD(V, gradient + index))
+    if (streaming) {
+        for (ptrdiff_t head = NAME(streaming_head)(input_gradient, count); index < head; index++) {
+            input_gradient[index] = NAME(run_input_gradient_value)(input[index], gradient[index], center, k, centered, p,
+                                                               q, bounded, bound);
+        }
+    }
+    for (; index + WIDE_LANES <= count; index += WIDE_LANES) {
+        NAME(store)(input_gradient + index, RUN_STEP(VECTOR, MASK), streaming);
+    }
+    if (index + 8 <= count) {
+        WIDE_STORE(VECTOR8, input_gradient + index, RUN_STEP(VECTOR8, MASK8));
+        index += 8;
+    }
+    if (index + 4 <= count) {
+        WIDE_STORE(VECTOR4, input_gradient + index, RUN_STEP(VECTOR4, MASK4));
+        index += 4;
+    }
+    for (; index < count; index++) {
+        input_gradient[index] = NAME(run_input_gradient_value)(input[index], gradient[index], center, k, centered, p, q,
+                                                           bounded, bound);
+    }
+#undef RUN_STEP
+}
+
+WIDE_INLINE void NAME(input_gradient_runs_body)(
+    const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, ptrdiff_t first_run, ptrdiff_t run_count,
+    ptrdiff_t run_length, ptrdiff_t channel_count, const SCALAR *center, const SCALAR *k, const SCALAR *p,
+    const SCALAR *q, const SCALAR *bound, const int centered, const int bounded, int streaming) {
+    ptrdiff_t channel = first_run % channel_count;
+    for (ptrdiff_t run = first_run; run < first_run + run_count; run++) {
+        ptrdiff_t offset = run * run_length;
+        NAME(input_gradient_run)(input + offset, gradient + offset, input_gradient + offset, run_length,
+                                 centered ? center[channel] : 0, k[channel], centered, centered ? p[channel] : 0,
+                                 centered ? q[channel] : 0, bounded, bounded ? bound[channel] : 0, streaming);
+        channel = NAME(following_channel)(channel, channel_count);
+    }
+}
+
+/// `FusedPasses.inputGradient`'s channels-first runs: `Fused.gradientRun` with `p` (and the bounded mask
+/// `Fused.BoundedMask` when `bound` is given), `Fused.scaleRun` without. The tensors' pointers are at their
+/// first value, the per-channel arrays at channel 0.
+WIDE_TARGET void NAME(bn_wide_input_gradient_runs)(
+    const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, ptrdiff_t first_run, ptrdiff_t run_count,
+    ptrdiff_t run_length, ptrdiff_t channel_count, const SCALAR *center, const SCALAR *k, const SCALAR *p,
+    const SCALAR *q, const SCALAR *bound, int streaming) {
+#define RUN_GRADIENT(centered, bounded, streaming)                                                             \
+    NAME(input_gradient_runs_body)(input, gradient, input_gradient, first_run, run_count, run_length, channel_count, \
+                                   center, k, p, q, bound, centered, bounded, streaming)
+    if (!p) {
+        if (streaming) RUN_GRADIENT(0, 0, 1); else RUN_GRADIENT(0, 0, 0);
+    } else if (bound) {
+        if (streaming) RUN_GRADIENT(1, 1, 1); else RUN_GRADIENT(1, 1, 0);
+    } else {
+        if (streaming) RUN_GRADIENT(1, 0, 1); else RUN_GRADIENT(1, 0, 0);
+    }
+#undef RUN_GRADIENT
+}
+
+// MARK: - Reductions
+
+typedef SCALAR NAME(run_pair) __attribute__((ext_vector_type(2)));
+
+/// `Fused.laneSum`: the 16 lanes added as a pairwise tree (halves until two lanes are left), in `double`.
+WIDE_INLINE double NAME(lane_sum)(VECTOR vector) {
+    VECTOR8 eight = vector.lo + vector.hi;
+    VECTOR4 four = eight.lo + eight.hi;
+    NAME(run_pair) two = four.lo + four.hi;
+    return (double)(two[0] + two[1]);
+}
+
+WIDE_INLINE ptrdiff_t NAME(block_end)(ptrdiff_t start, ptrdiff_t count) {
+    return count - start < RUN_BLOCK_LENGTH ? count : start + RUN_BLOCK_LENGTH;
+}
+
+/// `Fused.shiftedSums` over one run: `Σ(x - shift)` and `Σ(x - shift)²` in `double`, each block of
+/// `Fused.blockLength` values in two pairs of 16-lane accumulators.
+WIDE_INLINE void NAME(shifted_sums_run)(const SCALAR *values, ptrdiff_t count, SCALAR shift, double *sum_out,
+                                        double *squares_out) {
+    VECTOR shift_ = shift;
+    double sum = 0, squares = 0;
+    for (ptrdiff_t start = 0; start < count;) {
+        ptrdiff_t end = NAME(block_end)(start, count), index = start;
+        VECTOR s0 = 0, s1 = 0, q0 = 0, q1 = 0;
+        for (; index + 2 * WIDE_LANES <= end; index += 2 * WIDE_LANES) {
+            VECTOR d0 = NAME(load)(values + index) - shift_;
+            VECTOR d1 = NAME(load)(values + index + WIDE_LANES) - shift_;
+            s0 = s0 + d0;
+            s1 = s1 + d1;
+            q0 = q0 + d0 * d0;
+            q1 = q1 + d1 * d1;
+        }
+        if (index + WIDE_LANES <= end) {
+            VECTOR d0 = NAME(load)(values + index) - shift_;
+            s0 = s0 + d0;
+            q0 = q0 + d0 * d0;
+            index += WIDE_LANES;
+        }
+        sum += NAME(lane_sum)(s0 + s1);
+        squares += NAME(lane_sum)(q0 + q1);
+        for (; index < end; index++) {
+            double d = (double)(values[index] - shift);
+            sum += d;
+            squares += d * d;
+        }
+        start = end;
+    }
+    *sum_out = sum;
+    *squares_out = squares;
+}
+
+/// `FusedPasses.runOrderMoments`' loop over the runs of one part: each run's `Fused.shiftedSums` about its
+/// channel's `shift`, added into that channel's `sums` and `squares` (`double`, per channel).
+WIDE_TARGET void NAME(bn_wide_shifted_sums_runs)(
+    const SCALAR *input, ptrdiff_t first_run, ptrdiff_t run_count, ptrdiff_t run_length, ptrdiff_t channel_count,
+    const SCALAR *shift, double *sums, double *squares) {
+    ptrdiff_t channel = first_run % channel_count;
+    for (ptrdiff_t run = first_run; run < first_run + run_count; run++) {
+        double sum, sum_of_squares;
+        NAME(shifted_sums_run)(input + run * run_length, run_length, shift[channel], &sum, &sum_of_squares);
+        sums[channel] += sum;
+        squares[channel] += sum_of_squares;
+        channel = NAME(following_channel)(channel, channel_count);
+    }
+}
+
+/// `Fused.reduceRun` over one run: `Σ dz` and `Σ dz · (x - center)` in `double` (one pair of 16-lane
+/// accumulators per block), where `dz` is `dy` (`unfiltered`), `dy` zeroed where `y <= 0` and stored to
+/// `masked_gradient` (`forward_output_mask`: `Fused.GradientMask`; `forward_output` and `masked_gradient`
+/// at the run's first value), or `dy` zeroed where `x - center <= bound` (`bounded_mask`: `Fused.BoundedMask`).
+WIDE_INLINE void NAME(gradient_sums_run)(
+    const int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t count, SCALAR center,
+    const SCALAR *forward_output, SCALAR *masked_gradient, SCALAR bound, double *sum_gradient_out,
+    double *sum_product_out) {
+    VECTOR center_ = center, bound_ = bound;
+    double sum_gradient = 0, sum_product = 0;
+    for (ptrdiff_t start = 0; start < count;) {
+        ptrdiff_t end = NAME(block_end)(start, count), index = start;
+        VECTOR gradient0 = 0, product0 = 0;
+        for (; index + WIDE_LANES <= end; index += WIDE_LANES) {
+            VECTOR centered = NAME(load)(input + index) - center_;
+            VECTOR dz = NAME(load)(gradient + index);
+            if (kind == NAME(forward_output_mask)) {
+                dz = NAME(zero_where_at_most)(dz, NAME(load)(forward_output + index), (VECTOR)0);
+                NAME(store)(masked_gradient + index, dz, 0);
+            } else if (kind == NAME(bounded_mask)) {
+                dz = NAME(zero_where_at_most)(dz, centered, bound_);
+            }
+            gradient0 = gradient0 + dz;
+            product0 = product0 + dz * centered;
+        }
+        sum_gradient += NAME(lane_sum)(gradient0);
+        sum_product += NAME(lane_sum)(product0);
+        for (; index < end; index++) {
+            SCALAR centered = input[index] - center;
+            SCALAR dz = gradient[index];
+            if (kind == NAME(forward_output_mask)) {
+                dz = forward_output[index] <= 0 ? 0 : dz;
+                masked_gradient[index] = dz;
+            } else if (kind == NAME(bounded_mask)) {
+                dz = centered <= bound ? 0 : dz;
+            }
+            sum_gradient += (double)dz;
+            sum_product += (double)(dz * centered);
+        }
+        start = end;
+    }
+    *sum_gradient_out = sum_gradient;
+    *sum_product_out = sum_product;
+}
+
+WIDE_INLINE void NAME(gradient_sums_runs_body)(
+    const int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t first_run, ptrdiff_t run_count,
+    ptrdiff_t run_length, ptrdiff_t channel_count, const SCALAR *center, const SCALAR *forward_output,
+    SCALAR *masked_gradient, const SCALAR *bound, double *sum_gradient, double *sum_product) {
+    ptrdiff_t channel = first_run % channel_count;
+    for (ptrdiff_t run = first_run; run < first_run + run_count; run++) {
+        ptrdiff_t offset = run * run_length;
+        int masked = kind == NAME(forward_output_mask);
+        double run_gradient, run_product;
+        NAME(gradient_sums_run)(kind, input + offset, gradient + offset, run_length, center[channel],
+                                masked ? forward_output + offset : 0, masked ? masked_gradient + offset : 0,
+                                kind == NAME(bounded_mask) ? bound[channel] : 0, &run_gradient, &run_product);
+        sum_gradient[channel] += run_gradient;
+        sum_product[channel] += run_product;
+        channel = NAME(following_channel)(channel, channel_count);
+    }
+}
+
+/// `FusedPasses.reductionsInDouble`' channels-first loop over the runs of one part (`Fused.reduceRuns`):
+/// each run's sums added into its channel's `sum_gradient` and `sum_product` (`double`, per channel).
+/// With `forward_output` (and `masked_gradient`, both at the tensor's first value) the mask from `y`,
+/// with `bound` (per channel) the bounded mask, else `dy` itself.
+WIDE_TARGET void NAME(bn_wide_gradient_sums_runs)(
+    const SCALAR *input, const SCALAR *gradient, ptrdiff_t first_run, ptrdiff_t run_count, ptrdiff_t run_length,
+    ptrdiff_t channel_count, const SCALAR *center, const SCALAR *forward_output, SCALAR *masked_gradient,
+    const SCALAR *bound, double *sum_gradient, double *sum_product) {
+    int kind = forward_output ? NAME(forward_output_mask) : bound ? NAME(bounded_mask) : NAME(unfiltered);
+#define RUN_SUMS(kind)                                                                                         \
+    NAME(gradient_sums_runs_body)(kind, input, gradient, first_run, run_count, run_length, channel_count, center,  \
+                                  forward_output, masked_gradient, bound, sum_gradient, sum_product)
+    if (kind == NAME(forward_output_mask)) {
+        RUN_SUMS(NAME(forward_output_mask));
+    } else if (kind == NAME(bounded_mask)) {
+        RUN_SUMS(NAME(bounded_mask));
+    } else {
+        RUN_SUMS(NAME(unfiltered));
+    }
+#undef RUN_SUMS
+}
+
+#undef RUN_EPILOGUE
+#undef RUN_INPUT_GRADIENT

@@ -1,0 +1,113 @@
+internal import CKernelSupport
+
+/// The channels-first run loops compiled for AVX2 (`CKernelSupport`'s RunLoopsTemplate.h), chosen at run
+/// time like the channels-last ones (``Fused/WideLoops``).
+///
+/// A Swift `SIMD16<Float>` built for the x86-64 baseline is four SSE registers: on runs of cache-resident
+/// tensors the Swift run loops are bound by instructions, not bytes, and two threads gained little over
+/// one (docs/BENCHMARK_NOTES.md, "AVX2 run loops for channels-first tensors"). The C loops compute each
+/// value (or each run's sums) with the Swift loop's operations in its order, so every result is the same
+/// bits; the Swift loops stay the reference and the code on other CPUs.
+///
+/// Each function returns `false`, having done nothing, when the AVX2 loop does not apply (another CPU, the
+/// Swift loops forced, a scalar type other than `Float`/`Double`).
+extension Fused.WideLoops {
+    /// ``Fused/normalizeRun(_:_:_:center:scale:shift:residual:relu:streaming:)`` over the channels-first
+    /// `runs` (each `runLength` long, run `r` of channel `r % channelCount`); `input`, `output` and
+    /// `residual` point at the tensor's first value, the coefficients at channel 0's.
+    @inline(__always)
+    static func normalizeRuns<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, runs: Range<Int>, runLength: Int,
+        channelCount: Int, center: UnsafePointer<Scalar>, scale: UnsafePointer<Scalar>, shift: UnsafePointer<Scalar>,
+        residual: UnsafePointer<Scalar>?, relu: Bool, streaming: Bool
+    ) -> Bool {
+        guard enabled else { return false }
+        if Scalar.self == Float.self {
+            bn_wide_normalize_runs_float(
+                floats(input), floats(output), runs.lowerBound, runs.count, runLength, channelCount, floats(center),
+                floats(scale), floats(shift), residual.map(floats), relu ? 1 : 0, streaming ? 1 : 0)
+        } else if Scalar.self == Double.self {
+            bn_wide_normalize_runs_double(
+                doubles(input), doubles(output), runs.lowerBound, runs.count, runLength, channelCount, doubles(center),
+                doubles(scale), doubles(shift), residual.map(doubles), relu ? 1 : 0, streaming ? 1 : 0)
+        } else {
+            return false
+        }
+        return true
+    }
+
+    /// ``Fused/gradientRun(_:_:_:_:center:gradientScale:centeredScale:bias:channel:filter:streaming:)``
+    /// over the channels-first `runs` with `p`, unfiltered or with the bounded mask (``Fused/BoundedMask``)
+    /// when `bound` is given; ``Fused/scaleRun(_:_:_:scale:streaming:)`` without `p`. The tensors' pointers
+    /// are at their first value, the per-channel arrays at channel 0.
+    @inline(__always)
+    static func inputGradientRuns<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
+        runs: Range<Int>, runLength: Int, channelCount: Int, center: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>,
+        p: UnsafePointer<Scalar>?, q: UnsafePointer<Scalar>, bound: UnsafePointer<Scalar>?, streaming: Bool
+    ) -> Bool {
+        guard enabled else { return false }
+        if Scalar.self == Float.self {
+            bn_wide_input_gradient_runs_float(
+                floats(input), floats(gradient), floats(inputGradient), runs.lowerBound, runs.count, runLength,
+                channelCount, floats(center), floats(k), p.map(floats), floats(q), bound.map(floats), streaming ? 1 : 0)
+        } else if Scalar.self == Double.self {
+            bn_wide_input_gradient_runs_double(
+                doubles(input), doubles(gradient), doubles(inputGradient), runs.lowerBound, runs.count, runLength,
+                channelCount, doubles(center), doubles(k), p.map(doubles), doubles(q), bound.map(doubles),
+                streaming ? 1 : 0)
+        } else {
+            return false
+        }
+        return true
+    }
+
+    /// ``FusedPasses/runOrderMoments(_:geometry:parts:)``' runs of one part: each run's
+    /// ``Fused/shiftedSums(_:_:shift:)`` about its channel's `shift`, added into `sums` and `squares`
+    /// (per channel, from channel 0).
+    @inline(__always)
+    static func shiftedSumsRuns<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, runs: Range<Int>, runLength: Int, channelCount: Int,
+        shift: UnsafePointer<Scalar>, sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>
+    ) -> Bool {
+        guard enabled else { return false }
+        if Scalar.self == Float.self {
+            bn_wide_shifted_sums_runs_float(
+                floats(input), runs.lowerBound, runs.count, runLength, channelCount, floats(shift), sums, squares)
+        } else if Scalar.self == Double.self {
+            bn_wide_shifted_sums_runs_double(
+                doubles(input), runs.lowerBound, runs.count, runLength, channelCount, doubles(shift), sums, squares)
+        } else {
+            return false
+        }
+        return true
+    }
+
+    /// ``Fused/reduceRuns(_:_:runs:runLength:channelCount:center:sumGradient:sumGradientTimesCentered:filter:)``
+    /// with `dy` itself, the mask from `y` (``Fused/GradientMask``, indexed from the tensor's first value),
+    /// or the bounded mask (``Fused/BoundedMask``, `bound` per channel); at most one of the two.
+    @inline(__always)
+    static func gradientSumsRuns<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, runs: Range<Int>, runLength: Int,
+        channelCount: Int, center: UnsafePointer<Scalar>, mask: Fused.GradientMask<Scalar>?,
+        bound: UnsafePointer<Scalar>?, sumGradient: UnsafeMutablePointer<Double>,
+        sumProduct: UnsafeMutablePointer<Double>
+    ) -> Bool {
+        assert(mask == nil || bound == nil)
+        guard enabled else { return false }
+        if Scalar.self == Float.self {
+            bn_wide_gradient_sums_runs_float(
+                floats(input), floats(gradient), runs.lowerBound, runs.count, runLength, channelCount, floats(center),
+                mask.map { floats($0.forwardOutput) }, mask.map { floats($0.maskedGradient) }, bound.map(floats),
+                sumGradient, sumProduct)
+        } else if Scalar.self == Double.self {
+            bn_wide_gradient_sums_runs_double(
+                doubles(input), doubles(gradient), runs.lowerBound, runs.count, runLength, channelCount,
+                doubles(center), mask.map { doubles($0.forwardOutput) }, mask.map { doubles($0.maskedGradient) },
+                bound.map(doubles), sumGradient, sumProduct)
+        } else {
+            return false
+        }
+        return true
+    }
+}
