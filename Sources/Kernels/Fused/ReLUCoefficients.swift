@@ -30,20 +30,46 @@ package struct ReLUCoefficients<Scalar: BatchNormScalar> {
     }
 
     /// The largest `c` in `[-infinity, greatestFiniteMagnitude]` with `c * scale + shift <= 0` (the
-    /// backward loops' arithmetic, rounded after each operation), by bisection over the floating-point
-    /// values in order; `nil` unless `scale > 0` and both are finite.
+    /// backward loops' arithmetic, rounded after each operation); `nil` unless `scale > 0` and both are
+    /// finite.
+    ///
+    /// The test is monotone in `c`, so the answer is unique. It is looked for next to `-shift / scale`,
+    /// where it almost always lies within an ulp or two (a step at a time, at most `nearbySteps`), and
+    /// otherwise by bisection over the floating-point values in order, between the nearest values known
+    /// to be masked and unmasked. One channel's bisection is 64 steps: on 2,048 channels that was an eighth
+    /// of a ReLU backward's time (docs/BENCHMARK_NOTES.md, "AVX2 run loops for channels-first tensors").
     package static func maskBound(scale: Scalar, shift: Scalar) -> Scalar? {
         guard scale > 0, scale.isFinite, shift.isFinite else { return nil }
         func masked(_ centered: Scalar) -> Bool { centered * scale + shift <= 0 }
         // -infinity · scale + shift is -infinity: masked. Keys between these two ends are never NaN.
         var low = orderedKey(-Scalar.infinity), high = orderedKey(Scalar.greatestFiniteMagnitude)
         if masked(value(ofOrderedKey: high)) { return Scalar.greatestFiniteMagnitude }
+        let estimate = -shift / scale
+        if estimate.isFinite {
+            let start = orderedKey(estimate)
+            if masked(value(ofOrderedKey: start)) {
+                low = start
+                for _ in 0..<nearbySteps where low + 1 < high {
+                    if !masked(value(ofOrderedKey: low + 1)) { return value(ofOrderedKey: low) }
+                    low += 1
+                }
+            } else {
+                high = start
+                for _ in 0..<nearbySteps where high - 1 > low {
+                    if masked(value(ofOrderedKey: high - 1)) { return value(ofOrderedKey: high - 1) }
+                    high -= 1
+                }
+            }
+        }
         while high - low > 1 {
             let middle = low + (high - low) / 2
             if masked(value(ofOrderedKey: middle)) { low = middle } else { high = middle }
         }
         return value(ofOrderedKey: low)
     }
+
+    /// Values tried one by one on each side of `-shift / scale` before ``maskBound(scale:shift:)`` bisects.
+    static var nearbySteps: UInt64 { 4 }
 
     /// An unsigned integer that orders non-NaN values as `<` does (both zeros map to `2^63`); the
     /// keys of `-infinity` and `+infinity` are about `2^63 ∓ 2^63`, so differences never overflow.
