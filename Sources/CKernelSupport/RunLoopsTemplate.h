@@ -251,12 +251,14 @@ WIDE_TARGET void NAME(bn_wide_shifted_sums_runs)(
 /// `Fused.reduceRun` over one run: `Σ dz` and `Σ dz · (x - center)` in `double` (one pair of 16-lane
 /// accumulators per block), where `dz` is `dy` (`unfiltered`), `dy` zeroed where `y <= 0` and stored to
 /// `masked_gradient` (`forward_output_mask`: `Fused.GradientMask`; `forward_output` and `masked_gradient`
-/// at the run's first value), or `dy` zeroed where `x - center <= bound` (`bounded_mask`: `Fused.BoundedMask`).
+/// at the run's first value), or `dy` zeroed where `x - center <= *bound` (`bounded_mask`: `Fused.BoundedMask`;
+/// `bound` at the run's channel). The values one by one go through `NAME(filter)`; its vector form loads
+/// 16 channels' bounds, so the vectors test the run's one bound here.
 WIDE_INLINE void NAME(gradient_sums_run)(
     const int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t count, SCALAR center,
-    const SCALAR *forward_output, SCALAR *masked_gradient, SCALAR bound, double *sum_gradient_out,
+    const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, double *sum_gradient_out,
     double *sum_product_out) {
-    VECTOR center_ = center, bound_ = bound;
+    VECTOR center_ = center, bound_ = kind == NAME(bounded_mask) ? *bound : 0;
     double sum_gradient = 0, sum_product = 0;
     for (ptrdiff_t start = 0; start < count;) {
         ptrdiff_t end = NAME(block_end)(start, count), index = start;
@@ -277,13 +279,7 @@ WIDE_INLINE void NAME(gradient_sums_run)(
         sum_product += NAME(lane_sum)(product0);
         for (; index < end; index++) {
             SCALAR centered = input[index] - center;
-            SCALAR dz = gradient[index];
-            if (kind == NAME(forward_output_mask)) {
-                dz = forward_output[index] <= 0 ? 0 : dz;
-                masked_gradient[index] = dz;
-            } else if (kind == NAME(bounded_mask)) {
-                dz = centered <= bound ? 0 : dz;
-            }
+            SCALAR dz = NAME(filter)(kind, gradient[index], centered, index, 0, forward_output, masked_gradient, bound);
             sum_gradient += (double)dz;
             sum_product += (double)(dz * centered);
         }
@@ -304,7 +300,7 @@ WIDE_INLINE void NAME(gradient_sums_runs_body)(
         double run_gradient, run_product;
         NAME(gradient_sums_run)(kind, input + offset, gradient + offset, run_length, center[channel],
                                 masked ? forward_output + offset : 0, masked ? masked_gradient + offset : 0,
-                                kind == NAME(bounded_mask) ? bound[channel] : 0, &run_gradient, &run_product);
+                                kind == NAME(bounded_mask) ? bound + channel : 0, &run_gradient, &run_product);
         sum_gradient[channel] += run_gradient;
         sum_product[channel] += run_product;
         channel = NAME(following_channel)(channel, channel_count);

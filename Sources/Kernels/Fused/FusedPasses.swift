@@ -388,7 +388,7 @@ enum FusedPasses {
                     if sharedRecomputed.value == nil || sharedMaskBound.value != nil,
                        Fused.WideLoops.gradientSumsRuns(
                            input, gradient, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
-                           center: center, mask: sharedMask.value, bound: sharedMaskBound.value,
+                           center: center, filter: sharedMask.value?.wideFilter ?? .init(bound: sharedMaskBound.value),
                            sumGradient: partGradient, sumProduct: partProduct) { return }
                     if let mask = sharedMask.value {
                         Fused.reduceRuns(

@@ -84,27 +84,25 @@ extension Fused.WideLoops {
     }
 
     /// ``Fused/reduceRuns(_:_:runs:runLength:channelCount:center:sumGradient:sumGradientTimesCentered:filter:)``
-    /// with `dy` itself, the mask from `y` (``Fused/GradientMask``, indexed from the tensor's first value),
-    /// or the bounded mask (``Fused/BoundedMask``, `bound` per channel); at most one of the two.
+    /// with `filter`: `dy` itself, the mask from `y` (``Fused/GradientMask``'s pointers, from the tensor's
+    /// first value), or the bounded mask (``Fused/BoundedMask`` of each run's channel: `bound` per channel).
     @inline(__always)
     static func gradientSumsRuns<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, runs: Range<Int>, runLength: Int,
-        channelCount: Int, center: UnsafePointer<Scalar>, mask: Fused.GradientMask<Scalar>?,
-        bound: UnsafePointer<Scalar>?, sumGradient: UnsafeMutablePointer<Double>,
-        sumProduct: UnsafeMutablePointer<Double>
+        channelCount: Int, center: UnsafePointer<Scalar>, filter: Fused.WideFilter<Scalar>,
+        sumGradient: UnsafeMutablePointer<Double>, sumProduct: UnsafeMutablePointer<Double>
     ) -> Bool {
-        assert(mask == nil || bound == nil)
         guard enabled else { return false }
         if Scalar.self == Float.self {
             bn_wide_gradient_sums_runs_float(
                 floats(input), floats(gradient), runs.lowerBound, runs.count, runLength, channelCount, floats(center),
-                mask.map { floats($0.forwardOutput) }, mask.map { floats($0.maskedGradient) }, bound.map(floats),
+                filter.forwardOutput.map(floats), filter.maskedGradient.map(floats), filter.bound.map(floats),
                 sumGradient, sumProduct)
         } else if Scalar.self == Double.self {
             bn_wide_gradient_sums_runs_double(
                 doubles(input), doubles(gradient), runs.lowerBound, runs.count, runLength, channelCount,
-                doubles(center), mask.map { doubles($0.forwardOutput) }, mask.map { doubles($0.maskedGradient) },
-                bound.map(doubles), sumGradient, sumProduct)
+                doubles(center), filter.forwardOutput.map(doubles), filter.maskedGradient.map(doubles),
+                filter.bound.map(doubles), sumGradient, sumProduct)
         } else {
             return false
         }
