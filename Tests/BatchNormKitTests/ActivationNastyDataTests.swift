@@ -10,13 +10,8 @@ import BatchNormTestSupport
 /// the fused variants (work split, streaming stores) forced on small tensors.
 @Suite("Fused ReLU and residual add on nasty data")
 struct ActivationNastyDataTests {
-    static func shape(_ layout: TensorLayout) -> TensorShape {
-        (try? TensorShape(layout == .channelsFirst ? [6, 3, 5, 7] : [6, 5, 7, 3], layout: layout))
-            ?? { preconditionFailure() }()
-    }
-
-    static let layoutsAndCases: [(TensorLayout, EpilogueCase)] = TensorLayout.allCases.flatMap { layout in
-        EpilogueCase.allCases.map { (layout, $0) }
+    static let walksAndCases: [(TensorWalk, EpilogueCase)] = TensorWalk.allCases.flatMap { walk in
+        EpilogueCase.allCases.map { (walk, $0) }
     }
 
     /// Values that normalize to exactly 0: a constant channel has `x - mean` exactly 0 (see
@@ -24,9 +19,9 @@ struct ActivationNastyDataTests {
     /// the backward passes 0 there (`threshold_backward`), where a `y >= 0` mask would pass `dy`; so does
     /// the backward that recomputes the mask from `x`.
     /// Channel 1 is random, channel 2 constant with β = 0.5 (all outputs 0.5, all gradients passed).
-    @Test("outputs exactly 0 get gradient 0", arguments: TensorLayout.allCases)
-    func exactZeros(layout: TensorLayout) throws {
-        let shape = Self.shape(layout)
+    @Test("outputs exactly 0 get gradient 0", arguments: TensorWalk.allCases)
+    func exactZeros(walk: TensorWalk) throws {
+        let shape = walk.shape
         var generator = SeededGenerator.fresh()
         var layer = try BatchNorm<Float>.random(channelCount: 3, path: .fused, using: &generator)
         layer.beta = [0, layer.beta[1], 0.5]
@@ -67,9 +62,9 @@ struct ActivationNastyDataTests {
     }
 
     /// `relu(bn(x) + r)` with `r = -bn(x)` is exactly 0 everywhere: every gradient is exactly 0.
-    @Test("a residual that cancels the output exactly", arguments: TensorLayout.allCases)
-    func cancellingResidual(layout: TensorLayout) throws {
-        let shape = Self.shape(layout)
+    @Test("a residual that cancels the output exactly", arguments: TensorWalk.allCases)
+    func cancellingResidual(walk: TensorWalk) throws {
+        let shape = walk.shape
         var generator = SeededGenerator.fresh()
         var layer = try BatchNorm<Double>.random(channelCount: 3, path: .fused, using: &generator)
         let input = [Double].random(count: shape.elementCount, in: -2...2, using: &generator)
@@ -87,9 +82,9 @@ struct ActivationNastyDataTests {
 
     /// A NaN in one channel: that channel's `y` is NaN after ReLU (not 0), its `dresidual` is `dy`
     /// (a NaN `y` is not `<= 0`), its `dx` NaN; the other channels match the reference.
-    @Test("NaN stays in its channel through ReLU", arguments: layoutsAndCases)
-    func nanChannel(layout: TensorLayout, epilogue: EpilogueCase) throws {
-        let shape = Self.shape(layout)
+    @Test("NaN stays in its channel through ReLU", arguments: walksAndCases)
+    func nanChannel(walk: TensorWalk, epilogue: EpilogueCase) throws {
+        let shape = walk.shape
         var generator = SeededGenerator.fresh()
         var layer = try BatchNorm<Float>.random(channelCount: 3, path: .fused, using: &generator)
         var input = [Float].random(count: shape.elementCount, in: -2...2, using: &generator)
@@ -121,9 +116,9 @@ struct ActivationNastyDataTests {
 
     /// Float data at mean 1e4 with spread 1e-2 through ReLU (and the add): the two-word mean and the
     /// folded shift survive the epilogue (64u, as for plain batch norm on this data), forward and backward.
-    @Test("large mean, small spread", arguments: layoutsAndCases)
-    func largeOffset(layout: TensorLayout, epilogue: EpilogueCase) throws {
-        let shape = Self.shape(layout)
+    @Test("large mean, small spread", arguments: walksAndCases)
+    func largeOffset(walk: TensorWalk, epilogue: EpilogueCase) throws {
+        let shape = walk.shape
         var generator = SeededGenerator.fresh()
         var layer = try BatchNorm<Float>.random(channelCount: 3, path: .fused, using: &generator)
         let input = (0..<shape.elementCount).map { _ in Float(1e4) + Float.random(in: -0.017...0.017, using: &generator) }
@@ -169,10 +164,10 @@ struct ActivationNastyDataTests {
                         try parity.checkInference(Float.self, entry: entry, epilogue: epilogue, path: .fused)
                     }
                 }
-                for layout in TensorLayout.allCases {
-                    try exactZeros(layout: layout)
-                    try cancellingResidual(layout: layout)
-                    try nanChannel(layout: layout, epilogue: .addRelu)
+                for walk in TensorWalk.allCases {
+                    try exactZeros(walk: walk)
+                    try cancellingResidual(walk: walk)
+                    try nanChannel(walk: walk, epilogue: .addRelu)
                 }
             }
         }

@@ -8,21 +8,16 @@ import BatchNormTestSupport
 /// channel, huge and tiny magnitudes, NaN and infinity.
 @Suite("Nasty data")
 struct NastyDataTests {
-    static let layouts: [(TensorLayout, KernelPath)] = TensorLayout.allCases.flatMap { layout in
-        KernelPath.allCases.map { (layout, $0) }
-    }
-
-    static func shape(_ layout: TensorLayout) -> TensorShape {
-        (try? TensorShape(layout == .channelsFirst ? [6, 3, 5, 7] : [6, 5, 7, 3], layout: layout))
-            ?? { preconditionFailure() }()
+    static let walks: [(TensorWalk, KernelPath)] = TensorWalk.allCases.flatMap { walk in
+        KernelPath.allCases.map { (walk, $0) }
     }
 
     /// Float data with mean 1e4 and standard deviation 1e-2: `E[x²] - E[x]²` in Float would lose every
     /// digit (ulp(1e8) = 8 against a variance of 1e-4). The centered two-pass sums keep the variance to
     /// a few ulps: tolerance 16u relative (measured: about 1–3u).
-    @Test("large mean, small spread", arguments: layouts)
-    func largeOffset(layout: TensorLayout, path: KernelPath) throws {
-        let shape = Self.shape(layout)
+    @Test("large mean, small spread", arguments: walks)
+    func largeOffset(walk: TensorWalk, path: KernelPath) throws {
+        let shape = walk.shape
         var generator = SeededGenerator.fresh()
         var layer = try BatchNorm<Float>.random(channelCount: shape.channelCount, path: path, using: &generator)
         let input = (0..<shape.elementCount).map { _ in Float(1e4) + Float.random(in: -0.017...0.017, using: &generator) }
@@ -58,9 +53,9 @@ struct NastyDataTests {
     /// The fused path's one-pass moments are taken about the mean of a channel's first block; when
     /// the rest of the batch sits far from it (a trend), it must detect the ill-conditioning and fall
     /// back to the exact block two-pass. First sample around 1000, the others around 0, spread 1.
-    @Test("a first block far from the mean", arguments: layouts)
-    func trend(layout: TensorLayout, path: KernelPath) throws {
-        let shape = Self.shape(layout)
+    @Test("a first block far from the mean", arguments: walks)
+    func trend(walk: TensorWalk, path: KernelPath) throws {
+        let shape = walk.shape
         var generator = SeededGenerator.fresh()
         var layer = try BatchNorm<Float>.random(channelCount: shape.channelCount, path: path, using: &generator)
         let perSample = shape.elementCount / shape.batchSize
@@ -80,9 +75,9 @@ struct NastyDataTests {
 
     /// A constant channel has variance exactly 0 and normalizes to exactly β (x - mean is exactly 0),
     /// and its `dx` is `γ·invstd·(dy - mean(dy))`.
-    @Test("constant channels", arguments: layouts)
-    func constantChannels(layout: TensorLayout, path: KernelPath) throws {
-        let shape = Self.shape(layout)
+    @Test("constant channels", arguments: walks)
+    func constantChannels(walk: TensorWalk, path: KernelPath) throws {
+        let shape = walk.shape
         var generator = SeededGenerator.fresh()
         var layer = try BatchNorm<Float>.random(channelCount: shape.channelCount, path: path, using: &generator)
         let constants: [Float] = [0.1, -7.3, 12345.678]
@@ -117,18 +112,18 @@ struct NastyDataTests {
 
     /// Magnitudes near the ends of each precision's range (chosen so that `M·x²` still fits): outputs
     /// stay within 64u of the reference relative to their root mean square.
-    @Test("huge and tiny magnitudes", arguments: layouts)
-    func magnitudes(layout: TensorLayout, path: KernelPath) throws {
-        try checkMagnitude(Float.self, 1e15, layout, path)
-        try checkMagnitude(Float.self, 1e-15, layout, path)
-        try checkMagnitude(Double.self, 1e150, layout, path)
-        try checkMagnitude(Double.self, 1e-150, layout, path)
+    @Test("huge and tiny magnitudes", arguments: walks)
+    func magnitudes(walk: TensorWalk, path: KernelPath) throws {
+        try checkMagnitude(Float.self, 1e15, walk, path)
+        try checkMagnitude(Float.self, 1e-15, walk, path)
+        try checkMagnitude(Double.self, 1e150, walk, path)
+        try checkMagnitude(Double.self, 1e-150, walk, path)
     }
 
     func checkMagnitude<Scalar: BatchNormScalar>(
-        _: Scalar.Type, _ magnitude: Scalar, _ layout: TensorLayout, _ path: KernelPath
+        _: Scalar.Type, _ magnitude: Scalar, _ walk: TensorWalk, _ path: KernelPath
     ) throws where Scalar.RawSignificand: FixedWidthInteger {
-        let shape = Self.shape(layout)
+        let shape = walk.shape
         var generator = SeededGenerator.fresh()
         var layer = try BatchNorm<Scalar>(channelCount: shape.channelCount, affine: false)
         layer.kernelPath = path
@@ -154,10 +149,10 @@ struct NastyDataTests {
 
     /// A NaN or an infinity poisons its own channel (mean, variance, outputs, running statistics and
     /// gradients become NaN) and no other: the other channels match the reference.
-    @Test("NaN and infinity stay in their channel", arguments: layouts)
-    func nonFinite(layout: TensorLayout, path: KernelPath) throws {
+    @Test("NaN and infinity stay in their channel", arguments: walks)
+    func nonFinite(walk: TensorWalk, path: KernelPath) throws {
         for poison in [Float.nan, .infinity, -.infinity] {
-            let shape = Self.shape(layout)
+            let shape = walk.shape
             var generator = SeededGenerator.fresh()
             var layer = try BatchNorm<Float>.random(channelCount: shape.channelCount, path: path, using: &generator)
             var input = [Float].random(count: shape.elementCount, in: -2...2, using: &generator)

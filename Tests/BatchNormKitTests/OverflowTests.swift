@@ -10,7 +10,7 @@ import BatchNormTestSupport
 /// range is reported infinite. A channel holding ±infinity reports the IEEE sum as its mean.
 @Suite("Values near the overflow threshold")
 struct OverflowTests {
-    static let cases: [(TensorLayout, KernelPath)] = NastyDataTests.layouts
+    static let cases: [(TensorWalk, KernelPath)] = NastyDataTests.walks
 
     /// How channel 1 is filled (the other channels hold ordinary values in [-2, 2]).
     enum Fill: CaseIterable {
@@ -25,17 +25,17 @@ struct OverflowTests {
     }
 
     @Test("top-of-range channels stay finite and match the scaled reference", arguments: cases)
-    func topOfRange(layout: TensorLayout, path: KernelPath) throws {
+    func topOfRange(walk: TensorWalk, path: KernelPath) throws {
         for fill in Fill.allCases {
-            try check(Float.self, fill, layout, path)
-            try check(Double.self, fill, layout, path)
+            try check(Float.self, fill, walk, path)
+            try check(Double.self, fill, walk, path)
         }
     }
 
     func check<Scalar: BatchNormScalar>(
-        _: Scalar.Type, _ fill: Fill, _ layout: TensorLayout, _ path: KernelPath
+        _: Scalar.Type, _ fill: Fill, _ walk: TensorWalk, _ path: KernelPath
     ) throws where Scalar.RawSignificand: FixedWidthInteger {
-        let shape = NastyDataTests.shape(layout)
+        let shape = walk.shape
         var generator = SeededGenerator.fresh()
         var layer = try BatchNorm<Scalar>.random(channelCount: shape.channelCount, path: path, using: &generator)
         let top = Scalar.greatestFiniteMagnitude
@@ -106,18 +106,18 @@ struct OverflowTests {
     /// sums, as PyTorch and the reference); its variance, invstd and outputs are NaN and the other
     /// channels are untouched. It used to report NaN for every case.
     @Test("the mean of a channel holding infinities", arguments: cases)
-    func infiniteChannels(layout: TensorLayout, path: KernelPath) throws {
-        try checkInfinities(Float.self, layout, path)
-        try checkInfinities(Double.self, layout, path)
+    func infiniteChannels(walk: TensorWalk, path: KernelPath) throws {
+        try checkInfinities(Float.self, walk, path)
+        try checkInfinities(Double.self, walk, path)
     }
 
     func checkInfinities<Scalar: BatchNormScalar>(
-        _: Scalar.Type, _ layout: TensorLayout, _ path: KernelPath
+        _: Scalar.Type, _ walk: TensorWalk, _ path: KernelPath
     ) throws where Scalar.RawSignificand: FixedWidthInteger {
         let poisons: [([Scalar], Scalar)] = [([.infinity], .infinity), ([-.infinity], -.infinity),
                                             ([.infinity, -.infinity], .nan), ([.infinity, .nan], .nan)]
         for (values, expectedMean) in poisons {
-            let shape = NastyDataTests.shape(layout)
+            let shape = walk.shape
             var generator = SeededGenerator.fresh()
             var layer = try BatchNorm<Scalar>.random(channelCount: shape.channelCount, path: path, using: &generator)
             var input = [Scalar].random(count: shape.elementCount, in: -2...2, using: &generator)

@@ -22,10 +22,10 @@ struct ReLUMaskRecomputeTests {
 
     enum Data: CaseIterable { case random, constantChannels, nanChannel, largeOffset, negativeGamma, zeroGamma }
 
-    @Test("nasty data and forced variants", arguments: TensorLayout.allCases, WorkSplitTests.variants.indices)
-    func nasty(layout: TensorLayout, variant: Int) throws {
+    @Test("nasty data and forced variants", arguments: TensorWalk.allCases, WorkSplitTests.variants.indices)
+    func nasty(walk: TensorWalk, variant: Int) throws {
         let (parts, streaming) = WorkSplitTests.variants[variant]
-        let shape = try TensorShape(layout == .channelsFirst ? [6, 3, 5, 7] : [6, 5, 7, 3], layout: layout)
+        let shape = walk.shape
         try FusedTuning.withForcedPartCount(parts) {
             try FusedTuning.withForcedStreamingStores(streaming) {
                 for data in Data.allCases {

@@ -24,16 +24,16 @@ struct WorkSplitTests {
         }
     }
 
-    @Test("nasty data", arguments: TensorLayout.allCases, variants)
-    func nasty(layout: TensorLayout, variant: (parts: Int, streaming: Bool)) throws {
+    @Test("nasty data", arguments: TensorWalk.allCases, variants)
+    func nasty(walk: TensorWalk, variant: (parts: Int, streaming: Bool)) throws {
         try FusedTuning.withForcedPartCount(variant.parts) {
             try FusedTuning.withForcedStreamingStores(variant.streaming) {
                 let nasty = NastyDataTests()
-                try nasty.largeOffset(layout: layout, path: .fused)
-                try nasty.trend(layout: layout, path: .fused)
-                try nasty.constantChannels(layout: layout, path: .fused)
-                try nasty.magnitudes(layout: layout, path: .fused)
-                try nasty.nonFinite(layout: layout, path: .fused)
+                try nasty.largeOffset(walk: walk, path: .fused)
+                try nasty.trend(walk: walk, path: .fused)
+                try nasty.constantChannels(walk: walk, path: .fused)
+                try nasty.magnitudes(walk: walk, path: .fused)
+                try nasty.nonFinite(walk: walk, path: .fused)
             }
         }
     }

@@ -1,0 +1,29 @@
+import BatchNormKit
+
+/// The small 4-D shapes the nasty-data suites use, one per way the kernels walk a tensor: channels-first
+/// runs of 72 values, channels-first runs of 35, and channels-last rows. (The two channels-first shapes
+/// also differ in their values per channel, 432 and 210, which changes the summation error: a plain sum
+/// in the scaled moments passed `OverflowTests` at 210 and failed at 432.)
+enum TensorWalk: CaseIterable, Sendable, CustomStringConvertible {
+    case channelsFirstRuns, channelsFirstRows, channelsLast
+
+    /// 3 channels; 6 samples of 72 or 35 channels-first values, or 35 channels-last rows each.
+    var shape: TensorShape {
+        let dimensions: [Int], layout: TensorLayout
+        switch self {
+        case .channelsFirstRuns: (dimensions, layout) = ([6, 3, 8, 9], .channelsFirst)
+        case .channelsFirstRows: (dimensions, layout) = ([6, 3, 5, 7], .channelsFirst)
+        case .channelsLast: (dimensions, layout) = ([6, 5, 7, 3], .channelsLast)
+        }
+        // Valid by construction.
+        return (try? TensorShape(dimensions, layout: layout)) ?? { preconditionFailure("invalid test shape") }()
+    }
+
+    var description: String {
+        switch self {
+        case .channelsFirstRuns: "channels-first runs"
+        case .channelsFirstRows: "channels-first rows"
+        case .channelsLast: "channels-last"
+        }
+    }
+}
