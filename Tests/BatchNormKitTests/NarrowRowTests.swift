@@ -33,13 +33,6 @@ struct NarrowRowTests {
 
     @Test("ReLU and add + ReLU against the float64 reference", arguments: shapes, partCounts)
     func activations(entry: ([Int], TensorLayout), parts: Int?) throws {
-        try FusedTuning.withForcedPartCount(parts) {
-            let activation = ActivationParityTests()
-            for epilogue in [EpilogueCase.relu, .addRelu] {
-                try activation.checkTraining(Float.self, entry: entry, epilogue: epilogue, path: .fused)
-                try activation.checkTraining(Double.self, entry: entry, epilogue: epilogue, path: .fused)
-                try activation.checkInference(Float.self, entry: entry, epilogue: epilogue, path: .fused)
-            }
-        }
+        try FusedTuning.withForcedPartCount(parts) { try checkFusedActivationParity(entry: entry) }
     }
 }

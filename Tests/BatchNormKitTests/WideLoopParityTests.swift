@@ -14,7 +14,8 @@ import BatchNormTestSupport
 /// ones that make vectors cross rows, more than 64 rows (the accumulators' flush), rows wide enough to
 /// be walked in blocks of four (with and without a vector tail, leftover rows, partial first rows from
 /// the forced splits); channels-first runs of every length from 2 to 17 in the shapes' mix (below, at
-/// and above the 4-, 8- and 16-lane steps), 49 and 100, and runs longer than a reduction block; the
+/// and above the 4-, 8- and 16-lane steps), 49 and 100, and runs longer than a reduction block, short ones
+/// both as runs and as rows of samples; the
 /// forced work splits (which start a part inside the channels) and streaming stores (whose heads
 /// depend on each run's alignment); random data, a NaN in one channel, a constant channel, a large
 /// offset. Skipped on CPUs without AVX2, where the Swift loops are all that runs.
@@ -33,8 +34,16 @@ struct WideLoopParityTests {
         ([2, 2, 3, 64], .channelsLast),
         ([2, 3, 3, 2, 31], .channelsLast),
         ([3, 2, 100], .channelsLast),
-        // Channels-first runs (the run loops): run lengths 2, 3, 5, 12, 17, 49, 100 and 1,100 (a block
-        // of 1,024 and a tail); channel counts that make a part start mid-tensor.
+        // Channels-first: run lengths 2, 3, 5, 12, 17, 49, 100 and 1,100 (a block of 1,024 and a tail);
+        // channel counts that make a part start mid-tensor. Runs shorter than 64 are read as rows of
+        // samples (`Fused.RowGrouping`), except when there are fewer samples than parts: the one-sample
+        // shapes take the run loops under the forced 2- and 3-part splits and rows otherwise.
+        ([1, 7, 2], .channelsFirst),
+        ([1, 5, 3], .channelsFirst),
+        ([1, 4, 5], .channelsFirst),
+        ([1, 3, 12], .channelsFirst),
+        ([1, 2, 17], .channelsFirst),
+        ([1, 5, 7, 7], .channelsFirst),
         ([5, 3, 2], .channelsFirst),
         ([4, 5, 3], .channelsFirst),
         ([3, 7, 5, 1], .channelsFirst),

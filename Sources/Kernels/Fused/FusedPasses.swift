@@ -32,10 +32,14 @@ enum FusedPasses {
     ) -> [MomentsAccumulator] {
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
-        guard geometry.innerCount == 1 else {
+        guard let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) else {
             return runOrderMoments(input, geometry: geometry, parts: parts)
         }
-        if let shifted = interleavedShiftedMoments(input, geometry: geometry, parts: parts) { return shifted }
+        if let shifted = interleavedShiftedMoments(input, geometry: geometry, grouping: grouping, parts: parts) {
+            return shifted
+        }
+        // Short channels-first runs whose shift was poor: the run loops' exact fallback.
+        guard geometry.innerCount == 1 else { return runOrderMoments(input, geometry: geometry, parts: parts) }
         var partials = [MomentsAccumulator](repeating: .init(), count: channelCount * parts)
         partials.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
@@ -107,15 +111,23 @@ enum FusedPasses {
         }
     }
 
-    /// Channels-last moments in one pass about the mean of the first rows, or `nil` if some channel
-    /// is ill-conditioned for that shift (or non-finite).
+    /// Moments of a tensor read as rows (`grouping`: channels-last, or short channels-first runs) in
+    /// one pass about the mean of the first rows, or `nil` if some channel is ill-conditioned for that
+    /// shift (or non-finite).
     static func interleavedShiftedMoments<Scalar: BatchNormScalar>(
-        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, parts: Int
+        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, grouping: Fused.RowGrouping, parts: Int
     ) -> [MomentsAccumulator]? {
         let channelCount = geometry.channelCount
-        let shift = headRowMeans(input, rows: min(geometry.outerCount, 64), channelCount: channelCount)
-        // Narrow rows are summed as group rows of `width` values, then folded back to channels.
-        let grouping = Fused.RowGrouping(channelCount: channelCount)
+        // The shift from the first rows: 64 channels-last rows; of short channels-first runs the fewest
+        // samples that give each channel 32 values, as the run loops' first block does. Fewer values put
+        // the shift more than a standard deviation from the mean too often: with 9 values (one 3x3 run)
+        // 0.3% of the channels, so a 2,048-channel tensor fell back to the exact two-pass on most calls.
+        let headRows = grouping.runLength == 1 ? min(geometry.outerCount, 64)
+            : min(geometry.outerCount, (32 + grouping.runLength - 1) / grouping.runLength)
+        let shift = grouping.channelMeans(
+            ofRowSums: headRowSums(input, rows: headRows, rowLength: grouping.rowLength), rows: headRows
+        ).map { Scalar($0) }
+        // Rows are summed as group rows of `width` positions, then folded back to channels.
         let width = grouping.width
         var sums = [Double](repeating: 0, count: width * parts)
         var squares = [Double](repeating: 0, count: width * parts)
@@ -151,42 +163,41 @@ enum FusedPasses {
         return result
     }
 
-    /// The per-channel means of the first `rows` rows of a channels-last tensor, each channel's
-    /// values added in `Double` in row order and the sum divided once: the shift of
-    /// ``interleavedShiftedMoments(_:geometry:parts:)``.
+    /// The sums of each value of the first `rows` rows (`rowLength` values each), added in `Double` in
+    /// row order: the shift of ``interleavedShiftedMoments(_:geometry:grouping:parts:)``, once divided
+    /// (``Fused/RowGrouping/channelMeans(ofRowSums:rows:)``).
     ///
     /// Row by row, four rows per visit of the sums (a column walk would read rows 4-8 KB apart for
     /// 1-2k channels). This runs on one thread before the parallel pass, so it is written to vectorize:
     /// as a subscripted array loop it took a sixth of the moments' time on 32x7x7x2048
     /// (docs/BENCHMARK_NOTES.md, "Serial per-channel work").
-    static func headRowMeans<Scalar: BatchNormScalar>(
-        _ input: UnsafePointer<Scalar>, rows: Int, channelCount: Int
-    ) -> [Scalar] {
-        var sums = [Double](repeating: 0, count: channelCount)
+    static func headRowSums<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, rows: Int, rowLength: Int
+    ) -> [Double] {
+        var sums = [Double](repeating: 0, count: rowLength)
         sums.withUnsafeMutableBufferPointer { buffer in
             guard let sums = buffer.baseAddress else { return }
             var row = 0
             while row + 4 <= rows {
-                let first = input + row * channelCount, second = first + channelCount
-                let third = second + channelCount, fourth = third + channelCount
-                for channel in 0..<channelCount {
-                    var sum = sums[channel]
-                    sum += Double(first[channel])
-                    sum += Double(second[channel])
-                    sum += Double(third[channel])
-                    sum += Double(fourth[channel])
-                    sums[channel] = sum
+                let first = input + row * rowLength, second = first + rowLength
+                let third = second + rowLength, fourth = third + rowLength
+                for position in 0..<rowLength {
+                    var sum = sums[position]
+                    sum += Double(first[position])
+                    sum += Double(second[position])
+                    sum += Double(third[position])
+                    sum += Double(fourth[position])
+                    sums[position] = sum
                 }
                 row += 4
             }
             while row < rows {
-                let values = input + row * channelCount
-                for channel in 0..<channelCount { sums[channel] += Double(values[channel]) }
+                let values = input + row * rowLength
+                for position in 0..<rowLength { sums[position] += Double(values[position]) }
                 row += 1
             }
         }
-        let count = Double(rows)
-        return sums.map { Scalar($0 / count) }
+        return sums
     }
 
     // MARK: - Training forward
@@ -256,10 +267,10 @@ enum FusedPasses {
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         let sharedOutput = Fused.SharedPointer(base: output)
         let streaming = Fused.streamsOutput(geometry, Scalar.self)
-        if geometry.innerCount == 1 {
-            // One consecutive range of the interleaved values per thread, periodic coefficients; narrow
-            // rows as group rows, so the loop's channel index wraps by a subtraction, never a division.
-            let grouping = Fused.RowGrouping(channelCount: channelCount)
+        if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) {
+            // One consecutive range of the interleaved values per thread, periodic coefficients (narrow
+            // rows as group rows, short channels-first runs as rows of samples), so the loop's position
+            // wraps by a subtraction, never a division.
             let period = grouping.width
             let periodicCenter = grouping.periodic(center)
             let periodicScale = grouping.periodic(scale)
@@ -331,9 +342,10 @@ enum FusedPasses {
         assert(mask == nil || recomputed == nil)
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
-        // Narrow channels-last rows are summed as group rows of `width` values, then folded back.
-        let grouping = geometry.innerCount == 1
-            ? Fused.RowGrouping(channelCount: channelCount) : .ungrouped(channelCount: channelCount)
+        // Channels-last rows (narrow ones grouped) and short channels-first runs are summed as rows of
+        // `width` positions, then folded back to channels; longer channels-first runs per channel.
+        let rowGrouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts)
+        let grouping = rowGrouping ?? .ungrouped(channelCount: channelCount)
         let width = grouping.width
         var sumGradient = [Double](repeating: 0, count: width * parts)
         var sumProduct = [Double](repeating: 0, count: width * parts)
@@ -360,7 +372,7 @@ enum FusedPasses {
                 let partProduct = sharedProduct.base + part * width
                 let center = sharedCenter.value
                 // One loop per filter: the plain backward's loop tests no mask.
-                if geometry.innerCount == 1 {
+                if rowGrouping != nil {
                     let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
                     // The leftover rows add into the first row of the group's sums (every per-channel
                     // array starts with the `channelCount` per-channel values).
@@ -445,10 +457,9 @@ enum FusedPasses {
         let q = coefficients.centered.map { centered in
             centered.center.foldingLowWord(into: centered.bias, scale: centered.scale)
         } ?? [Scalar](repeating: 0, count: channelCount)
-        if geometry.innerCount == 1 {
-            // One consecutive range of the interleaved values per thread, periodic coefficients; narrow
-            // rows as group rows, so the loop's channel index wraps by a subtraction, never a division.
-            let grouping = Fused.RowGrouping(channelCount: channelCount)
+        if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) {
+            // One consecutive range of the interleaved values per thread, periodic coefficients (as in
+            // `normalize`), so the loop's position wraps by a subtraction, never a division.
             let period = grouping.width
             let periodicK = grouping.periodic(k)
             let periodicCenter = grouping.periodic(center)

@@ -1,35 +1,82 @@
-/// Narrow channels-last rows seen as wider ones, so the interleaved loops stay vector loops.
+/// A tensor seen as rows for the interleaved loops: channels-last rows (narrow ones grouped), or a
+/// channels-first tensor with short runs seen as rows of whole samples.
 ///
-/// A channels-last tensor with few channels (3 for an image's colours, 16 or 32 in a small network)
-/// has rows shorter than one 16-lane vector, or a few vectors long: the row loops then spend their time
-/// in per-row scalar heads and tails, and their in-memory accumulators are reloaded a few instructions
-/// after they were stored. `rowsPerGroup` consecutive rows are one "group row" of `width` values,
-/// a multiple of the vector width (so every group row starts at the same alignment as the first) and of
-/// the channel count (so value `j` of every group row belongs to channel `j % channelCount`).
+/// **Narrow channels-last rows.** A channels-last tensor with few channels (3 for an image's colours, 16
+/// or 32 in a small network) has rows shorter than one 16-lane vector, or a few vectors long: the row
+/// loops then spend their time in per-row scalar heads and tails, and their in-memory accumulators are
+/// reloaded a few instructions after they were stored. `rowsPerGroup` consecutive rows are one "group
+/// row" of `width` values, a multiple of the vector width (so every group row starts at the same
+/// alignment as the first) and of the channel count (so value `j` of every group row belongs to channel
+/// `j % channelCount`).
 ///
-/// The loops run over group rows as if the tensor had `width` channels, with the per-channel arrays
-/// repeated (``tiled(_:)``); the reductions' `width` sums are folded back into `channelCount` sums
-/// (``channelTotals(_:parts:)``). The elementwise steps take `width` as their period (``periodic(_:)``).
-/// Each output value is computed by the same operations as without grouping; only the order in which a
-/// channel's rows are summed changes (each group position accumulates every `rowsPerGroup`-th row, then
-/// the positions are added), which keeps the same per-lane error bound.
+/// **Short channels-first runs.** A channels-first tensor `[N, C, *spatial]` whose spatial size `S` is
+/// small (3x3, 5x5, a short sequence) is `N` rows of `C·S` values, value `j` of a row belonging to channel
+/// `j / S`. The run loops pay a per-run cost (the coefficients, the reduction's lane sums and its tail in
+/// `Double`) that dominates runs of a few values: 3x3 runs took 10x the time of the same tensor in
+/// channels-last (docs/BENCHMARK_NOTES.md, "Short channels-first runs"). As rows, the interleaved loops
+/// stream them with per-value coefficient arrays (``tiled(_:)``, ``periodic(_:)``).
+///
+/// The loops run over group rows as if the tensor had `width` channels ("positions"), with the
+/// per-channel arrays expanded to positions; the reductions' `width` sums are folded back into
+/// `channelCount` sums (``channelTotals(_:parts:)``). Each output value is computed by the same operations
+/// as without grouping; only the order in which a channel's values are summed changes (each position
+/// accumulates its rows, then the positions are added), which keeps the same per-lane error bound.
 extension Fused {
     struct RowGrouping {
         let channelCount: Int
+        /// Tensor rows per group row (1 for short channels-first runs).
         let rowsPerGroup: Int
+        /// Consecutive values of one channel in a row: the spatial size of short channels-first runs,
+        /// else 1.
+        let runLength: Int
 
-        /// Values per group row.
-        var width: Int { channelCount * rowsPerGroup }
+        /// Values per group row: the loops' number of positions.
+        var width: Int { channelCount * rowsPerGroup * runLength }
+
+        /// Values per tensor row (one sample of short channels-first runs).
+        var rowLength: Int { channelCount * runLength }
 
         /// Group rows at least this many values long (256 bytes of `Float`): shorter row loops measured
         /// up to 3x slower per value, and 128-value groups of 64-channel rows slowed the 32x56x56x64
         /// training forward by 14% (docs/BENCHMARK_NOTES.md, "Narrow channels-last rows").
         static let minimumWidth = 64
 
+        /// The row view of `geometry`, or `nil` for channels-first runs that the run loops take.
+        ///
+        /// - Channels-last (`innerCount == 1`): rows of `channelCount` values, grouped when narrow.
+        /// - Channels-first: rows of samples when the runs are short and a row's per-position arrays
+        ///   (the loops read three to five beside the data) stay in cache. A run shorter than one 16-lane
+        ///   vector has no vector step in the run loops, so rows win while each array is up to 128 KiB
+        ///   (L2); a run of one to three vectors costs the run loops little, so rows win only while each
+        ///   array is up to 16 KiB (L1 and its neighbour). Beyond those the coefficient loads from L2 and
+        ///   L3 cost more than the runs' overhead: 7x7 runs of 256 channels (12,544 positions) took
+        ///   twice as long as rows (docs/BENCHMARK_NOTES.md, "Short channels-first runs"). A tensor with
+        ///   fewer samples than threads stays in runs, which the threads share.
+        init?<Scalar>(geometry: ChannelGeometry, scalar: Scalar.Type, parts: Int) {
+            let runLength = geometry.innerCount
+            if runLength == 1 {
+                self.init(channelCount: geometry.channelCount)
+                return
+            }
+            let arrayBytes = geometry.channelCount * runLength * MemoryLayout<Scalar>.stride
+            let fitsCache = runLength < Fused.width ? arrayBytes <= Self.shortRunArrayBytes
+                : runLength < Self.longestRowRun && arrayBytes <= Self.vectorRunArrayBytes
+            guard fitsCache, geometry.outerCount >= parts else { return nil }
+            self.init(channelCount: geometry.channelCount, rowsPerGroup: 1, runLength: runLength)
+        }
+
+        /// Per-position array bytes up to which runs shorter than a vector are read as rows.
+        static let shortRunArrayBytes = 128 << 10
+        /// Per-position array bytes up to which runs of one to three vectors are read as rows.
+        static let vectorRunArrayBytes = 16 << 10
+        /// Channels-first runs this long or longer always go to the run loops.
+        static let longestRowRun = 64
+
         /// The grouping for rows of `channelCount` values: none (one row per group) when a row is
         /// already `minimumWidth` values or longer.
         init(channelCount: Int) {
             self.channelCount = channelCount
+            runLength = 1
             guard channelCount > 0, channelCount < Self.minimumWidth else {
                 rowsPerGroup = 1
                 return
@@ -42,12 +89,13 @@ extension Fused {
 
         /// No grouping: one row per group (channels-first runs, or rows already long).
         static func ungrouped(channelCount: Int) -> Self {
-            Self(channelCount: channelCount, rowsPerGroup: 1)
+            Self(channelCount: channelCount, rowsPerGroup: 1, runLength: 1)
         }
 
-        private init(channelCount: Int, rowsPerGroup: Int) {
+        private init(channelCount: Int, rowsPerGroup: Int, runLength: Int) {
             self.channelCount = channelCount
             self.rowsPerGroup = rowsPerGroup
+            self.runLength = runLength
         }
 
         /// Calls `body(firstValue, rowCount, rowLength)` for the group rows of the tensor rows `rows`
@@ -55,42 +103,103 @@ extension Fused {
         /// channelCount`); `firstValue` is the offset of the first of them. Blocks of no rows are skipped.
         func forEachBlock(of rows: Range<Int>, _ body: (_ firstValue: Int, _ rowCount: Int, _ rowLength: Int) -> Void) {
             let groups = rows.count / rowsPerGroup
-            let first = rows.lowerBound * channelCount
+            let first = rows.lowerBound * rowLength
             if groups > 0 { body(first, groups, width) }
             let rest = rows.count - groups * rowsPerGroup
             if rest > 0 { body(first + groups * width, rest, channelCount) }
         }
 
-        /// `perChannel` (`channelCount` values) repeated for every row of a group: `width` values.
+        /// `perChannel` (`channelCount` values) expanded to positions: `width` values.
         func tiled<Scalar>(_ perChannel: [Scalar]) -> [Scalar] {
             precondition(perChannel.count == channelCount)
-            guard rowsPerGroup > 1 else { return perChannel }
-            return (0..<width).map { perChannel[$0 % channelCount] }
+            guard width != channelCount else { return perChannel }
+            return [Scalar](unsafeUninitializedCapacity: width) { positions, initialized in
+                var position = 0
+                if runLength > 1 {
+                    for value in perChannel {
+                        for _ in 0..<runLength {
+                            positions.initializeElement(at: position, to: value)
+                            position += 1
+                        }
+                    }
+                } else {
+                    for _ in 0..<rowsPerGroup {
+                        for value in perChannel {
+                            positions.initializeElement(at: position, to: value)
+                            position += 1
+                        }
+                    }
+                }
+                initialized = position
+            }
         }
 
-        /// `perChannel[j % channelCount]` for `j` in `0..<width + Fused.width`: what the interleaved
-        /// elementwise loops load, with `width` as their period, so that a vector starting at any group
+        /// The value of position `j % width` for `j` in `0..<width + Fused.width`: what the interleaved
+        /// elementwise loops load, with `width` as their period, so that a vector starting at any
         /// position reads `Fused.width` consecutive positions, wrapping at the end of the group row.
         func periodic<Scalar>(_ perChannel: [Scalar]) -> [Scalar] {
             precondition(perChannel.count == channelCount)
             guard channelCount > 0 else { return [] }
-            // Whole copies of `perChannel`, then the start of one more (no division per value).
+            // Whole copies of the row, then the start of one more (no division per value).
+            let row = tiled(perChannel)
             let count = width + Fused.width
             var result = [Scalar]()
             result.reserveCapacity(count)
-            while result.count < count { result.append(contentsOf: perChannel.prefix(count - result.count)) }
+            while result.count < count { result.append(contentsOf: row.prefix(count - result.count)) }
             return result
         }
 
         /// The `channelCount` per-channel totals of `grouped`: `parts` consecutive blocks of `width`
-        /// group-position sums, added part by part and, within a part, position by position in order.
+        /// position sums, added part by part and, within a part, position by position in order.
         func channelTotals(_ grouped: [Double], parts: Int) -> [Double] {
             precondition(grouped.count == parts * width)
             var totals = [Double](repeating: 0, count: channelCount)
-            for position in 0..<(parts * rowsPerGroup) {
-                for channel in 0..<channelCount { totals[channel] += grouped[position * channelCount + channel] }
+            totals.withUnsafeMutableBufferPointer { totals in
+                grouped.withUnsafeBufferPointer { grouped in
+                    for part in 0..<parts { addPositions(grouped, from: part * width, into: totals) }
+                }
             }
             return totals
+        }
+
+        /// Per-channel means from the sums of each value of a tensor row over `rows` rows (`rowLength`
+        /// sums): added by channel in row order, then divided once by the channel's value count.
+        func channelMeans(ofRowSums sums: [Double], rows: Int) -> [Double] {
+            precondition(sums.count == rowLength)
+            guard runLength > 1 else { return sums.map { $0 / Double(rows) } }
+            let grouping = Self(channelCount: channelCount, rowsPerGroup: 1, runLength: runLength)
+            var totals = [Double](repeating: 0, count: channelCount)
+            totals.withUnsafeMutableBufferPointer { totals in
+                sums.withUnsafeBufferPointer { sums in grouping.addPositions(sums, from: 0, into: totals) }
+            }
+            let count = Double(rows * runLength)
+            return totals.map { $0 / count }
+        }
+
+        /// Adds the `width` position values from `values[first]` into their channels' `totals`, in
+        /// position order (no division per position: a channel's positions are consecutive, or the
+        /// group's rows are).
+        private func addPositions(
+            _ values: UnsafeBufferPointer<Double>, from first: Int, into totals: UnsafeMutableBufferPointer<Double>
+        ) {
+            var position = first
+            if runLength > 1 {
+                for channel in 0..<channelCount {
+                    var total = totals[channel]
+                    for _ in 0..<runLength {
+                        total += values[position]
+                        position += 1
+                    }
+                    totals[channel] = total
+                }
+            } else {
+                for _ in 0..<rowsPerGroup {
+                    for channel in 0..<channelCount {
+                        totals[channel] += values[position]
+                        position += 1
+                    }
+                }
+            }
         }
 
         private static func greatestCommonDivisor(_ a: Int, _ b: Int) -> Int {
@@ -98,5 +207,16 @@ extension Fused {
             while b != 0 { (a, b) = (b, a % b) }
             return a
         }
+    }
+}
+
+extension FusedTuning {
+    /// Whether the fused passes read a tensor of `geometry` as rows (channels-last, or short
+    /// channels-first runs as rows of samples) when split into `parts` parts, rather than as runs: the
+    /// choice `ShortRunTests` pins.
+    package static func readsRows<Scalar: BatchNormScalar>(
+        _ geometry: ChannelGeometry, _: Scalar.Type, parts: Int
+    ) -> Bool {
+        Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) != nil
     }
 }

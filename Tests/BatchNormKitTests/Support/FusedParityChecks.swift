@@ -16,3 +16,14 @@ func checkFusedParity(entry: ([Int], TensorLayout)) throws {
     try backward.checkInference(Float.self, entry: entry, path: .fused)
     try backward.checkInference(Double.self, entry: entry, path: .fused)
 }
+
+/// The fused ReLU and residual add + ReLU on `entry` against the float64 reference: training forward
+/// and backward in both precisions, inference in `Float` (`ActivationParityTests`' checks).
+func checkFusedActivationParity(entry: ([Int], TensorLayout)) throws {
+    let activation = ActivationParityTests()
+    for epilogue in [EpilogueCase.relu, .addRelu] {
+        try activation.checkTraining(Float.self, entry: entry, epilogue: epilogue, path: .fused)
+        try activation.checkTraining(Double.self, entry: entry, epilogue: epilogue, path: .fused)
+        try activation.checkInference(Float.self, entry: entry, epilogue: epilogue, path: .fused)
+    }
+}

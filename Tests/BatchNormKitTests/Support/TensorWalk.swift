@@ -1,13 +1,14 @@
 import BatchNormKit
 
-/// The small 4-D shapes the nasty-data suites use, one per way the kernels walk a tensor: channels-first
-/// runs of 72 values, channels-first runs of 35, and channels-last rows. (The two channels-first shapes
+/// The small 4-D shapes the nasty-data suites use, one per way the fused kernels walk a tensor:
+/// channels-first runs of 72 values (the run loops), channels-first runs of 35 (read as rows of samples,
+/// `Fused.RowGrouping`), and channels-last rows. (The two channels-first shapes
 /// also differ in their values per channel, 432 and 210, which changes the summation error: a plain sum
 /// in the scaled moments passed `OverflowTests` at 210 and failed at 432.)
 enum TensorWalk: CaseIterable, Sendable, CustomStringConvertible {
     case channelsFirstRuns, channelsFirstRows, channelsLast
 
-    /// 3 channels; 6 samples of 72 or 35 channels-first values, or 35 channels-last rows each.
+    /// 3 channels; 6 samples of 72 (runs) or 35 (rows) channels-first values, or 35 channels-last rows each.
     var shape: TensorShape {
         let dimensions: [Int], layout: TensorLayout
         switch self {
