@@ -125,7 +125,7 @@ enum FusedPasses {
         let headRows = grouping.runLength == 1 ? min(geometry.outerCount, 64)
             : min(geometry.outerCount, (32 + grouping.runLength - 1) / grouping.runLength)
         let shift = grouping.channelMeans(
-            ofRowSums: headRowSums(input, rows: headRows, rowLength: grouping.rowLength), rows: headRows
+            ofRowSums: headRowSums(input, rows: headRows, rowLength: grouping.rowLength, parts: parts), rows: headRows
         ).map { Scalar($0) }
         // Rows are summed as group rows of `width` positions, then folded back to channels.
         let width = grouping.width
@@ -165,39 +165,54 @@ enum FusedPasses {
 
     /// The sums of each value of the first `rows` rows (`rowLength` values each), added in `Double` in
     /// row order: the shift of ``interleavedShiftedMoments(_:geometry:grouping:parts:)``, once divided
-    /// (``Fused/RowGrouping/channelMeans(ofRowSums:rows:)``).
+    /// (``Fused/RowGrouping/channelMeans(ofRowSums:rows:)``). The values of a row are split over `parts`
+    /// threads (each value's rows stay in order, so the sums do not depend on the split): for short
+    /// channels-first runs these rows are whole samples, a quarter of a 16-sample 3x3 tensor.
     ///
     /// Row by row, four rows per visit of the sums (a column walk would read rows 4-8 KB apart for
-    /// 1-2k channels). This runs on one thread before the parallel pass, so it is written to vectorize:
-    /// as a subscripted array loop it took a sixth of the moments' time on 32x7x7x2048
-    /// (docs/BENCHMARK_NOTES.md, "Serial per-channel work").
+    /// 1-2k channels), written to vectorize: as a subscripted array loop it took a sixth of the
+    /// moments' time on 32x7x7x2048 (docs/BENCHMARK_NOTES.md, "Serial per-channel work").
     static func headRowSums<Scalar: BatchNormScalar>(
-        _ input: UnsafePointer<Scalar>, rows: Int, rowLength: Int
+        _ input: UnsafePointer<Scalar>, rows: Int, rowLength: Int, parts: Int
     ) -> [Double] {
         var sums = [Double](repeating: 0, count: rowLength)
         sums.withUnsafeMutableBufferPointer { buffer in
-            guard let sums = buffer.baseAddress else { return }
-            var row = 0
-            while row + 4 <= rows {
-                let first = input + row * rowLength, second = first + rowLength
-                let third = second + rowLength, fourth = third + rowLength
-                for position in 0..<rowLength {
-                    var sum = sums[position]
-                    sum += Double(first[position])
-                    sum += Double(second[position])
-                    sum += Double(third[position])
-                    sum += Double(fourth[position])
-                    sums[position] = sum
-                }
-                row += 4
-            }
-            while row < rows {
-                let values = input + row * rowLength
-                for position in 0..<rowLength { sums[position] += Double(values[position]) }
-                row += 1
+            guard let base = buffer.baseAddress else { return }
+            let shared = Fused.SharedPointer(base: base)
+            // One thread below the fork-join threshold, as for whole tensors.
+            let headParts = rows * rowLength < 1 << 16 ? 1 : parts
+            Fused.forEachPart(headParts) { part in
+                let positions = Fused.slice(rowLength, part: part, of: headParts)
+                addHeadRows(input + positions.lowerBound, rows: rows, rowLength: rowLength,
+                            count: positions.count, into: shared.base + positions.lowerBound)
             }
         }
         return sums
+    }
+
+    /// `sums[j] += Σ_row input[row · rowLength + j]` for `j < count`, rows in order, four per visit.
+    private static func addHeadRows<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, rows: Int, rowLength: Int, count: Int, into sums: UnsafeMutablePointer<Double>
+    ) {
+        var row = 0
+        while row + 4 <= rows {
+            let first = input + row * rowLength, second = first + rowLength
+            let third = second + rowLength, fourth = third + rowLength
+            for position in 0..<count {
+                var sum = sums[position]
+                sum += Double(first[position])
+                sum += Double(second[position])
+                sum += Double(third[position])
+                sum += Double(fourth[position])
+                sums[position] = sum
+            }
+            row += 4
+        }
+        while row < rows {
+            let values = input + row * rowLength
+            for position in 0..<count { sums[position] += Double(values[position]) }
+            row += 1
+        }
     }
 
     // MARK: - Training forward
