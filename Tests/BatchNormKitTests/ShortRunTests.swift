@@ -20,7 +20,7 @@ struct ShortRunTests {
         ([3, 40, 1, 5], .channelsFirst),    // runs of 5
         ([4, 8, 4, 4], .channelsFirst),     // runs of exactly one vector
         ([5, 6, 7, 7], .channelsFirst),     // runs of 49 (three vectors and one)
-        ([1, 17, 3], .channelsFirst),       // one sample: rows unsplit, runs when split
+        ([1, 17, 3], .channelsFirst),       // one sample: split, the sums take runs and the steps rows
         ([2, 33, 15], .channelsFirst),      // runs of 15, two rows: a 3-way split leaves one part empty
         ([16, 2048, 2], .channelsFirst),    // the shift's 16 head rows hold 2^16 values: split over the parts
         ([3, 2, 8, 8], .channelsFirst),     // runs of 64: the run loops

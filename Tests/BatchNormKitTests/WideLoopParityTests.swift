@@ -36,8 +36,9 @@ struct WideLoopParityTests {
         ([3, 2, 100], .channelsLast),
         // Channels-first: run lengths 2, 3, 5, 12, 17, 49, 100 and 1,100 (a block of 1,024 and a tail);
         // channel counts that make a part start mid-tensor. Runs shorter than 64 are read as rows of
-        // samples (`Fused.RowGrouping`), except when there are fewer samples than parts: the one-sample
-        // shapes take the run loops under the forced 2- and 3-part splits and rows otherwise.
+        // samples (`Fused.RowGrouping`) unless the rows are too wide for the cache: the last shape here
+        // and the last of `wideRowShapes` take the run loops everywhere. Their sums also take runs when there are fewer samples than
+        // parts: the one-sample shapes under the forced 2- and 3-part splits.
         ([1, 7, 2], .channelsFirst),
         ([1, 5, 3], .channelsFirst),
         ([1, 4, 5], .channelsFirst),
@@ -52,16 +53,19 @@ struct WideLoopParityTests {
         ([2, 5, 7, 7], .channelsFirst),
         ([3, 3, 10, 10], .channelsFirst),
         ([2, 3, 1100], .channelsFirst),
+        ([2, 90, 49], .channelsFirst),        // runs of 49, 17,640-byte Float arrays: run loops
     ]
 
     /// Rows wide enough that every loop walks them in blocks of four (WideLoopsTemplate.h, "Row blocks";
     /// in both precisions): whole vectors, so streaming blocks too; and a vector tail per row with one
-    /// leftover row. Random data only, the size-based choices and the 3-part splits (partial first rows)
-    /// with and without streaming: the blocks change which rows go together, not the arithmetic, which
-    /// the shapes above check on every kind of data.
+    /// leftover row; and channels-first short runs in rows too wide for the row view (the run loops).
+    /// Random data only, the size-based choices and the 3-part splits (partial first rows) with and
+    /// without streaming: the blocks change which rows go together, not the arithmetic, which the shapes
+    /// above check on every kind of data (the run loops too).
     static let wideRowShapes: [([Int], TensorLayout)] = [
         ([2, 7, 2048], .channelsLast),
         ([13, 2050], .channelsFirst),
+        ([1, 3641, 9], .channelsFirst),       // not rows: runs of 9 whose row view needs 131,076-byte arrays
     ]
 
     enum Data: CaseIterable { case random, nanChannel, constantChannel, largeOffset }

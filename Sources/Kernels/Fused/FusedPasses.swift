@@ -282,7 +282,8 @@ enum FusedPasses {
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         let sharedOutput = Fused.SharedPointer(base: output)
         let streaming = Fused.streamsOutput(geometry, Scalar.self)
-        if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) {
+        // (Any sample count: the elementwise steps split values, not rows.)
+        if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) {
             // One consecutive range of the interleaved values per thread, periodic coefficients (narrow
             // rows as group rows, short channels-first runs as rows of samples), so the loop's position
             // wraps by a subtraction, never a division.
@@ -472,7 +473,8 @@ enum FusedPasses {
         let q = coefficients.centered.map { centered in
             centered.center.foldingLowWord(into: centered.bias, scale: centered.scale)
         } ?? [Scalar](repeating: 0, count: channelCount)
-        if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) {
+        // (Any sample count: the elementwise steps split values, not rows.)
+        if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) {
             // One consecutive range of the interleaved values per thread, periodic coefficients (as in
             // `normalize`), so the loop's position wraps by a subtraction, never a division.
             let period = grouping.width

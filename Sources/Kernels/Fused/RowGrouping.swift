@@ -50,8 +50,9 @@ extension Fused {
         ///   (L2); a run of one to three vectors costs the run loops little, so rows win only while each
         ///   array is up to 16 KiB (L1 and its neighbour). Beyond those the coefficient loads from L2 and
         ///   L3 cost more than the runs' overhead: 7x7 runs of 256 channels (12,544 positions) took
-        ///   twice as long as rows (docs/BENCHMARK_NOTES.md, "Short channels-first runs"). A tensor with
-        ///   fewer samples than threads stays in runs, which the threads share.
+        ///   twice as long as rows (docs/BENCHMARK_NOTES.md, "Short channels-first runs"). The reductions
+        ///   split rows over the `parts`: a tensor with fewer samples than parts stays in runs there, which
+        ///   the threads share (the elementwise steps split values and ask with one part).
         init?<Scalar>(geometry: ChannelGeometry, scalar: Scalar.Type, parts: Int) {
             let runLength = geometry.innerCount
             if runLength == 1 {
