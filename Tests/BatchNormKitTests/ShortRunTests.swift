@@ -22,7 +22,7 @@ struct ShortRunTests {
         ([5, 6, 7, 7], .channelsFirst),     // runs of 49 (three vectors and one)
         ([1, 17, 3], .channelsFirst),       // one sample: split, the sums take runs and the steps rows
         ([2, 33, 15], .channelsFirst),      // runs of 15, two rows: a 3-way split leaves one part empty
-        ([16, 2048, 2], .channelsFirst),    // the shift's 16 head rows hold 2^16 values: split over the parts
+        ([16, 2048, 2], .channelsFirst),    // 16 head rows of 2^16 values: the shift split without a forced count
         ([3, 2, 8, 8], .channelsFirst),     // runs of 64: the run loops
         ([2, 90, 7, 7], .channelsFirst),    // runs of 49, 17,640-byte Float arrays: the run loops
     ]

@@ -180,7 +180,7 @@ enum FusedPasses {
             guard let base = buffer.baseAddress else { return }
             let shared = Fused.SharedPointer(base: base)
             // One thread below the fork-join threshold, as for whole tensors.
-            let headParts = rows * rowLength < 1 << 16 ? 1 : parts
+            let headParts = min(parts, Fused.threadCount(elementCount: rows * rowLength))
             Fused.forEachPart(headParts) { part in
                 let positions = Fused.slice(rowLength, part: part, of: headParts)
                 addHeadRows(input + positions.lowerBound, rows: rows, rowLength: rowLength,

@@ -168,10 +168,10 @@ extension Fused {
         func channelMeans(ofRowSums sums: [Double], rows: Int) -> [Double] {
             precondition(sums.count == rowLength)
             guard runLength > 1 else { return sums.map { $0 / Double(rows) } }
-            let grouping = Self(channelCount: channelCount, rowsPerGroup: 1, runLength: runLength)
+            // Short runs are never grouped: a tensor row is a group row.
             var totals = [Double](repeating: 0, count: channelCount)
             totals.withUnsafeMutableBufferPointer { totals in
-                sums.withUnsafeBufferPointer { sums in grouping.addPositions(sums, from: 0, into: totals) }
+                sums.withUnsafeBufferPointer { sums in addPositions(sums, from: 0, into: totals) }
             }
             let count = Double(rows * runLength)
             return totals.map { $0 / count }
