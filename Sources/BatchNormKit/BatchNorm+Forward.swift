@@ -70,11 +70,23 @@ extension BatchNorm {
         // Saturates: a counter at Int.max stays there rather than trapping.
         if numBatchesTracked < Int.max { numBatchesTracked += 1 }
         let factor = momentum.map(Double.init) ?? 1 / Double(numBatchesTracked)
+        // Two loops through pointers (subscripted stores into the properties checked uniqueness per
+        // channel: docs/BENCHMARK_NOTES.md, "Per-channel steps of a wide [N, C]").
+        runningMean.withUnsafeMutableBufferPointer { runningMean in
+            moments.mean.withUnsafeBufferPointer { batchMean in
+                for channel in runningMean.indices {
+                    runningMean[channel] = Scalar((1 - factor) * Double(runningMean[channel]) + factor * Double(batchMean[channel]))
+                }
+            }
+        }
         let unbiasedVariance = moments.unbiasedVariance
-        for channel in 0..<channelCount {
-            runningMean[channel] = Scalar((1 - factor) * Double(runningMean[channel]) + factor * Double(moments.mean[channel]))
-            runningVariance[channel] = Scalar(
-                (1 - factor) * Double(runningVariance[channel]) + factor * Double(unbiasedVariance[channel]))
+        runningVariance.withUnsafeMutableBufferPointer { runningVariance in
+            unbiasedVariance.withUnsafeBufferPointer { batchVariance in
+                for channel in runningVariance.indices {
+                    runningVariance[channel] = Scalar(
+                        (1 - factor) * Double(runningVariance[channel]) + factor * Double(batchVariance[channel]))
+                }
+            }
         }
     }
 }

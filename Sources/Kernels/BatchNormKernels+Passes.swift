@@ -6,7 +6,7 @@ extension BatchNormKernels {
     package static func inverseStandardDeviation<Scalar: BatchNormScalar>(
         variance: [Scalar], epsilon: Scalar
     ) -> [Scalar] {
-        variance.map { Scalar(StandardDeviation.inverse(variance: Double($0), epsilon: Double(epsilon))) }
+        ChannelLoops.map(variance) { Scalar(StandardDeviation.inverse(variance: Double($0), epsilon: Double(epsilon))) }
     }
 
     /// Training forward: batch moments of `input`, then
@@ -180,6 +180,6 @@ extension BatchNormKernels {
     /// `gamma * invstd` per channel (just `invstd` without gamma), in `Double`.
     static func foldedScale<Scalar: BatchNormScalar>(inverseStandardDeviation: [Scalar], gamma: [Scalar]?) -> [Scalar] {
         guard let gamma else { return inverseStandardDeviation }
-        return zip(gamma, inverseStandardDeviation).map { Scalar(Double($0) * Double($1)) }
+        return ChannelLoops.map(gamma, inverseStandardDeviation) { Scalar(Double($0) * Double($1)) }
     }
 }

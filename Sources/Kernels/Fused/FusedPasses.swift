@@ -151,16 +151,8 @@ enum FusedPasses {
         }}}
         let channelSums = grouping.channelTotals(sums, parts: parts)
         let channelSquares = grouping.channelTotals(squares, parts: parts)
-        let count = Double(geometry.valuesPerChannel)
-        var result = [MomentsAccumulator]()
-        result.reserveCapacity(channelCount)
-        for channel in 0..<channelCount {
-            guard let moments = Fused.momentsFromShiftedSums(
-                count: count, shift: Double(shift[channel]), sum: channelSums[channel],
-                sumOfSquares: channelSquares[channel]) else { return nil }
-            result.append(moments)
-        }
-        return result
+        return ChannelLoops.momentsFromShiftedSums(
+            count: Double(geometry.valuesPerChannel), shift: shift, sums: channelSums, sumsOfSquares: channelSquares)
     }
 
     /// The sums of each value of the first `rows` rows (`rowLength` values each), added in `Double` in
@@ -231,9 +223,8 @@ enum FusedPasses {
         let channelCount = geometry.channelCount
         let perChannel = moments(input, geometry: geometry)
         // invstd from the Double variance (finite where the variance itself overflows), rounded once.
-        let inverseStandardDeviation = perChannel.map { moments in
-            Scalar(moments.inverseStandardDeviation(epsilon: Double(epsilon)))
-        }
+        let inverseStandardDeviation: [Scalar] = ChannelLoops.inverseStandardDeviations(
+            perChannel, epsilon: Double(epsilon))
         let moments = ChannelMoments<Scalar>(perChannel, count: geometry.valuesPerChannel)
         let coefficients = trainingCoefficients(
             center: moments.center, inverseStandardDeviation: inverseStandardDeviation, gamma: gamma, beta: beta)

@@ -167,14 +167,13 @@ extension Fused {
         /// sums): added by channel in row order, then divided once by the channel's value count.
         func channelMeans(ofRowSums sums: [Double], rows: Int) -> [Double] {
             precondition(sums.count == rowLength)
-            guard runLength > 1 else { return sums.map { $0 / Double(rows) } }
+            guard runLength > 1 else { return ChannelLoops.quotients(sums, dividingBy: Double(rows)) }
             // Short runs are never grouped: a tensor row is a group row.
             var totals = [Double](repeating: 0, count: channelCount)
             totals.withUnsafeMutableBufferPointer { totals in
                 sums.withUnsafeBufferPointer { sums in addPositions(sums, from: 0, into: totals) }
             }
-            let count = Double(rows * runLength)
-            return totals.map { $0 / count }
+            return ChannelLoops.quotients(totals, dividingBy: Double(rows * runLength))
         }
 
         /// Adds the `width` position values from `values[first]` into their channels' `totals`, in

@@ -22,9 +22,9 @@ extension ChannelCenter {
     /// `(x - center)·scale + shift` (`low` 0 where there is none, still multiplied, so a NaN or
     /// infinite scale propagates alike).
     package func foldingLowWord(into shift: [Scalar], scale: [Scalar]) -> [Scalar] {
-        (0..<channelCount).map { channel in
-            Self.foldedShift(shift[channel], center: Double(low?[channel] ?? 0), scale: scale[channel])
-        }
+        precondition(shift.count == channelCount && scale.count == channelCount)
+        guard let low else { return ChannelLoops.map(shift, scale) { Self.foldedShift($0, center: 0, scale: $1) } }
+        return ChannelLoops.map(shift, scale, low) { Self.foldedShift($0, center: Double($2), scale: $1) }
     }
 
     /// The center of `channel` as one `Double`, `high + low`.

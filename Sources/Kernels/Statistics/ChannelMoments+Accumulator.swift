@@ -4,29 +4,35 @@ extension ChannelMoments {
     /// The moments of `accumulators.count` channels over `count` values each, rounded to `Scalar`
     /// channel by channel (``rounded(_:)``).
     ///
-    /// The rounded words are stored through pointers in one pass; only channels that need rescaling
-    /// touch the optional arrays afterwards. (Per-channel array stores through ``setChannel(_:_:)`` were
-    /// a sixth of a 64x1000 training forward: docs/BENCHMARK_NOTES.md, "Per-channel rounding".)
+    /// Each word is one loop over the channels through pointers (``ChannelLoops``) computing the common
+    /// case of ``rounded(_:)`` (an unscaled `M2` that fits `Scalar`); the channels that need more (a
+    /// scale, an `M2` beyond the range, or centering at zero) are then set by ``setChannel(_:_:)``.
+    /// (Per-channel array stores were a sixth of a 64x1000 training forward: docs/BENCHMARK_NOTES.md,
+    /// "Per-channel rounding"; the scalar loop that replaced them, a ninth of a 2x16384 one: "Per-channel
+    /// steps of a wide [N, C]".)
     init(_ accumulators: [MomentsAccumulator], count: Int) {
-        self = .empty(channelCount: accumulators.count)
-        self.count = count
-        var rescaled = [(channel: Int, deviationScale: Scalar, centersAtZero: Bool)]()
+        let channelCount = accumulators.count
+        var mean = [Scalar](), meanLow = [Scalar](), sumOfSquaredDeviations = [Scalar]()
+        var special = [Int]()
         accumulators.withUnsafeBufferPointer { source in
-        mean.withUnsafeMutableBufferPointer { mean in
-        meanLow.withUnsafeMutableBufferPointer { meanLow in
-        sumOfSquaredDeviations.withUnsafeMutableBufferPointer { sumOfSquaredDeviations in
-            for channel in source.indices {
-                let rounded = Self.rounded(source[channel])
-                (mean[channel], meanLow[channel]) = (rounded.mean, rounded.meanLow)
-                sumOfSquaredDeviations[channel] = rounded.sumOfSquaredDeviations
-                if rounded.deviationScale != 1 || source[channel].centersAtZero {
-                    rescaled.append((channel, rounded.deviationScale, source[channel].centersAtZero))
+            mean = ChannelLoops.array(count: channelCount) { mean in
+            meanLow = ChannelLoops.array(count: channelCount) { meanLow in
+            sumOfSquaredDeviations = ChannelLoops.array(count: channelCount) { sumOfSquaredDeviations in
+                for channel in 0..<channelCount {
+                    let moments = source[channel]
+                    let high = Scalar(moments.mean)
+                    // ErrorFreeSums.rounded's low word, its `isFinite` select without a branch.
+                    let low = Scalar(ChannelLoops.finiteOrZero((moments.mean - Double(high)) + moments.meanLow))
+                    let m2 = Scalar(moments.sumOfSquaredDeviations < 0 ? 0 : moments.sumOfSquaredDeviations)
+                    (mean + channel).initialize(to: high)
+                    (meanLow + channel).initialize(to: low)
+                    (sumOfSquaredDeviations + channel).initialize(to: m2)
+                    if moments.scale != 1 || moments.centersAtZero || m2.isInfinite { special.append(channel) }
                 }
-            }
-        }}}}
-        for channel in rescaled {
-            setRescaling(channel.channel, deviationScale: channel.deviationScale, centersAtZero: channel.centersAtZero)
+            }}}
         }
+        self.init(count: count, mean: mean, meanLow: meanLow, sumOfSquaredDeviations: sumOfSquaredDeviations)
+        for channel in special { setChannel(channel, accumulators[channel]) }
     }
 
     /// Channel `channel` as an accumulator (both words of the mean, `M2` still scaled).

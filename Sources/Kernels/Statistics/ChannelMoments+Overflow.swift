@@ -16,7 +16,7 @@ extension ChannelMoments {
     @_specialize(where Scalar == Double)
     func variance(dividingBy divisor: Int) -> [Scalar] {
         let divisor = Scalar(divisor)
-        guard let deviationScale else { return sumOfSquaredDeviations.map { $0 / divisor } }
+        guard let deviationScale else { return ChannelLoops.map(sumOfSquaredDeviations) { $0 / divisor } }
         return zip(sumOfSquaredDeviations, deviationScale).map { $0 / divisor * $1 * $1 }
     }
 
