@@ -6,7 +6,10 @@ extension BatchNormKernels {
     package static func inverseStandardDeviation<Scalar: BatchNormScalar>(
         variance: [Scalar], epsilon: Scalar
     ) -> [Scalar] {
-        ChannelLoops.map(variance) { Scalar(StandardDeviation.inverse(variance: Double($0), epsilon: Double(epsilon))) }
+        // StandardDeviation.inverse per channel, its square roots and divisions in C (ChannelLoops).
+        ChannelLoops.map(ChannelLoops.inverseSquareRoots(ChannelLoops.map(variance) { Double($0) }, epsilon: Double(epsilon))) {
+            Scalar($0)
+        }
     }
 
     /// Training forward: batch moments of `input`, then
@@ -129,17 +132,29 @@ extension BatchNormKernels {
         assert(valuesPerChannel >= 1)
         let count = Double(valuesPerChannel)
         var gradGamma = [Scalar](), gradientScale = [Scalar](), centeredScale = [Scalar](), bias = [Scalar]()
-        for channel in 0..<channelCount {
-            let step = trainingChannelStep(
-                sumGradient: reductions.sumGradient[channel],
-                sumGradientTimesCentered: reductions.sumGradientTimesCentered[channel],
-                inverseStandardDeviation: inverseStandardDeviation[channel], gamma: gamma?[channel] ?? 1,
-                count: count)
-            gradGamma.append(step.gradGamma)
-            gradientScale.append(step.gradientScale)
-            centeredScale.append(step.centeredScale)
-            bias.append(step.bias)
-        }
+        // One loop through pointers, four arrays filled (appends per channel were most of a wide
+        // [N, C]'s per-channel time: docs/BENCHMARK_NOTES.md, "Per-channel steps of a wide [N, C]").
+        let gamma = gamma ?? [Scalar](repeating: 1, count: channelCount)
+        reductions.sumGradient.withUnsafeBufferPointer { sumGradient in
+        reductions.sumGradientTimesCentered.withUnsafeBufferPointer { sumProduct in
+        inverseStandardDeviation.withUnsafeBufferPointer { inverseStandardDeviation in
+        gamma.withUnsafeBufferPointer { gamma in
+            gradGamma = ChannelLoops.array(count: channelCount) { gradGamma in
+            gradientScale = ChannelLoops.array(count: channelCount) { gradientScale in
+            centeredScale = ChannelLoops.array(count: channelCount) { centeredScale in
+            bias = ChannelLoops.array(count: channelCount) { bias in
+                for channel in 0..<channelCount {
+                    let step = trainingChannelStep(
+                        sumGradient: sumGradient[channel], sumGradientTimesCentered: sumProduct[channel],
+                        inverseStandardDeviation: inverseStandardDeviation[channel], gamma: gamma[channel],
+                        count: count)
+                    (gradGamma + channel).initialize(to: step.gradGamma)
+                    (gradientScale + channel).initialize(to: step.gradientScale)
+                    (centeredScale + channel).initialize(to: step.centeredScale)
+                    (bias + channel).initialize(to: step.bias)
+                }
+            }}}}
+        }}}}
         let coefficients = InputGradientCoefficients(
             gradientScale: gradientScale,
             centered: .init(center: center, scale: centeredScale, bias: bias))

@@ -15,9 +15,9 @@ enum FusedPasses {
     /// Per-channel moments in `Double`: one pass about a shift (see `Fused.momentsFromShiftedSums`),
     /// falling back to the block two-pass with Chan merging where the shift was poor.
     static func moments<Scalar: BatchNormScalar>(
-        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry
+        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, shiftedSums: ShiftedSums<Scalar>? = nil
     ) -> [MomentsAccumulator] {
-        var result = unscaledMoments(input, geometry: geometry)
+        var result = unscaledMoments(input, geometry: geometry, shiftedSums: shiftedSums)
         // Overflow (or NaN/infinity in the data) leaves a non-finite mean or M2: recompute those
         // channels exactly scaled.
         for channel in result.indices where !(result[channel].mean.isFinite && result[channel].sumOfSquaredDeviations.isFinite) {
@@ -26,16 +26,19 @@ enum FusedPasses {
         return result
     }
 
-    /// ``moments(_:geometry:)`` before the overflow check.
+    /// ``moments(_:geometry:shiftedSums:)`` before the overflow check. `shiftedSums`, when given, are
+    /// ``shiftedSums(_:geometry:)`` of `input`, already taken.
     static func unscaledMoments<Scalar: BatchNormScalar>(
-        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry
+        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, shiftedSums: ShiftedSums<Scalar>? = nil
     ) -> [MomentsAccumulator] {
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         guard let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) else {
             return runOrderMoments(input, geometry: geometry, parts: parts)
         }
-        if let shifted = interleavedShiftedMoments(input, geometry: geometry, grouping: grouping, parts: parts) {
+        let sums = shiftedSums ?? interleavedShiftedSums(input, geometry: geometry, grouping: grouping, parts: parts)
+        if let shifted = ChannelLoops.momentsFromShiftedSums(
+            count: sums.count, shift: sums.shift, sums: sums.sums, sumsOfSquares: sums.squares) {
             return shifted
         }
         // Short channels-first runs whose shift was poor: the run loops' exact fallback.
@@ -111,12 +114,12 @@ enum FusedPasses {
         }
     }
 
-    /// Moments of a tensor read as rows (`grouping`: channels-last, or short channels-first runs) in
-    /// one pass about the mean of the first rows, or `nil` if some channel is ill-conditioned for that
-    /// shift (or non-finite).
-    static func interleavedShiftedMoments<Scalar: BatchNormScalar>(
+    /// The per-channel sums of a tensor read as rows (`grouping`: channels-last, or short channels-first
+    /// runs) about the mean of the first rows, in one pass; ``ChannelLoops`` turns them into moments, or
+    /// finds some channel ill-conditioned for that shift (or non-finite).
+    static func interleavedShiftedSums<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, grouping: Fused.RowGrouping, parts: Int
-    ) -> [MomentsAccumulator]? {
+    ) -> ShiftedSums<Scalar> {
         let channelCount = geometry.channelCount
         // The shift from the first rows: 64 channels-last rows; of short channels-first runs the fewest
         // samples that give each channel 32 values, as the run loops' first block does. Fewer values put
@@ -149,10 +152,9 @@ enum FusedPasses {
                 }
             }
         }}}
-        let channelSums = grouping.channelTotals(sums, parts: parts)
-        let channelSquares = grouping.channelTotals(squares, parts: parts)
-        return ChannelLoops.momentsFromShiftedSums(
-            count: Double(geometry.valuesPerChannel), shift: shift, sums: channelSums, sumsOfSquares: channelSquares)
+        return ShiftedSums(
+            valueCount: geometry.valuesPerChannel, shift: shift, sums: grouping.channelTotals(sums, parts: parts),
+            squares: grouping.channelTotals(squares, parts: parts))
     }
 
     /// The sums of each value of the first `rows` rows (`rowLength` values each), added in `Double` in
@@ -221,7 +223,23 @@ enum FusedPasses {
         gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar, epilogue: Fused.ForwardEpilogue<Scalar> = .none
     ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]) {
         let channelCount = geometry.channelCount
-        let perChannel = moments(input, geometry: geometry)
+        var shiftedSums: ShiftedSums<Scalar>?
+        let parts = Fused.threadCount(elementCount: geometry.elementCount)
+        if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) {
+            let sums = interleavedShiftedSums(input, geometry: geometry, grouping: grouping, parts: parts)
+            // Every channel ordinary (the common case): the statistics straight from the sums.
+            if FusedTuning.generalStatisticsOverride != true, let statistics: (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar])
+                = ChannelLoops.trainingStatistics(sums, epsilon: Double(epsilon), parts: Fused.threadLimit) {
+                let coefficients = trainingCoefficients(
+                    center: statistics.moments.center, inverseStandardDeviation: statistics.inverseStandardDeviation,
+                    gamma: gamma, beta: beta)
+                normalize(input, output, geometry: geometry, center: statistics.moments.mean,
+                          scale: coefficients.scale, foldedShift: coefficients.foldedShift, epilogue: epilogue)
+                return statistics
+            }
+            shiftedSums = sums
+        }
+        let perChannel = moments(input, geometry: geometry, shiftedSums: shiftedSums)
         // invstd from the Double variance (finite where the variance itself overflows), rounded once.
         let inverseStandardDeviation: [Scalar] = ChannelLoops.inverseStandardDeviations(
             perChannel, epsilon: Double(epsilon))
@@ -334,8 +352,8 @@ enum FusedPasses {
     ) -> BackwardReductions<Scalar> {
         let (sumGradient, sumProduct) = reductionsInDouble(
             input, gradient, geometry: geometry, center: center, mask: mask, recomputed: recomputed)
-        return BackwardReductions(sumGradient: sumGradient.map { Scalar($0) },
-                                  sumGradientTimesCentered: sumProduct.map { Scalar($0) })
+        return BackwardReductions(sumGradient: ChannelLoops.map(sumGradient) { Scalar($0) },
+                                  sumGradientTimesCentered: ChannelLoops.map(sumProduct) { Scalar($0) })
     }
 
     /// With a `mask`, the sums are of the masked gradient `dz = [y > 0] · dy`, which is also written

@@ -6,6 +6,17 @@
 /// trend the amplification is `1 + O(1/32)`. When it exceeds ``maximumAmplification`` the caller falls
 /// back to the block two-pass with Chan merging (`Fused.blockMoments`, `Fused.interleavedMoments`).
 /// Sums run in working-precision SIMD lanes over at most `Fused.blockLength` values, then in `Double`.
+/// What a one-pass moments computation ends with, per channel: the shift `K` (in `Scalar`, as the
+/// loops subtract it), `S1 = Σ(x - K)` and `S2 = Σ(x - K)²` in `Double`, over `valueCount` values each.
+struct ShiftedSums<Scalar: BatchNormScalar> {
+    var valueCount: Int
+    var shift: [Scalar]
+    var sums: [Double]
+    var squares: [Double]
+
+    var count: Double { Double(valueCount) }
+}
+
 extension Fused {
     /// Largest accepted `S2 / M2` (one bit).
     static let maximumAmplification = 2.0

@@ -48,6 +48,10 @@ enum Fused {
         return elementCount < 1 << 16 ? 1 : max(1, min(BLASThreading.threadCount, 64))
     }
 
+    /// The most threads any fused pass uses (``threadCount(elementCount:)`` of a large tensor): what
+    /// per-channel steps split over when a tensor has many channels and few values.
+    static var threadLimit: Int { threadCount(elementCount: .max) }
+
     /// Runs `body(part)` for `part in 0..<parts`, concurrently when `parts > 1`.
     static func forEachPart(_ parts: Int, _ body: (Int) -> Void) {
         ForkJoinPool.shared.run(parts: max(1, parts), body)

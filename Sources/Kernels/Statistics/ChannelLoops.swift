@@ -122,19 +122,15 @@ extension ChannelLoops {
         sums.withUnsafeBufferPointer { sums in
         sumsOfSquares.withUnsafeBufferPointer { squares in
             array(count: channelCount) { result in
-                guard let sumBase = sums.baseAddress, let squareBase = squares.baseAddress else { return }
+                guard let sumBase = sums.baseAddress, let squareBase = squares.baseAddress,
+                      let shiftBase = shift.baseAddress else { return }
                 let countVector = SIMD4<Double>(repeating: count)
                 var anyRejected = SIMDMask<SIMD4<Int64>>(repeating: false)
                 var channel = 0
                 while channel + 4 <= channelCount {
-                    let sum = load4(sumBase + channel), sumOfSquares = load4(squareBase + channel)
-                    let m2 = sumOfSquares - sum * sum / countVector
-                    anyRejected .|= .!(isFinite(m2) .& isFinite(sumOfSquares))
-                    anyRejected .|= (sumOfSquares .> Fused.maximumAmplification * m2) .& (sumOfSquares .> 0)
-                    let shiftVector = SIMD4<Double>(
-                        Double(shift[channel]), Double(shift[channel + 1]), Double(shift[channel + 2]),
-                        Double(shift[channel + 3]))
-                    let (mean, low) = twoSum(shiftVector, sum / countVector)
+                    let (mean, low, m2) = shiftedMoments(
+                        shift: shiftBase + channel, sum: load4(sumBase + channel),
+                        sumOfSquares: load4(squareBase + channel), count: countVector, rejected: &anyRejected)
                     for lane in 0..<4 {
                         (result + channel + lane).initialize(to: MomentsAccumulator(
                             count: count, mean: mean[lane], sumOfSquaredDeviations: m2[lane], meanLow: low[lane]))
@@ -207,6 +203,22 @@ extension ChannelLoops {
         }
     }
 
+    /// ``Fused/momentsFromShiftedSums(count:shift:sum:sumOfSquares:)`` of four channels (shifts at
+    /// `shift[0..<4]`): the two-word mean and `M2`, with the lanes the one-channel form would reject
+    /// (`nil`) added to `rejected`.
+    @inline(__always)
+    static func shiftedMoments<Scalar: BatchNormScalar>(
+        shift: UnsafePointer<Scalar>, sum: SIMD4<Double>, sumOfSquares: SIMD4<Double>, count: SIMD4<Double>,
+        rejected: inout SIMDMask<SIMD4<Int64>>
+    ) -> (mean: SIMD4<Double>, low: SIMD4<Double>, m2: SIMD4<Double>) {
+        let m2 = sumOfSquares - sum * sum / count
+        rejected .|= .!(isFinite(m2) .& isFinite(sumOfSquares))
+        rejected .|= (sumOfSquares .> Fused.maximumAmplification * m2) .& (sumOfSquares .> 0)
+        let shiftVector = SIMD4<Double>(Double(shift[0]), Double(shift[1]), Double(shift[2]), Double(shift[3]))
+        let (mean, low) = twoSum(shiftVector, sum / count)
+        return (mean, low, m2)
+    }
+
     /// Lanes that are neither infinite nor NaN (`x - x` is 0 exactly for those alone).
     @inline(__always)
     static func isFinite(_ values: SIMD4<Double>) -> SIMDMask<SIMD4<Int64>> {
@@ -236,4 +248,148 @@ extension ChannelLoops {
         let keep: UInt64 = value - value == 0 ? ~0 : 0
         return Double(bitPattern: value.bitPattern & keep)
     }
+}
+
+// MARK: - The training forward's statistics in one loop
+
+extension ChannelLoops {
+    /// The batch moments (rounded to `Scalar`) and `invstd` of a training forward, straight from its
+    /// shifted sums, or `nil` when some channel is not ordinary; then the caller takes the general
+    /// route (``Fused/momentsFromShiftedSums(count:shift:sum:sumOfSquares:)`` per channel, the exact
+    /// fallback, the overflow rescue, ``ChannelMoments/init(_:count:)``,
+    /// ``inverseStandardDeviations(_:epsilon:)``), which for ordinary channels computes the very same
+    /// operations: this is that route fused into one loop over the channels, without the
+    /// `MomentsAccumulator` array between its steps.
+    ///
+    /// Ordinary: the shift was close enough and the sums finite (the one-pass check), a finite mean, and
+    /// an `M2` that fits `Scalar`. With `parts > 1` and many channels the channels are split over the
+    /// threads (a 16,384-channel `[2, C]` spends more time here than in its passes over the data).
+    static func trainingStatistics<Scalar: BatchNormScalar>(
+        _ sums: ShiftedSums<Scalar>, epsilon: Double, parts: Int
+    ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar])? {
+        let channelCount = sums.shift.count
+        precondition(sums.sums.count == channelCount && sums.squares.count == channelCount)
+        let finishParts = channelCount >= minimumChannelsPerPart * 2 ? min(parts, channelCount / minimumChannelsPerPart) : 1
+        var rejected = [Bool](repeating: false, count: finishParts)
+        var mean = [Scalar](), meanLow = [Scalar](), sumOfSquaredDeviations = [Scalar]()
+        var inverseStandardDeviation = [Scalar]()
+        var variance = [Double](repeating: 0, count: channelCount)
+        sums.shift.withUnsafeBufferPointer { shift in
+        sums.sums.withUnsafeBufferPointer { channelSums in
+        sums.squares.withUnsafeBufferPointer { channelSquares in
+        variance.withUnsafeMutableBufferPointer { variance in
+        rejected.withUnsafeMutableBufferPointer { rejected in
+            mean = array(count: channelCount) { mean in
+            meanLow = array(count: channelCount) { meanLow in
+            sumOfSquaredDeviations = array(count: channelCount) { sumOfSquaredDeviations in
+            inverseStandardDeviation = array(count: channelCount) { inverseStandardDeviation in
+                guard let shift = shift.baseAddress, let channelSums = channelSums.baseAddress,
+                      let channelSquares = channelSquares.baseAddress, let variance = variance.baseAddress,
+                      let rejected = rejected.baseAddress else { return }
+                let words = ChannelWords(
+                    mean: mean, meanLow: meanLow, sumOfSquaredDeviations: sumOfSquaredDeviations,
+                    inverseStandardDeviation: inverseStandardDeviation, variance: variance)
+                let shared = UncheckedSendableBox((shift, channelSums, channelSquares, words, rejected))
+                Fused.forEachPart(finishParts) { part in
+                    let (shift, channelSums, channelSquares, words, rejected) = shared.value
+                    let channels = Fused.slice(channelCount, part: part, of: finishParts)
+                    rejected[part] = !finishChannels(
+                        channels, count: sums.count, shift: shift, sums: channelSums, squares: channelSquares,
+                        epsilon: epsilon, into: words)
+                }
+            }}}}
+        }}}}}
+        guard !rejected.contains(true) else { return nil }
+        return (ChannelMoments(count: sums.valueCount, mean: mean, meanLow: meanLow,
+                               sumOfSquaredDeviations: sumOfSquaredDeviations),
+                inverseStandardDeviation)
+    }
+
+    /// Channels per thread below which ``trainingStatistics(_:epsilon:parts:)`` stays on one thread
+    /// (a fork-join costs about as much as 2,000 channels' statistics).
+    static let minimumChannelsPerPart = 4096
+
+    /// Where ``finishChannels(_:count:shift:sums:squares:epsilon:into:)`` writes: the moments' words, `invstd`, and a
+    /// `Double` scratch row for the variances.
+    struct ChannelWords<Scalar: BatchNormScalar> {
+        var mean: UnsafeMutablePointer<Scalar>
+        var meanLow: UnsafeMutablePointer<Scalar>
+        var sumOfSquaredDeviations: UnsafeMutablePointer<Scalar>
+        var inverseStandardDeviation: UnsafeMutablePointer<Scalar>
+        var variance: UnsafeMutablePointer<Double>
+    }
+
+    /// The statistics of `channels`, every word initialized; `false` if some channel is not ordinary.
+    /// Per channel, in the general route's order: `M2 = S2 - S1²/n` and the one-pass check
+    /// (``Fused/momentsFromShiftedSums(count:shift:sum:sumOfSquares:)``), the two-word mean by TwoSum, its
+    /// rounding to `Scalar` words and `M2`'s (``ChannelMoments/rounded(_:)``), then
+    /// `invstd = 1 / sqrt(max(M2, 0)/n + epsilon)` (``MomentsAccumulator/inverseStandardDeviation(epsilon:)``).
+    @inline(__always)
+    static func finishChannels<Scalar: BatchNormScalar>(
+        _ channels: Range<Int>, count: Double, shift: UnsafePointer<Scalar>, sums: UnsafePointer<Double>,
+        squares: UnsafePointer<Double>, epsilon: Double, into words: ChannelWords<Scalar>
+    ) -> Bool {
+        let countVector = SIMD4<Double>(repeating: count)
+        var rejected = SIMDMask<SIMD4<Int64>>(repeating: false)
+        var overflowed = 0
+        var channel = channels.lowerBound
+        while channel + 4 <= channels.upperBound {
+            let (mean, low, m2) = shiftedMoments(
+                shift: shift + channel, sum: load4(sums + channel), sumOfSquares: load4(squares + channel),
+                count: countVector, rejected: &rejected)
+            rejected .|= .!isFinite(mean)
+            let nonNegative = unsafeBitCast(
+                unsafeBitCast(m2, to: SIMD4<Int64>.self) & ~unsafeBitCast(m2 .< 0, to: SIMD4<Int64>.self),
+                to: SIMD4<Double>.self)
+            store4(nonNegative / countVector, words.variance + channel)
+            for lane in 0..<4 {
+                let high = Scalar(mean[lane])
+                let deviation = Scalar(nonNegative[lane])
+                (words.mean + channel + lane).initialize(to: high)
+                (words.meanLow + channel + lane).initialize(
+                    to: Scalar(finiteOrZero((mean[lane] - Double(high)) + low[lane])))
+                (words.sumOfSquaredDeviations + channel + lane).initialize(to: deviation)
+                overflowed |= deviation.isInfinite ? 1 : 0
+            }
+            channel += 4
+        }
+        var ordinary = !any(rejected) && overflowed == 0
+        while channel < channels.upperBound {
+            let moments = Fused.momentsFromShiftedSums(
+                count: count, shift: Double(shift[channel]), sum: sums[channel], sumOfSquares: squares[channel])
+                ?? MomentsAccumulator(count: count, mean: .nan, sumOfSquaredDeviations: .nan)
+            let high = Scalar(moments.mean)
+            let m2 = moments.sumOfSquaredDeviations < 0 ? 0 : moments.sumOfSquaredDeviations
+            let deviation = Scalar(m2)
+            (words.mean + channel).initialize(to: high)
+            (words.meanLow + channel).initialize(to: Scalar(finiteOrZero((moments.mean - Double(high)) + moments.meanLow)))
+            (words.sumOfSquaredDeviations + channel).initialize(to: deviation)
+            words.variance[channel] = m2 / count
+            if !moments.mean.isFinite || !moments.sumOfSquaredDeviations.isFinite || deviation.isInfinite { ordinary = false }
+            channel += 1
+        }
+        if !channels.isEmpty {
+            bn_inverse_square_roots(words.variance + channels.lowerBound, epsilon, words.variance + channels.lowerBound, channels.count)
+        }
+        for channel in channels {
+            (words.inverseStandardDeviation + channel).initialize(to: Scalar(words.variance[channel]))
+        }
+        return ordinary
+    }
+}
+
+extension FusedTuning {
+    /// When `true`, the training forward takes the general route from its shifted sums even where
+    /// every channel is ordinary (``ChannelLoops/trainingStatistics(_:epsilon:parts:)`` skipped).
+    @TaskLocal static var forcedGeneralStatistics: Bool?
+
+    /// Runs `body` with the general route forced (`true`) or the usual choice (`false`, `nil`), so tests
+    /// can compare the one-loop statistics with the general route's bit for bit.
+    package static func withGeneralStatistics<Result>(_ forced: Bool?, _ body: () throws -> Result) rethrows -> Result {
+        try TestSeams.scope { try $forcedGeneralStatistics.withValue(forced, operation: body) }
+    }
+
+    /// The forced choice, if a test set one (one relaxed load otherwise).
+    @inline(__always)
+    static var generalStatisticsOverride: Bool? { TestSeams.anyOpen ? forcedGeneralStatistics : nil }
 }
