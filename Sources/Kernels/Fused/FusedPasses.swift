@@ -452,15 +452,13 @@ enum FusedPasses {
             }
         }}}}}}
         let totalGradient = grouping.channelTotals(sumGradient, parts: parts)
-        var totalProduct = grouping.channelTotals(sumProduct, parts: parts)
-        // Σ dy·(x - high - low) = Σ dy·(x - high) - low·Σ dy
-        if let low = center.low {
-            for channel in 0..<channelCount {
-                totalProduct[channel] = ChannelCenter<Scalar>.foldedShift(
-                    totalProduct[channel], center: Double(low[channel]), scale: totalGradient[channel])
-            }
-        }
-        return (totalGradient, totalProduct)
+        let totalProduct = grouping.channelTotals(sumProduct, parts: parts)
+        // Σ dy·(x - high - low) = Σ dy·(x - high) - low·Σ dy (through pointers: subscripted stores
+        // checked uniqueness per channel, a sixth of a 2x16384 backward).
+        guard let low = center.low else { return (totalGradient, totalProduct) }
+        return (totalGradient, ChannelLoops.map(totalProduct, low, totalGradient) { product, low, gradient in
+            ChannelCenter<Scalar>.foldedShift(product, center: Double(low), scale: gradient)
+        })
     }
 
     /// `dx = k·dy + p·(x - center) + q` (or `k·dy` without a centered term); with `recomputed` (which

@@ -219,6 +219,27 @@ extension ChannelLoops {
         return (mean, low, m2)
     }
 
+    /// Each lane rounded to `Scalar` and back (`Double(Scalar(x))`), one `cvtpd2ps` pair for `Float`.
+    @inline(__always)
+    static func rounded<Scalar: BatchNormScalar>(_ values: SIMD4<Double>, to _: Scalar.Type) -> SIMD4<Double> {
+        if Scalar.self == Double.self { return values }
+        if Scalar.self == Float.self { return SIMD4<Double>(SIMD4<Float>(values)) }
+        return SIMD4(Double(Scalar(values[0])), Double(Scalar(values[1])), Double(Scalar(values[2])),
+                     Double(Scalar(values[3])))
+    }
+
+    /// Initializes `pointer[0..<4]` with the lanes rounded to `Scalar` (`Scalar(x)` each).
+    @inline(__always)
+    static func store<Scalar: BatchNormScalar>(_ values: SIMD4<Double>, roundedTo pointer: UnsafeMutablePointer<Scalar>) {
+        if Scalar.self == Double.self {
+            UnsafeMutableRawPointer(pointer).storeBytes(of: values, as: SIMD4<Double>.self)
+        } else if Scalar.self == Float.self {
+            UnsafeMutableRawPointer(pointer).storeBytes(of: SIMD4<Float>(values), as: SIMD4<Float>.self)
+        } else {
+            for lane in 0..<4 { (pointer + lane).initialize(to: Scalar(values[lane])) }
+        }
+    }
+
     /// Lanes that are neither infinite nor NaN (`x - x` is 0 exactly for those alone).
     @inline(__always)
     static func isFinite(_ values: SIMD4<Double>) -> SIMDMask<SIMD4<Int64>> {
@@ -273,11 +294,11 @@ extension ChannelLoops {
         var rejected = [Bool](repeating: false, count: finishParts)
         var mean = [Scalar](), meanLow = [Scalar](), sumOfSquaredDeviations = [Scalar]()
         var inverseStandardDeviation = [Scalar]()
-        var variance = [Double](repeating: 0, count: channelCount)
         sums.shift.withUnsafeBufferPointer { shift in
         sums.sums.withUnsafeBufferPointer { channelSums in
         sums.squares.withUnsafeBufferPointer { channelSquares in
-        variance.withUnsafeMutableBufferPointer { variance in
+        // (Scratch that finishChannels writes in full before reading: no zero fill.)
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(channelCount, 1)) { variance in
         rejected.withUnsafeMutableBufferPointer { rejected in
             mean = array(count: channelCount) { mean in
             meanLow = array(count: channelCount) { meanLow in
@@ -331,7 +352,6 @@ extension ChannelLoops {
     ) -> Bool {
         let countVector = SIMD4<Double>(repeating: count)
         var rejected = SIMDMask<SIMD4<Int64>>(repeating: false)
-        var overflowed = 0
         var channel = channels.lowerBound
         while channel + 4 <= channels.upperBound {
             let (mean, low, m2) = shiftedMoments(
@@ -342,18 +362,15 @@ extension ChannelLoops {
                 unsafeBitCast(m2, to: SIMD4<Int64>.self) & ~unsafeBitCast(m2 .< 0, to: SIMD4<Int64>.self),
                 to: SIMD4<Double>.self)
             store4(nonNegative / countVector, words.variance + channel)
-            for lane in 0..<4 {
-                let high = Scalar(mean[lane])
-                let deviation = Scalar(nonNegative[lane])
-                (words.mean + channel + lane).initialize(to: high)
-                (words.meanLow + channel + lane).initialize(
-                    to: Scalar(finiteOrZero((mean[lane] - Double(high)) + low[lane])))
-                (words.sumOfSquaredDeviations + channel + lane).initialize(to: deviation)
-                overflowed |= deviation.isInfinite ? 1 : 0
-            }
+            // The words: the mean rounded, the low word of what it leaves, M2 rounded (an M2 beyond
+            // Scalar's range is not ordinary: the general route rescales it).
+            store(mean, roundedTo: words.mean + channel)
+            store(finiteOrZero((mean - rounded(mean, to: Scalar.self)) + low), roundedTo: words.meanLow + channel)
+            store(nonNegative, roundedTo: words.sumOfSquaredDeviations + channel)
+            rejected .|= .!isFinite(rounded(nonNegative, to: Scalar.self))
             channel += 4
         }
-        var ordinary = !any(rejected) && overflowed == 0
+        var ordinary = !any(rejected)
         while channel < channels.upperBound {
             let moments = Fused.momentsFromShiftedSums(
                 count: count, shift: Double(shift[channel]), sum: sums[channel], sumOfSquares: squares[channel])
@@ -371,8 +388,14 @@ extension ChannelLoops {
         if !channels.isEmpty {
             bn_inverse_square_roots(words.variance + channels.lowerBound, epsilon, words.variance + channels.lowerBound, channels.count)
         }
-        for channel in channels {
+        channel = channels.lowerBound
+        while channel + 4 <= channels.upperBound {
+            store(load4(words.variance + channel), roundedTo: words.inverseStandardDeviation + channel)
+            channel += 4
+        }
+        while channel < channels.upperBound {
             (words.inverseStandardDeviation + channel).initialize(to: Scalar(words.variance[channel]))
+            channel += 1
         }
         return ordinary
     }
