@@ -6,7 +6,8 @@ internal import CKernelSupport
 /// On a wide `[N, C]` with few rows (`BatchNorm1d` on a batch of 2-64) these steps, not the passes
 /// over the data, were most of a training forward: `Array.map` and per-element subscripts compile to
 /// scalar code with one `divsd` or `sqrtsd` at a time, and the divider was the bottleneck (2x16384:
-/// about 85 ns per channel; docs/BENCHMARK_NOTES.md, "Per-channel steps of a wide [N, C]").
+/// about 20 ns per channel, against 1 for the passes over the data; docs/BENCHMARK_NOTES.md,
+/// "Per-channel steps of a wide [N, C]").
 ///
 /// Every function computes exactly what the one-channel form it names computes: the same IEEE
 /// operations in the same order, each lane on its own, so results keep their bits. Where the
@@ -326,8 +327,9 @@ extension ChannelLoops {
                 inverseStandardDeviation)
     }
 
-    /// Channels per thread below which ``trainingStatistics(_:epsilon:parts:)`` stays on one thread
-    /// (a fork-join costs about as much as 2,000 channels' statistics).
+    /// Channels per thread below which ``trainingStatistics(_:epsilon:parts:)`` stays on one thread.
+    /// Harness medians at 2 threads, split → not split: 2x8192 no difference, 2x16384 0.18 → 0.21 ms,
+    /// 2x65536 0.83 → 1.16 ms (docs/BENCHMARK_NOTES.md, "Per-channel steps of a wide [N, C]").
     static let minimumChannelsPerPart = 4096
 
     /// Where ``finishChannels(_:count:shift:sums:squares:epsilon:into:)`` writes: the moments' words, `invstd`, and a
