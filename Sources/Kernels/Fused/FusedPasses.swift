@@ -218,6 +218,10 @@ enum FusedPasses {
     /// channel's runs are `C·H·W` elements apart, so a per-channel walk defeats the prefetchers and,
     /// when the stride is a multiple of the L2 way size, piles the runs onto a few cache sets (the
     /// channel-blocked and channel-tiled variants and their measurements: docs/BENCHMARK_NOTES.md).
+    ///
+    /// A tensor read as rows whose channels are all ordinary takes its statistics from the shifted sums
+    /// in one loop (``ChannelLoops/trainingStatistics(_:epsilon:parts:)``); any other tensor, or a
+    /// channel that is not ordinary, takes the general route below (the same bits where both apply).
     static func trainingForward<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
         gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar, epilogue: Fused.ForwardEpilogue<Scalar> = .none
@@ -228,7 +232,8 @@ enum FusedPasses {
         if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) {
             let sums = interleavedShiftedSums(input, geometry: geometry, grouping: grouping, parts: parts)
             // Every channel ordinary (the common case): the statistics straight from the sums.
-            if FusedTuning.generalStatisticsOverride != true, let statistics: (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar])
+            if FusedTuning.generalStatisticsOverride != true,
+               let statistics: (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar])
                 = ChannelLoops.trainingStatistics(sums, epsilon: Double(epsilon), parts: Fused.threadLimit) {
                 let coefficients = trainingCoefficients(
                     center: statistics.moments.center, inverseStandardDeviation: statistics.inverseStandardDeviation,
