@@ -256,20 +256,14 @@ extension ChannelLoops {
         return (sum, finiteOrZero(error))
     }
 
-    /// Each lane if it is finite, else +0, by masking its bits (`replacing(with:where:)` compiled to a
-    /// branch per lane here).
+    /// ``ErrorFreeSums/finiteOrZero(_:)`` lane by lane, by masking the bits (`replacing(with:where:)`
+    /// compiled to a branch per lane here).
     @inline(__always)
     static func finiteOrZero(_ values: SIMD4<Double>) -> SIMD4<Double> {
         let keep = unsafeBitCast(isFinite(values), to: SIMD4<Int64>.self)
         return unsafeBitCast(unsafeBitCast(values, to: SIMD4<Int64>.self) & keep, to: SIMD4<Double>.self)
     }
 
-    /// `value` if it is finite, else +0, without a branch.
-    @inline(__always)
-    static func finiteOrZero(_ value: Double) -> Double {
-        let keep: UInt64 = value - value == 0 ? ~0 : 0
-        return Double(bitPattern: value.bitPattern & keep)
-    }
 }
 
 // MARK: - The training forward's statistics in one loop
@@ -374,17 +368,18 @@ extension ChannelLoops {
         }
         var ordinary = !any(rejected)
         while channel < channels.upperBound {
+            // The tail: the general route's one-channel forms themselves.
             let moments = Fused.momentsFromShiftedSums(
                 count: count, shift: Double(shift[channel]), sum: sums[channel], sumOfSquares: squares[channel])
-                ?? MomentsAccumulator(count: count, mean: .nan, sumOfSquaredDeviations: .nan)
-            let high = Scalar(moments.mean)
-            let m2 = moments.sumOfSquaredDeviations < 0 ? 0 : moments.sumOfSquaredDeviations
-            let deviation = Scalar(m2)
-            (words.mean + channel).initialize(to: high)
-            (words.meanLow + channel).initialize(to: Scalar(finiteOrZero((moments.mean - Double(high)) + moments.meanLow)))
-            (words.sumOfSquaredDeviations + channel).initialize(to: deviation)
-            words.variance[channel] = m2 / count
-            if !moments.mean.isFinite || !moments.sumOfSquaredDeviations.isFinite || deviation.isInfinite { ordinary = false }
+            let scalarWords = moments.map { ChannelMoments<Scalar>.rounded($0) }
+            (words.mean + channel).initialize(to: scalarWords?.mean ?? 0)
+            (words.meanLow + channel).initialize(to: scalarWords?.meanLow ?? 0)
+            (words.sumOfSquaredDeviations + channel).initialize(to: scalarWords?.sumOfSquaredDeviations ?? 0)
+            let m2 = moments?.sumOfSquaredDeviations ?? 0
+            words.variance[channel] = (m2 < 0 ? 0 : m2) / count
+            let isOrdinary = moments?.mean.isFinite == true && scalarWords?.deviationScale == 1
+                && scalarWords?.sumOfSquaredDeviations.isInfinite == false
+            if !isOrdinary { ordinary = false }
             channel += 1
         }
         if !channels.isEmpty {

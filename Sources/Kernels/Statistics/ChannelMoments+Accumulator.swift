@@ -20,9 +20,7 @@ extension ChannelMoments {
             sumOfSquaredDeviations = ChannelLoops.array(count: channelCount) { sumOfSquaredDeviations in
                 for channel in 0..<channelCount {
                     let moments = source[channel]
-                    let high = Scalar(moments.mean)
-                    // ErrorFreeSums.rounded's low word, its `isFinite` select without a branch.
-                    let low = Scalar(ChannelLoops.finiteOrZero((moments.mean - Double(high)) + moments.meanLow))
+                    let (high, low) = ErrorFreeSums.rounded(moments.mean, low: moments.meanLow, as: Scalar.self)
                     let m2 = Scalar(moments.sumOfSquaredDeviations < 0 ? 0 : moments.sumOfSquaredDeviations)
                     (mean + channel).initialize(to: high)
                     (meanLow + channel).initialize(to: low)

@@ -36,7 +36,14 @@ enum ErrorFreeSums {
         _ value: Double, low: Double = 0, as _: Scalar.Type
     ) -> (high: Scalar, low: Scalar) {
         let high = Scalar(value)
-        let rest = (value - Double(high)) + low
-        return (high, rest.isFinite ? Scalar(rest) : 0)
+        return (high, Scalar(finiteOrZero((value - Double(high)) + low)))
+    }
+
+    /// `value` if it is finite, else +0, selected without a branch (so that loops over channels that
+    /// round two-word means vectorize; the SIMD form is `ChannelLoops.finiteOrZero`).
+    @inline(__always)
+    static func finiteOrZero(_ value: Double) -> Double {
+        let keep: UInt64 = value - value == 0 ? ~0 : 0
+        return Double(bitPattern: value.bitPattern & keep)
     }
 }
