@@ -99,6 +99,27 @@ WIDE_INLINE VECTOR NAME(filter_vector)(
     return dy;
 }
 
+/// `Fused.accumulateRows`' flush: `first[c] += (double)first_accumulator[c]` and likewise `second`, for
+/// `c < count`. The conversions are exact and each add rounds once, as in the Swift loop, so the sums are
+/// the same bits; four channels per instruction where the Swift loop (baseline SSE2) converts two.
+WIDE_TARGET void NAME(bn_wide_flush_accumulators)(
+    const SCALAR *first_accumulator, const SCALAR *second_accumulator, double *first, double *second,
+    ptrdiff_t count) {
+    typedef SCALAR scalar4 __attribute__((ext_vector_type(4)));
+    typedef double double4 __attribute__((ext_vector_type(4)));
+    ptrdiff_t channel = 0;
+    for (; channel + 4 <= count; channel += 4) {
+        WIDE_STORE(double4, first + channel, WIDE_LOAD(double4, first + channel)
+                   + __builtin_convertvector(WIDE_LOAD(scalar4, first_accumulator + channel), double4));
+        WIDE_STORE(double4, second + channel, WIDE_LOAD(double4, second + channel)
+                   + __builtin_convertvector(WIDE_LOAD(scalar4, second_accumulator + channel), double4));
+    }
+    for (; channel < count; channel++) {
+        first[channel] += (double)first_accumulator[channel];
+        second[channel] += (double)second_accumulator[channel];
+    }
+}
+
 // MARK: - Register rows
 
 // Rows of `16 · COUNT` values (COUNT ≤ WIDE_REGISTER_VECTORS: 512 bytes) with every per-channel

@@ -14,6 +14,9 @@ int bn_wide_loops_available(void);
 #define WIDE_LOOPS_DECLARE(SCALAR, SUFFIX)                                                                   \
     void bn_wide_shifted_sums_rows_##SUFFIX(                                                                 \
         const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares); \
+    void bn_wide_flush_accumulators_##SUFFIX(                                                                \
+        const SCALAR *first_accumulator, const SCALAR *second_accumulator, double *first, double *second,    \
+        ptrdiff_t count);                                                                                    \
     void bn_wide_normalize_interleaved_##SUFFIX(                                                             \
         const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel,  \
         const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual /* nullable */, \

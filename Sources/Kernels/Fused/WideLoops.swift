@@ -50,6 +50,26 @@ extension Fused {
             return true
         }
 
+        /// ``Fused/accumulateRows(_:channelCount:alignedWith:into:_:_:)``'s flush: `first[c] +=
+        /// Double(firstAccumulator[c])` and likewise `second`, for `c < count`.
+        @inline(__always)
+        static func flushAccumulators<Scalar: BatchNormScalar>(
+            _ firstAccumulator: UnsafeMutablePointer<Scalar>, _ secondAccumulator: UnsafeMutablePointer<Scalar>,
+            into first: UnsafeMutablePointer<Double>, _ second: UnsafeMutablePointer<Double>, count: Int
+        ) -> Bool {
+            guard enabled else { return false }
+            if Scalar.self == Float.self {
+                bn_wide_flush_accumulators_float(
+                    floats(firstAccumulator), floats(secondAccumulator), first, second, count)
+            } else if Scalar.self == Double.self {
+                bn_wide_flush_accumulators_double(
+                    doubles(firstAccumulator), doubles(secondAccumulator), first, second, count)
+            } else {
+                return false
+            }
+            return true
+        }
+
         /// ``Fused/normalizeInterleaved(_:_:count:channelCount:firstChannel:center:scale:shift:residual:relu:streaming:)``,
         /// `head`: the streaming alignment (used only when `streaming`; otherwise the C loop aligns the data itself).
         @inline(__always)
