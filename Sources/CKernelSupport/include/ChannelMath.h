@@ -10,4 +10,21 @@
 /// `Double.squareRoot()` compiles to `sqrtsd` beside a call to libm's `sqrt`, which no loop vectorizes.
 void bn_inverse_square_roots(const double *variance, double epsilon, double *result, ptrdiff_t count);
 
+/// The AVX builds (four lanes per division and square root); call only when the CPU has AVX2. Each
+/// gives the bits of its scalar expression.
+/// quotient[i] = dividend[i] / divisor (quotient may be dividend).
+void bn_quotients_avx(const double *dividend, double divisor, double *quotient, ptrdiff_t count);
+/// result[i] = 1 / sqrt(variance[i] + epsilon) (result may be variance).
+void bn_inverse_square_roots_avx(const double *variance, double epsilon, double *result, ptrdiff_t count);
+/// The training backward's per-channel step (Kernels' `BatchNormKernels.trainingChannelStep`) for
+/// `channel_count` channels: dγ = invstd·S_xy, k = γ·invstd, -k·invstd·dγ/M and -k·S_y/M, computed in
+/// double and rounded once each.
+void bn_training_channel_steps_avx_float(
+    const float *sum_gradient, const float *sum_product, const float *inverse_standard_deviation, const float *gamma,
+    double count, float *grad_gamma, float *gradient_scale, float *centered_scale, float *bias, ptrdiff_t channel_count);
+void bn_training_channel_steps_avx_double(
+    const double *sum_gradient, const double *sum_product, const double *inverse_standard_deviation,
+    const double *gamma, double count, double *grad_gamma, double *gradient_scale, double *centered_scale,
+    double *bias, ptrdiff_t channel_count);
+
 #endif

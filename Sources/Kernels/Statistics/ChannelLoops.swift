@@ -80,19 +80,66 @@ enum ChannelLoops {
         values.withUnsafeBufferPointer { values in
             array(count: values.count) { result in
                 guard let source = values.baseAddress else { return }
-                let divisorVector = SIMD4<Double>(repeating: divisor)
-                var channel = 0
-                while channel + 4 <= values.count {
-                    let quotient = load4(source + channel) / divisorVector
-                    store4(quotient, result + channel)
-                    channel += 4
-                }
-                while channel < values.count {
-                    (result + channel).initialize(to: source[channel] / divisor)
-                    channel += 1
-                }
+                divide(source, by: divisor, into: result, count: values.count)
             }
         }
+    }
+
+    /// `quotient[i] = dividend[i] / divisor` for `i < count` (`quotient` may be `dividend`): four lanes
+    /// per division with AVX where the AVX2 loops run (`CKernelSupport`'s ChannelMath.c), else two (the
+    /// SSE2 baseline). Per-channel steps of a wide `[N, C]` are bound by the divider, which takes as long
+    /// for four lanes as for two; the quotients are correctly rounded, so the same bits either way.
+    @inline(__always)
+    static func divide(
+        _ dividend: UnsafePointer<Double>, by divisor: Double, into quotient: UnsafeMutablePointer<Double>, count: Int
+    ) {
+        if Fused.WideLoops.enabled { return bn_quotients_avx(dividend, divisor, quotient, count) }
+        let divisorVector = SIMD4<Double>(repeating: divisor)
+        var index = 0
+        while index + 4 <= count {
+            store4(load4(dividend + index) / divisorVector, quotient + index)
+            index += 4
+        }
+        while index < count {
+            quotient[index] = dividend[index] / divisor
+            index += 1
+        }
+    }
+
+    /// `result[i] = 1 / sqrt(variance[i] + epsilon)` for `i < count` (`result` may be `variance`), with
+    /// AVX where the AVX2 loops run (see ``divide(_:by:into:count:)``).
+    @inline(__always)
+    static func inverseSquareRoots(
+        _ variance: UnsafePointer<Double>, epsilon: Double, into result: UnsafeMutablePointer<Double>, count: Int
+    ) {
+        if Fused.WideLoops.enabled { return bn_inverse_square_roots_avx(variance, epsilon, result, count) }
+        bn_inverse_square_roots(variance, epsilon, result, count)
+    }
+
+    /// `BatchNormKernels.trainingChannelStep` of `channelCount` channels in the AVX build (ChannelMath.c),
+    /// the four outputs initialized; `false`, having done nothing, for a scalar type it does not have.
+    @inline(__always)
+    static func trainingChannelSteps<Scalar: BatchNormScalar>(
+        sumGradient: UnsafePointer<Scalar>, sumProduct: UnsafePointer<Scalar>,
+        inverseStandardDeviation: UnsafePointer<Scalar>, gamma: UnsafePointer<Scalar>, count: Double,
+        gradGamma: UnsafeMutablePointer<Scalar>, gradientScale: UnsafeMutablePointer<Scalar>,
+        centeredScale: UnsafeMutablePointer<Scalar>, bias: UnsafeMutablePointer<Scalar>, channelCount: Int
+    ) -> Bool {
+        typealias Wide = Fused.WideLoops
+        if Scalar.self == Float.self {
+            bn_training_channel_steps_avx_float(
+                Wide.floats(sumGradient), Wide.floats(sumProduct), Wide.floats(inverseStandardDeviation),
+                Wide.floats(gamma), count, Wide.floats(gradGamma), Wide.floats(gradientScale),
+                Wide.floats(centeredScale), Wide.floats(bias), channelCount)
+        } else if Scalar.self == Double.self {
+            bn_training_channel_steps_avx_double(
+                Wide.doubles(sumGradient), Wide.doubles(sumProduct), Wide.doubles(inverseStandardDeviation),
+                Wide.doubles(gamma), count, Wide.doubles(gradGamma), Wide.doubles(gradientScale),
+                Wide.doubles(centeredScale), Wide.doubles(bias), channelCount)
+        } else {
+            return false
+        }
+        return true
     }
 
     /// Four consecutive `Double`s.
@@ -199,7 +246,7 @@ extension ChannelLoops {
         variance.withUnsafeBufferPointer { variance in
             array(count: variance.count) { result in
                 guard let source = variance.baseAddress else { return }
-                bn_inverse_square_roots(source, epsilon, result, variance.count)
+                inverseSquareRoots(source, epsilon: epsilon, into: result, count: variance.count)
             }
         }
     }
@@ -212,11 +259,22 @@ extension ChannelLoops {
         shift: UnsafePointer<Scalar>, sum: SIMD4<Double>, sumOfSquares: SIMD4<Double>, count: SIMD4<Double>,
         rejected: inout SIMDMask<SIMD4<Int64>>
     ) -> (mean: SIMD4<Double>, low: SIMD4<Double>, m2: SIMD4<Double>) {
-        let m2 = sumOfSquares - sum * sum / count
+        shiftedMoments(shift: shift, sumOfSquares: sumOfSquares, squareQuotient: sum * sum / count,
+                       meanQuotient: sum / count, rejected: &rejected)
+    }
+
+    /// ``shiftedMoments(shift:sum:sumOfSquares:count:rejected:)`` given its two quotients, `S1²/n` and
+    /// `S1/n` (each `(S1·S1)/n` and `S1/n` correctly rounded).
+    @inline(__always)
+    static func shiftedMoments<Scalar: BatchNormScalar>(
+        shift: UnsafePointer<Scalar>, sumOfSquares: SIMD4<Double>, squareQuotient: SIMD4<Double>,
+        meanQuotient: SIMD4<Double>, rejected: inout SIMDMask<SIMD4<Int64>>
+    ) -> (mean: SIMD4<Double>, low: SIMD4<Double>, m2: SIMD4<Double>) {
+        let m2 = sumOfSquares - squareQuotient
         rejected .|= .!(isFinite(m2) .& isFinite(sumOfSquares))
         rejected .|= (sumOfSquares .> Fused.maximumAmplification * m2) .& (sumOfSquares .> 0)
         let shiftVector = SIMD4<Double>(Double(shift[0]), Double(shift[1]), Double(shift[2]), Double(shift[3]))
-        let (mean, low) = twoSum(shiftVector, sum / count)
+        let (mean, low) = twoSum(shiftVector, meanQuotient)
         return (mean, low, m2)
     }
 
@@ -292,8 +350,9 @@ extension ChannelLoops {
         sums.shift.withUnsafeBufferPointer { shift in
         sums.sums.withUnsafeBufferPointer { channelSums in
         sums.squares.withUnsafeBufferPointer { channelSquares in
-        // (Scratch that finishChannels writes in full before reading: no zero fill.)
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(channelCount, 1)) { variance in
+        // (Scratch that finishChannels writes in full before reading: no zero fill. The variances, then
+        // the two quotients of the divider-bound first step.)
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(3 * channelCount, 1)) { variance in
         rejected.withUnsafeMutableBufferPointer { rejected in
             mean = array(count: channelCount) { mean in
             meanLow = array(count: channelCount) { meanLow in
@@ -304,7 +363,8 @@ extension ChannelLoops {
                       let rejected = rejected.baseAddress else { return }
                 let words = ChannelWords(
                     mean: mean, meanLow: meanLow, sumOfSquaredDeviations: sumOfSquaredDeviations,
-                    inverseStandardDeviation: inverseStandardDeviation, variance: variance)
+                    inverseStandardDeviation: inverseStandardDeviation, variance: variance,
+                    squareQuotient: variance + channelCount, meanQuotient: variance + 2 * channelCount)
                 let shared = UncheckedSendableBox((shift, channelSums, channelSquares, words, rejected))
                 Fused.forEachPart(finishParts) { part in
                     let (shift, channelSums, channelSquares, words, rejected) = shared.value
@@ -326,14 +386,16 @@ extension ChannelLoops {
     /// 2x65536 0.83 → 1.16 ms (docs/BENCHMARK_NOTES.md, "Per-channel steps of a wide [N, C]").
     static let minimumChannelsPerPart = 4096
 
-    /// Where ``finishChannels(_:count:shift:sums:squares:epsilon:into:)`` writes: the moments' words, `invstd`, and a
-    /// `Double` scratch row for the variances.
+    /// Where ``finishChannels(_:count:shift:sums:squares:epsilon:into:)`` writes: the moments' words, `invstd`, and
+    /// `Double` scratch rows for the variances and the quotients `S1²/n` and `S1/n`.
     struct ChannelWords<Scalar: BatchNormScalar> {
         var mean: UnsafeMutablePointer<Scalar>
         var meanLow: UnsafeMutablePointer<Scalar>
         var sumOfSquaredDeviations: UnsafeMutablePointer<Scalar>
         var inverseStandardDeviation: UnsafeMutablePointer<Scalar>
         var variance: UnsafeMutablePointer<Double>
+        var squareQuotient: UnsafeMutablePointer<Double>
+        var meanQuotient: UnsafeMutablePointer<Double>
     }
 
     /// The statistics of `channels`, every word initialized; `false` if some channel is not ordinary.
@@ -348,16 +410,30 @@ extension ChannelLoops {
     ) -> Bool {
         let countVector = SIMD4<Double>(repeating: count)
         var rejected = SIMDMask<SIMD4<Int64>>(repeating: false)
+        let vectorEnd = channels.upperBound - channels.count % 4
+        // The step is bound by the divider: where it divides four lanes per instruction (AVX), the
+        // vector channels' divisions go first, S1²/n and S1/n here and max(M2, 0)/n after the loop.
+        let dividesFirst = Fused.WideLoops.enabled && vectorEnd > channels.lowerBound
+        if dividesFirst {
+            let vectorChannels = vectorEnd - channels.lowerBound
+            let first = channels.lowerBound
+            for channel in first..<vectorEnd { words.squareQuotient[channel] = sums[channel] * sums[channel] }
+            divide(words.squareQuotient + first, by: count, into: words.squareQuotient + first, count: vectorChannels)
+            divide(sums + first, by: count, into: words.meanQuotient + first, count: vectorChannels)
+        }
         var channel = channels.lowerBound
-        while channel + 4 <= channels.upperBound {
+        while channel < vectorEnd {
+            let sum = load4(sums + channel)
             let (mean, low, m2) = shiftedMoments(
-                shift: shift + channel, sum: load4(sums + channel), sumOfSquares: load4(squares + channel),
-                count: countVector, rejected: &rejected)
+                shift: shift + channel, sumOfSquares: load4(squares + channel),
+                squareQuotient: dividesFirst ? load4(words.squareQuotient + channel) : sum * sum / countVector,
+                meanQuotient: dividesFirst ? load4(words.meanQuotient + channel) : sum / countVector,
+                rejected: &rejected)
             rejected .|= .!isFinite(mean)
             let nonNegative = unsafeBitCast(
                 unsafeBitCast(m2, to: SIMD4<Int64>.self) & ~unsafeBitCast(m2 .< 0, to: SIMD4<Int64>.self),
                 to: SIMD4<Double>.self)
-            store4(nonNegative / countVector, words.variance + channel)
+            store4(dividesFirst ? nonNegative : nonNegative / countVector, words.variance + channel)
             // The words: the mean rounded, the low word of what it leaves, M2 rounded (an M2 beyond
             // Scalar's range is not ordinary: the general route rescales it).
             store(mean, roundedTo: words.mean + channel)
@@ -382,8 +458,13 @@ extension ChannelLoops {
             if !isOrdinary { ordinary = false }
             channel += 1
         }
+        if dividesFirst {
+            let first = channels.lowerBound
+            divide(words.variance + first, by: count, into: words.variance + first, count: vectorEnd - first)
+        }
         if !channels.isEmpty {
-            bn_inverse_square_roots(words.variance + channels.lowerBound, epsilon, words.variance + channels.lowerBound, channels.count)
+            let first = channels.lowerBound
+            inverseSquareRoots(words.variance + first, epsilon: epsilon, into: words.variance + first, count: channels.count)
         }
         channel = channels.lowerBound
         while channel + 4 <= channels.upperBound {
