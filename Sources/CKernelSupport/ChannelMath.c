@@ -35,6 +35,15 @@ void bn_inverse_square_roots(const double *variance, double epsilon, double *res
 
 typedef double channel_double4 __attribute__((ext_vector_type(4)));
 typedef float channel_float4 __attribute__((ext_vector_type(4)));
+typedef long long channel_long4 __attribute__((ext_vector_type(4)));
+/// All ones in the lanes where `x` is finite (`x - x == 0`, as `ChannelLoops.isFinite`).
+#define CHANNEL_FINITE(x) ((x) - (x) == (channel_double4)0)
+
+/// `ErrorFreeSums.finiteOrZero` lane by lane: the lanes that are not finite zeroed by their bits.
+CHANNEL_AVX static inline channel_double4 channel_finite_or_zero(channel_double4 x) {
+    return (channel_double4)((channel_long4)x & CHANNEL_FINITE(x));
+}
+
 #define CHANNEL_LOAD(T, pointer) ({ T channel_value_; __builtin_memcpy(&channel_value_, (pointer), sizeof channel_value_); channel_value_; })
 #define CHANNEL_STORE(T, pointer, value) do { T channel_value_ = (value); __builtin_memcpy((pointer), &channel_value_, sizeof channel_value_); } while (0)
 
@@ -90,3 +99,45 @@ CHANNEL_AVX void bn_inverse_square_roots_avx(const double *variance, double epsi
 CHANNEL_STEPS(float, channel_float4, float)
 CHANNEL_STEPS(double, channel_double4, double)
 #undef CHANNEL_STEPS
+
+// The vector loop of the one-loop training statistics (Kernels' `ChannelLoops.finishChannels`) for
+// `channel_count` channels, a multiple of 4: per channel `M2 = S2 - S1²/n` and the one-pass check, the
+// two-word mean `shift + S1/n` by TwoSum (its error 0 where not finite), the mean, its low word and
+// `max(M2, 0)` rounded to the scalar type, and `max(M2, 0)/n` into `variance`. The operations and their
+// order are the Swift loop's, so the same bits. Returns 1 when some channel is not ordinary (a non-finite
+// M2, S2 or mean, S2 beyond `maximum_amplification`·M2, or an M2 beyond the scalar type's range).
+#define CHANNEL_FINISH(SCALAR, VECTOR, SUFFIX)                                                                \
+    CHANNEL_AVX int bn_finish_channels_avx_##SUFFIX(                                                         \
+        const SCALAR *shift, const double *sums, const double *squares, double count,                        \
+        double maximum_amplification, SCALAR *mean_out, SCALAR *mean_low_out, SCALAR *m2_out, double *variance, \
+        ptrdiff_t channel_count) {                                                                           \
+        const channel_double4 n = count, amplification = maximum_amplification, zero = 0;                    \
+        channel_long4 rejected = 0;                                                                          \
+        for (ptrdiff_t c = 0; c + 4 <= channel_count; c += 4) {                                              \
+            channel_double4 sum = CHANNEL_LOAD(channel_double4, sums + c);                                   \
+            channel_double4 squares_ = CHANNEL_LOAD(channel_double4, squares + c);                           \
+            channel_double4 m2 = squares_ - sum * sum / n;                                                   \
+            rejected |= ~(CHANNEL_FINITE(m2) & CHANNEL_FINITE(squares_));                                    \
+            rejected |= (squares_ > amplification * m2) & (squares_ > zero);                                 \
+            channel_double4 shift_ = __builtin_convertvector(CHANNEL_LOAD(VECTOR, shift + c), channel_double4); \
+            channel_double4 quotient = sum / n;                                                              \
+            channel_double4 mean = shift_ + quotient;                                                        \
+            channel_double4 a_part = mean - quotient;                                                        \
+            channel_double4 low = channel_finite_or_zero((shift_ - a_part) + (quotient - (mean - a_part)));  \
+            rejected |= ~CHANNEL_FINITE(mean);                                                               \
+            channel_double4 non_negative = (channel_double4)((channel_long4)m2 & ~(m2 < zero));              \
+            CHANNEL_STORE(channel_double4, variance + c, non_negative / n);                                  \
+            VECTOR mean_word = __builtin_convertvector(mean, VECTOR);                                        \
+            CHANNEL_STORE(VECTOR, mean_out + c, mean_word);                                                  \
+            channel_double4 rest = channel_finite_or_zero(                                                   \
+                (mean - __builtin_convertvector(mean_word, channel_double4)) + low);                         \
+            CHANNEL_STORE(VECTOR, mean_low_out + c, __builtin_convertvector(rest, VECTOR));                  \
+            VECTOR m2_word = __builtin_convertvector(non_negative, VECTOR);                                  \
+            CHANNEL_STORE(VECTOR, m2_out + c, m2_word);                                                      \
+            rejected |= ~CHANNEL_FINITE(__builtin_convertvector(m2_word, channel_double4));                  \
+        }                                                                                                    \
+        return (rejected[0] | rejected[1] | rejected[2] | rejected[3]) != 0;                                 \
+    }
+CHANNEL_FINISH(float, channel_float4, float)
+CHANNEL_FINISH(double, channel_double4, double)
+#undef CHANNEL_FINISH

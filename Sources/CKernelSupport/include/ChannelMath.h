@@ -26,5 +26,14 @@ void bn_training_channel_steps_avx_double(
     const double *sum_gradient, const double *sum_product, const double *inverse_standard_deviation,
     const double *gamma, double count, double *grad_gamma, double *gradient_scale, double *centered_scale,
     double *bias, ptrdiff_t channel_count);
+/// The one-loop training statistics' vector loop (Kernels' `ChannelLoops.finishChannels`) for
+/// `channel_count` channels, a multiple of 4: the mean's two words and max(M2, 0) rounded to the scalar
+/// type, max(M2, 0)/n into `variance`; returns 1 when some channel is not ordinary.
+int bn_finish_channels_avx_float(
+    const float *shift, const double *sums, const double *squares, double count, double maximum_amplification,
+    float *mean, float *mean_low, float *sum_of_squared_deviations, double *variance, ptrdiff_t channel_count);
+int bn_finish_channels_avx_double(
+    const double *shift, const double *sums, const double *squares, double count, double maximum_amplification,
+    double *mean, double *mean_low, double *sum_of_squared_deviations, double *variance, ptrdiff_t channel_count);
 
 #endif

@@ -259,22 +259,11 @@ extension ChannelLoops {
         shift: UnsafePointer<Scalar>, sum: SIMD4<Double>, sumOfSquares: SIMD4<Double>, count: SIMD4<Double>,
         rejected: inout SIMDMask<SIMD4<Int64>>
     ) -> (mean: SIMD4<Double>, low: SIMD4<Double>, m2: SIMD4<Double>) {
-        shiftedMoments(shift: shift, sumOfSquares: sumOfSquares, squareQuotient: sum * sum / count,
-                       meanQuotient: sum / count, rejected: &rejected)
-    }
-
-    /// ``shiftedMoments(shift:sum:sumOfSquares:count:rejected:)`` given its two quotients, `S1²/n` and
-    /// `S1/n` (each `(S1·S1)/n` and `S1/n` correctly rounded).
-    @inline(__always)
-    static func shiftedMoments<Scalar: BatchNormScalar>(
-        shift: UnsafePointer<Scalar>, sumOfSquares: SIMD4<Double>, squareQuotient: SIMD4<Double>,
-        meanQuotient: SIMD4<Double>, rejected: inout SIMDMask<SIMD4<Int64>>
-    ) -> (mean: SIMD4<Double>, low: SIMD4<Double>, m2: SIMD4<Double>) {
-        let m2 = sumOfSquares - squareQuotient
+        let m2 = sumOfSquares - sum * sum / count
         rejected .|= .!(isFinite(m2) .& isFinite(sumOfSquares))
         rejected .|= (sumOfSquares .> Fused.maximumAmplification * m2) .& (sumOfSquares .> 0)
         let shiftVector = SIMD4<Double>(Double(shift[0]), Double(shift[1]), Double(shift[2]), Double(shift[3]))
-        let (mean, low) = twoSum(shiftVector, meanQuotient)
+        let (mean, low) = twoSum(shiftVector, sum / count)
         return (mean, low, m2)
     }
 
@@ -350,9 +339,8 @@ extension ChannelLoops {
         sums.shift.withUnsafeBufferPointer { shift in
         sums.sums.withUnsafeBufferPointer { channelSums in
         sums.squares.withUnsafeBufferPointer { channelSquares in
-        // (Scratch that finishChannels writes in full before reading: no zero fill. The variances, then
-        // the two quotients of the divider-bound first step.)
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(3 * channelCount, 1)) { variance in
+        // (Scratch that finishChannels writes in full before reading: no zero fill.)
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(channelCount, 1)) { variance in
         rejected.withUnsafeMutableBufferPointer { rejected in
             mean = array(count: channelCount) { mean in
             meanLow = array(count: channelCount) { meanLow in
@@ -363,8 +351,7 @@ extension ChannelLoops {
                       let rejected = rejected.baseAddress else { return }
                 let words = ChannelWords(
                     mean: mean, meanLow: meanLow, sumOfSquaredDeviations: sumOfSquaredDeviations,
-                    inverseStandardDeviation: inverseStandardDeviation, variance: variance,
-                    squareQuotient: variance + channelCount, meanQuotient: variance + 2 * channelCount)
+                    inverseStandardDeviation: inverseStandardDeviation, variance: variance)
                 let shared = UncheckedSendableBox((shift, channelSums, channelSquares, words, rejected))
                 Fused.forEachPart(finishParts) { part in
                     let (shift, channelSums, channelSquares, words, rejected) = shared.value
@@ -386,16 +373,14 @@ extension ChannelLoops {
     /// 2x65536 0.83 → 1.16 ms (docs/BENCHMARK_NOTES.md, "Per-channel steps of a wide [N, C]").
     static let minimumChannelsPerPart = 4096
 
-    /// Where ``finishChannels(_:count:shift:sums:squares:epsilon:into:)`` writes: the moments' words, `invstd`, and
-    /// `Double` scratch rows for the variances and the quotients `S1²/n` and `S1/n`.
+    /// Where ``finishChannels(_:count:shift:sums:squares:epsilon:into:)`` writes: the moments' words, `invstd`, and a
+    /// `Double` scratch row for the variances.
     struct ChannelWords<Scalar: BatchNormScalar> {
         var mean: UnsafeMutablePointer<Scalar>
         var meanLow: UnsafeMutablePointer<Scalar>
         var sumOfSquaredDeviations: UnsafeMutablePointer<Scalar>
         var inverseStandardDeviation: UnsafeMutablePointer<Scalar>
         var variance: UnsafeMutablePointer<Double>
-        var squareQuotient: UnsafeMutablePointer<Double>
-        var meanQuotient: UnsafeMutablePointer<Double>
     }
 
     /// The statistics of `channels`, every word initialized; `false` if some channel is not ordinary.
@@ -411,29 +396,24 @@ extension ChannelLoops {
         let countVector = SIMD4<Double>(repeating: count)
         var rejected = SIMDMask<SIMD4<Int64>>(repeating: false)
         let vectorEnd = channels.upperBound - channels.count % 4
-        // The step is bound by the divider: where it divides four lanes per instruction (AVX), the
-        // vector channels' divisions go first, S1²/n and S1/n here and max(M2, 0)/n after the loop.
-        let dividesFirst = Fused.WideLoops.enabled && vectorEnd > channels.lowerBound
-        if dividesFirst {
-            let vectorChannels = vectorEnd - channels.lowerBound
-            let first = channels.lowerBound
-            for channel in first..<vectorEnd { words.squareQuotient[channel] = sums[channel] * sums[channel] }
-            divide(words.squareQuotient + first, by: count, into: words.squareQuotient + first, count: vectorChannels)
-            divide(sums + first, by: count, into: words.meanQuotient + first, count: vectorChannels)
-        }
         var channel = channels.lowerBound
+        // Where the AVX2 loops run, the vector channels in the AVX build of this loop (ChannelMath.c): the
+        // same operations, four lanes per instruction (this loop is bound by the divider, and in the
+        // two-lane SSE2 of the x86-64 baseline by its arithmetic too).
+        if Fused.WideLoops.enabled, vectorEnd > channel, let vectorRejected = finishChannelsAVX(
+            channel..<vectorEnd, count: count, shift: shift, sums: sums, squares: squares, into: words) {
+            rejected = SIMDMask(repeating: vectorRejected)
+            channel = vectorEnd
+        }
         while channel < vectorEnd {
-            let sum = load4(sums + channel)
             let (mean, low, m2) = shiftedMoments(
-                shift: shift + channel, sumOfSquares: load4(squares + channel),
-                squareQuotient: dividesFirst ? load4(words.squareQuotient + channel) : sum * sum / countVector,
-                meanQuotient: dividesFirst ? load4(words.meanQuotient + channel) : sum / countVector,
-                rejected: &rejected)
+                shift: shift + channel, sum: load4(sums + channel), sumOfSquares: load4(squares + channel),
+                count: countVector, rejected: &rejected)
             rejected .|= .!isFinite(mean)
             let nonNegative = unsafeBitCast(
                 unsafeBitCast(m2, to: SIMD4<Int64>.self) & ~unsafeBitCast(m2 .< 0, to: SIMD4<Int64>.self),
                 to: SIMD4<Double>.self)
-            store4(dividesFirst ? nonNegative : nonNegative / countVector, words.variance + channel)
+            store4(nonNegative / countVector, words.variance + channel)
             // The words: the mean rounded, the low word of what it leaves, M2 rounded (an M2 beyond
             // Scalar's range is not ordinary: the general route rescales it).
             store(mean, roundedTo: words.mean + channel)
@@ -458,10 +438,6 @@ extension ChannelLoops {
             if !isOrdinary { ordinary = false }
             channel += 1
         }
-        if dividesFirst {
-            let first = channels.lowerBound
-            divide(words.variance + first, by: count, into: words.variance + first, count: vectorEnd - first)
-        }
         if !channels.isEmpty {
             let first = channels.lowerBound
             inverseSquareRoots(words.variance + first, epsilon: epsilon, into: words.variance + first, count: channels.count)
@@ -476,6 +452,31 @@ extension ChannelLoops {
             channel += 1
         }
         return ordinary
+    }
+
+    /// The vector loop of ``finishChannels(_:count:shift:sums:squares:epsilon:into:)`` over `channels` (a
+    /// multiple of 4 of them) in the AVX build: whether some channel was rejected, or `nil` for a scalar
+    /// type the build does not have.
+    @inline(__always)
+    static func finishChannelsAVX<Scalar: BatchNormScalar>(
+        _ channels: Range<Int>, count: Double, shift: UnsafePointer<Scalar>, sums: UnsafePointer<Double>,
+        squares: UnsafePointer<Double>, into words: ChannelWords<Scalar>
+    ) -> Bool? {
+        typealias Wide = Fused.WideLoops
+        let first = channels.lowerBound
+        if Scalar.self == Float.self {
+            return bn_finish_channels_avx_float(
+                Wide.floats(shift + first), sums + first, squares + first, count, Fused.maximumAmplification,
+                Wide.floats(words.mean + first), Wide.floats(words.meanLow + first),
+                Wide.floats(words.sumOfSquaredDeviations + first), words.variance + first, channels.count) != 0
+        }
+        if Scalar.self == Double.self {
+            return bn_finish_channels_avx_double(
+                Wide.doubles(shift + first), sums + first, squares + first, count, Fused.maximumAmplification,
+                Wide.doubles(words.mean + first), Wide.doubles(words.meanLow + first),
+                Wide.doubles(words.sumOfSquaredDeviations + first), words.variance + first, channels.count) != 0
+        }
+        return nil
     }
 }
 
