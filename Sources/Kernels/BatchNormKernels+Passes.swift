@@ -143,12 +143,10 @@ extension BatchNormKernels {
             gradientScale = ChannelLoops.array(count: channelCount) { gradientScale in
             centeredScale = ChannelLoops.array(count: channelCount) { centeredScale in
             bias = ChannelLoops.array(count: channelCount) { bias in
-                // The step is bound by its two divisions: four lanes per instruction with AVX where the
-                // AVX2 loops run (the same operations, so the same bits).
-                if Fused.WideLoops.enabled, let sumGradient = sumGradient.baseAddress,
-                   let sumProduct = sumProduct.baseAddress, let inverseStandardDeviation = inverseStandardDeviation.baseAddress,
-                   let gamma = gamma.baseAddress,
-                   ChannelLoops.trainingChannelSteps(
+                // The step is bound by its two divisions: in AVX where the CPU has it (ChannelLoops+AVX.swift).
+                if let sumGradient = sumGradient.baseAddress, let sumProduct = sumProduct.baseAddress,
+                   let inverseStandardDeviation = inverseStandardDeviation.baseAddress, let gamma = gamma.baseAddress,
+                   ChannelLoops.trainingChannelStepsAVX(
                        sumGradient: sumGradient, sumProduct: sumProduct, inverseStandardDeviation: inverseStandardDeviation,
                        gamma: gamma, count: count, gradGamma: gradGamma, gradientScale: gradientScale,
                        centeredScale: centeredScale, bias: bias, channelCount: channelCount) { return }

@@ -13,6 +13,7 @@ internal import CKernelSupport
 /// operations in the same order, each lane on its own, so results keep their bits. Where the
 /// one-channel form branches on a rare case (a rescaled or overflowing channel), the loop computes
 /// the common case for every channel and the few others are then redone by the one-channel form.
+/// The divider-bound steps also have AVX builds in C, four lanes per instruction (ChannelLoops+AVX.swift).
 enum ChannelLoops {
     /// An array of `count` values, each initialized by `fill` through the pointer it is given
     /// (`count` may be 0: then `fill` is not called).
@@ -83,63 +84,6 @@ enum ChannelLoops {
                 divide(source, by: divisor, into: result, count: values.count)
             }
         }
-    }
-
-    /// `quotient[i] = dividend[i] / divisor` for `i < count` (`quotient` may be `dividend`): four lanes
-    /// per division with AVX where the AVX2 loops run (`CKernelSupport`'s ChannelMath.c), else two (the
-    /// SSE2 baseline). Per-channel steps of a wide `[N, C]` are bound by the divider, which takes as long
-    /// for four lanes as for two; the quotients are correctly rounded, so the same bits either way.
-    @inline(__always)
-    static func divide(
-        _ dividend: UnsafePointer<Double>, by divisor: Double, into quotient: UnsafeMutablePointer<Double>, count: Int
-    ) {
-        if Fused.WideLoops.enabled { return bn_quotients_avx(dividend, divisor, quotient, count) }
-        let divisorVector = SIMD4<Double>(repeating: divisor)
-        var index = 0
-        while index + 4 <= count {
-            store4(load4(dividend + index) / divisorVector, quotient + index)
-            index += 4
-        }
-        while index < count {
-            quotient[index] = dividend[index] / divisor
-            index += 1
-        }
-    }
-
-    /// `result[i] = 1 / sqrt(variance[i] + epsilon)` for `i < count` (`result` may be `variance`), with
-    /// AVX where the AVX2 loops run (see ``divide(_:by:into:count:)``).
-    @inline(__always)
-    static func inverseSquareRoots(
-        _ variance: UnsafePointer<Double>, epsilon: Double, into result: UnsafeMutablePointer<Double>, count: Int
-    ) {
-        if Fused.WideLoops.enabled { return bn_inverse_square_roots_avx(variance, epsilon, result, count) }
-        bn_inverse_square_roots(variance, epsilon, result, count)
-    }
-
-    /// `BatchNormKernels.trainingChannelStep` of `channelCount` channels in the AVX build (ChannelMath.c),
-    /// the four outputs initialized; `false`, having done nothing, for a scalar type it does not have.
-    @inline(__always)
-    static func trainingChannelSteps<Scalar: BatchNormScalar>(
-        sumGradient: UnsafePointer<Scalar>, sumProduct: UnsafePointer<Scalar>,
-        inverseStandardDeviation: UnsafePointer<Scalar>, gamma: UnsafePointer<Scalar>, count: Double,
-        gradGamma: UnsafeMutablePointer<Scalar>, gradientScale: UnsafeMutablePointer<Scalar>,
-        centeredScale: UnsafeMutablePointer<Scalar>, bias: UnsafeMutablePointer<Scalar>, channelCount: Int
-    ) -> Bool {
-        typealias Wide = Fused.WideLoops
-        if Scalar.self == Float.self {
-            bn_training_channel_steps_avx_float(
-                Wide.floats(sumGradient), Wide.floats(sumProduct), Wide.floats(inverseStandardDeviation),
-                Wide.floats(gamma), count, Wide.floats(gradGamma), Wide.floats(gradientScale),
-                Wide.floats(centeredScale), Wide.floats(bias), channelCount)
-        } else if Scalar.self == Double.self {
-            bn_training_channel_steps_avx_double(
-                Wide.doubles(sumGradient), Wide.doubles(sumProduct), Wide.doubles(inverseStandardDeviation),
-                Wide.doubles(gamma), count, Wide.doubles(gradGamma), Wide.doubles(gradientScale),
-                Wide.doubles(centeredScale), Wide.doubles(bias), channelCount)
-        } else {
-            return false
-        }
-        return true
     }
 
     /// Four consecutive `Double`s.
@@ -395,14 +339,13 @@ extension ChannelLoops {
     ) -> Bool {
         let countVector = SIMD4<Double>(repeating: count)
         var rejected = SIMDMask<SIMD4<Int64>>(repeating: false)
+        var ordinary = true
         let vectorEnd = channels.upperBound - channels.count % 4
         var channel = channels.lowerBound
-        // Where the AVX2 loops run, the vector channels in the AVX build of this loop (ChannelMath.c): the
-        // same operations, four lanes per instruction (this loop is bound by the divider, and in the
-        // two-lane SSE2 of the x86-64 baseline by its arithmetic too).
-        if Fused.WideLoops.enabled, vectorEnd > channel, let vectorRejected = finishChannelsAVX(
+        // The vector channels in the AVX build of this loop where the CPU has it (ChannelLoops+AVX.swift).
+        if vectorEnd > channel, let vectorOrdinary = finishVectorChannelsAVX(
             channel..<vectorEnd, count: count, shift: shift, sums: sums, squares: squares, into: words) {
-            rejected = SIMDMask(repeating: vectorRejected)
+            ordinary = vectorOrdinary
             channel = vectorEnd
         }
         while channel < vectorEnd {
@@ -422,7 +365,7 @@ extension ChannelLoops {
             rejected .|= .!isFinite(rounded(nonNegative, to: Scalar.self))
             channel += 4
         }
-        var ordinary = !any(rejected)
+        if any(rejected) { ordinary = false }
         while channel < channels.upperBound {
             // The tail: the general route's one-channel forms themselves.
             let moments = Fused.momentsFromShiftedSums(
@@ -452,31 +395,6 @@ extension ChannelLoops {
             channel += 1
         }
         return ordinary
-    }
-
-    /// The vector loop of ``finishChannels(_:count:shift:sums:squares:epsilon:into:)`` over `channels` (a
-    /// multiple of 4 of them) in the AVX build: whether some channel was rejected, or `nil` for a scalar
-    /// type the build does not have.
-    @inline(__always)
-    static func finishChannelsAVX<Scalar: BatchNormScalar>(
-        _ channels: Range<Int>, count: Double, shift: UnsafePointer<Scalar>, sums: UnsafePointer<Double>,
-        squares: UnsafePointer<Double>, into words: ChannelWords<Scalar>
-    ) -> Bool? {
-        typealias Wide = Fused.WideLoops
-        let first = channels.lowerBound
-        if Scalar.self == Float.self {
-            return bn_finish_channels_avx_float(
-                Wide.floats(shift + first), sums + first, squares + first, count, Fused.maximumAmplification,
-                Wide.floats(words.mean + first), Wide.floats(words.meanLow + first),
-                Wide.floats(words.sumOfSquaredDeviations + first), words.variance + first, channels.count) != 0
-        }
-        if Scalar.self == Double.self {
-            return bn_finish_channels_avx_double(
-                Wide.doubles(shift + first), sums + first, squares + first, count, Fused.maximumAmplification,
-                Wide.doubles(words.mean + first), Wide.doubles(words.meanLow + first),
-                Wide.doubles(words.sumOfSquaredDeviations + first), words.variance + first, channels.count) != 0
-        }
-        return nil
     }
 }
 

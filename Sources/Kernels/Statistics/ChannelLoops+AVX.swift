@@ -1,0 +1,96 @@
+internal import CKernelSupport
+
+/// The divider-bound per-channel steps in their AVX builds (`CKernelSupport`'s ChannelMath.c), chosen at
+/// run time where the AVX2 loops run (``Fused/WideLoops``, so the Swift-loop test seam turns them off
+/// too).
+///
+/// The package builds for the x86-64 baseline, where a `SIMD4<Double>` division or square root is two
+/// SSE2 instructions of two lanes; AVX divides four lanes in the time of two (0.31 against 0.61 ns per
+/// division on the Zen 4 we measure on; docs/BENCHMARK_NOTES.md, "Other shapes against oneDNN, and three
+/// attempts", its AVX entries). The C loops do the same correctly rounded operations in the same order as the
+/// Swift steps they stand in for, so the results are the same bits.
+///
+/// As in ``Fused/WideLoops``, a function that may not apply reports whether it ran, having done nothing
+/// when it did not (another CPU, the Swift loops forced, a scalar type other than `Float` or `Double`).
+extension ChannelLoops {
+    /// `quotient[i] = dividend[i] / divisor` for `i < count` (`quotient` may be `dividend`), in AVX
+    /// where it runs, else four lanes of `SIMD4<Double>`.
+    @inline(__always)
+    static func divide(
+        _ dividend: UnsafePointer<Double>, by divisor: Double, into quotient: UnsafeMutablePointer<Double>, count: Int
+    ) {
+        if Fused.WideLoops.enabled { return bn_quotients_avx(dividend, divisor, quotient, count) }
+        let divisorVector = SIMD4<Double>(repeating: divisor)
+        var index = 0
+        while index + 4 <= count {
+            store4(load4(dividend + index) / divisorVector, quotient + index)
+            index += 4
+        }
+        while index < count {
+            quotient[index] = dividend[index] / divisor
+            index += 1
+        }
+    }
+
+    /// `result[i] = 1 / sqrt(variance[i] + epsilon)` for `i < count` (`result` may be `variance`), in
+    /// AVX where it runs, else in the SSE2 build.
+    @inline(__always)
+    static func inverseSquareRoots(
+        _ variance: UnsafePointer<Double>, epsilon: Double, into result: UnsafeMutablePointer<Double>, count: Int
+    ) {
+        if Fused.WideLoops.enabled { return bn_inverse_square_roots_avx(variance, epsilon, result, count) }
+        bn_inverse_square_roots(variance, epsilon, result, count)
+    }
+
+    /// `BatchNormKernels.trainingChannelStep` of `channelCount` channels, the four outputs initialized;
+    /// `false` when the AVX build does not run.
+    @inline(__always)
+    static func trainingChannelStepsAVX<Scalar: BatchNormScalar>(
+        sumGradient: UnsafePointer<Scalar>, sumProduct: UnsafePointer<Scalar>,
+        inverseStandardDeviation: UnsafePointer<Scalar>, gamma: UnsafePointer<Scalar>, count: Double,
+        gradGamma: UnsafeMutablePointer<Scalar>, gradientScale: UnsafeMutablePointer<Scalar>,
+        centeredScale: UnsafeMutablePointer<Scalar>, bias: UnsafeMutablePointer<Scalar>, channelCount: Int
+    ) -> Bool {
+        typealias Wide = Fused.WideLoops
+        guard Wide.enabled else { return false }
+        if Scalar.self == Float.self {
+            bn_training_channel_steps_avx_float(
+                Wide.floats(sumGradient), Wide.floats(sumProduct), Wide.floats(inverseStandardDeviation),
+                Wide.floats(gamma), count, Wide.floats(gradGamma), Wide.floats(gradientScale),
+                Wide.floats(centeredScale), Wide.floats(bias), channelCount)
+        } else if Scalar.self == Double.self {
+            bn_training_channel_steps_avx_double(
+                Wide.doubles(sumGradient), Wide.doubles(sumProduct), Wide.doubles(inverseStandardDeviation),
+                Wide.doubles(gamma), count, Wide.doubles(gradGamma), Wide.doubles(gradientScale),
+                Wide.doubles(centeredScale), Wide.doubles(bias), channelCount)
+        } else {
+            return false
+        }
+        return true
+    }
+
+    /// The vector loop of ``finishChannels(_:count:shift:sums:squares:epsilon:into:)`` over `channels` (a
+    /// multiple of 4 of them): whether every channel was ordinary, or `nil` when the AVX build does not run.
+    @inline(__always)
+    static func finishVectorChannelsAVX<Scalar: BatchNormScalar>(
+        _ channels: Range<Int>, count: Double, shift: UnsafePointer<Scalar>, sums: UnsafePointer<Double>,
+        squares: UnsafePointer<Double>, into words: ChannelWords<Scalar>
+    ) -> Bool? {
+        typealias Wide = Fused.WideLoops
+        guard Wide.enabled else { return nil }
+        let first = channels.lowerBound
+        if Scalar.self == Float.self {
+            return bn_finish_channels_avx_float(
+                Wide.floats(shift + first), sums + first, squares + first, count, Fused.maximumAmplification,
+                Wide.floats(words.mean + first), Wide.floats(words.meanLow + first),
+                Wide.floats(words.sumOfSquaredDeviations + first), words.variance + first, channels.count) == 0
+        }
+        if Scalar.self == Double.self {
+            return bn_finish_channels_avx_double(
+                Wide.doubles(shift + first), sums + first, squares + first, count, Fused.maximumAmplification,
+                Wide.doubles(words.mean + first), Wide.doubles(words.meanLow + first),
+                Wide.doubles(words.sumOfSquaredDeviations + first), words.variance + first, channels.count) == 0
+        }
+        return nil
+    }
+}
