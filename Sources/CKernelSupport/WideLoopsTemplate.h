@@ -19,6 +19,13 @@ WIDE_INLINE VECTOR NAME(load)(const SCALAR *pointer) {
     return value;
 }
 
+/// `value`, which the optimizer may not look through (a volatile copy; for loop-invariant values, outside
+/// loops): keeps a select between `k · 0` and `k · dy` from being folded back into `k · select(0, dy)`.
+WIDE_INLINE VECTOR NAME(opaque)(VECTOR value) {
+    volatile VECTOR copy = value;
+    return copy;
+}
+
 WIDE_INLINE void NAME(store)(SCALAR *pointer, VECTOR value, int streaming) {
     if (streaming) {
         __builtin_nontemporal_store(value, (VECTOR *)pointer);
@@ -749,7 +756,7 @@ WIDE_INLINE void NAME(input_gradient_registers)(
         channel = NAME(following_channel)(channel, channel_count);
     }
     VECTOR center_[WIDE_REGISTER_VECTORS / 2], k_[WIDE_REGISTER_VECTORS / 2], p_[WIDE_REGISTER_VECTORS / 2];
-    VECTOR q_[WIDE_REGISTER_VECTORS / 2], bound_[WIDE_REGISTER_VECTORS / 2];
+    VECTOR q_[WIDE_REGISTER_VECTORS / 2], bound_[WIDE_REGISTER_VECTORS / 2], masked_[WIDE_REGISTER_VECTORS / 2];
     for (int v = 0; v < vectors; v++) {
         ptrdiff_t from = NAME(row_channel)(channel, v, channel_count);
         center_[v] = NAME(load)(center + from);
@@ -757,14 +764,21 @@ WIDE_INLINE void NAME(input_gradient_registers)(
         p_[v] = NAME(load)(p + from);
         q_[v] = NAME(load)(q + from);
         bound_[v] = kind == NAME(bounded_mask) ? NAME(load)(bound + from) : (VECTOR)0;
+        masked_[v] = NAME(opaque)(k_[v] * (VECTOR)0);
     }
+    // `k · dz` with the mask applied after the product: `k · 0` where `centered <= bound`, else `k · dy`,
+    // the same bits as `k · (masked dy)`. Masking `dy` first made every product wait for the mask (its
+    // load, subtraction and compare into a mask register): 1.5-1.9x the unmasked loop's time on Zen 5
+    // (docs/BENCHMARK_NOTES.md, "The masked dx step in AVX-512 registers"). With a bound the scale is
+    // positive and so, in practice, is `k`, making `k · 0` +0; it stays a product so that the identity
+    // with the Swift loop holds for any `k` (-0 for a negative one, NaN for an infinite one).
     for (; index + channel_count <= count; index += channel_count) {
         for (int v = 0; v < vectors; v++) {
             ptrdiff_t at = index + WIDE_LANES * v;
             VECTOR centered = NAME(load)(input + at) - center_[v];
-            VECTOR dz = NAME(load)(gradient + at);
-            if (kind == NAME(bounded_mask)) dz = NAME(zero_where_at_most)(dz, centered, bound_[v]);
-            NAME(store)(input_gradient + at, k_[v] * dz + p_[v] * centered + q_[v], streaming);
+            VECTOR scaled = k_[v] * NAME(load)(gradient + at);
+            if (kind == NAME(bounded_mask)) scaled = centered <= bound_[v] ? masked_[v] : scaled;
+            NAME(store)(input_gradient + at, scaled + p_[v] * centered + q_[v], streaming);
         }
     }
     for (; index < count; index++) {

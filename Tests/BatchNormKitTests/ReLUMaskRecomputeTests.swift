@@ -36,6 +36,26 @@ struct ReLUMaskRecomputeTests {
         }
     }
 
+    /// Rows that the dx step keeps in AVX-512 registers where the CPU has it (at most four 16-lane vectors a
+    /// row: 16 and 64 channels-last channels, whose rows are read 64 values at a time; channels-first runs of
+    /// 8 read as one-vector rows of samples), with the nasty data: the constant channel puts the centered
+    /// input exactly on the mask's bound. The shapes above have wider rows.
+    @Test("nasty data on register rows", arguments: [
+        ([5, 7, 16], TensorLayout.channelsLast), ([3, 4, 64], .channelsLast), ([12, 2, 8], .channelsFirst),
+    ], WorkSplitTests.variants.indices)
+    func registerRows(entry: ([Int], TensorLayout), variant: Int) throws {
+        let (parts, streaming) = WorkSplitTests.variants[variant]
+        let shape = TestShapes.shape(entry)
+        try FusedTuning.withForcedPartCount(parts) {
+            try FusedTuning.withForcedStreamingStores(streaming) {
+                for data in Data.allCases {
+                    try check(Float.self, shape: shape, affine: true, data: data)
+                    try check(Double.self, shape: shape, affine: true, data: data)
+                }
+            }
+        }
+    }
+
     func check<Scalar: BatchNormScalar>(_: Scalar.Type, shape: TensorShape, affine: Bool, data: Data) throws
     where Scalar.RawSignificand: FixedWidthInteger {
         guard shape.valuesPerChannel > 1 else { return }
