@@ -764,20 +764,28 @@ WIDE_INLINE void NAME(input_gradient_registers)(
         p_[v] = NAME(load)(p + from);
         q_[v] = NAME(load)(q + from);
         bound_[v] = kind == NAME(bounded_mask) ? NAME(load)(bound + from) : (VECTOR)0;
-        masked_[v] = NAME(opaque)(k_[v] * (VECTOR)0);
+        masked_[v] = streaming ? NAME(opaque)(k_[v] * (VECTOR)0) : (VECTOR)0;
     }
-    // `k · dz` with the mask applied after the product: `k · 0` where `centered <= bound`, else `k · dy`,
-    // the same bits as `k · (masked dy)`. Masking `dy` first made every product wait for the mask (its
-    // load, subtraction and compare into a mask register): 1.5-1.9x the unmasked loop's time on Zen 5
+    // Streaming (a tensor beyond the cache), `k · dz` takes the mask after the product: `k · 0` where
+    // `centered <= bound`, else `k · dy`, the same bits as `k · (masked dy)`. Masking `dy` first makes
+    // every product wait for the mask (x's load, the subtraction, a compare into a mask register), and
+    // such a loop, bound by memory, ran at 1.5-1.9x the unmasked one on Zen 5; in cache, where the loop
+    // is bound by its arithmetic, the extra select cost 5-12% instead, so there `dy` is masked first
     // (docs/BENCHMARK_NOTES.md, "The masked dx step in AVX-512 registers"). With a bound the scale is
     // positive and so, in practice, is `k`, making `k · 0` +0; it stays a product so that the identity
     // with the Swift loop holds for any `k` (-0 for a negative one, NaN for an infinite one).
     for (; index + channel_count <= count; index += channel_count) {
         for (int v = 0; v < vectors; v++) {
             ptrdiff_t at = index + WIDE_LANES * v;
-            VECTOR centered = NAME(load)(input + at) - center_[v];
-            VECTOR scaled = k_[v] * NAME(load)(gradient + at);
-            if (kind == NAME(bounded_mask)) scaled = centered <= bound_[v] ? masked_[v] : scaled;
+            VECTOR centered = NAME(load)(input + at) - center_[v], scaled;
+            if (kind == NAME(bounded_mask) && streaming) {
+                scaled = k_[v] * NAME(load)(gradient + at);
+                scaled = centered <= bound_[v] ? masked_[v] : scaled;
+            } else {
+                VECTOR dz = NAME(load)(gradient + at);
+                if (kind == NAME(bounded_mask)) dz = NAME(zero_where_at_most)(dz, centered, bound_[v]);
+                scaled = k_[v] * dz;
+            }
             NAME(store)(input_gradient + at, scaled + p_[v] * centered + q_[v], streaming);
         }
     }
