@@ -757,6 +757,7 @@ WIDE_INLINE void NAME(input_gradient_registers)(
     }
     VECTOR center_[WIDE_REGISTER_VECTORS / 2], k_[WIDE_REGISTER_VECTORS / 2], p_[WIDE_REGISTER_VECTORS / 2];
     VECTOR q_[WIDE_REGISTER_VECTORS / 2], bound_[WIDE_REGISTER_VECTORS / 2], masked_[WIDE_REGISTER_VECTORS / 2];
+    const int late_mask = kind == NAME(bounded_mask) && streaming;
     for (int v = 0; v < vectors; v++) {
         ptrdiff_t from = NAME(row_channel)(channel, v, channel_count);
         center_[v] = NAME(load)(center + from);
@@ -764,13 +765,13 @@ WIDE_INLINE void NAME(input_gradient_registers)(
         p_[v] = NAME(load)(p + from);
         q_[v] = NAME(load)(q + from);
         bound_[v] = kind == NAME(bounded_mask) ? NAME(load)(bound + from) : (VECTOR)0;
-        masked_[v] = streaming ? NAME(opaque)(k_[v] * (VECTOR)0) : (VECTOR)0;
+        masked_[v] = late_mask ? NAME(opaque)(k_[v] * (VECTOR)0) : (VECTOR)0;
     }
     // Streaming (a tensor beyond the cache), `k · dz` takes the mask after the product: `k · 0` where
     // `centered <= bound`, else `k · dy`, the same bits as `k · (masked dy)`. Masking `dy` first makes
     // every product wait for the mask (x's load, the subtraction, a compare into a mask register), and
     // such a loop, bound by memory, ran at 1.5-1.9x the unmasked one on Zen 5; in cache, where the loop
-    // is bound by its arithmetic, the extra select cost 5-12% instead, so there `dy` is masked first
+    // is bound by its arithmetic, the extra select cost 5-13% instead, so there `dy` is masked first
     // (docs/BENCHMARK_NOTES.md, "The masked dx step in AVX-512 registers"). With a bound the scale is
     // positive and so, in practice, is `k`, making `k · 0` +0; it stays a product so that the identity
     // with the Swift loop holds for any `k` (-0 for a negative one, NaN for an infinite one).
@@ -778,7 +779,7 @@ WIDE_INLINE void NAME(input_gradient_registers)(
         for (int v = 0; v < vectors; v++) {
             ptrdiff_t at = index + WIDE_LANES * v;
             VECTOR centered = NAME(load)(input + at) - center_[v], scaled;
-            if (kind == NAME(bounded_mask) && streaming) {
+            if (late_mask) {
                 scaled = k_[v] * NAME(load)(gradient + at);
                 scaled = centered <= bound_[v] ? masked_[v] : scaled;
             } else {

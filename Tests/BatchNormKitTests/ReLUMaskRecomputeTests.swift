@@ -24,16 +24,7 @@ struct ReLUMaskRecomputeTests {
 
     @Test("nasty data and forced variants", arguments: TensorWalk.allCases, WorkSplitTests.variants.indices)
     func nasty(walk: TensorWalk, variant: Int) throws {
-        let (parts, streaming) = WorkSplitTests.variants[variant]
-        let shape = walk.shape
-        try FusedTuning.withForcedPartCount(parts) {
-            try FusedTuning.withForcedStreamingStores(streaming) {
-                for data in Data.allCases {
-                    try check(Float.self, shape: shape, affine: true, data: data)
-                    try check(Double.self, shape: shape, affine: true, data: data)
-                }
-            }
-        }
+        try checkNastyData(shape: walk.shape, variant: variant)
     }
 
     /// Rows that the dx step keeps in AVX-512 registers where the CPU has it (at most four 16-lane vectors a
@@ -44,8 +35,12 @@ struct ReLUMaskRecomputeTests {
         ([5, 7, 16], TensorLayout.channelsLast), ([3, 4, 64], .channelsLast), ([12, 2, 8], .channelsFirst),
     ], WorkSplitTests.variants.indices)
     func registerRows(entry: ([Int], TensorLayout), variant: Int) throws {
+        try checkNastyData(shape: TestShapes.shape(entry), variant: variant)
+    }
+
+    /// Every `Data` case in both precisions under `WorkSplitTests.variants[variant]`.
+    func checkNastyData(shape: TensorShape, variant: Int) throws {
         let (parts, streaming) = WorkSplitTests.variants[variant]
-        let shape = TestShapes.shape(entry)
         try FusedTuning.withForcedPartCount(parts) {
             try FusedTuning.withForcedStreamingStores(streaming) {
                 for data in Data.allCases {
