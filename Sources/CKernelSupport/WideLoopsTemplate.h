@@ -245,7 +245,7 @@ WIDE_INLINE int NAME(register_row_vectors)(ptrdiff_t channel_count) {
 // stored) once for the block's rows. Each value takes the same operations, and each channel's sums take
 // their rows in the same order, so the results are the same bits as row by row. Rows below the limit
 // stay row by row: there a block of four rows was up to 1.4x slower (the shifted sums of 1,280 and
-// 1,536 channels) or no faster.
+// 1,536 channels) or no faster. The normalize loop walks most such rows in channel tiles instead (below).
 #define WIDE_BLOCK_ROWS 4
 
 /// Whether the loops walk rows of `channel_count` values in blocks of WIDE_BLOCK_ROWS: when a row of
@@ -260,14 +260,62 @@ WIDE_INLINE ptrdiff_t NAME(block_rows_count)(ptrdiff_t rows, int blocked) {
     return blocked ? rows - rows % WIDE_BLOCK_ROWS : 0;
 }
 
-/// Where the row blocks sit in a range of `count` interleaved values from channel `first_channel`:
-/// after `*lead` values (to the end of a partial first row), `*rows` whole rows (a multiple of
-/// WIDE_BLOCK_ROWS, possibly 0).
+/// Where the row blocks (or tiles) sit in a range of `count` interleaved values from channel
+/// `first_channel`: after `*lead` values (to the end of a partial first row), `*rows` whole rows (for
+/// blocks, a multiple of WIDE_BLOCK_ROWS, possibly 0; for tiles, all of them).
 WIDE_INLINE void NAME(block_range)(
-    ptrdiff_t count, ptrdiff_t channel_count, ptrdiff_t first_channel, ptrdiff_t *lead, ptrdiff_t *rows) {
+    ptrdiff_t count, ptrdiff_t channel_count, ptrdiff_t first_channel, int tiles, ptrdiff_t *lead, ptrdiff_t *rows) {
     *lead = first_channel == 0 ? 0 : channel_count - first_channel;
     if (*lead > count) *lead = count;
-    *rows = NAME(block_rows_count)((count - *lead) / channel_count, 1);
+    ptrdiff_t whole = (count - *lead) / channel_count;
+    *rows = tiles ? whole : NAME(block_rows_count)(whole, 1);
+}
+
+// MARK: - Channel tiles
+
+// On Zen 5, a 2,048-channel row loop that reads three coefficient arrays beside its input and output
+// (40 KB a row) ran at 0.5-0.6x the speed of the channels-first loop on the same bytes: the streams evict
+// the coefficients from L1 every row. Blocks of rows (above) cut the coefficient loads, not the footprint. So
+// the normalize loop walks such rows in tiles of at most WIDE_TILE_BYTES of each array (coefficients and
+// rows of a tile then stay in L1), WIDE_TILE_ROWS rows at a time, and prefetches the next tile's input
+// and output: without that, each tile's rows start cold, and tiles were slower than whole rows
+// (docs/BENCHMARK_NOTES.md, "Channel tiles"). Each value takes the same operations, so the same bits.
+#define WIDE_TILE_BYTES 4096
+#define WIDE_TILE_ROWS 64
+
+/// Whether the normalize loop walks its wide rows in tiles: when each row starts at the same place in a
+/// cache line (whole lines of `channel_count` values). Rows that start at different places ran tiles
+/// 1.4-1.7x slower than the row blocks (2,040, 2,056 and 3,000 channels).
+WIDE_INLINE int NAME(tiles_rows)(ptrdiff_t channel_count) {
+    return (size_t)channel_count * sizeof(SCALAR) % 64 == 0;
+}
+
+/// The channels of a tile: `channel_count` in equal tiles of at most WIDE_TILE_BYTES, rounded up to
+/// whole vectors (the last tile takes the rest).
+WIDE_INLINE ptrdiff_t NAME(tile_width)(ptrdiff_t channel_count) {
+    const ptrdiff_t most = WIDE_TILE_BYTES / (ptrdiff_t)sizeof(SCALAR);
+    ptrdiff_t tiles = (channel_count + most - 1) / most;
+    ptrdiff_t width = (channel_count + tiles - 1) / tiles;
+    return (width + WIDE_LANES - 1) / WIDE_LANES * WIDE_LANES;
+}
+
+/// The distance, in values, from tile `[tile, tile_end)` of `row` to the same place in the tile walked
+/// next: the next row's, the first row's next tile, or (after a group's last tile) the next group's first.
+WIDE_INLINE ptrdiff_t NAME(tile_ahead)(
+    ptrdiff_t row, ptrdiff_t first_row, ptrdiff_t end_row, ptrdiff_t tile, ptrdiff_t tile_end, ptrdiff_t channel_count) {
+    if (row + 1 < end_row) return channel_count;
+    if (tile_end < channel_count) return (first_row - row) * channel_count + (tile_end - tile);
+    return channel_count - tile;
+}
+
+/// Prefetches the cache lines of one vector at each place: two read (`second` nullable) and one written.
+/// Prefetches do not fault, so places past an array's end are harmless.
+WIDE_INLINE void NAME(prefetch_tile)(const SCALAR *first, const SCALAR *second, SCALAR *output) {
+    for (size_t byte = 0; byte < sizeof(VECTOR); byte += 64) {
+        __builtin_prefetch((const char *)first + byte, 0, 3);
+        if (second) __builtin_prefetch((const char *)second + byte, 0, 3);
+        __builtin_prefetch((char *)output + byte, 1, 3);
+    }
 }
 
 // MARK: - Forward
@@ -395,21 +443,60 @@ WIDE_INLINE void NAME(normalize_blocks)(
     }
 }
 
+/// `rows` whole rows of the normalize loop in channel tiles (`NAME(tile_width)`), without streaming
+/// stores: `WIDE_TILE_ROWS` rows' first tile, then their second, and so on, prefetching the next
+/// tile's input and output (`NAME(prefetch_tile)`) while the current one runs. Every value takes the
+/// same operations as in `NAME(normalize_body)`.
+WIDE_INLINE void NAME(normalize_tiles)(
+    const SCALAR *input, SCALAR *output, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
+    const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu) {
+    const ptrdiff_t width = NAME(tile_width)(channel_count);
+    for (ptrdiff_t first_row = 0; first_row < rows; first_row += WIDE_TILE_ROWS) {
+        ptrdiff_t end_row = first_row + WIDE_TILE_ROWS < rows ? first_row + WIDE_TILE_ROWS : rows;
+        for (ptrdiff_t tile = 0; tile < channel_count; tile += width) {
+            ptrdiff_t tile_end = tile + width < channel_count ? tile + width : channel_count;
+            for (ptrdiff_t row = first_row; row < end_row; row++) {
+                ptrdiff_t base = row * channel_count;
+                ptrdiff_t ahead = NAME(tile_ahead)(row, first_row, end_row, tile, tile_end, channel_count);
+                ptrdiff_t channel = tile;
+                for (; channel + WIDE_LANES <= tile_end; channel += WIDE_LANES) {
+                    ptrdiff_t index = base + channel;
+                    NAME(prefetch_tile)(input + index + ahead, residual ? residual + index + ahead : 0,
+                                        output + index + ahead);
+                    VECTOR value = (NAME(load)(input + index) - NAME(load)(center + channel)) * NAME(load)(scale + channel)
+                        + NAME(load)(shift + channel);
+                    NAME(store)(output + index, NAME(epilogue_vector)(value, residual, index, relu), 0);
+                }
+                for (; channel < tile_end; channel++) {
+                    NAME(normalize_value)(input, output, base + channel, channel, center, scale, shift, residual, relu);
+                }
+            }
+        }
+    }
+}
+
 /// The range of `NAME(bn_wide_normalize_interleaved)`: its whole rows in row blocks where the rows are
-/// wide (`NAME(blocks_rows)`), the rest (a partial first and last row, fewer rows than a block) as one
+/// wide (`NAME(blocks_rows)`), in channel tiles instead where they are also whole cache lines and the
+/// output is not streamed (`NAME(tiles_rows)`), the rest (a partial first and last row, fewer rows than a block) as one
 /// stream.
 WIDE_INLINE void NAME(normalize_range)(
     const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel,
     const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
     // Center, scale and shift; input, output (and residual).
     if (NAME(blocks_rows)(channel_count, residual ? 6 : 5) && (!streaming || channel_count % WIDE_LANES == 0)) {
+        int tiles = !streaming && NAME(tiles_rows)(channel_count);
         ptrdiff_t lead, rows;
-        NAME(block_range)(count, channel_count, first_channel, &lead, &rows);
+        NAME(block_range)(count, channel_count, first_channel, tiles, &lead, &rows);
         if (rows > 0) {
             NAME(normalize_body)(input, output, lead, head < lead ? head : lead, channel_count, first_channel, center,
                                  scale, shift, residual, relu, streaming);
-            NAME(normalize_blocks)(input + lead, output + lead, rows, channel_count, center, scale, shift,
-                                   residual ? residual + lead : 0, relu, streaming);
+            if (!tiles) {
+                NAME(normalize_blocks)(input + lead, output + lead, rows, channel_count, center, scale, shift,
+                                       residual ? residual + lead : 0, relu, streaming);
+            } else {
+                NAME(normalize_tiles)(input + lead, output + lead, rows, channel_count, center, scale, shift,
+                                      residual ? residual + lead : 0, relu);
+            }
             ptrdiff_t done = lead + rows * channel_count;
             NAME(normalize_body)(input + done, output + done, count - done,
                                  NAME(streaming_head)(output + done, count - done), channel_count, 0, center, scale,
@@ -725,7 +812,7 @@ WIDE_INLINE void NAME(input_gradient_range)(
     int touched = scale_only ? 3 : kind == NAME(bounded_mask) ? 8 : 7;
     if (NAME(blocks_rows)(channel_count, touched) && (!streaming || channel_count % WIDE_LANES == 0)) {
         ptrdiff_t lead, rows;
-        NAME(block_range)(count, channel_count, first_channel, &lead, &rows);
+        NAME(block_range)(count, channel_count, first_channel, 0, &lead, &rows);
         if (rows > 0) {
             NAME(input_gradient_body)(kind, scale_only, streaming, input, gradient, input_gradient, lead,
                                       head < lead ? head : lead, channel_count, first_channel, center, k, p, q, bound);
