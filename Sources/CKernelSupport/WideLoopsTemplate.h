@@ -248,6 +248,14 @@ WIDE_INLINE int NAME(register_row_vectors)(ptrdiff_t channel_count) {
 // 1,536 channels) or no faster. The normalize loop walks most such rows in channel tiles instead (below).
 #define WIDE_BLOCK_ROWS 4
 
+// The gradient sums' rows walked one by one read x and dy beside five per-channel loads and stores, and
+// the hardware prefetch did not keep up when the tensors stream from memory: 4096x1024 read its 33.5 MB
+// at 1.14-1.63 ms (Zen 5), channels-first runs of the same bytes 0.68-0.80. A prefetch of the data 8 KiB
+// ahead brings it to 0.66-0.83 (512 channels: 1.57-1.95 → 0.73-0.75), but costs up to 27% in cache
+// (256x1024), so the caller asks for it only for tensors beyond the cache; row blocks do not take it
+// (slower with it). docs/BENCHMARK_NOTES.md, "Prefetch in the row sums".
+#define WIDE_PREFETCH_BYTES 8192
+
 /// Whether the loops walk rows of `channel_count` values in blocks of WIDE_BLOCK_ROWS: when a row of
 /// each of the `touched` arrays a loop walks (per-channel arrays read or accumulated, data read or
 /// written) no longer fits in a 32 KiB L1.
@@ -621,7 +629,9 @@ WIDE_INLINE void NAME(gradient_sums_value)(
 WIDE_INLINE void NAME(gradient_sums_body)(
     int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
-    SCALAR *sum_product, const int block) {
+    SCALAR *sum_product, const int block, const int prefetch) {
+    // Row by row, the data of WIDE_PREFETCH_BYTES ahead is prefetched when asked (`NAME(gradient_sums_rows)`).
+    const ptrdiff_t ahead = WIDE_PREFETCH_BYTES / (ptrdiff_t)sizeof(SCALAR);
     for (ptrdiff_t row = 0; row < rows; row += block) {
         ptrdiff_t offset = row * channel_count, channel = 0;
         ptrdiff_t head = NAME(alignment_head)(input + offset, channel_count);
@@ -634,6 +644,11 @@ WIDE_INLINE void NAME(gradient_sums_body)(
             V product_sum_ = WIDE_LOAD(V, sum_product + channel);                                             \
             for (int r_ = 0; r_ < block; r_++) {                                                              \
                 ptrdiff_t index_ = offset + r_ * channel_count + channel;                                     \
+                if (prefetch && block == 1) {                                                                 \
+                    __builtin_prefetch(input + index_ + ahead, 0, 3);                                         \
+                    __builtin_prefetch(gradient + index_ + ahead, 0, 3);                                      \
+                    if (kind == NAME(forward_output_mask)) __builtin_prefetch(forward_output + index_ + ahead, 0, 3); \
+                }                                                                                             \
                 V centered = WIDE_LOAD(V, input + index_) - center_;                                          \
                 V dz = WIDE_LOAD(V, gradient + index_);                                                       \
                 if (kind == NAME(forward_output_mask)) {                                                      \
@@ -674,26 +689,28 @@ WIDE_INLINE void NAME(gradient_sums_body)(
 WIDE_INLINE void NAME(gradient_sums_rows)(
     int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
-    SCALAR *sum_product) {
+    SCALAR *sum_product, const int prefetch) {
     // The center (and the bound) and two accumulators; input and gradient (and the forward output and
     // the masked gradient).
     int touched = kind == NAME(forward_output_mask) ? 7 : kind == NAME(bounded_mask) ? 6 : 5;
     ptrdiff_t blocked = NAME(block_rows_count)(rows, NAME(blocks_rows)(channel_count, touched));
     NAME(gradient_sums_body)(kind, input, gradient, blocked, channel_count, center, forward_output, masked_gradient,
-                             bound, sum_gradient, sum_product, WIDE_BLOCK_ROWS);
+                             bound, sum_gradient, sum_product, WIDE_BLOCK_ROWS, 0);
     ptrdiff_t done = blocked * channel_count;
     NAME(gradient_sums_body)(kind, input + done, gradient + done, rows - blocked, channel_count, center,
                              forward_output ? forward_output + done : 0, masked_gradient ? masked_gradient + done : 0,
-                             bound, sum_gradient, sum_product, 1);
+                             bound, sum_gradient, sum_product, 1, prefetch);
 }
 
 /// `Fused.reduceRows`' rows: `sum_gradient[c] += dz`, `sum_product[c] += dz · (x - center[c])`, where
 /// `dz` is `dy` masked by `forward_output <= 0` (and stored to `masked_gradient`) when `forward_output`
-/// is given, else masked by `x - center[c] <= bound[c]` when `bound` is given, else `dy`.
+/// is given, else masked by `x - center[c] <= bound[c]` when `bound` is given, else `dy`. `prefetch`
+/// (for tensors that stream from memory, `Fused.streamsOutput`): rows walked one by one prefetch their data
+/// WIDE_PREFETCH_BYTES ahead.
 WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
     const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
-    SCALAR *sum_product) {
+    SCALAR *sum_product, int prefetch) {
     switch (NAME(register_row_vectors)(channel_count)) {
 #define WIDE_REGISTER_CASE(COUNT)                                                                                \
     case COUNT:                                                                                                  \
@@ -704,16 +721,18 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
 #undef WIDE_REGISTER_CASE
     default: break;
     }
+    // One loop per filter and prefetch choice.
+#define WIDE_GRADIENT_SUMS_ROWS(KIND, PREFETCH)                                                               \
+    NAME(gradient_sums_rows)(NAME(KIND), input, gradient, rows, channel_count, center, forward_output,       \
+                             masked_gradient, bound, sum_gradient, sum_product, PREFETCH)
     if (forward_output) {
-        NAME(gradient_sums_rows)(NAME(forward_output_mask), input, gradient, rows, channel_count, center,
-                                 forward_output, masked_gradient, bound, sum_gradient, sum_product);
+        if (prefetch) WIDE_GRADIENT_SUMS_ROWS(forward_output_mask, 1); else WIDE_GRADIENT_SUMS_ROWS(forward_output_mask, 0);
     } else if (bound) {
-        NAME(gradient_sums_rows)(NAME(bounded_mask), input, gradient, rows, channel_count, center,
-                                 forward_output, masked_gradient, bound, sum_gradient, sum_product);
+        if (prefetch) WIDE_GRADIENT_SUMS_ROWS(bounded_mask, 1); else WIDE_GRADIENT_SUMS_ROWS(bounded_mask, 0);
     } else {
-        NAME(gradient_sums_rows)(NAME(unfiltered), input, gradient, rows, channel_count, center,
-                                 forward_output, masked_gradient, bound, sum_gradient, sum_product);
+        if (prefetch) WIDE_GRADIENT_SUMS_ROWS(unfiltered, 1); else WIDE_GRADIENT_SUMS_ROWS(unfiltered, 0);
     }
+#undef WIDE_GRADIENT_SUMS_ROWS
 }
 
 /// One value of the dx step: `input_gradient[index]`, whose channel is `channel`.

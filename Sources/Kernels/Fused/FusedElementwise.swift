@@ -164,11 +164,12 @@ extension Fused {
     }
 
     /// Per-channel `Σ dz` and `Σ dz · (x - center)` over `rows` interleaved rows, added into `Double`
-    /// sums, where `dz` is `filter`'s gradient (indexed from the first row).
+    /// sums, where `dz` is `filter`'s gradient (indexed from the first row). `prefetch`: the AVX2 loop
+    /// prefetches the data ahead (for tensors that stream from memory; the sums are the same either way).
     static func reduceRows<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
         center: UnsafePointer<Scalar>, sumGradient: UnsafeMutablePointer<Double>,
-        sumGradientTimesCentered: UnsafeMutablePointer<Double>, filter: Filter
+        sumGradientTimesCentered: UnsafeMutablePointer<Double>, filter: Filter, prefetch: Bool = false
     ) {
         let vectorEnd = channelCount - channelCount % width
         accumulateRows(
@@ -178,7 +179,7 @@ extension Fused {
             if WideLoops.gradientSumsRows(
                 input + rows.lowerBound * channelCount, gradient + rows.lowerBound * channelCount, rows: rows.count,
                 channelCount: channelCount, center: center, filter: filter, firstIndex: rows.lowerBound * channelCount,
-                sumGradient: gradientAccumulator, sumProduct: productAccumulator) { return }
+                sumGradient: gradientAccumulator, sumProduct: productAccumulator, prefetch: prefetch) { return }
             for row in rows {
                 let offset = row * channelCount
                 var channel = 0

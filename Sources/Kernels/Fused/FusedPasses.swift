@@ -377,6 +377,9 @@ enum FusedPasses {
         let rowGrouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts)
         let grouping = rowGrouping ?? .ungrouped(channelCount: channelCount)
         let width = grouping.width
+        // Tensors beyond the cache (the streaming stores' threshold) stream from memory; there the row
+        // sums prefetch their data ahead (the AVX2 loop; WideLoopsTemplate.h, WIDE_PREFETCH_BYTES).
+        let prefetchesRows = Fused.streamsOutput(geometry, Scalar.self)
         var sumGradient = [Double](repeating: 0, count: width * parts)
         var sumProduct = [Double](repeating: 0, count: width * parts)
         sumGradient.withUnsafeMutableBufferPointer { gradientBuffer in
@@ -411,7 +414,7 @@ enum FusedPasses {
                             Fused.reduceRows(
                                 input + offset, gradient + offset, rows: rowCount, channelCount: rowLength,
                                 center: center, sumGradient: partGradient, sumGradientTimesCentered: partProduct,
-                                filter: filter)
+                                filter: filter, prefetch: prefetchesRows)
                         }
                         if let mask = sharedMask.value {
                             reduce(mask.advanced(by: offset))

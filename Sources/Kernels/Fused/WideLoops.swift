@@ -93,26 +93,27 @@ extension Fused {
             return true
         }
 
-        /// ``Fused/reduceRows(_:_:rows:channelCount:center:sumGradient:sumGradientTimesCentered:filter:)``'s
+        /// ``Fused/reduceRows(_:_:rows:channelCount:center:sumGradient:sumGradientTimesCentered:filter:prefetch:)``'s
         /// rows, added into working-precision accumulators; `input` and `gradient` start at the filter's
-        /// index `firstIndex`.
+        /// index `firstIndex`. `prefetch`: rows walked one by one prefetch their data ahead (the tensor
+        /// streams from memory).
         @inline(__always)
         static func gradientSumsRows<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
             _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
             center: UnsafePointer<Scalar>, filter: Filter, firstIndex: Int, sumGradient: UnsafeMutablePointer<Scalar>,
-            sumProduct: UnsafeMutablePointer<Scalar>
+            sumProduct: UnsafeMutablePointer<Scalar>, prefetch: Bool
         ) -> Bool {
             guard enabled, let wide = filter.wideFilter?.advanced(by: firstIndex) else { return false }
             if Scalar.self == Float.self {
                 bn_wide_gradient_sums_rows_float(
                     floats(input), floats(gradient), rows, channelCount, floats(center),
                     wide.forwardOutput.map(floats), wide.maskedGradient.map(floats), wide.bound.map(floats),
-                    floats(sumGradient), floats(sumProduct))
+                    floats(sumGradient), floats(sumProduct), prefetch ? 1 : 0)
             } else if Scalar.self == Double.self {
                 bn_wide_gradient_sums_rows_double(
                     doubles(input), doubles(gradient), rows, channelCount, doubles(center),
                     wide.forwardOutput.map(doubles), wide.maskedGradient.map(doubles), wide.bound.map(doubles),
-                    doubles(sumGradient), doubles(sumProduct))
+                    doubles(sumGradient), doubles(sumProduct), prefetch ? 1 : 0)
             } else {
                 return false
             }
