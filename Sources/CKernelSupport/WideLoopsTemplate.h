@@ -244,8 +244,9 @@ WIDE_INLINE int NAME(register_row_vectors)(ptrdiff_t channel_count) {
 // are walked WIDE_BLOCK_ROWS rows at a time: each per-channel vector is loaded (and an accumulator
 // stored) once for the block's rows. Each value takes the same operations, and each channel's sums take
 // their rows in the same order, so the results are the same bits as row by row. Rows below the limit
-// stay row by row: there a block of four rows was up to 1.4x slower (the shifted sums of 1,280 and
-// 1,536 channels) or no faster. The normalize loop walks most such rows in channel tiles instead (below).
+// stay row by row: there a block of four rows was up to 1.4x slower or no faster on Zen 4, except that
+// the moments' shifted sums take blocks at every width since Zen 5 read them 1.3-2x faster so. The
+// normalize loop walks most wide rows in channel tiles instead (below).
 #define WIDE_BLOCK_ROWS 4
 
 // The gradient sums' rows walked one by one read x and dy beside five per-channel loads and stores, and
@@ -368,8 +369,10 @@ WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
 #undef WIDE_REGISTER_CASE
     default: break;
     }
-    // The shift, two accumulators and the data.
-    ptrdiff_t blocked = NAME(block_rows_count)(rows, NAME(blocks_rows)(channel_count, 4));
+    // Row blocks at any width (unlike the other loops): on Zen 5 they read 256- to 1,536-channel rows
+    // 1.3-2x faster than row by row, in cache and beyond (docs/BENCHMARK_NOTES.md, "Row blocks for the
+    // moments at every width").
+    ptrdiff_t blocked = NAME(block_rows_count)(rows, 1);
     NAME(shifted_sums_blocks)(values, blocked, channel_count, shift, sums, squares, WIDE_BLOCK_ROWS);
     NAME(shifted_sums_blocks)(values + blocked * channel_count, rows - blocked, channel_count, shift, sums, squares, 1);
 }
