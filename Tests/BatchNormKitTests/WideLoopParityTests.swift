@@ -59,7 +59,7 @@ struct WideLoopParityTests {
     /// Rows wide enough that every loop walks them in blocks of four (WideLoopsTemplate.h, "Row blocks";
     /// in both precisions) and the normalize loop in channel tiles where rows are whole cache lines
     /// ("Channel tiles"): whole vectors, so streaming blocks too; a vector tail per row with one leftover
-    /// row (blocks, not tiles); more rows than a group of tiles, in equal tiles (Float) and in a ragged
+    /// row (blocks, not tiles); more rows than a group of tiles in a part, in equal tiles (Float) and in a ragged
     /// last tile with a lane tail (Double: 1,032 channels are tiles of 352, 352 and 328); and
     /// channels-first short runs in rows too wide for the row view (the run loops).
     /// Random data only, the size-based choices and the 3-part splits (partial first rows) with and
@@ -68,8 +68,8 @@ struct WideLoopParityTests {
     static let wideRowShapes: [([Int], TensorLayout)] = [
         ([2, 7, 2048], .channelsLast),
         ([13, 2050], .channelsFirst),
-        ([70, 1680], .channelsFirst),         // [N, C]: interleaved; 70 rows > WIDE_TILE_ROWS
-        ([70, 1032], .channelsFirst),
+        ([140, 1648], .channelsFirst),        // [N, C]: interleaved; 70 rows a part at two parts > WIDE_TILE_ROWS
+        ([140, 1032], .channelsFirst),
         ([1, 3641, 9], .channelsFirst),       // not rows: runs of 9 whose row view needs 131,076-byte arrays
     ]
 
