@@ -317,12 +317,12 @@ WIDE_INLINE ptrdiff_t NAME(tile_ahead)(
     return channel_count - tile;
 }
 
-/// Prefetches the cache lines of one vector at each place: two read (`second` nullable) and one written.
-/// Prefetches do not fault, so places past an array's end are harmless.
-WIDE_INLINE void NAME(prefetch_tile)(const SCALAR *first, const SCALAR *second, SCALAR *output) {
+/// Prefetches the cache lines of one vector at each place: the input and the residual (nullable), read,
+/// and the output, written. Prefetches do not fault, so places past an array's end are harmless.
+WIDE_INLINE void NAME(prefetch_tile)(const SCALAR *input, const SCALAR *residual, SCALAR *output) {
     for (size_t byte = 0; byte < sizeof(VECTOR); byte += 64) {
-        __builtin_prefetch((const char *)first + byte, 0, 3);
-        if (second) __builtin_prefetch((const char *)second + byte, 0, 3);
+        __builtin_prefetch((const char *)input + byte, 0, 3);
+        if (residual) __builtin_prefetch((const char *)residual + byte, 0, 3);
         __builtin_prefetch((char *)output + byte, 1, 3);
     }
 }
@@ -633,7 +633,8 @@ WIDE_INLINE void NAME(gradient_sums_body)(
     int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
     SCALAR *sum_product, const int block, const int prefetch) {
-    // Row by row, the data of WIDE_PREFETCH_BYTES ahead is prefetched when asked (`NAME(gradient_sums_rows)`).
+    // The data WIDE_PREFETCH_BYTES ahead is prefetched when asked; `NAME(gradient_sums_rows)` asks only
+    // for rows walked one by one (`block` 1).
     const ptrdiff_t ahead = WIDE_PREFETCH_BYTES / (ptrdiff_t)sizeof(SCALAR);
     for (ptrdiff_t row = 0; row < rows; row += block) {
         ptrdiff_t offset = row * channel_count, channel = 0;
@@ -647,7 +648,7 @@ WIDE_INLINE void NAME(gradient_sums_body)(
             V product_sum_ = WIDE_LOAD(V, sum_product + channel);                                             \
             for (int r_ = 0; r_ < block; r_++) {                                                              \
                 ptrdiff_t index_ = offset + r_ * channel_count + channel;                                     \
-                if (prefetch && block == 1) {                                                                 \
+                if (prefetch) {                                                                               \
                     __builtin_prefetch(input + index_ + ahead, 0, 3);                                         \
                     __builtin_prefetch(gradient + index_ + ahead, 0, 3);                                      \
                     if (kind == NAME(forward_output_mask)) __builtin_prefetch(forward_output + index_ + ahead, 0, 3); \
