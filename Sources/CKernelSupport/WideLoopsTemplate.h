@@ -127,6 +127,16 @@ WIDE_TARGET void NAME(bn_wide_flush_accumulators)(
     }
 }
 
+// The gradient sums' rows walked one by one read x and dy beside five per-channel loads and stores, and
+// the hardware prefetch did not keep up when the tensors stream from memory: 4096x1024 read its 33.5 MB
+// at 1.14-1.63 ms (Zen 5), channels-first runs of the same bytes 0.68-0.80. A prefetch of the data 8 KiB
+// ahead brings it to 0.66-0.83 (512 channels: 1.57-1.95 → 0.73-0.75), but costs up to 27% in cache
+// (256x1024), so the caller asks for it only for tensors beyond the cache; row blocks do not take it
+// (slower with it). The register rows (below) take it too: without it, their masked sums (the ReLU
+// backward's) read 64x56x56x128 at 8.1-12.2 ms against 5.5-7.6 unmasked; with it at 5.4-6.5.
+// docs/BENCHMARK_NOTES.md, "Prefetch in the row sums" and "Prefetch in the register rows".
+#define WIDE_PREFETCH_BYTES 8192
+
 // MARK: - Register rows
 
 // Rows of `16 · COUNT` values (COUNT ≤ WIDE_REGISTER_VECTORS: 512 bytes) with every per-channel
@@ -157,11 +167,12 @@ WIDE_INLINE void NAME(shifted_sums_registers)(
     }
 }
 
-/// `NAME(gradient_sums_body)` for rows of `16 · count` values, accumulators in registers.
+/// `NAME(gradient_sums_body)` for rows of `16 · count` values, accumulators in registers; with `prefetch`,
+/// each vector's data WIDE_PREFETCH_BYTES ahead is prefetched.
 WIDE_INLINE void NAME(gradient_sums_registers)(
     const int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, const int count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
-    SCALAR *sum_product) {
+    SCALAR *sum_product, const int prefetch) {
     VECTOR gradient_sum[WIDE_REGISTER_VECTORS], product_sum[WIDE_REGISTER_VECTORS];
     for (int v = 0; v < count; v++) {
         gradient_sum[v] = NAME(load)(sum_gradient + WIDE_LANES * v);
@@ -171,6 +182,13 @@ WIDE_INLINE void NAME(gradient_sums_registers)(
         ptrdiff_t offset = row * WIDE_LANES * count;
         for (int v = 0; v < count; v++) {
             ptrdiff_t index = offset + WIDE_LANES * v;
+            for (size_t byte = 0; prefetch && byte < sizeof(VECTOR); byte += 64) {
+                __builtin_prefetch((const char *)(input + index) + WIDE_PREFETCH_BYTES + byte, 0, 3);
+                __builtin_prefetch((const char *)(gradient + index) + WIDE_PREFETCH_BYTES + byte, 0, 3);
+                if (kind == NAME(forward_output_mask)) {
+                    __builtin_prefetch((const char *)(forward_output + index) + WIDE_PREFETCH_BYTES + byte, 0, 3);
+                }
+            }
             VECTOR centered = NAME(load)(input + index) - NAME(load)(center + WIDE_LANES * v);
             VECTOR dz = NAME(filter_vector)(kind, NAME(load)(gradient + index), centered, index, WIDE_LANES * v,
                                             forward_output, masked_gradient, bound);
@@ -184,7 +202,11 @@ WIDE_INLINE void NAME(gradient_sums_registers)(
     }
 }
 
-// One function per vector count and (for the backward) filter, so that the accumulators are registers.
+// One function per vector count and (for the backward) filter and prefetch choice, so that the
+// accumulators are registers.
+#define WIDE_GRADIENT_SUMS_REGISTERS(COUNT, KIND, PREFETCH)                                                     \
+    NAME(gradient_sums_registers)(NAME(KIND), input, gradient, rows, COUNT, center, forward_output,             \
+                                  masked_gradient, bound, sum_gradient, sum_product, PREFETCH)
 #define WIDE_REGISTER_FUNCTIONS(COUNT)                                                                          \
     WIDE_REGISTERS_TARGET static void NAME(shifted_sums_registers_##COUNT)(                                     \
         const SCALAR *values, ptrdiff_t rows, const SCALAR *shift, SCALAR *sums, SCALAR *squares) {            \
@@ -193,16 +215,16 @@ WIDE_INLINE void NAME(gradient_sums_registers)(
     WIDE_REGISTERS_TARGET static void NAME(gradient_sums_registers_##COUNT)(                                    \
         const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, const SCALAR *center,                      \
         const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,      \
-        SCALAR *sum_product) {                                                                                  \
+        SCALAR *sum_product, int prefetch) {                                                                    \
         if (forward_output) {                                                                                   \
-            NAME(gradient_sums_registers)(NAME(forward_output_mask), input, gradient, rows, COUNT, center,      \
-                                          forward_output, masked_gradient, bound, sum_gradient, sum_product);  \
+            if (prefetch) WIDE_GRADIENT_SUMS_REGISTERS(COUNT, forward_output_mask, 1);                          \
+            else WIDE_GRADIENT_SUMS_REGISTERS(COUNT, forward_output_mask, 0);                                   \
         } else if (bound) {                                                                                     \
-            NAME(gradient_sums_registers)(NAME(bounded_mask), input, gradient, rows, COUNT, center,             \
-                                          forward_output, masked_gradient, bound, sum_gradient, sum_product);  \
+            if (prefetch) WIDE_GRADIENT_SUMS_REGISTERS(COUNT, bounded_mask, 1);                                 \
+            else WIDE_GRADIENT_SUMS_REGISTERS(COUNT, bounded_mask, 0);                                          \
         } else {                                                                                                \
-            NAME(gradient_sums_registers)(NAME(unfiltered), input, gradient, rows, COUNT, center,               \
-                                          forward_output, masked_gradient, bound, sum_gradient, sum_product);  \
+            if (prefetch) WIDE_GRADIENT_SUMS_REGISTERS(COUNT, unfiltered, 1);                                   \
+            else WIDE_GRADIENT_SUMS_REGISTERS(COUNT, unfiltered, 0);                                            \
         }                                                                                                       \
     }
 // `EACH(count)` for every vector count the register rows take in this precision.
@@ -213,6 +235,7 @@ WIDE_INLINE void NAME(gradient_sums_registers)(
 #endif
 WIDE_REGISTER_COUNTS(WIDE_REGISTER_FUNCTIONS)
 #undef WIDE_REGISTER_FUNCTIONS
+#undef WIDE_GRADIENT_SUMS_REGISTERS
 
 /// How many 16-lane vectors a row of `channel_count` values is, when that is 1 to `most` and this CPU
 /// keeps them in AVX-512 registers, else 0.
@@ -248,14 +271,6 @@ WIDE_INLINE int NAME(register_row_vectors)(ptrdiff_t channel_count) {
 // the moments' shifted sums take blocks at every width since Zen 5 read them 1.3-2x faster so. The
 // normalize loop walks most wide rows in channel tiles instead (below).
 #define WIDE_BLOCK_ROWS 4
-
-// The gradient sums' rows walked one by one read x and dy beside five per-channel loads and stores, and
-// the hardware prefetch did not keep up when the tensors stream from memory: 4096x1024 read its 33.5 MB
-// at 1.14-1.63 ms (Zen 5), channels-first runs of the same bytes 0.68-0.80. A prefetch of the data 8 KiB
-// ahead brings it to 0.66-0.83 (512 channels: 1.57-1.95 → 0.73-0.75), but costs up to 27% in cache
-// (256x1024), so the caller asks for it only for tensors beyond the cache; row blocks do not take it
-// (slower with it). docs/BENCHMARK_NOTES.md, "Prefetch in the row sums".
-#define WIDE_PREFETCH_BYTES 8192
 
 /// Whether the loops walk rows of `channel_count` values in blocks of WIDE_BLOCK_ROWS: when a row of
 /// each of the `touched` arrays a loop walks (per-channel arrays read or accumulated, data read or
@@ -709,8 +724,8 @@ WIDE_INLINE void NAME(gradient_sums_rows)(
 /// `Fused.reduceRows`' rows: `sum_gradient[c] += dz`, `sum_product[c] += dz · (x - center[c])`, where
 /// `dz` is `dy` masked by `forward_output <= 0` (and stored to `masked_gradient`) when `forward_output`
 /// is given, else masked by `x - center[c] <= bound[c]` when `bound` is given, else `dy`. `prefetch`
-/// (for tensors that stream from memory, `Fused.streamsOutput`): rows walked one by one prefetch their data
-/// WIDE_PREFETCH_BYTES ahead.
+/// (for tensors that stream from memory, `Fused.streamsOutput`): rows walked one by one (in the row loop or
+/// the register rows) prefetch their data WIDE_PREFETCH_BYTES ahead.
 WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
     const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
@@ -719,7 +734,7 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
 #define WIDE_REGISTER_CASE(COUNT)                                                                                \
     case COUNT:                                                                                                  \
         NAME(gradient_sums_registers_##COUNT)(input, gradient, rows, center, forward_output, masked_gradient,    \
-                                              bound, sum_gradient, sum_product);                                 \
+                                              bound, sum_gradient, sum_product, prefetch);                       \
         return;
     WIDE_REGISTER_COUNTS(WIDE_REGISTER_CASE)
 #undef WIDE_REGISTER_CASE

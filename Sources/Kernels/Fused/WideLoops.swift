@@ -95,8 +95,8 @@ extension Fused {
 
         /// ``Fused/reduceRows(_:_:rows:channelCount:center:sumGradient:sumGradientTimesCentered:filter:prefetch:)``'s
         /// rows, added into working-precision accumulators; `input` and `gradient` start at the filter's
-        /// index `firstIndex`. `prefetch`: rows walked one by one prefetch their data ahead (the tensor
-        /// streams from memory).
+        /// index `firstIndex`. `prefetch`: rows walked one by one (not the row blocks) prefetch their data
+        /// ahead (the tensor streams from memory).
         @inline(__always)
         static func gradientSumsRows<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
             _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
