@@ -145,9 +145,11 @@ WIDE_TARGET void NAME(bn_wide_flush_accumulators)(
 // same additions in the same row order as in the row loops, so the results are the same bits. The
 // per-channel operands (shift, center, bound) are read from memory (L1) beside the data.
 
-/// `NAME(bn_wide_shifted_sums_rows)` for rows of `16 · count` values, accumulators in registers.
+/// `NAME(bn_wide_shifted_sums_rows)` for rows of `16 · count` values, accumulators in registers; with
+/// `prefetch`, each vector's data WIDE_PREFETCH_BYTES ahead is prefetched.
 WIDE_INLINE void NAME(shifted_sums_registers)(
-    const SCALAR *values, ptrdiff_t rows, const int count, const SCALAR *shift, SCALAR *sums, SCALAR *squares) {
+    const SCALAR *values, ptrdiff_t rows, const int count, const SCALAR *shift, SCALAR *sums, SCALAR *squares,
+    const int prefetch) {
     VECTOR sum[WIDE_REGISTER_VECTORS], square[WIDE_REGISTER_VECTORS];
     for (int v = 0; v < count; v++) {
         sum[v] = NAME(load)(sums + WIDE_LANES * v);
@@ -156,6 +158,9 @@ WIDE_INLINE void NAME(shifted_sums_registers)(
     for (ptrdiff_t row = 0; row < rows; row++) {
         const SCALAR *row_values = values + row * WIDE_LANES * count;
         for (int v = 0; v < count; v++) {
+            for (size_t byte = 0; prefetch && byte < sizeof(VECTOR); byte += 64) {
+                __builtin_prefetch((const char *)(row_values + WIDE_LANES * v) + WIDE_PREFETCH_BYTES + byte, 0, 3);
+            }
             VECTOR d = NAME(load)(row_values + WIDE_LANES * v) - NAME(load)(shift + WIDE_LANES * v);
             sum[v] = sum[v] + d;
             square[v] = square[v] + d * d;
@@ -209,8 +214,10 @@ WIDE_INLINE void NAME(gradient_sums_registers)(
                                   masked_gradient, bound, sum_gradient, sum_product, PREFETCH)
 #define WIDE_REGISTER_FUNCTIONS(COUNT)                                                                          \
     WIDE_REGISTERS_TARGET static void NAME(shifted_sums_registers_##COUNT)(                                     \
-        const SCALAR *values, ptrdiff_t rows, const SCALAR *shift, SCALAR *sums, SCALAR *squares) {            \
-        NAME(shifted_sums_registers)(values, rows, COUNT, shift, sums, squares);                                \
+        const SCALAR *values, ptrdiff_t rows, const SCALAR *shift, SCALAR *sums, SCALAR *squares,              \
+        int prefetch) {                                                                                         \
+        if (prefetch) NAME(shifted_sums_registers)(values, rows, COUNT, shift, sums, squares, 1);               \
+        else NAME(shifted_sums_registers)(values, rows, COUNT, shift, sums, squares, 0);                        \
     }                                                                                                           \
     WIDE_REGISTERS_TARGET static void NAME(gradient_sums_registers_##COUNT)(                                    \
         const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, const SCALAR *center,                      \
@@ -375,11 +382,14 @@ WIDE_INLINE void NAME(shifted_sums_blocks)(
 }
 
 /// `Fused.interleavedShiftedSums`' rows: `sums[c] += x - shift[c]`, `squares[c] += (x - shift[c])²`.
+/// `prefetch` (for tensors that stream from memory, `Fused.streamsOutput`): the register rows prefetch
+/// their data WIDE_PREFETCH_BYTES ahead (the row blocks gained nothing from it).
 WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
-    const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares) {
+    const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares,
+    int prefetch) {
     switch (NAME(register_row_vectors)(channel_count)) {
 #define WIDE_REGISTER_CASE(COUNT) \
-    case COUNT: NAME(shifted_sums_registers_##COUNT)(values, rows, shift, sums, squares); return;
+    case COUNT: NAME(shifted_sums_registers_##COUNT)(values, rows, shift, sums, squares, prefetch); return;
     WIDE_REGISTER_COUNTS(WIDE_REGISTER_CASE)
 #undef WIDE_REGISTER_CASE
     default: break;

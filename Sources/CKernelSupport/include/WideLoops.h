@@ -13,7 +13,8 @@ int bn_wide_loops_available(void);
 
 #define WIDE_LOOPS_DECLARE(SCALAR, SUFFIX)                                                                   \
     void bn_wide_shifted_sums_rows_##SUFFIX(                                                                 \
-        const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares); \
+        const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares, \
+        int prefetch);                                                                                       \
     void bn_wide_flush_accumulators_##SUFFIX(                                                                \
         const SCALAR *first_accumulator, const SCALAR *second_accumulator, double *first, double *second,    \
         ptrdiff_t count);                                                                                    \

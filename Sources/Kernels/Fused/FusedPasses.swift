@@ -132,6 +132,8 @@ enum FusedPasses {
         ).map { Scalar($0) }
         // Rows are summed as group rows of `width` positions, then folded back to channels.
         let width = grouping.width
+        // Tensors beyond the cache stream from memory; there the register rows prefetch ahead.
+        let prefetchesRows = Fused.streamsOutput(geometry, Scalar.self)
         var sums = [Double](repeating: 0, count: width * parts)
         var squares = [Double](repeating: 0, count: width * parts)
         grouping.tiled(shift).withUnsafeBufferPointer { shiftBuffer in
@@ -148,7 +150,8 @@ enum FusedPasses {
                 grouping.forEachBlock(of: rows) { firstValue, rowCount, rowLength in
                     Fused.interleavedShiftedSums(
                         input + firstValue, rows: rowCount, channelCount: rowLength,
-                        shift: shiftPointer, sums: sumsPointer + part * width, squares: squaresPointer + part * width)
+                        shift: shiftPointer, sums: sumsPointer + part * width, squares: squaresPointer + part * width,
+                        prefetch: prefetchesRows)
                 }
             }
         }}}

@@ -80,15 +80,17 @@ extension Fused {
     }
 
     /// Adds `Σ(x - shift[c])` and `Σ(x - shift[c])²` over `rows` interleaved rows into `sums`/`squares`.
+    /// `prefetch`: the AVX2 loop prefetches the data ahead (for tensors that stream from memory; the sums
+    /// are the same either way).
     static func interleavedShiftedSums<Scalar: BatchNormScalar>(
         _ values: UnsafePointer<Scalar>, rows: Int, channelCount: Int, shift: UnsafePointer<Scalar>,
-        sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>
+        sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>, prefetch: Bool = false
     ) {
         let vectorEnd = channelCount - channelCount % width
         accumulateRows(rows, channelCount: channelCount, alignedWith: values, into: sums, squares) { rows, sumAccumulator, squareAccumulator in
             let values = values + rows.lowerBound * channelCount
             if WideLoops.shiftedSumsRows(values, rows: rows.count, channelCount: channelCount, shift: shift,
-                                         sums: sumAccumulator, squares: squareAccumulator) { return }
+                                         sums: sumAccumulator, squares: squareAccumulator, prefetch: prefetch) { return }
             for row in 0..<rows.count {
                 let values = values + row * channelCount
                 var channel = 0

@@ -30,20 +30,22 @@ extension Fused {
         @inline(__always)
         static var enabled: Bool { supported && FusedTuning.swiftLoopsOverride != true }
 
-        /// ``Fused/interleavedShiftedSums(_:rows:channelCount:shift:sums:squares:)``'s rows, added into
-        /// working-precision accumulators.
+        /// ``Fused/interleavedShiftedSums(_:rows:channelCount:shift:sums:squares:prefetch:)``'s rows, added
+        /// into working-precision accumulators. `prefetch`: the AVX-512 register rows prefetch their data
+        /// ahead (the tensor streams from memory).
         @inline(__always)
         static func shiftedSumsRows<Scalar: BatchNormScalar>(
             _ values: UnsafePointer<Scalar>, rows: Int, channelCount: Int, shift: UnsafePointer<Scalar>,
-            sums: UnsafeMutablePointer<Scalar>, squares: UnsafeMutablePointer<Scalar>
+            sums: UnsafeMutablePointer<Scalar>, squares: UnsafeMutablePointer<Scalar>, prefetch: Bool
         ) -> Bool {
             guard enabled else { return false }
             if Scalar.self == Float.self {
                 bn_wide_shifted_sums_rows_float(
-                    floats(values), rows, channelCount, floats(shift), floats(sums), floats(squares))
+                    floats(values), rows, channelCount, floats(shift), floats(sums), floats(squares), prefetch ? 1 : 0)
             } else if Scalar.self == Double.self {
                 bn_wide_shifted_sums_rows_double(
-                    doubles(values), rows, channelCount, doubles(shift), doubles(sums), doubles(squares))
+                    doubles(values), rows, channelCount, doubles(shift), doubles(sums), doubles(squares),
+                    prefetch ? 1 : 0)
             } else {
                 return false
             }
