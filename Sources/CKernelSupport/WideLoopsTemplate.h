@@ -132,8 +132,9 @@ WIDE_TARGET void NAME(bn_wide_flush_accumulators)(
 // at 1.14-1.63 ms (Zen 5), channels-first runs of the same bytes 0.68-0.80. A prefetch of the data 8 KiB
 // ahead brings it to 0.66-0.83 (512 channels: 1.57-1.95 → 0.73-0.75), but costs up to 27% in cache
 // (256x1024), so the caller asks for it only for tensors beyond the cache; row blocks do not take it
-// (slower with it). The register rows (below) take it too: without it, their masked sums (the ReLU
-// backward's) read 64x56x56x128 at 8.1-12.2 ms against 5.5-7.6 unmasked; with it at 5.4-6.5.
+// (slower with it). The register rows (below) take it too, for tensors beyond the L2 (the caller's
+// `Fused.rowPrefetch`): without it, their masked sums (the ReLU backward's) read 64x56x56x128 at
+// 8.1-12.2 ms against 5.5-7.6 unmasked; with it at 5.4-6.5.
 // docs/BENCHMARK_NOTES.md, "Prefetch in the row sums" and "Prefetch in the register rows".
 #define WIDE_PREFETCH_BYTES 8192
 
@@ -382,14 +383,17 @@ WIDE_INLINE void NAME(shifted_sums_blocks)(
 }
 
 /// `Fused.interleavedShiftedSums`' rows: `sums[c] += x - shift[c]`, `squares[c] += (x - shift[c])²`.
-/// `prefetch` (for tensors that stream from memory, `Fused.streamsOutput`): the register rows prefetch
-/// their data WIDE_PREFETCH_BYTES ahead (the row blocks gained nothing from it).
+/// `prefetch` (`Fused.RowPrefetch`): with BN_WIDE_PREFETCH_REGISTER_ROWS the register rows prefetch their
+/// data WIDE_PREFETCH_BYTES ahead (the row blocks gained nothing from it).
 WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
     const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares,
     int prefetch) {
     switch (NAME(register_row_vectors)(channel_count)) {
 #define WIDE_REGISTER_CASE(COUNT) \
-    case COUNT: NAME(shifted_sums_registers_##COUNT)(values, rows, shift, sums, squares, prefetch); return;
+    case COUNT:                                                                                                  \
+        NAME(shifted_sums_registers_##COUNT)(values, rows, shift, sums, squares,                                 \
+                                             (prefetch & BN_WIDE_PREFETCH_REGISTER_ROWS) != 0);                  \
+        return;
     WIDE_REGISTER_COUNTS(WIDE_REGISTER_CASE)
 #undef WIDE_REGISTER_CASE
     default: break;
@@ -734,8 +738,8 @@ WIDE_INLINE void NAME(gradient_sums_rows)(
 /// `Fused.reduceRows`' rows: `sum_gradient[c] += dz`, `sum_product[c] += dz · (x - center[c])`, where
 /// `dz` is `dy` masked by `forward_output <= 0` (and stored to `masked_gradient`) when `forward_output`
 /// is given, else masked by `x - center[c] <= bound[c]` when `bound` is given, else `dy`. `prefetch`
-/// (for tensors that stream from memory, `Fused.streamsOutput`): rows walked one by one (in the row loop or
-/// the register rows) prefetch their data WIDE_PREFETCH_BYTES ahead.
+/// (`Fused.RowPrefetch`): with BN_WIDE_PREFETCH_ROWS the row loop's rows walked one by one, with
+/// BN_WIDE_PREFETCH_REGISTER_ROWS the register rows prefetch their data WIDE_PREFETCH_BYTES ahead.
 WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
     const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
@@ -744,13 +748,15 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
 #define WIDE_REGISTER_CASE(COUNT)                                                                                \
     case COUNT:                                                                                                  \
         NAME(gradient_sums_registers_##COUNT)(input, gradient, rows, center, forward_output, masked_gradient,    \
-                                              bound, sum_gradient, sum_product, prefetch);                       \
+                                              bound, sum_gradient, sum_product,                                  \
+                                              (prefetch & BN_WIDE_PREFETCH_REGISTER_ROWS) != 0);                 \
         return;
     WIDE_REGISTER_COUNTS(WIDE_REGISTER_CASE)
 #undef WIDE_REGISTER_CASE
     default: break;
     }
     // One loop per filter and prefetch choice.
+    prefetch &= BN_WIDE_PREFETCH_ROWS;
 #define WIDE_GRADIENT_SUMS_ROWS(KIND, PREFETCH)                                                               \
     NAME(gradient_sums_rows)(NAME(KIND), input, gradient, rows, channel_count, center, forward_output,       \
                              masked_gradient, bound, sum_gradient, sum_product, PREFETCH)

@@ -11,6 +11,11 @@
 /// called only then.
 int bn_wide_loops_available(void);
 
+/// The row sums' `prefetch` argument, bits: the row loop's rows walked one by one prefetch their data
+/// ahead, the AVX-512 register rows prefetch theirs (Fused.RowPrefetch says when each pays).
+#define BN_WIDE_PREFETCH_ROWS 1
+#define BN_WIDE_PREFETCH_REGISTER_ROWS 2
+
 #define WIDE_LOOPS_DECLARE(SCALAR, SUFFIX)                                                                   \
     void bn_wide_shifted_sums_rows_##SUFFIX(                                                                 \
         const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares, \

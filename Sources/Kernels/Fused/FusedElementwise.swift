@@ -164,12 +164,12 @@ extension Fused {
     }
 
     /// Per-channel `Σ dz` and `Σ dz · (x - center)` over `rows` interleaved rows, added into `Double`
-    /// sums, where `dz` is `filter`'s gradient (indexed from the first row). `prefetch`: the AVX2 loop
-    /// prefetches the data ahead (for tensors that stream from memory; the sums are the same either way).
+    /// sums, where `dz` is `filter`'s gradient (indexed from the first row). `prefetch`: what of the AVX2
+    /// loops prefetches the data ahead (``rowPrefetch(_:_:)``; the sums are the same either way).
     static func reduceRows<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
         center: UnsafePointer<Scalar>, sumGradient: UnsafeMutablePointer<Double>,
-        sumGradientTimesCentered: UnsafeMutablePointer<Double>, filter: Filter, prefetch: Bool = false
+        sumGradientTimesCentered: UnsafeMutablePointer<Double>, filter: Filter, prefetch: RowPrefetch = []
     ) {
         let vectorEnd = channelCount - channelCount % width
         accumulateRows(

@@ -132,8 +132,7 @@ enum FusedPasses {
         ).map { Scalar($0) }
         // Rows are summed as group rows of `width` positions, then folded back to channels.
         let width = grouping.width
-        // Tensors beyond the cache stream from memory; there the register rows prefetch ahead.
-        let prefetchesRows = Fused.streamsOutput(geometry, Scalar.self)
+        let prefetch = Fused.rowPrefetch(geometry, Scalar.self)
         var sums = [Double](repeating: 0, count: width * parts)
         var squares = [Double](repeating: 0, count: width * parts)
         grouping.tiled(shift).withUnsafeBufferPointer { shiftBuffer in
@@ -151,7 +150,7 @@ enum FusedPasses {
                     Fused.interleavedShiftedSums(
                         input + firstValue, rows: rowCount, channelCount: rowLength,
                         shift: shiftPointer, sums: sumsPointer + part * width, squares: squaresPointer + part * width,
-                        prefetch: prefetchesRows)
+                        prefetch: prefetch)
                 }
             }
         }}}
@@ -380,9 +379,7 @@ enum FusedPasses {
         let rowGrouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts)
         let grouping = rowGrouping ?? .ungrouped(channelCount: channelCount)
         let width = grouping.width
-        // Tensors beyond the cache (the streaming stores' threshold) stream from memory; there the row
-        // sums prefetch their data ahead (the AVX2 loop; WideLoopsTemplate.h, WIDE_PREFETCH_BYTES).
-        let prefetchesRows = Fused.streamsOutput(geometry, Scalar.self)
+        let prefetch = Fused.rowPrefetch(geometry, Scalar.self)
         var sumGradient = [Double](repeating: 0, count: width * parts)
         var sumProduct = [Double](repeating: 0, count: width * parts)
         sumGradient.withUnsafeMutableBufferPointer { gradientBuffer in
@@ -417,7 +414,7 @@ enum FusedPasses {
                             Fused.reduceRows(
                                 input + offset, gradient + offset, rows: rowCount, channelCount: rowLength,
                                 center: center, sumGradient: partGradient, sumGradientTimesCentered: partProduct,
-                                filter: filter, prefetch: prefetchesRows)
+                                filter: filter, prefetch: prefetch)
                         }
                         if let mask = sharedMask.value {
                             reduce(mask.advanced(by: offset))

@@ -80,11 +80,11 @@ extension Fused {
     }
 
     /// Adds `Σ(x - shift[c])` and `Σ(x - shift[c])²` over `rows` interleaved rows into `sums`/`squares`.
-    /// `prefetch`: the AVX2 loop prefetches the data ahead (for tensors that stream from memory; the sums
-    /// are the same either way).
+    /// `prefetch`: what of the AVX2 loops prefetches the data ahead (``rowPrefetch(_:_:)``; the sums are
+    /// the same either way).
     static func interleavedShiftedSums<Scalar: BatchNormScalar>(
         _ values: UnsafePointer<Scalar>, rows: Int, channelCount: Int, shift: UnsafePointer<Scalar>,
-        sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>, prefetch: Bool = false
+        sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>, prefetch: RowPrefetch = []
     ) {
         let vectorEnd = channelCount - channelCount % width
         accumulateRows(rows, channelCount: channelCount, alignedWith: values, into: sums, squares) { rows, sumAccumulator, squareAccumulator in

@@ -160,6 +160,33 @@ extension Fused {
         return geometry.elementCount * MemoryLayout<Scalar>.stride >= streamingThresholdBytes
     }
 
+    /// What the AVX2 row sums prefetch (`WideLoops.h`'s `prefetch` bits), by the bytes of one tensor of
+    /// `geometry`. The row loop's rows walked one by one prefetch only for tensors that stream from
+    /// memory (``streamsOutput(_:_:)``): in cache it cost up to 27%. The AVX-512 register rows prefetch
+    /// from ``registerRowPrefetchThresholdBytes`` on, where tensors spill the L2 and the masked sums
+    /// lose their memory parallelism without it (docs/BENCHMARK_NOTES.md, "Prefetch in the register rows").
+    static func rowPrefetch<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type) -> RowPrefetch {
+        var prefetch: RowPrefetch = []
+        if streamsOutput(geometry, Scalar.self) { prefetch.formUnion([.rowLoop, .registerRows]) }
+        if geometry.elementCount * MemoryLayout<Scalar>.stride >= registerRowPrefetchThresholdBytes {
+            prefetch.insert(.registerRows)
+        }
+        return prefetch
+    }
+
+    /// Which AVX2 row loops prefetch their data ahead (`WideLoops.h`'s bits).
+    struct RowPrefetch: OptionSet {
+        let rawValue: Int32
+        /// The row loop's rows walked one by one (`BN_WIDE_PREFETCH_ROWS`).
+        static let rowLoop = RowPrefetch(rawValue: Int32(BN_WIDE_PREFETCH_ROWS))
+        /// The AVX-512 register rows (`BN_WIDE_PREFETCH_REGISTER_ROWS`).
+        static let registerRows = RowPrefetch(rawValue: Int32(BN_WIDE_PREFETCH_REGISTER_ROWS))
+    }
+
+    /// 4 MiB: beyond the 1-2 MiB L2 per core. At 6-13 MB (32x28x28x128, 16x56x56x64) the register rows
+    /// were 10-25% faster with the prefetch; in L2 (1 MB) it cost 10%.
+    static let registerRowPrefetchThresholdBytes = 4 << 20
+
     /// 16 MiB, half the 32 MiB L3 of the machines we measure on. A larger output would not survive in
     /// cache until the next layer reads it anyway, and streaming it saves the read-for-ownership of
     /// every line; a smaller one stays in cache for the next layer, which a streaming store would

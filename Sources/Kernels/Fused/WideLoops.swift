@@ -31,21 +31,20 @@ extension Fused {
         static var enabled: Bool { supported && FusedTuning.swiftLoopsOverride != true }
 
         /// ``Fused/interleavedShiftedSums(_:rows:channelCount:shift:sums:squares:prefetch:)``'s rows, added
-        /// into working-precision accumulators. `prefetch`: the AVX-512 register rows prefetch their data
-        /// ahead (the tensor streams from memory).
+        /// into working-precision accumulators. `prefetch`: what prefetches its data ahead.
         @inline(__always)
         static func shiftedSumsRows<Scalar: BatchNormScalar>(
             _ values: UnsafePointer<Scalar>, rows: Int, channelCount: Int, shift: UnsafePointer<Scalar>,
-            sums: UnsafeMutablePointer<Scalar>, squares: UnsafeMutablePointer<Scalar>, prefetch: Bool
+            sums: UnsafeMutablePointer<Scalar>, squares: UnsafeMutablePointer<Scalar>, prefetch: RowPrefetch
         ) -> Bool {
             guard enabled else { return false }
             if Scalar.self == Float.self {
                 bn_wide_shifted_sums_rows_float(
-                    floats(values), rows, channelCount, floats(shift), floats(sums), floats(squares), prefetch ? 1 : 0)
+                    floats(values), rows, channelCount, floats(shift), floats(sums), floats(squares), prefetch.rawValue)
             } else if Scalar.self == Double.self {
                 bn_wide_shifted_sums_rows_double(
                     doubles(values), rows, channelCount, doubles(shift), doubles(sums), doubles(squares),
-                    prefetch ? 1 : 0)
+                    prefetch.rawValue)
             } else {
                 return false
             }
@@ -97,25 +96,25 @@ extension Fused {
 
         /// ``Fused/reduceRows(_:_:rows:channelCount:center:sumGradient:sumGradientTimesCentered:filter:prefetch:)``'s
         /// rows, added into working-precision accumulators; `input` and `gradient` start at the filter's
-        /// index `firstIndex`. `prefetch`: rows walked one by one (not the row blocks) prefetch their data
-        /// ahead (the tensor streams from memory).
+        /// index `firstIndex`. `prefetch`: what prefetches its data ahead (rows walked one by one, not the
+        /// row blocks).
         @inline(__always)
         static func gradientSumsRows<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
             _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
             center: UnsafePointer<Scalar>, filter: Filter, firstIndex: Int, sumGradient: UnsafeMutablePointer<Scalar>,
-            sumProduct: UnsafeMutablePointer<Scalar>, prefetch: Bool
+            sumProduct: UnsafeMutablePointer<Scalar>, prefetch: RowPrefetch
         ) -> Bool {
             guard enabled, let wide = filter.wideFilter?.advanced(by: firstIndex) else { return false }
             if Scalar.self == Float.self {
                 bn_wide_gradient_sums_rows_float(
                     floats(input), floats(gradient), rows, channelCount, floats(center),
                     wide.forwardOutput.map(floats), wide.maskedGradient.map(floats), wide.bound.map(floats),
-                    floats(sumGradient), floats(sumProduct), prefetch ? 1 : 0)
+                    floats(sumGradient), floats(sumProduct), prefetch.rawValue)
             } else if Scalar.self == Double.self {
                 bn_wide_gradient_sums_rows_double(
                     doubles(input), doubles(gradient), rows, channelCount, doubles(center),
                     wide.forwardOutput.map(doubles), wide.maskedGradient.map(doubles), wide.bound.map(doubles),
-                    doubles(sumGradient), doubles(sumProduct), prefetch ? 1 : 0)
+                    doubles(sumGradient), doubles(sumProduct), prefetch.rawValue)
             } else {
                 return false
             }
