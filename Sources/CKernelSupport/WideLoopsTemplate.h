@@ -138,6 +138,14 @@ WIDE_TARGET void NAME(bn_wide_flush_accumulators)(
 // docs/BENCHMARK_NOTES.md, "Prefetch in the row sums" and "Prefetch in the register rows".
 #define WIDE_PREFETCH_BYTES 8192
 
+/// Prefetches, for reading, the cache lines of the vector WIDE_PREFETCH_BYTES past `pointer` (when
+/// `prefetch`; prefetches do not fault, so places past an array's end are harmless).
+WIDE_INLINE void NAME(prefetch_ahead)(const SCALAR *pointer, const int prefetch) {
+    for (size_t byte = 0; prefetch && byte < sizeof(VECTOR); byte += 64) {
+        __builtin_prefetch((const char *)pointer + WIDE_PREFETCH_BYTES + byte, 0, 3);
+    }
+}
+
 // MARK: - Register rows
 
 // Rows of `16 · COUNT` values (COUNT ≤ WIDE_REGISTER_VECTORS: 512 bytes) with every per-channel
@@ -159,9 +167,7 @@ WIDE_INLINE void NAME(shifted_sums_registers)(
     for (ptrdiff_t row = 0; row < rows; row++) {
         const SCALAR *row_values = values + row * WIDE_LANES * count;
         for (int v = 0; v < count; v++) {
-            for (size_t byte = 0; prefetch && byte < sizeof(VECTOR); byte += 64) {
-                __builtin_prefetch((const char *)(row_values + WIDE_LANES * v) + WIDE_PREFETCH_BYTES + byte, 0, 3);
-            }
+            NAME(prefetch_ahead)(row_values + WIDE_LANES * v, prefetch);
             VECTOR d = NAME(load)(row_values + WIDE_LANES * v) - NAME(load)(shift + WIDE_LANES * v);
             sum[v] = sum[v] + d;
             square[v] = square[v] + d * d;
@@ -188,13 +194,9 @@ WIDE_INLINE void NAME(gradient_sums_registers)(
         ptrdiff_t offset = row * WIDE_LANES * count;
         for (int v = 0; v < count; v++) {
             ptrdiff_t index = offset + WIDE_LANES * v;
-            for (size_t byte = 0; prefetch && byte < sizeof(VECTOR); byte += 64) {
-                __builtin_prefetch((const char *)(input + index) + WIDE_PREFETCH_BYTES + byte, 0, 3);
-                __builtin_prefetch((const char *)(gradient + index) + WIDE_PREFETCH_BYTES + byte, 0, 3);
-                if (kind == NAME(forward_output_mask)) {
-                    __builtin_prefetch((const char *)(forward_output + index) + WIDE_PREFETCH_BYTES + byte, 0, 3);
-                }
-            }
+            NAME(prefetch_ahead)(input + index, prefetch);
+            NAME(prefetch_ahead)(gradient + index, prefetch);
+            if (kind == NAME(forward_output_mask)) NAME(prefetch_ahead)(forward_output + index, prefetch);
             VECTOR centered = NAME(load)(input + index) - NAME(load)(center + WIDE_LANES * v);
             VECTOR dz = NAME(filter_vector)(kind, NAME(load)(gradient + index), centered, index, WIDE_LANES * v,
                                             forward_output, masked_gradient, bound);

@@ -169,7 +169,7 @@ extension Fused {
     static func reduceRows<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
         center: UnsafePointer<Scalar>, sumGradient: UnsafeMutablePointer<Double>,
-        sumGradientTimesCentered: UnsafeMutablePointer<Double>, filter: Filter, prefetch: RowPrefetch = []
+        sumGradientTimesCentered: UnsafeMutablePointer<Double>, filter: Filter, prefetch: RowPrefetch
     ) {
         let vectorEnd = channelCount - channelCount % width
         accumulateRows(

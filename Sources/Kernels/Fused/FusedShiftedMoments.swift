@@ -84,7 +84,7 @@ extension Fused {
     /// the same either way).
     static func interleavedShiftedSums<Scalar: BatchNormScalar>(
         _ values: UnsafePointer<Scalar>, rows: Int, channelCount: Int, shift: UnsafePointer<Scalar>,
-        sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>, prefetch: RowPrefetch = []
+        sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>, prefetch: RowPrefetch
     ) {
         let vectorEnd = channelCount - channelCount % width
         accumulateRows(rows, channelCount: channelCount, alignedWith: values, into: sums, squares) { rows, sumAccumulator, squareAccumulator in

@@ -166,12 +166,9 @@ extension Fused {
     /// from ``registerRowPrefetchThresholdBytes`` on, where tensors spill the L2 and the masked sums
     /// lose their memory parallelism without it (docs/BENCHMARK_NOTES.md, "Prefetch in the register rows").
     static func rowPrefetch<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type) -> RowPrefetch {
-        var prefetch: RowPrefetch = []
-        if streamsOutput(geometry, Scalar.self) { prefetch.formUnion([.rowLoop, .registerRows]) }
-        if geometry.elementCount * MemoryLayout<Scalar>.stride >= registerRowPrefetchThresholdBytes {
-            prefetch.insert(.registerRows)
-        }
-        return prefetch
+        if streamsOutput(geometry, Scalar.self) { return [.rowLoop, .registerRows] }
+        let bytes = geometry.elementCount * MemoryLayout<Scalar>.stride
+        return bytes >= registerRowPrefetchThresholdBytes ? .registerRows : []
     }
 
     /// Which AVX2 row loops prefetch their data ahead (`WideLoops.h`'s bits).
