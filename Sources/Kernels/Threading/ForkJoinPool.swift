@@ -38,7 +38,9 @@ package final class ForkJoinPool: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let wakeUp: UnsafeMutablePointer<pthread_cond_t>
 
-    private init() {
+    /// A pool of its own, with no workers until its first job. The kernels use ``shared``; tests make
+    /// their own so that no other code can hold the pool while they check what it does.
+    package init() {
         mutex = .allocate(capacity: 1)
         wakeUp = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
