@@ -266,9 +266,9 @@ WIDE_INLINE void NAME(gradient_sums_run)(
         for (; index + WIDE_LANES <= end; index += WIDE_LANES) {
             VECTOR centered = NAME(load)(input + index) - center_;
             VECTOR dz = NAME(load)(gradient + index);
-            if (kind == NAME(forward_output_mask)) {
+            if (NAME(reads_forward_output)(kind)) {
                 dz = NAME(zero_where_at_most)(dz, NAME(load)(forward_output + index), (VECTOR)0);
-                NAME(store)(masked_gradient + index, dz, 0);
+                if (kind == NAME(forward_output_mask)) NAME(store)(masked_gradient + index, dz, 0);
             } else if (kind == NAME(bounded_mask)) {
                 dz = NAME(zero_where_at_most)(dz, centered, bound_);
             }
@@ -296,10 +296,10 @@ WIDE_INLINE void NAME(gradient_sums_runs_body)(
     ptrdiff_t channel = first_run % channel_count;
     for (ptrdiff_t run = first_run; run < first_run + run_count; run++) {
         ptrdiff_t offset = run * run_length;
-        int masked = kind == NAME(forward_output_mask);
+        int masked = NAME(reads_forward_output)(kind), stored = kind == NAME(forward_output_mask);
         double run_gradient, run_product;
         NAME(gradient_sums_run)(kind, input + offset, gradient + offset, run_length, center[channel],
-                                masked ? forward_output + offset : 0, masked ? masked_gradient + offset : 0,
+                                masked ? forward_output + offset : 0, stored ? masked_gradient + offset : 0,
                                 kind == NAME(bounded_mask) ? bound + channel : 0, &run_gradient, &run_product);
         sum_gradient[channel] += run_gradient;
         sum_product[channel] += run_product;
@@ -309,18 +309,22 @@ WIDE_INLINE void NAME(gradient_sums_runs_body)(
 
 /// `FusedPasses.reductionsInDouble`' channels-first loop over the runs of one part (`Fused.reduceRuns`):
 /// each run's sums added into its channel's `sum_gradient` and `sum_product` (`double`, per channel).
-/// With `forward_output` (and `masked_gradient`, both at the tensor's first value) the mask from `y`,
+/// With `forward_output` (and `masked_gradient`, both at the tensor's first value; a null `masked_gradient`
+/// leaves the store to the caller) the mask from `y`,
 /// with `bound` (per channel) the bounded mask, else `dy` itself.
 WIDE_TARGET void NAME(bn_wide_gradient_sums_runs)(
     const SCALAR *input, const SCALAR *gradient, ptrdiff_t first_run, ptrdiff_t run_count, ptrdiff_t run_length,
     ptrdiff_t channel_count, const SCALAR *center, const SCALAR *forward_output, SCALAR *masked_gradient,
     const SCALAR *bound, double *sum_gradient, double *sum_product) {
-    int kind = forward_output ? NAME(forward_output_mask) : bound ? NAME(bounded_mask) : NAME(unfiltered);
+    int kind = forward_output ? NAME(forward_output_kind)(masked_gradient)
+               : bound ? NAME(bounded_mask) : NAME(unfiltered);
 #define RUN_SUMS(kind)                                                                                         \
     NAME(gradient_sums_runs_body)(kind, input, gradient, first_run, run_count, run_length, channel_count, center,  \
                                   forward_output, masked_gradient, bound, sum_gradient, sum_product)
     if (kind == NAME(forward_output_mask)) {
         RUN_SUMS(NAME(forward_output_mask));
+    } else if (kind == NAME(forward_output_mask_unstored)) {
+        RUN_SUMS(NAME(forward_output_mask_unstored));
     } else if (kind == NAME(bounded_mask)) {
         RUN_SUMS(NAME(bounded_mask));
     } else {

@@ -80,14 +80,29 @@ WIDE_INLINE ptrdiff_t NAME(next_channel)(ptrdiff_t channel, ptrdiff_t channel_co
 
 // MARK: - Gradient filters
 
-enum { NAME(unfiltered) = 0, NAME(forward_output_mask) = 1, NAME(bounded_mask) = 2 };
+/// The filters: `dy` itself; `dy` masked where `y <= 0` and stored to `masked_gradient`; the same mask
+/// with the store left to `NAME(bn_wide_masked_gradient)` (`masked_gradient` null: the caller streams it
+/// after the sums); `dy` masked where `x - center <= bound`.
+enum {
+    NAME(unfiltered) = 0, NAME(forward_output_mask) = 1, NAME(bounded_mask) = 2, NAME(forward_output_mask_unstored) = 3
+};
+
+/// Whether `kind` masks `dy` by the forward output (stored or not).
+WIDE_INLINE int NAME(reads_forward_output)(int kind) {
+    return kind == NAME(forward_output_mask) || kind == NAME(forward_output_mask_unstored);
+}
+
+/// The mask-from-`y` filter for a call's pointers: the store deferred when there is no `masked_gradient`.
+WIDE_INLINE int NAME(forward_output_kind)(const SCALAR *masked_gradient) {
+    return masked_gradient ? NAME(forward_output_mask) : NAME(forward_output_mask_unstored);
+}
 
 WIDE_INLINE SCALAR NAME(filter)(
     int kind, SCALAR dy, SCALAR centered, ptrdiff_t index, ptrdiff_t channel, const SCALAR *forward_output,
     SCALAR *masked_gradient, const SCALAR *bound) {
-    if (kind == NAME(forward_output_mask)) {
+    if (NAME(reads_forward_output)(kind)) {
         SCALAR dz = forward_output[index] <= 0 ? 0 : dy;
-        masked_gradient[index] = dz;
+        if (kind == NAME(forward_output_mask)) masked_gradient[index] = dz;
         return dz;
     }
     if (kind == NAME(bounded_mask)) return centered <= bound[channel] ? 0 : dy;
@@ -97,9 +112,9 @@ WIDE_INLINE SCALAR NAME(filter)(
 WIDE_INLINE VECTOR NAME(filter_vector)(
     int kind, VECTOR dy, VECTOR centered, ptrdiff_t index, ptrdiff_t channel, const SCALAR *forward_output,
     SCALAR *masked_gradient, const SCALAR *bound) {
-    if (kind == NAME(forward_output_mask)) {
+    if (NAME(reads_forward_output)(kind)) {
         VECTOR dz = NAME(zero_where_at_most)(dy, NAME(load)(forward_output + index), (VECTOR)0);
-        NAME(store)(masked_gradient + index, dz, 0);
+        if (kind == NAME(forward_output_mask)) NAME(store)(masked_gradient + index, dz, 0);
         return dz;
     }
     if (kind == NAME(bounded_mask)) return NAME(zero_where_at_most)(dy, centered, NAME(load)(bound + channel));
@@ -196,7 +211,7 @@ WIDE_INLINE void NAME(gradient_sums_registers)(
             ptrdiff_t index = offset + WIDE_LANES * v;
             NAME(prefetch_ahead)(input + index, prefetch);
             NAME(prefetch_ahead)(gradient + index, prefetch);
-            if (kind == NAME(forward_output_mask)) NAME(prefetch_ahead)(forward_output + index, prefetch);
+            if (NAME(reads_forward_output)(kind)) NAME(prefetch_ahead)(forward_output + index, prefetch);
             VECTOR centered = NAME(load)(input + index) - NAME(load)(center + WIDE_LANES * v);
             VECTOR dz = NAME(filter_vector)(kind, NAME(load)(gradient + index), centered, index, WIDE_LANES * v,
                                             forward_output, masked_gradient, bound);
@@ -226,9 +241,12 @@ WIDE_INLINE void NAME(gradient_sums_registers)(
         const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, const SCALAR *center,                      \
         const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,      \
         SCALAR *sum_product, int prefetch) {                                                                    \
-        if (forward_output) {                                                                                   \
+        if (forward_output && masked_gradient) {                                                                \
             if (prefetch) WIDE_GRADIENT_SUMS_REGISTERS(COUNT, forward_output_mask, 1);                          \
             else WIDE_GRADIENT_SUMS_REGISTERS(COUNT, forward_output_mask, 0);                                   \
+        } else if (forward_output) {                                                                            \
+            if (prefetch) WIDE_GRADIENT_SUMS_REGISTERS(COUNT, forward_output_mask_unstored, 1);                 \
+            else WIDE_GRADIENT_SUMS_REGISTERS(COUNT, forward_output_mask_unstored, 0);                          \
         } else if (bound) {                                                                                     \
             if (prefetch) WIDE_GRADIENT_SUMS_REGISTERS(COUNT, bounded_mask, 1);                                 \
             else WIDE_GRADIENT_SUMS_REGISTERS(COUNT, bounded_mask, 0);                                          \
@@ -682,13 +700,13 @@ WIDE_INLINE void NAME(gradient_sums_body)(
                 if (prefetch) {                                                                               \
                     __builtin_prefetch(input + index_ + ahead, 0, 3);                                         \
                     __builtin_prefetch(gradient + index_ + ahead, 0, 3);                                      \
-                    if (kind == NAME(forward_output_mask)) __builtin_prefetch(forward_output + index_ + ahead, 0, 3); \
+                    if (NAME(reads_forward_output)(kind)) __builtin_prefetch(forward_output + index_ + ahead, 0, 3); \
                 }                                                                                             \
                 V centered = WIDE_LOAD(V, input + index_) - center_;                                          \
                 V dz = WIDE_LOAD(V, gradient + index_);                                                       \
-                if (kind == NAME(forward_output_mask)) {                                                      \
+                if (NAME(reads_forward_output)(kind)) {                                                       \
                     dz = (V)((M)dz & ~(WIDE_LOAD(V, forward_output + index_) <= (V)0));                       \
-                    WIDE_STORE(V, masked_gradient + index_, dz);                                              \
+                    if (kind == NAME(forward_output_mask)) WIDE_STORE(V, masked_gradient + index_, dz);       \
                 } else if (kind == NAME(bounded_mask)) {                                                      \
                     dz = (V)((M)dz & ~(centered <= WIDE_LOAD(V, bound + channel)));                           \
                 }                                                                                             \
@@ -727,7 +745,8 @@ WIDE_INLINE void NAME(gradient_sums_rows)(
     SCALAR *sum_product, const int prefetch) {
     // The center (and the bound) and two accumulators; input and gradient (and the forward output and
     // the masked gradient).
-    int touched = kind == NAME(forward_output_mask) ? 7 : kind == NAME(bounded_mask) ? 6 : 5;
+    int touched = kind == NAME(forward_output_mask) ? 7
+                  : kind == NAME(forward_output_mask_unstored) || kind == NAME(bounded_mask) ? 6 : 5;
     ptrdiff_t blocked = NAME(block_rows_count)(rows, NAME(blocks_rows)(channel_count, touched));
     NAME(gradient_sums_body)(kind, input, gradient, blocked, channel_count, center, forward_output, masked_gradient,
                              bound, sum_gradient, sum_product, WIDE_BLOCK_ROWS, 0);
@@ -738,8 +757,8 @@ WIDE_INLINE void NAME(gradient_sums_rows)(
 }
 
 /// `Fused.reduceRows`' rows: `sum_gradient[c] += dz`, `sum_product[c] += dz · (x - center[c])`, where
-/// `dz` is `dy` masked by `forward_output <= 0` (and stored to `masked_gradient`) when `forward_output`
-/// is given, else masked by `x - center[c] <= bound[c]` when `bound` is given, else `dy`. `prefetch`
+/// `dz` is `dy` masked by `forward_output <= 0` (and stored to `masked_gradient`, unless that is null) when
+/// `forward_output` is given, else masked by `x - center[c] <= bound[c]` when `bound` is given, else `dy`. `prefetch`
 /// (`Fused.RowPrefetch`): with BN_WIDE_PREFETCH_ROWS the row loop's rows walked one by one, with
 /// BN_WIDE_PREFETCH_REGISTER_ROWS the register rows prefetch their data WIDE_PREFETCH_BYTES ahead.
 WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
@@ -762,14 +781,36 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
 #define WIDE_GRADIENT_SUMS_ROWS(KIND, PREFETCH)                                                               \
     NAME(gradient_sums_rows)(NAME(KIND), input, gradient, rows, channel_count, center, forward_output,       \
                              masked_gradient, bound, sum_gradient, sum_product, PREFETCH)
-    if (forward_output) {
+    if (forward_output && masked_gradient) {
         if (prefetch) WIDE_GRADIENT_SUMS_ROWS(forward_output_mask, 1); else WIDE_GRADIENT_SUMS_ROWS(forward_output_mask, 0);
+    } else if (forward_output) {
+        if (prefetch) WIDE_GRADIENT_SUMS_ROWS(forward_output_mask_unstored, 1);
+        else WIDE_GRADIENT_SUMS_ROWS(forward_output_mask_unstored, 0);
     } else if (bound) {
         if (prefetch) WIDE_GRADIENT_SUMS_ROWS(bounded_mask, 1); else WIDE_GRADIENT_SUMS_ROWS(bounded_mask, 0);
     } else {
         if (prefetch) WIDE_GRADIENT_SUMS_ROWS(unfiltered, 1); else WIDE_GRADIENT_SUMS_ROWS(unfiltered, 0);
     }
 #undef WIDE_GRADIENT_SUMS_ROWS
+}
+
+/// The deferred store of `NAME(forward_output_mask_unstored)` (`Fused.WideLoops.maskedGradient`):
+/// `masked_gradient = forward_output <= 0 ? 0 : gradient` over `count` values with streaming stores, values
+/// one by one until `masked_gradient` is aligned for them and after the last whole vector. The same values
+/// as the filters' stores; the caller fences the streaming stores before another thread reads them.
+WIDE_TARGET void NAME(bn_wide_masked_gradient)(
+    const SCALAR *gradient, const SCALAR *forward_output, SCALAR *masked_gradient, ptrdiff_t count) {
+    ptrdiff_t index = 0;
+    for (ptrdiff_t head = NAME(streaming_head)(masked_gradient, count); index < head; index++) {
+        masked_gradient[index] = forward_output[index] <= 0 ? 0 : gradient[index];
+    }
+    for (; index + WIDE_LANES <= count; index += WIDE_LANES) {
+        VECTOR dz = NAME(zero_where_at_most)(NAME(load)(gradient + index), NAME(load)(forward_output + index), (VECTOR)0);
+        NAME(store)(masked_gradient + index, dz, 1);
+    }
+    for (; index < count; index++) {
+        masked_gradient[index] = forward_output[index] <= 0 ? 0 : gradient[index];
+    }
 }
 
 /// One value of the dx step: `input_gradient[index]`, whose channel is `channel`.

@@ -364,7 +364,8 @@ enum FusedPasses {
     }
 
     /// With a `mask`, the sums are of the masked gradient `dz = [y > 0] · dy`, which is also written
-    /// to `mask.maskedGradient` (each thread its own range); with `recomputed`, of `dz` from the
+    /// to `mask.maskedGradient` (each thread its own range; with streaming stores, after each chunk's
+    /// sums, when the tensor streams and the AVX2 loops run); with `recomputed`, of `dz` from the
     /// recomputed pre-activation (at most one of the two).
     static func reductionsInDouble<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, geometry: ChannelGeometry,
@@ -393,7 +394,11 @@ enum FusedPasses {
             let sharedGradient = Fused.SharedPointer(base: gradientBase)
             let sharedProduct = Fused.SharedPointer(base: productBase)
             let sharedCenter = UncheckedSendableBox(centerBase)
-            let sharedMask = UncheckedSendableBox(mask)
+            // A masked gradient as large as a streamed output skips its read for ownership too.
+            let streamsMaskedGradient = mask != nil && Fused.streamsOutput(geometry, Scalar.self)
+            var streamedMask = mask
+            streamedMask?.streamsMaskedGradient = streamsMaskedGradient
+            let sharedMask = UncheckedSendableBox(streamedMask)
             // (An empty array may still have a base address: no recomputed mask unless one was given.)
             let sharedRecomputed = UncheckedSendableBox(
                 recomputed == nil ? nil : recomputedScaleBuffer.baseAddress.flatMap { scale in
@@ -401,6 +406,8 @@ enum FusedPasses {
                 })
             let sharedMaskBound = UncheckedSendableBox(recomputed?.maskBound == nil ? nil : maskBoundBuffer.baseAddress)
             Fused.forEachPart(parts) { part in
+                // (Each thread fences its own streaming stores before the next pass reads them.)
+                defer { if streamsMaskedGradient { Fused.streamingFence() } }
                 let partGradient = sharedGradient.base + part * width
                 let partProduct = sharedProduct.base + part * width
                 let center = sharedCenter.value

@@ -46,10 +46,14 @@ extension Fused {
     struct GradientMask<Scalar: BatchNormScalar>: GradientFilter {
         let forwardOutput: UnsafePointer<Scalar>
         let maskedGradient: UnsafeMutablePointer<Scalar>
+        /// Whether the AVX2 loops store `dz` with streaming stores after each chunk's sums
+        /// (``WideFilter/streamsMaskedGradient``); the Swift loops store it in the loop either way.
+        var streamsMaskedGradient = false
 
         @inline(__always)
         func advanced(by offset: Int) -> Self {
-            Self(forwardOutput: forwardOutput + offset, maskedGradient: maskedGradient + offset)
+            Self(forwardOutput: forwardOutput + offset, maskedGradient: maskedGradient + offset,
+                 streamsMaskedGradient: streamsMaskedGradient)
         }
 
         @inline(__always)
@@ -66,7 +70,10 @@ extension Fused {
             return dz
         }
 
-        var wideFilter: WideFilter<Scalar>? { WideFilter(forwardOutput: forwardOutput, maskedGradient: maskedGradient) }
+        var wideFilter: WideFilter<Scalar>? {
+            WideFilter(forwardOutput: forwardOutput, maskedGradient: maskedGradient,
+                       streamsMaskedGradient: streamsMaskedGradient)
+        }
     }
 
     /// The ReLU mask recomputed from `x` over one channel's run: the forward's pre-activation

@@ -105,6 +105,57 @@ extension Fused {
             sumProduct: UnsafeMutablePointer<Scalar>, prefetch: RowPrefetch
         ) -> Bool {
             guard enabled, let wide = filter.wideFilter?.advanced(by: firstIndex) else { return false }
+            guard wide.streamsMaskedGradient, let forwardOutput = wide.forwardOutput,
+                  let maskedGradient = wide.maskedGradient else {
+                return gradientSumsRows(
+                    input, gradient, rows: rows, channelCount: channelCount, center: center, filter: wide,
+                    sumGradient: sumGradient, sumProduct: sumProduct, prefetch: prefetch)
+            }
+            // The sums without the store, then the masked gradient streamed while `dy` and `y` are in cache,
+            // a chunk of rows at a time. The accumulators carry over between calls: the same sums.
+            let unstored = WideFilter(forwardOutput: forwardOutput)
+            let rowsPerChunk = max(1, maskedGradientChunkValues / max(1, channelCount))
+            var row = 0
+            while row < rows {
+                let chunkRows = min(rowsPerChunk, rows - row)
+                let offset = row * channelCount
+                _ = gradientSumsRows(
+                    input + offset, gradient + offset, rows: chunkRows, channelCount: channelCount, center: center,
+                    filter: unstored.advanced(by: offset), sumGradient: sumGradient, sumProduct: sumProduct,
+                    prefetch: prefetch)
+                storeMaskedGradient(
+                    gradient + offset, forwardOutput + offset, maskedGradient + offset, count: chunkRows * channelCount)
+                row += chunkRows
+            }
+            return true
+        }
+
+        /// Values of `dy` and `y` a deferred masked-gradient store follows its sums by: 32 KiB of `Float`,
+        /// so the chunk's `dy` and `y` are still in L2 when the store reads them again.
+        static let maskedGradientChunkValues = 8_192
+
+        /// `maskedGradient = y <= 0 ? 0 : dy` over `count` values with streaming stores (the deferred
+        /// store of a ``WideFilter`` that ``WideFilter/streamsMaskedGradient``). Only after `enabled`.
+        @inline(__always)
+        static func storeMaskedGradient<Scalar: BatchNormScalar>(
+            _ gradient: UnsafePointer<Scalar>, _ forwardOutput: UnsafePointer<Scalar>,
+            _ maskedGradient: UnsafeMutablePointer<Scalar>, count: Int
+        ) {
+            if Scalar.self == Float.self {
+                bn_wide_masked_gradient_float(floats(gradient), floats(forwardOutput), floats(maskedGradient), count)
+            } else if Scalar.self == Double.self {
+                bn_wide_masked_gradient_double(
+                    doubles(gradient), doubles(forwardOutput), doubles(maskedGradient), count)
+            }
+        }
+
+        /// One call of the C row sums with `filter` as it is (a `maskedGradient` stored in the loop).
+        @inline(__always)
+        private static func gradientSumsRows<Scalar: BatchNormScalar>(
+            _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
+            center: UnsafePointer<Scalar>, filter wide: WideFilter<Scalar>, sumGradient: UnsafeMutablePointer<Scalar>,
+            sumProduct: UnsafeMutablePointer<Scalar>, prefetch: RowPrefetch
+        ) -> Bool {
             if Scalar.self == Float.self {
                 bn_wide_gradient_sums_rows_float(
                     floats(input), floats(gradient), rows, channelCount, floats(center),
@@ -170,17 +221,20 @@ extension Fused {
     }
 
     /// A gradient filter as the AVX2 loops take it: `dy` masked by `forwardOutput <= 0` (the masked
-    /// values stored to `maskedGradient`), or by `x - center <= bound[c]`, or neither (`dy` itself).
+    /// values stored to `maskedGradient`, if given), or by `x - center <= bound[c]`, or neither (`dy` itself).
     struct WideFilter<Scalar: BatchNormScalar> {
         var forwardOutput: UnsafePointer<Scalar>?
         var maskedGradient: UnsafeMutablePointer<Scalar>?
         var bound: UnsafePointer<Scalar>?
+        /// Whether the sums' callers store `maskedGradient` with streaming stores after each chunk's sums
+        /// (``Fused/WideLoops/storeMaskedGradient(_:_:_:count:)``) instead of the loop storing it.
+        var streamsMaskedGradient = false
 
         /// The filter for values from `offset` on (the bound is per channel and stays).
         @inline(__always)
         func advanced(by offset: Int) -> Self {
             Self(forwardOutput: forwardOutput.map { $0 + offset }, maskedGradient: maskedGradient.map { $0 + offset },
-                 bound: bound)
+                 bound: bound, streamsMaskedGradient: streamsMaskedGradient)
         }
     }
 }
