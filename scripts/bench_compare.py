@@ -615,7 +615,9 @@ def command_report(args):
     P("![ms per shape: default path vs the best of PyTorch and oneDNN](benchmarks.svg)")
     P("")
     P("Why the missed targets are missed, what each kernel change bought (A/B measurements) and what "
-      "would close the rest: [BENCHMARK_NOTES.md](BENCHMARK_NOTES.md).")
+      "would close the rest: [BENCHMARK_NOTES.md](BENCHMARK_NOTES.md). Batch norm with a fused ReLU or "
+      "add + ReLU beside PyTorch eager and oneDNN's `fuse_norm_relu`: [FUSED_BENCHMARKS.md](FUSED_BENCHMARKS.md) "
+      "(`scripts/bench-fused-compare.sh`).")
     P("")
     # ---------------------------------------------------------------- targets
     P("## Targets")
