@@ -316,7 +316,7 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_runs)(
     const SCALAR *input, const SCALAR *gradient, ptrdiff_t first_run, ptrdiff_t run_count, ptrdiff_t run_length,
     ptrdiff_t channel_count, const SCALAR *center, const SCALAR *forward_output, SCALAR *masked_gradient,
     const SCALAR *bound, double *sum_gradient, double *sum_product) {
-    int kind = forward_output ? NAME(forward_output_kind)(masked_gradient)
+    int kind = forward_output ? (masked_gradient ? NAME(forward_output_mask) : NAME(forward_output_mask_unstored))
                : bound ? NAME(bounded_mask) : NAME(unfiltered);
 #define RUN_SUMS(kind)                                                                                         \
     NAME(gradient_sums_runs_body)(kind, input, gradient, first_run, run_count, run_length, channel_count, center,  \

@@ -92,10 +92,6 @@ WIDE_INLINE int NAME(reads_forward_output)(int kind) {
     return kind == NAME(forward_output_mask) || kind == NAME(forward_output_mask_unstored);
 }
 
-/// The mask-from-`y` filter for a call's pointers: the store deferred when there is no `masked_gradient`.
-WIDE_INLINE int NAME(forward_output_kind)(const SCALAR *masked_gradient) {
-    return masked_gradient ? NAME(forward_output_mask) : NAME(forward_output_mask_unstored);
-}
 
 WIDE_INLINE SCALAR NAME(filter)(
     int kind, SCALAR dy, SCALAR centered, ptrdiff_t index, ptrdiff_t channel, const SCALAR *forward_output,

@@ -93,39 +93,27 @@ extension Fused.WideLoops {
         sumGradient: UnsafeMutablePointer<Double>, sumProduct: UnsafeMutablePointer<Double>
     ) -> Bool {
         guard enabled, Scalar.self == Float.self || Scalar.self == Double.self else { return false }
-        guard filter.streamsMaskedGradient, let forwardOutput = filter.forwardOutput,
-              let maskedGradient = filter.maskedGradient else {
-            return gradientSumsRuns(
-                input, gradient, firstRun: runs.lowerBound, runCount: runs.count, runLength: runLength,
-                channelCount: channelCount, center: center, filter: filter, sumGradient: sumGradient,
-                sumProduct: sumProduct)
+        guard let deferred = filter.deferredMaskedGradient else {
+            return gradientSumsRunsCall(
+                input, gradient, runs: runs, runLength: runLength, channelCount: channelCount, center: center,
+                filter: filter, sumGradient: sumGradient, sumProduct: sumProduct)
         }
-        // The sums without the store, then the masked gradient of those runs streamed while `dy` and `y`
-        // are in cache, whole runs at a time. Each run adds into its channel's sums in order: the same sums.
-        let unstored = Fused.WideFilter(forwardOutput: forwardOutput)
-        let runsPerChunk = max(1, maskedGradientChunkValues / max(1, runLength))
-        var run = runs.lowerBound
-        while run < runs.upperBound {
-            let chunkRuns = min(runsPerChunk, runs.upperBound - run)
-            _ = gradientSumsRuns(
-                input, gradient, firstRun: run, runCount: chunkRuns, runLength: runLength, channelCount: channelCount,
-                center: center, filter: unstored, sumGradient: sumGradient, sumProduct: sumProduct)
-            let offset = run * runLength
-            storeMaskedGradient(
-                gradient + offset, forwardOutput + offset, maskedGradient + offset, count: chunkRuns * runLength)
-            run += chunkRuns
+        // Each run adds into its channel's sums in order: the same sums.
+        withStreamedMaskedGradient(units: runs, unitLength: runLength, gradient, deferred) { chunk in
+            _ = gradientSumsRunsCall(
+                input, gradient, runs: chunk, runLength: runLength, channelCount: channelCount, center: center,
+                filter: deferred.unstored, sumGradient: sumGradient, sumProduct: sumProduct)
         }
         return true
     }
 
     /// One call of the C run sums with `filter` as it is (a `maskedGradient` stored in the loop).
     @inline(__always)
-    private static func gradientSumsRuns<Scalar: BatchNormScalar>(
-        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, firstRun: Int, runCount: Int, runLength: Int,
+    private static func gradientSumsRunsCall<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, runs: Range<Int>, runLength: Int,
         channelCount: Int, center: UnsafePointer<Scalar>, filter: Fused.WideFilter<Scalar>,
         sumGradient: UnsafeMutablePointer<Double>, sumProduct: UnsafeMutablePointer<Double>
     ) -> Bool {
-        let runs = firstRun..<(firstRun + runCount)
         if Scalar.self == Float.self {
             bn_wide_gradient_sums_runs_float(
                 floats(input), floats(gradient), runs.lowerBound, runs.count, runLength, channelCount, floats(center),

@@ -104,28 +104,20 @@ extension Fused {
             center: UnsafePointer<Scalar>, filter: Filter, firstIndex: Int, sumGradient: UnsafeMutablePointer<Scalar>,
             sumProduct: UnsafeMutablePointer<Scalar>, prefetch: RowPrefetch
         ) -> Bool {
-            guard enabled, let wide = filter.wideFilter?.advanced(by: firstIndex) else { return false }
-            guard wide.streamsMaskedGradient, let forwardOutput = wide.forwardOutput,
-                  let maskedGradient = wide.maskedGradient else {
-                return gradientSumsRows(
+            guard enabled, Scalar.self == Float.self || Scalar.self == Double.self,
+                  let wide = filter.wideFilter?.advanced(by: firstIndex) else { return false }
+            guard let deferred = wide.deferredMaskedGradient else {
+                return gradientSumsRowsCall(
                     input, gradient, rows: rows, channelCount: channelCount, center: center, filter: wide,
                     sumGradient: sumGradient, sumProduct: sumProduct, prefetch: prefetch)
             }
-            // The sums without the store, then the masked gradient streamed while `dy` and `y` are in cache,
-            // a chunk of rows at a time. The accumulators carry over between calls: the same sums.
-            let unstored = WideFilter(forwardOutput: forwardOutput)
-            let rowsPerChunk = max(1, maskedGradientChunkValues / max(1, channelCount))
-            var row = 0
-            while row < rows {
-                let chunkRows = min(rowsPerChunk, rows - row)
-                let offset = row * channelCount
-                _ = gradientSumsRows(
-                    input + offset, gradient + offset, rows: chunkRows, channelCount: channelCount, center: center,
-                    filter: unstored.advanced(by: offset), sumGradient: sumGradient, sumProduct: sumProduct,
+            // The accumulators carry over between calls: the same sums.
+            withStreamedMaskedGradient(units: 0..<rows, unitLength: channelCount, gradient, deferred) { chunk in
+                let offset = chunk.lowerBound * channelCount
+                _ = gradientSumsRowsCall(
+                    input + offset, gradient + offset, rows: chunk.count, channelCount: channelCount, center: center,
+                    filter: deferred.unstored.advanced(by: offset), sumGradient: sumGradient, sumProduct: sumProduct,
                     prefetch: prefetch)
-                storeMaskedGradient(
-                    gradient + offset, forwardOutput + offset, maskedGradient + offset, count: chunkRows * channelCount)
-                row += chunkRows
             }
             return true
         }
@@ -134,10 +126,31 @@ extension Fused {
         /// so the chunk's `dy` and `y` are still in L2 when the store reads them again.
         static let maskedGradientChunkValues = 8_192
 
-        /// `maskedGradient = y <= 0 ? 0 : dy` over `count` values with streaming stores (the deferred
-        /// store of a ``WideFilter`` that ``WideFilter/streamsMaskedGradient``). Only after `enabled`.
+        /// The sums of a filter whose masked gradient is streamed (``WideFilter/deferredMaskedGradient``):
+        /// `sums(chunk)` over consecutive chunks of `units` (rows or runs of `unitLength` values, about
+        /// ``maskedGradientChunkValues`` each), each followed by that chunk's masked gradient, streamed while
+        /// its `dy` and `y` are still in cache. Unit `u` starts `u · unitLength` values after the pointers.
         @inline(__always)
-        static func storeMaskedGradient<Scalar: BatchNormScalar>(
+        static func withStreamedMaskedGradient<Scalar: BatchNormScalar>(
+            units: Range<Int>, unitLength: Int, _ gradient: UnsafePointer<Scalar>,
+            _ deferred: WideFilter<Scalar>.DeferredMaskedGradient, _ sums: (Range<Int>) -> Void
+        ) {
+            let unitsPerChunk = max(1, maskedGradientChunkValues / max(1, unitLength))
+            var unit = units.lowerBound
+            while unit < units.upperBound {
+                let chunk = unit..<min(unit + unitsPerChunk, units.upperBound)
+                sums(chunk)
+                let offset = chunk.lowerBound * unitLength
+                storeMaskedGradient(gradient + offset, deferred.forwardOutput + offset,
+                                    deferred.maskedGradient + offset, count: chunk.count * unitLength)
+                unit = chunk.upperBound
+            }
+        }
+
+        /// `maskedGradient = y <= 0 ? 0 : dy` over `count` values with streaming stores. `Float` and
+        /// `Double` only, after `enabled`.
+        @inline(__always)
+        private static func storeMaskedGradient<Scalar: BatchNormScalar>(
             _ gradient: UnsafePointer<Scalar>, _ forwardOutput: UnsafePointer<Scalar>,
             _ maskedGradient: UnsafeMutablePointer<Scalar>, count: Int
         ) {
@@ -151,7 +164,7 @@ extension Fused {
 
         /// One call of the C row sums with `filter` as it is (a `maskedGradient` stored in the loop).
         @inline(__always)
-        private static func gradientSumsRows<Scalar: BatchNormScalar>(
+        private static func gradientSumsRowsCall<Scalar: BatchNormScalar>(
             _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
             center: UnsafePointer<Scalar>, filter wide: WideFilter<Scalar>, sumGradient: UnsafeMutablePointer<Scalar>,
             sumProduct: UnsafeMutablePointer<Scalar>, prefetch: RowPrefetch
@@ -227,8 +240,22 @@ extension Fused {
         var maskedGradient: UnsafeMutablePointer<Scalar>?
         var bound: UnsafePointer<Scalar>?
         /// Whether the sums' callers store `maskedGradient` with streaming stores after each chunk's sums
-        /// (``Fused/WideLoops/storeMaskedGradient(_:_:_:count:)``) instead of the loop storing it.
+        /// (``Fused/WideLoops/withStreamedMaskedGradient(units:unitLength:_:_:_:)``) instead of the loop.
         var streamsMaskedGradient = false
+
+        /// The pointers of a masked gradient stored after the sums, and the filter the sums then take
+        /// (the same mask, no store).
+        struct DeferredMaskedGradient {
+            let forwardOutput: UnsafePointer<Scalar>
+            let maskedGradient: UnsafeMutablePointer<Scalar>
+            var unstored: WideFilter { WideFilter(forwardOutput: forwardOutput) }
+        }
+
+        /// This filter's masked gradient, when it is streamed after the sums.
+        var deferredMaskedGradient: DeferredMaskedGradient? {
+            guard streamsMaskedGradient, let forwardOutput, let maskedGradient else { return nil }
+            return DeferredMaskedGradient(forwardOutput: forwardOutput, maskedGradient: maskedGradient)
+        }
 
         /// The filter for values from `offset` on (the bound is per channel and stays).
         @inline(__always)
