@@ -487,7 +487,11 @@ enum FusedPasses {
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         let shared = Fused.SharedPointer(base: inputGradient)
-        let streaming = Fused.streamsOutput(geometry, Scalar.self)
+        // (Any sample count: the elementwise steps split values, not rows.)
+        let rowGrouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1)
+        let streaming = Fused.streamsInputGradient(
+            geometry, Scalar.self, centered: coefficients.centered != nil,
+            inPlace: gradient == UnsafePointer(inputGradient))
         let k = coefficients.gradientScale
         let center = coefficients.centered?.center.high ?? .init(repeating: 0, count: channelCount)
         let p = coefficients.centered?.scale
@@ -495,8 +499,7 @@ enum FusedPasses {
         let q = coefficients.centered.map { centered in
             centered.center.foldingLowWord(into: centered.bias, scale: centered.scale)
         } ?? [Scalar](repeating: 0, count: channelCount)
-        // (Any sample count: the elementwise steps split values, not rows.)
-        if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) {
+        if let grouping = rowGrouping {
             // One consecutive range of the interleaved values per thread, periodic coefficients (as in
             // `normalize`), so the loop's position wraps by a subtraction, never a division.
             let period = grouping.width

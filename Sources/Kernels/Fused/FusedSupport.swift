@@ -89,6 +89,15 @@ package enum FusedTuning {
         try TestSeams.scope { try $forcedPartCount.withValue(parts, operation: body) }
     }
 
+    /// Whether the fused backward's dx step streams `dx` for `geometry` when no override is set (the
+    /// production rule, `Fused.streamsInputGradient`): `centered` for the training backward (it reads
+    /// `x`), `inPlace` when `dz` is read from the `dx` buffer.
+    package static func inputGradientStreams<Scalar>(
+        _ geometry: ChannelGeometry, _ scalar: Scalar.Type, centered: Bool, inPlace: Bool
+    ) -> Bool {
+        Fused.streamsInputGradient(geometry, scalar, centered: centered, inPlace: inPlace)
+    }
+
     /// Runs `body` with streaming stores forced on or off (`nil`: the size-based choice).
     package static func withForcedStreamingStores<Result>(
         _ streaming: Bool?, _ body: () throws -> Result
@@ -159,6 +168,31 @@ extension Fused {
         if let forced = FusedTuning.streamingStoresOverride { return forced }
         return geometry.elementCount * MemoryLayout<Scalar>.stride >= streamingThresholdBytes
     }
+
+    /// Whether the backward's dx step streams `dx`: as ``streamsOutput(_:_:)``, and also when the tensors
+    /// the step walks (`dx`; `x` when `centered`; `dy` or `dz` unless `inPlace`, read from the `dx`
+    /// buffer itself) outgrow the L3 (twice ``streamingThresholdBytes``, the forward's rule for its two
+    /// tensors), provided `dx` is written in stretches of at least ``minimumStreamedRunBytes`` (rows, or
+    /// long channels-first runs). Written through the cache, `dx` then evicts the least recently used
+    /// lines, which are the lines of `x` and `dy` the step reads next (the reductions left them in the
+    /// L3), and `dx` itself would not survive until the next layer reads it. Tensors of 12.8-13.2 MB ran
+    /// 10-30% faster streamed; runs of 49 values (two of their four lines shared with the neighbouring
+    /// runs' plain stores) 10-18% slower (docs/BENCHMARK_NOTES.md, "The dx step streamed by its footprint").
+    static func streamsInputGradient<Scalar>(
+        _ geometry: ChannelGeometry, _: Scalar.Type, centered: Bool, inPlace: Bool
+    ) -> Bool {
+        if let forced = FusedTuning.streamingStoresOverride { return forced }
+        let bytes = geometry.elementCount * MemoryLayout<Scalar>.stride
+        if bytes >= streamingThresholdBytes { return true }
+        let tensors = 1 + (centered ? 1 : 0) + (inPlace ? 0 : 1)
+        guard tensors * bytes > 2 * streamingThresholdBytes else { return false }
+        return geometry.innerCount * MemoryLayout<Scalar>.stride >= minimumStreamedRunBytes
+            || RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) != nil
+    }
+
+    /// 256 bytes (four cache lines): the shortest channels-first run whose `dx` the footprint rule of
+    /// ``streamsInputGradient(_:_:centered:inPlace:)`` streams; 100- and 196-value `Float` runs gained.
+    static let minimumStreamedRunBytes = 256
 
     /// What the AVX2 row sums prefetch (`WideLoops.h`'s `prefetch` bits), by the bytes of one tensor of
     /// `geometry`. The row loop's rows walked one by one prefetch only for tensors that stream from

@@ -1,0 +1,60 @@
+import Kernels
+import Testing
+
+/// When the backward's dx step streams `dx` (`Fused.streamsInputGradient`): every tensor of 16 MiB or
+/// more, and below that when `dx` and the tensors the step reads outgrow the 32 MiB L3, unless `dx` is
+/// written in channels-first runs shorter than 256 bytes. Values are the same bits either way (the parity
+/// suites force both); this pins which one runs, so a rule that silently stopped streaming (or streamed
+/// short runs) fails here rather than only in a benchmark.
+@Suite("Streaming stores of the dx step")
+struct StreamingRuleTests {
+    /// `Float` geometry of `[N, C, *spatial]` (channels-first) or `[N, *spatial, C]` (channels-last).
+    private func geometry(_ batch: Int, _ channels: Int, spatial: Int, channelsLast: Bool) -> ChannelGeometry {
+        channelsLast ? ChannelGeometry(outerCount: batch * spatial, channelCount: channels, innerCount: 1)
+            : ChannelGeometry(outerCount: batch, channelCount: channels, innerCount: spatial)
+    }
+
+    @Test("x, dy and dx beyond the L3 stream when dx is written in long stretches")
+    func footprintBeyondL3() {
+        // 12.8 MB a tensor: three of them are 38 MB.
+        #expect(FusedTuning.inputGradientStreams(
+            geometry(32, 2048, spatial: 49, channelsLast: true), Float.self, centered: true, inPlace: false))
+        #expect(FusedTuning.inputGradientStreams(
+            geometry(16, 1024, spatial: 196, channelsLast: false), Float.self, centered: true, inPlace: false))
+        #expect(FusedTuning.inputGradientStreams(
+            ChannelGeometry(outerCount: 3_136, channelCount: 512, innerCount: 1), Double.self,
+            centered: true, inPlace: false))
+        // Short runs read as rows of samples (3x3 runs of 64 channels) are written in long stretches too.
+        #expect(FusedTuning.inputGradientStreams(
+            geometry(5_556, 64, spatial: 9, channelsLast: false), Float.self, centered: true, inPlace: false))
+    }
+
+    @Test("49-value channels-first runs, in-cache footprints and two-tensor steps keep plain stores")
+    func plainStores() {
+        // Runs of 196 bytes: half their lines are shared with the neighbouring runs' plain stores.
+        #expect(!FusedTuning.inputGradientStreams(
+            geometry(32, 2048, spatial: 49, channelsLast: false), Float.self, centered: true, inPlace: false))
+        // 9.6 MB a tensor: x, dy and dx (29 MB) fit the L3.
+        #expect(!FusedTuning.inputGradientStreams(
+            geometry(12, 1024, spatial: 196, channelsLast: true), Float.self, centered: true, inPlace: false))
+        // The inference backward (dy and dx only) and dz read from the dx buffer: two 12.8 MB tensors.
+        #expect(!FusedTuning.inputGradientStreams(
+            geometry(32, 2048, spatial: 49, channelsLast: true), Float.self, centered: false, inPlace: false))
+        #expect(!FusedTuning.inputGradientStreams(
+            geometry(32, 2048, spatial: 49, channelsLast: true), Float.self, centered: true, inPlace: true))
+    }
+
+    @Test("tensors of 16 MiB or more always stream, and a forced choice wins")
+    func thresholdAndOverride() {
+        let large = geometry(64, 2048, spatial: 49, channelsLast: false)  // 25.7 MB, 49-value runs
+        #expect(FusedTuning.inputGradientStreams(large, Float.self, centered: false, inPlace: true))
+        let small = geometry(32, 2048, spatial: 49, channelsLast: true)
+        FusedTuning.withForcedStreamingStores(false) {
+            #expect(!FusedTuning.inputGradientStreams(small, Float.self, centered: true, inPlace: false))
+        }
+        FusedTuning.withForcedStreamingStores(true) {
+            #expect(FusedTuning.inputGradientStreams(
+                geometry(2, 3, spatial: 4, channelsLast: true), Float.self, centered: false, inPlace: true))
+        }
+    }
+}
