@@ -579,6 +579,12 @@ WIDE_INLINE ptrdiff_t NAME(row_channel)(ptrdiff_t channel, int v, ptrdiff_t chan
     return shifted < channel_count ? shifted : shifted - channel_count;
 }
 
+/// Whether `NAME(bn_wide_normalize_interleaved)` walks whole rows of `channel_count` values in channel
+/// tiles when it does not stream (`NAME(normalize_range)`); streaming would give the tiles up.
+int NAME(bn_wide_normalize_tiles)(ptrdiff_t channel_count, int residual) {
+    return NAME(blocks_rows)(channel_count, residual ? 6 : 5) && NAME(tiles_rows)(channel_count);
+}
+
 /// `NAME(normalize_body)` for rows of `16 · vectors` values, the coefficients in registers; `head` as
 /// there when streaming, else the input aligned to its cache line.
 WIDE_INLINE void NAME(normalize_registers)(

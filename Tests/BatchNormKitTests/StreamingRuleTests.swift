@@ -1,12 +1,13 @@
 import Kernels
 import Testing
 
-/// When the backward's dx step streams `dx` (`Fused.streamsInputGradient`): every tensor of 16 MiB or
-/// more, and below that when `dx` and the tensors the step reads outgrow the 32 MiB L3, unless `dx` is
-/// written in channels-first runs shorter than 256 bytes. Values are the same bits either way (the parity
-/// suites force both); this pins which one runs, so a rule that silently stopped streaming (or streamed
-/// short runs) fails here rather than only in a benchmark.
-@Suite("Streaming stores of the dx step")
+/// When the backward's dx step streams `dx` (`Fused.streamsInputGradient`) and the training forward
+/// streams `y` (`Fused.streamsTrainingOutput`): every tensor of 16 MiB or more, and below that when the
+/// output and the tensors its pass reads outgrow the 32 MiB L3, unless the output is written in
+/// channels-first runs shorter than 256 bytes (or, forward, in the normalize loop's channel tiles).
+/// Values are the same bits either way (the parity suites force both); this pins which one runs, so a
+/// rule that silently stopped streaming (or streamed short runs) fails here rather than only in a benchmark.
+@Suite("Streaming stores below 16 MiB")
 struct StreamingRuleTests {
     /// `Float` geometry of `[N, C, *spatial]` (channels-first) or `[N, *spatial, C]` (channels-last).
     private func geometry(_ batch: Int, _ channels: Int, spatial: Int, channelsLast: Bool) -> ChannelGeometry {
@@ -56,5 +57,27 @@ struct StreamingRuleTests {
             #expect(FusedTuning.inputGradientStreams(
                 geometry(2, 3, spatial: 4, channelsLast: true), Float.self, centered: false, inPlace: true))
         }
+    }
+
+    @Test("the training forward streams y by the footprint only with a residual, and not into channel tiles")
+    func trainingForward() {
+        let rows256 = geometry(16, 256, spatial: 784, channelsLast: true)  // 12.8 MB
+        #expect(FusedTuning.trainingOutputStreams(rows256, Float.self, residual: true))
+        #expect(!FusedTuning.trainingOutputStreams(rows256, Float.self, residual: false))
+        #expect(FusedTuning.trainingOutputStreams(
+            geometry(16, 1024, spatial: 196, channelsLast: false), Float.self, residual: true))
+        #expect(!FusedTuning.trainingOutputStreams(
+            geometry(32, 2048, spatial: 49, channelsLast: false), Float.self, residual: true))
+        #expect(!FusedTuning.trainingOutputStreams(
+            geometry(12, 1024, spatial: 196, channelsLast: true), Float.self, residual: true))
+        #expect(FusedTuning.trainingOutputStreams(
+            geometry(64, 128, spatial: 56 * 56, channelsLast: true), Float.self, residual: false))
+        // 2,048-channel rows: channel tiles where the AVX2 loops run; the Swift loops have none.
+        let rows2048 = geometry(32, 2048, spatial: 49, channelsLast: true)
+        FusedTuning.withSwiftLoops(true) {
+            #expect(FusedTuning.trainingOutputStreams(rows2048, Float.self, residual: true))
+        }
+        #expect(FusedTuning.trainingOutputStreams(rows2048, Float.self, residual: true)
+                == !FusedTuning.wideLoopsSupported)
     }
 }

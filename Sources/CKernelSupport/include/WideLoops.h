@@ -27,6 +27,7 @@ int bn_wide_loops_available(void);
         const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel,  \
         const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual /* nullable */, \
         int relu, int streaming);                                                                            \
+    int bn_wide_normalize_tiles_##SUFFIX(ptrdiff_t channel_count, int residual);                             \
     void bn_wide_gradient_sums_rows_##SUFFIX(                                                                \
         const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,    \
         const SCALAR *forward_output /* nullable */, SCALAR *masked_gradient /* nullable */,                 \

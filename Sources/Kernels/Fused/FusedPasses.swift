@@ -241,7 +241,8 @@ enum FusedPasses {
                     center: statistics.moments.center, inverseStandardDeviation: statistics.inverseStandardDeviation,
                     gamma: gamma, beta: beta)
                 normalize(input, output, geometry: geometry, center: statistics.moments.mean,
-                          scale: coefficients.scale, foldedShift: coefficients.foldedShift, epilogue: epilogue)
+                          scale: coefficients.scale, foldedShift: coefficients.foldedShift, epilogue: epilogue,
+                          training: true)
                 return statistics
             }
             shiftedSums = sums
@@ -261,7 +262,7 @@ enum FusedPasses {
                 beta?[channel] ?? 0, center: perChannel[channel].mean, scale: coefficients.scale[channel])
         }
         normalize(input, output, geometry: geometry, center: center, scale: coefficients.scale,
-                  foldedShift: foldedShift, epilogue: epilogue)
+                  foldedShift: foldedShift, epilogue: epilogue, training: true)
         return (moments, inverseStandardDeviation)
     }
 
@@ -289,15 +290,19 @@ enum FusedPasses {
     }
 
     /// `output = epilogue((input - center) * scale + foldedShift)`, split over `Fused.threadCount`
-    /// threads in memory order (rows for channels-last, runs for channels-first).
+    /// threads in memory order (rows for channels-last, runs for channels-first). `training`: the
+    /// moments pass of the same call has just read `input` (``Fused/streamsTrainingOutput(_:_:residual:)``).
     static func normalize<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
-        center: [Scalar], scale: [Scalar], foldedShift: [Scalar], epilogue: Fused.ForwardEpilogue<Scalar> = .none
+        center: [Scalar], scale: [Scalar], foldedShift: [Scalar], epilogue: Fused.ForwardEpilogue<Scalar> = .none,
+        training: Bool = false
     ) {
         let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         let sharedOutput = Fused.SharedPointer(base: output)
-        let streaming = Fused.streamsOutput(geometry, Scalar.self)
+        let streaming = training
+            ? Fused.streamsTrainingOutput(geometry, Scalar.self, residual: epilogue.residual != nil)
+            : Fused.streamsOutput(geometry, Scalar.self)
         // (Any sample count: the elementwise steps split values, not rows.)
         if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) {
             // One consecutive range of the interleaved values per thread, periodic coefficients (narrow

@@ -98,6 +98,14 @@ package enum FusedTuning {
         Fused.streamsInputGradient(geometry, scalar, centered: centered, inPlace: inPlace)
     }
 
+    /// Whether the fused training forward streams `y` for `geometry` when no override is set (the
+    /// production rule, `Fused.streamsTrainingOutput`), with or without a residual.
+    package static func trainingOutputStreams<Scalar>(
+        _ geometry: ChannelGeometry, _ scalar: Scalar.Type, residual: Bool
+    ) -> Bool {
+        Fused.streamsTrainingOutput(geometry, scalar, residual: residual)
+    }
+
     /// Runs `body` with streaming stores forced on or off (`nil`: the size-based choice).
     package static func withForcedStreamingStores<Result>(
         _ streaming: Bool?, _ body: () throws -> Result
@@ -169,29 +177,49 @@ extension Fused {
         return geometry.elementCount * MemoryLayout<Scalar>.stride >= streamingThresholdBytes
     }
 
-    /// Whether the backward's dx step streams `dx`: as ``streamsOutput(_:_:)``, and also when the tensors
-    /// the step walks (`dx`; `x` when `centered`; `dy` or `dz` unless `inPlace`, read from the `dx`
-    /// buffer itself) outgrow the L3 (twice ``streamingThresholdBytes``, the forward's rule for its two
-    /// tensors), provided `dx` is written in stretches of at least ``minimumStreamedRunBytes`` (rows, or
-    /// long channels-first runs). Written through the cache, `dx` then evicts the least recently used
-    /// lines, which are the lines of `x` and `dy` the step reads next (the reductions left them in the
-    /// L3), and `dx` itself would not survive until the next layer reads it. Tensors of 12.8-13.2 MB ran
-    /// 10-30% faster streamed; runs of 49 values (two of their four lines shared with the neighbouring
-    /// runs' plain stores) 10-18% slower (docs/BENCHMARK_NOTES.md, "The dx step streamed by its footprint").
-    static func streamsInputGradient<Scalar>(
-        _ geometry: ChannelGeometry, _: Scalar.Type, centered: Bool, inPlace: Bool
-    ) -> Bool {
-        if let forced = FusedTuning.streamingStoresOverride { return forced }
+    /// Whether a pass that reads again what an earlier pass of the same call read streams its output
+    /// below ``streamingThresholdBytes``: when the `tensors` it walks (read and written) outgrow the L3
+    /// (twice the threshold: the forward's rule for its two tensors), provided the output is written in
+    /// stretches of at least ``minimumStreamedRunBytes`` (rows, or long channels-first runs). Written
+    /// through the cache, the output then evicts the least recently used lines, which are the lines the
+    /// earlier pass left in the L3 and this one reads next; nor would the output survive in the L3 until
+    /// the next layer reads it. Runs of 49 values (two of their four lines shared with the neighbouring
+    /// runs' plain stores) ran 10-18% slower streamed (docs/BENCHMARK_NOTES.md, "The dx step streamed by
+    /// its footprint").
+    private static func streamsByFootprint<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type, tensors: Int) -> Bool {
         let bytes = geometry.elementCount * MemoryLayout<Scalar>.stride
-        if bytes >= streamingThresholdBytes { return true }
-        let tensors = 1 + (centered ? 1 : 0) + (inPlace ? 0 : 1)
         guard tensors * bytes > 2 * streamingThresholdBytes else { return false }
         return geometry.innerCount * MemoryLayout<Scalar>.stride >= minimumStreamedRunBytes
             || RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) != nil
     }
 
+    /// Whether the backward's dx step streams `dx`: as ``streamsOutput(_:_:)``, or by the footprint of
+    /// the tensors it walks (``streamsByFootprint(_:_:tensors:)``, after the reductions read `x` and `dy`):
+    /// `dx`; `x` when `centered`; `dy` or `dz` unless `inPlace`, read from the `dx` buffer itself. Tensors
+    /// of 12.8-13.2 MB ran 10-30% faster streamed.
+    static func streamsInputGradient<Scalar>(
+        _ geometry: ChannelGeometry, _: Scalar.Type, centered: Bool, inPlace: Bool
+    ) -> Bool {
+        if let forced = FusedTuning.streamingStoresOverride { return forced }
+        if geometry.elementCount * MemoryLayout<Scalar>.stride >= streamingThresholdBytes { return true }
+        return streamsByFootprint(geometry, Scalar.self, tensors: 1 + (centered ? 1 : 0) + (inPlace ? 0 : 1))
+    }
+
+    /// Whether the training forward's normalize step (after the moments read `x`) streams `y`: as
+    /// ``streamsOutput(_:_:)``, or with a residual (`x`, the residual and `y`) by the footprint
+    /// (``streamsByFootprint(_:_:tensors:)``), unless its rows are walked in channel tiles, which run only
+    /// unstreamed and were faster (2,048-channel rows, 1.54 against 1.76 ms streamed). Without a residual
+    /// the footprint rule is the 16 MiB threshold itself.
+    static func streamsTrainingOutput<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type, residual: Bool) -> Bool {
+        if let forced = FusedTuning.streamingStoresOverride { return forced }
+        if geometry.elementCount * MemoryLayout<Scalar>.stride >= streamingThresholdBytes { return true }
+        guard residual, streamsByFootprint(geometry, Scalar.self, tensors: 3) else { return false }
+        guard let grouping = RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) else { return true }
+        return !WideLoops.normalizeTakesTiles(channelCount: grouping.width, residual: true, Scalar.self)
+    }
+
     /// 256 bytes (four cache lines): the shortest channels-first run whose `dx` the footprint rule of
-    /// ``streamsInputGradient(_:_:centered:inPlace:)`` streams; 100- and 196-value `Float` runs gained.
+    /// ``streamsByFootprint(_:_:tensors:)`` streams; 100- and 196-value `Float` runs gained.
     static let minimumStreamedRunBytes = 256
 
     /// What the AVX2 row sums prefetch (`WideLoops.h`'s `prefetch` bits), by the bytes of one tensor of

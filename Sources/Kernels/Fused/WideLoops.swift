@@ -94,6 +94,21 @@ extension Fused {
             return true
         }
 
+        /// Whether ``normalizeInterleaved(_:_:count:head:channelCount:firstChannel:center:scale:shift:residual:relu:streaming:)``
+        /// walks whole rows of `channelCount` values in channel tiles when it does not stream (`false` where
+        /// the AVX2 loops do not run: the Swift loops have no tiles).
+        static func normalizeTakesTiles<Scalar>(
+            channelCount: Int, residual: Bool, _: Scalar.Type
+        ) -> Bool {
+            guard enabled else { return false }
+            if Scalar.self == Float.self {
+                return bn_wide_normalize_tiles_float(channelCount, residual ? 1 : 0) != 0
+            } else if Scalar.self == Double.self {
+                return bn_wide_normalize_tiles_double(channelCount, residual ? 1 : 0) != 0
+            }
+            return false
+        }
+
         /// ``Fused/reduceRows(_:_:rows:channelCount:center:sumGradient:sumGradientTimesCentered:filter:prefetch:)``'s
         /// rows, added into working-precision accumulators; `input` and `gradient` start at the filter's
         /// index `firstIndex`. `prefetch`: what prefetches its data ahead (rows walked one by one, not the
