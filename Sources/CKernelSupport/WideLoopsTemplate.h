@@ -92,7 +92,6 @@ WIDE_INLINE int NAME(reads_forward_output)(int kind) {
     return kind == NAME(forward_output_mask) || kind == NAME(forward_output_mask_unstored);
 }
 
-
 WIDE_INLINE SCALAR NAME(filter)(
     int kind, SCALAR dy, SCALAR centered, ptrdiff_t index, ptrdiff_t channel, const SCALAR *forward_output,
     SCALAR *masked_gradient, const SCALAR *bound) {
@@ -531,6 +530,12 @@ WIDE_INLINE void NAME(normalize_tiles)(
     }
 }
 
+/// Whether the normalize loop walks whole rows of `channel_count` values in row blocks (or tiles): a row
+/// of its arrays (center, scale and shift; input, output and the residual) outgrows the L1.
+WIDE_INLINE int NAME(normalize_blocks_rows)(ptrdiff_t channel_count, int residual) {
+    return NAME(blocks_rows)(channel_count, residual ? 6 : 5);
+}
+
 /// The range of `NAME(bn_wide_normalize_interleaved)`: its whole rows in row blocks where the rows are
 /// wide (`NAME(blocks_rows)`), in channel tiles instead where they are also whole cache lines and the
 /// output is not streamed (`NAME(tiles_rows)`), the rest (a partial first and last row, fewer rows than a block) as one
@@ -538,8 +543,7 @@ WIDE_INLINE void NAME(normalize_tiles)(
 WIDE_INLINE void NAME(normalize_range)(
     const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel,
     const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
-    // Center, scale and shift; input, output (and residual).
-    if (NAME(blocks_rows)(channel_count, residual ? 6 : 5) && (!streaming || channel_count % WIDE_LANES == 0)) {
+    if (NAME(normalize_blocks_rows)(channel_count, residual != 0) && (!streaming || channel_count % WIDE_LANES == 0)) {
         int tiles = !streaming && NAME(tiles_rows)(channel_count);
         ptrdiff_t lead, rows;
         NAME(block_range)(count, channel_count, first_channel, tiles, &lead, &rows);
@@ -564,6 +568,12 @@ WIDE_INLINE void NAME(normalize_range)(
                          streaming);
 }
 
+/// Whether `NAME(bn_wide_normalize_interleaved)` walks whole rows of `channel_count` values in channel
+/// tiles when it does not stream (`NAME(normalize_range)`); streaming would give the tiles up.
+int NAME(bn_wide_normalize_tiles)(ptrdiff_t channel_count, int residual) {
+    return NAME(normalize_blocks_rows)(channel_count, residual) && NAME(tiles_rows)(channel_count);
+}
+
 // MARK: Register coefficients
 
 // The elementwise loops load three to five coefficient vectors beside every data vector. On CPUs with
@@ -577,12 +587,6 @@ WIDE_INLINE void NAME(normalize_range)(
 WIDE_INLINE ptrdiff_t NAME(row_channel)(ptrdiff_t channel, int v, ptrdiff_t channel_count) {
     ptrdiff_t shifted = channel + WIDE_LANES * (ptrdiff_t)v;
     return shifted < channel_count ? shifted : shifted - channel_count;
-}
-
-/// Whether `NAME(bn_wide_normalize_interleaved)` walks whole rows of `channel_count` values in channel
-/// tiles when it does not stream (`NAME(normalize_range)`); streaming would give the tiles up.
-int NAME(bn_wide_normalize_tiles)(ptrdiff_t channel_count, int residual) {
-    return NAME(blocks_rows)(channel_count, residual ? 6 : 5) && NAME(tiles_rows)(channel_count);
 }
 
 /// `NAME(normalize_body)` for rows of `16 · vectors` values, the coefficients in registers; `head` as

@@ -170,61 +170,57 @@ extension Fused {
     @inline(__always)
     static func streamingFence() { streaming_store_fence() }
 
-    /// Whether a pass writing a tensor of `geometry` uses streaming stores: outputs of at least
-    /// ``streamingThresholdBytes``, unless a test overrides it (`FusedTuning.withForcedStreamingStores`).
-    static func streamsOutput<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type) -> Bool {
+    /// Whether a pass writing a tensor of `geometry` uses streaming stores, unless a test overrides it
+    /// (`FusedTuning.withForcedStreamingStores`): outputs of at least ``streamingThresholdBytes``, and
+    /// smaller ones when the `tensors` the pass walks (read and written; 2 for a pass that reads one
+    /// tensor) outgrow the L3 (twice the threshold, so two tensors add nothing) and the output is written
+    /// in stretches of at least ``minimumStreamedRunBytes`` (rows, or long channels-first runs). Callers
+    /// count more than two tensors only for a pass that reads again what an earlier pass of the same
+    /// call read: written through the cache, its output would evict the least recently used lines, the
+    /// ones that earlier pass left in the L3 and this one reads next, and would not survive in the L3
+    /// until the next layer reads it anyway. Runs of 49 values (two of their four lines shared with the
+    /// neighbouring runs' plain stores) ran 10-18% slower streamed (docs/BENCHMARK_NOTES.md, "The dx step
+    /// streamed by its footprint").
+    static func streamsOutput<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type, tensors: Int = 2) -> Bool {
         if let forced = FusedTuning.streamingStoresOverride { return forced }
-        return geometry.elementCount * MemoryLayout<Scalar>.stride >= streamingThresholdBytes
-    }
-
-    /// Whether a pass that reads again what an earlier pass of the same call read streams its output
-    /// below ``streamingThresholdBytes``: when the `tensors` it walks (read and written) outgrow the L3
-    /// (twice the threshold: the forward's rule for its two tensors), provided the output is written in
-    /// stretches of at least ``minimumStreamedRunBytes`` (rows, or long channels-first runs). Written
-    /// through the cache, the output then evicts the least recently used lines, which are the lines the
-    /// earlier pass left in the L3 and this one reads next; nor would the output survive in the L3 until
-    /// the next layer reads it. Runs of 49 values (two of their four lines shared with the neighbouring
-    /// runs' plain stores) ran 10-18% slower streamed (docs/BENCHMARK_NOTES.md, "The dx step streamed by
-    /// its footprint").
-    private static func streamsByFootprint<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type, tensors: Int) -> Bool {
         let bytes = geometry.elementCount * MemoryLayout<Scalar>.stride
+        if bytes >= streamingThresholdBytes { return true }
         guard tensors * bytes > 2 * streamingThresholdBytes else { return false }
         return geometry.innerCount * MemoryLayout<Scalar>.stride >= minimumStreamedRunBytes
             || RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) != nil
     }
 
-    /// Whether the backward's dx step streams `dx`: as ``streamsOutput(_:_:)``, or by the footprint of
-    /// the tensors it walks (``streamsByFootprint(_:_:tensors:)``, after the reductions read `x` and `dy`):
-    /// `dx`; `x` when `centered`; `dy` or `dz` unless `inPlace`, read from the `dx` buffer itself. Tensors
-    /// of 12.8-13.2 MB ran 10-30% faster streamed.
+    /// Whether the backward's dx step streams `dx` (``streamsOutput(_:_:tensors:)``, after the reductions
+    /// read `x` and `dy`): its tensors are `dx`, `x` when `centered`, and `dy` or `dz` unless `inPlace`
+    /// (read from the `dx` buffer itself). Tensors of 12.8-13.2 MB ran 10-30% faster streamed.
     static func streamsInputGradient<Scalar>(
         _ geometry: ChannelGeometry, _: Scalar.Type, centered: Bool, inPlace: Bool
     ) -> Bool {
-        if let forced = FusedTuning.streamingStoresOverride { return forced }
-        if geometry.elementCount * MemoryLayout<Scalar>.stride >= streamingThresholdBytes { return true }
-        return streamsByFootprint(geometry, Scalar.self, tensors: 1 + (centered ? 1 : 0) + (inPlace ? 0 : 1))
+        streamsOutput(geometry, Scalar.self, tensors: 1 + (centered ? 1 : 0) + (inPlace ? 0 : 1))
     }
 
-    /// Whether the training forward's normalize step (after the moments read `x`) streams `y`: as
-    /// ``streamsOutput(_:_:)``, or with a residual (`x`, the residual and `y`) by the footprint
-    /// (``streamsByFootprint(_:_:tensors:)``), unless its rows are walked in channel tiles, which run only
-    /// unstreamed and were faster (2,048-channel rows, 1.54 against 1.76 ms streamed). Without a residual
-    /// the footprint rule is the 16 MiB threshold itself.
+    /// Whether the training forward's normalize step (after the moments read `x`) streams `y`
+    /// (``streamsOutput(_:_:tensors:)``): with a residual its tensors are `x`, the residual and `y`, but
+    /// rows that the normalize walks in channel tiles stay unstreamed below the threshold (the tiles run
+    /// only unstreamed, and were faster: 2,048-channel rows, 1.54 against 1.76 ms streamed).
     static func streamsTrainingOutput<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type, residual: Bool) -> Bool {
-        if let forced = FusedTuning.streamingStoresOverride { return forced }
-        if geometry.elementCount * MemoryLayout<Scalar>.stride >= streamingThresholdBytes { return true }
-        guard residual, streamsByFootprint(geometry, Scalar.self, tensors: 3) else { return false }
-        guard let grouping = RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) else { return true }
-        return !WideLoops.normalizeTakesTiles(channelCount: grouping.width, residual: true, Scalar.self)
+        guard residual else { return streamsOutput(geometry, Scalar.self) }
+        // (A forced choice passes through either way: `streamsOutput` returns it.)
+        if !streamsOutput(geometry, Scalar.self),
+           let grouping = RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1),
+           WideLoops.normalizeTakesTiles(channelCount: grouping.width, residual: true, Scalar.self) {
+            return false
+        }
+        return streamsOutput(geometry, Scalar.self, tensors: 3)
     }
 
-    /// 256 bytes (four cache lines): the shortest channels-first run whose `dx` the footprint rule of
-    /// ``streamsByFootprint(_:_:tensors:)`` streams; 100- and 196-value `Float` runs gained.
+    /// 256 bytes (four cache lines): the shortest channels-first run whose output the footprint rule of
+    /// ``streamsOutput(_:_:tensors:)`` streams; 100- and 196-value `Float` runs gained.
     static let minimumStreamedRunBytes = 256
 
     /// What the AVX2 row sums prefetch (`WideLoops.h`'s `prefetch` bits), by the bytes of one tensor of
     /// `geometry`. The row loop's rows walked one by one prefetch only for tensors that stream from
-    /// memory (``streamsOutput(_:_:)``): in cache it cost up to 27%. The AVX-512 register rows prefetch
+    /// memory (``streamsOutput(_:_:tensors:)``): in cache it cost up to 27%. The AVX-512 register rows prefetch
     /// from ``registerRowPrefetchThresholdBytes`` on, where tensors spill the L2 and the masked sums
     /// lose their memory parallelism without it (docs/BENCHMARK_NOTES.md, "Prefetch in the register rows").
     static func rowPrefetch<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type) -> RowPrefetch {
