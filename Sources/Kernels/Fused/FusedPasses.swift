@@ -120,7 +120,6 @@ enum FusedPasses {
     static func interleavedShiftedSums<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, grouping: Fused.RowGrouping, parts: Int
     ) -> ShiftedSums<Scalar> {
-        let channelCount = geometry.channelCount
         // The shift from the first rows: 64 channels-last rows; of short channels-first runs the fewest
         // samples that give each channel 32 values, as the run loops' first block does. Fewer values put
         // the shift more than a standard deviation from the mean too often: with 9 values (one 3x3 run)
