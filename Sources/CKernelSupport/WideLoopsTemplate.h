@@ -189,19 +189,20 @@ WIDE_INLINE void NAME(shifted_sums_registers)(
     }
 }
 
-/// `NAME(gradient_sums_body)` for rows of `16 · count` values, accumulators in registers; with `prefetch`,
-/// each vector's data WIDE_PREFETCH_BYTES ahead is prefetched.
+/// `NAME(gradient_sums_body)` for `16 · count` channels of rows `stride` values apart (the whole row for
+/// the register rows, one tile of a wider row for `NAME(gradient_sums_tiles)`), accumulators in registers;
+/// with `prefetch`, each vector's data WIDE_PREFETCH_BYTES ahead is prefetched.
 WIDE_INLINE void NAME(gradient_sums_registers)(
-    const int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, const int count, const SCALAR *center,
-    const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
-    SCALAR *sum_product, const int prefetch) {
+    const int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t stride, const int count,
+    const SCALAR *center, const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound,
+    SCALAR *sum_gradient, SCALAR *sum_product, const int prefetch) {
     VECTOR gradient_sum[WIDE_REGISTER_VECTORS], product_sum[WIDE_REGISTER_VECTORS];
     for (int v = 0; v < count; v++) {
         gradient_sum[v] = NAME(load)(sum_gradient + WIDE_LANES * v);
         product_sum[v] = NAME(load)(sum_product + WIDE_LANES * v);
     }
     for (ptrdiff_t row = 0; row < rows; row++) {
-        ptrdiff_t offset = row * WIDE_LANES * count;
+        ptrdiff_t offset = row * stride;
         for (int v = 0; v < count; v++) {
             ptrdiff_t index = offset + WIDE_LANES * v;
             NAME(prefetch_ahead)(input + index, prefetch);
@@ -223,7 +224,7 @@ WIDE_INLINE void NAME(gradient_sums_registers)(
 // One function per vector count and (for the backward) filter and prefetch choice, so that the
 // accumulators are registers.
 #define WIDE_GRADIENT_SUMS_REGISTERS(COUNT, KIND, PREFETCH)                                                     \
-    NAME(gradient_sums_registers)(NAME(KIND), input, gradient, rows, COUNT, center, forward_output,             \
+    NAME(gradient_sums_registers)(NAME(KIND), input, gradient, rows, stride, COUNT, center, forward_output,     \
                                   masked_gradient, bound, sum_gradient, sum_product, PREFETCH)
 #define WIDE_REGISTER_FUNCTIONS(COUNT)                                                                          \
     WIDE_REGISTERS_TARGET static void NAME(shifted_sums_registers_##COUNT)(                                     \
@@ -233,7 +234,7 @@ WIDE_INLINE void NAME(gradient_sums_registers)(
         else NAME(shifted_sums_registers)(values, rows, COUNT, shift, sums, squares, 0);                        \
     }                                                                                                           \
     WIDE_REGISTERS_TARGET static void NAME(gradient_sums_registers_##COUNT)(                                    \
-        const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, const SCALAR *center,                      \
+        const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t stride, const SCALAR *center,    \
         const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,      \
         SCALAR *sum_product, int prefetch) {                                                                    \
         if (forward_output && masked_gradient) {                                                                \
@@ -760,23 +761,83 @@ WIDE_INLINE void NAME(gradient_sums_body)(
     }
 }
 
+/// The arrays the gradient sums' row loop touches per row with filter `kind`: the center (and the bound)
+/// and two accumulators; input and gradient (and the forward output and the masked gradient).
+WIDE_INLINE int NAME(gradient_sums_touched)(int kind) {
+    return kind == NAME(forward_output_mask) ? 7
+           : kind == NAME(forward_output_mask_unstored) || kind == NAME(bounded_mask) ? 6 : 5;
+}
+
 /// `NAME(gradient_sums_body)` over `rows` rows: wide rows' whole blocks first (`NAME(blocks_rows)`), then
 /// the rest row by row.
 WIDE_INLINE void NAME(gradient_sums_rows)(
     int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
     SCALAR *sum_product, const int prefetch) {
-    // The center (and the bound) and two accumulators; input and gradient (and the forward output and
-    // the masked gradient).
-    int touched = kind == NAME(forward_output_mask) ? 7
-                  : kind == NAME(forward_output_mask_unstored) || kind == NAME(bounded_mask) ? 6 : 5;
-    ptrdiff_t blocked = NAME(block_rows_count)(rows, NAME(blocks_rows)(channel_count, touched));
+    int blocks = NAME(blocks_rows)(channel_count, NAME(gradient_sums_touched)(kind));
+    ptrdiff_t blocked = NAME(block_rows_count)(rows, blocks);
     NAME(gradient_sums_body)(kind, input, gradient, blocked, channel_count, center, forward_output, masked_gradient,
                              bound, sum_gradient, sum_product, WIDE_BLOCK_ROWS, 0);
     ptrdiff_t done = blocked * channel_count;
     NAME(gradient_sums_body)(kind, input + done, gradient + done, rows - blocked, channel_count, center,
                              forward_output ? forward_output + done : 0, masked_gradient ? masked_gradient + done : 0,
                              bound, sum_gradient, sum_product, 1, prefetch);
+}
+
+// MARK: - Register tiles
+
+// Rows wider than the register rows, of whole vectors: the gradient sums can walk them one tile of
+// WIDE_REGISTER_VECTORS vectors at a time (128 `Float` or 64 `Double` channels), every row of the call for
+// each tile, with the tile's accumulators in registers (the register rows' loop, rows `channel_count`
+// apart), where the row loops load and store two accumulators beside every data vector (or every four
+// rows' vectors in blocks). Each channel's sums take the same rows in the same order, so the same bits. A
+// tile reads a short piece of every row, which pays while the rows come from the L2 or an L3 they share
+// with little else. In a harness on Zen 5 (docs/BENCHMARK_NOTES.md, "Register tiles for the gradient
+// sums"), `Float`, against the row loops:
+// - the plain sums: 3 and 6 MB tensors 6-32% faster at 256 to 4,096 channels; 12 MB ones 7-36% slower up
+//   to 1,024 channels (row by row there) but up to 25% faster at 2,048 (row blocks there);
+// - the ReLU mask from the bound: 27-40% faster at 6 MB, slower at 12.8 MB and 2,048 channels;
+// - the masks from the forward output (read, and stored for the backward's second pass): 19-52% slower
+//   at 6 MB, so those never take tiles.
+// So tiles run where the caller asks (BN_WIDE_REGISTER_TILES: the smaller tensors), and the plain sums
+// also where the row loop would walk row blocks, below the streaming size.
+
+/// Whether `NAME(bn_wide_gradient_sums_rows)` walks rows of `channel_count` values (too wide for the
+/// register rows) in register tiles, with filter `kind` and the caller's `prefetch` bits.
+WIDE_INLINE int NAME(tiles_gradient_sums)(int kind, ptrdiff_t channel_count, int prefetch) {
+    if (!wide_register_rows_available() || channel_count % WIDE_LANES != 0
+        || channel_count <= WIDE_LANES * WIDE_REGISTER_VECTORS) return 0;
+    int asked = (prefetch & BN_WIDE_REGISTER_TILES) != 0;
+    if (kind == NAME(unfiltered)) {
+        return asked || (!(prefetch & BN_WIDE_PREFETCH_ROWS)
+                         && NAME(blocks_rows)(channel_count, NAME(gradient_sums_touched)(kind)));
+    }
+    return kind == NAME(bounded_mask) && asked;
+}
+
+/// `NAME(bn_wide_gradient_sums_rows)` in register tiles (`NAME(tiles_gradient_sums)`).
+WIDE_INLINE void NAME(gradient_sums_tiles)(
+    const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
+    const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
+    SCALAR *sum_product) {
+    const ptrdiff_t tile = WIDE_LANES * WIDE_REGISTER_VECTORS;
+    for (ptrdiff_t first = 0; first < channel_count; first += tile) {
+        ptrdiff_t width = channel_count - first < tile ? channel_count - first : tile;
+        const SCALAR *tile_forward_output = forward_output ? forward_output + first : 0;
+        SCALAR *tile_masked_gradient = masked_gradient ? masked_gradient + first : 0;
+        const SCALAR *tile_bound = bound ? bound + first : 0;
+        switch ((int)(width / WIDE_LANES)) {
+#define WIDE_TILE_CASE(COUNT)                                                                                    \
+        case COUNT:                                                                                              \
+            NAME(gradient_sums_registers_##COUNT)(input + first, gradient + first, rows, channel_count,         \
+                                                  center + first, tile_forward_output, tile_masked_gradient,    \
+                                                  tile_bound, sum_gradient + first, sum_product + first, 0);    \
+            break;
+        WIDE_REGISTER_COUNTS(WIDE_TILE_CASE)
+#undef WIDE_TILE_CASE
+        default: break;
+        }
+    }
 }
 
 /// `Fused.reduceRows`' rows: `sum_gradient[c] += dz`, `sum_product[c] += dz · (x - center[c])`, where
@@ -791,13 +852,20 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
     switch (NAME(register_row_vectors)(channel_count)) {
 #define WIDE_REGISTER_CASE(COUNT)                                                                                \
     case COUNT:                                                                                                  \
-        NAME(gradient_sums_registers_##COUNT)(input, gradient, rows, center, forward_output, masked_gradient,    \
-                                              bound, sum_gradient, sum_product,                                  \
+        NAME(gradient_sums_registers_##COUNT)(input, gradient, rows, WIDE_LANES * COUNT, center, forward_output, \
+                                              masked_gradient, bound, sum_gradient, sum_product,                 \
                                               (prefetch & BN_WIDE_PREFETCH_REGISTER_ROWS) != 0);                 \
         return;
     WIDE_REGISTER_COUNTS(WIDE_REGISTER_CASE)
 #undef WIDE_REGISTER_CASE
     default: break;
+    }
+    int kind = forward_output && masked_gradient ? NAME(forward_output_mask)
+               : forward_output ? NAME(forward_output_mask_unstored) : bound ? NAME(bounded_mask) : NAME(unfiltered);
+    if (NAME(tiles_gradient_sums)(kind, channel_count, prefetch)) {
+        NAME(gradient_sums_tiles)(input, gradient, rows, channel_count, center, forward_output, masked_gradient, bound,
+                                  sum_gradient, sum_product);
+        return;
     }
     // One loop per filter and prefetch choice.
     prefetch &= BN_WIDE_PREFETCH_ROWS;

@@ -11,10 +11,14 @@
 /// called only then.
 int bn_wide_loops_available(void);
 
-/// The row sums' `prefetch` argument, bits: the row loop's rows walked one by one prefetch their data
-/// ahead, the AVX-512 register rows prefetch theirs (Fused.RowPrefetch says when each pays).
+/// The row sums' `prefetch` argument, bits (Fused.RowLoopChoices says when each pays): the row loop's rows
+/// walked one by one prefetch their data ahead; the AVX-512 register rows prefetch theirs; the gradient sums
+/// (plain, or masked by the bound) walk rows too wide for the register rows in register tiles at every
+/// width (without it, only the plain sums where the row loop would walk row blocks, and not with
+/// BN_WIDE_PREFETCH_ROWS).
 #define BN_WIDE_PREFETCH_ROWS 1
 #define BN_WIDE_PREFETCH_REGISTER_ROWS 2
+#define BN_WIDE_REGISTER_TILES 4
 
 #define WIDE_LOOPS_DECLARE(SCALAR, SUFFIX)                                                                   \
     void bn_wide_shifted_sums_rows_##SUFFIX(                                                                 \

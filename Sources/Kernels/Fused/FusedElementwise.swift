@@ -164,12 +164,13 @@ extension Fused {
     }
 
     /// Per-channel `Σ dz` and `Σ dz · (x - center)` over `rows` interleaved rows, added into `Double`
-    /// sums, where `dz` is `filter`'s gradient (indexed from the first row). `prefetch`: what of the AVX2
-    /// loops prefetches the data ahead (``rowPrefetch(_:_:)``; the sums are the same either way).
+    /// sums, where `dz` is `filter`'s gradient (indexed from the first row). `choices`: what of the AVX2
+    /// loops prefetches the data ahead, and where register tiles walk the rows (``rowLoopChoices(_:_:)``;
+    /// the sums are the same either way).
     static func reduceRows<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
         center: UnsafePointer<Scalar>, sumGradient: UnsafeMutablePointer<Double>,
-        sumGradientTimesCentered: UnsafeMutablePointer<Double>, filter: Filter, prefetch: RowPrefetch
+        sumGradientTimesCentered: UnsafeMutablePointer<Double>, filter: Filter, choices: RowLoopChoices
     ) {
         let vectorEnd = channelCount - channelCount % width
         accumulateRows(
@@ -179,7 +180,7 @@ extension Fused {
             if WideLoops.gradientSumsRows(
                 input + rows.lowerBound * channelCount, gradient + rows.lowerBound * channelCount, rows: rows.count,
                 channelCount: channelCount, center: center, filter: filter, firstIndex: rows.lowerBound * channelCount,
-                sumGradient: gradientAccumulator, sumProduct: productAccumulator, prefetch: prefetch) { return }
+                sumGradient: gradientAccumulator, sumProduct: productAccumulator, choices: choices) { return }
             for row in rows {
                 let offset = row * channelCount
                 var channel = 0

@@ -131,7 +131,7 @@ enum FusedPasses {
         ).map { Scalar($0) }
         // Rows are summed as group rows of `width` positions, then folded back to channels.
         let width = grouping.width
-        let prefetch = Fused.rowPrefetch(geometry, Scalar.self)
+        let choices = Fused.rowLoopChoices(geometry, Scalar.self)
         var sums = [Double](repeating: 0, count: width * parts)
         var squares = [Double](repeating: 0, count: width * parts)
         grouping.tiled(shift).withUnsafeBufferPointer { shiftBuffer in
@@ -149,7 +149,7 @@ enum FusedPasses {
                     Fused.interleavedShiftedSums(
                         input + firstValue, rows: rowCount, channelCount: rowLength,
                         shift: shiftPointer, sums: sumsPointer + part * width, squares: squaresPointer + part * width,
-                        prefetch: prefetch)
+                        choices: choices)
                 }
             }
         }}}
@@ -384,7 +384,7 @@ enum FusedPasses {
         let rowGrouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts)
         let grouping = rowGrouping ?? .ungrouped(channelCount: channelCount)
         let width = grouping.width
-        let prefetch = Fused.rowPrefetch(geometry, Scalar.self)
+        let choices = Fused.rowLoopChoices(geometry, Scalar.self)
         var sumGradient = [Double](repeating: 0, count: width * parts)
         var sumProduct = [Double](repeating: 0, count: width * parts)
         sumGradient.withUnsafeMutableBufferPointer { gradientBuffer in
@@ -425,7 +425,7 @@ enum FusedPasses {
                             Fused.reduceRows(
                                 input + offset, gradient + offset, rows: rowCount, channelCount: rowLength,
                                 center: center, sumGradient: partGradient, sumGradientTimesCentered: partProduct,
-                                filter: filter, prefetch: prefetch)
+                                filter: filter, choices: choices)
                         }
                         if let mask = sharedMask.value {
                             reduce(mask.advanced(by: offset))

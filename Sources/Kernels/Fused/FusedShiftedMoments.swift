@@ -80,17 +80,17 @@ extension Fused {
     }
 
     /// Adds `Σ(x - shift[c])` and `Σ(x - shift[c])²` over `rows` interleaved rows into `sums`/`squares`.
-    /// `prefetch`: what of the AVX2 loops prefetches the data ahead (``rowPrefetch(_:_:)``; the sums are
+    /// `choices`: what of the AVX2 loops prefetches the data ahead (``rowLoopChoices(_:_:)``; the sums are
     /// the same either way).
     static func interleavedShiftedSums<Scalar: BatchNormScalar>(
         _ values: UnsafePointer<Scalar>, rows: Int, channelCount: Int, shift: UnsafePointer<Scalar>,
-        sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>, prefetch: RowPrefetch
+        sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>, choices: RowLoopChoices
     ) {
         let vectorEnd = channelCount - channelCount % width
         accumulateRows(rows, channelCount: channelCount, alignedWith: values, into: sums, squares) { rows, sumAccumulator, squareAccumulator in
             let values = values + rows.lowerBound * channelCount
             if WideLoops.shiftedSumsRows(values, rows: rows.count, channelCount: channelCount, shift: shift,
-                                         sums: sumAccumulator, squares: squareAccumulator, prefetch: prefetch) { return }
+                                         sums: sumAccumulator, squares: squareAccumulator, choices: choices) { return }
             for row in 0..<rows.count {
                 let values = values + row * channelCount
                 var channel = 0

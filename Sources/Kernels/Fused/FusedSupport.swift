@@ -218,29 +218,43 @@ extension Fused {
     /// ``streamsOutput(_:_:tensors:)`` streams; 100- and 196-value `Float` runs gained.
     static let minimumStreamedRunBytes = 256
 
-    /// What the AVX2 row sums prefetch (`WideLoops.h`'s `prefetch` bits), by the bytes of one tensor of
-    /// `geometry`. The row loop's rows walked one by one prefetch only for tensors that stream from
-    /// memory (``streamsOutput(_:_:tensors:)``): in cache it cost up to 27%. The AVX-512 register rows prefetch
-    /// from ``registerRowPrefetchThresholdBytes`` on, where tensors spill the L2 and the masked sums
-    /// lose their memory parallelism without it (docs/BENCHMARK_NOTES.md, "Prefetch in the register rows").
-    static func rowPrefetch<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type) -> RowPrefetch {
+    /// How the AVX2 row sums walk the rows of `geometry` (`WideLoops.h`'s `prefetch` bits), by the bytes of
+    /// one tensor. The row loop's rows walked one by one prefetch only for tensors that stream from memory
+    /// (``streamsOutput(_:_:tensors:)``): in cache it cost up to 27%. The AVX-512 register rows prefetch
+    /// from ``registerRowPrefetchThresholdBytes`` on, where tensors spill the L2 and the masked sums lose
+    /// their memory parallelism without it (docs/BENCHMARK_NOTES.md, "Prefetch in the register rows"). The
+    /// gradient sums (plain, or masked by the ReLU bound) walk rows too wide for the register rows in
+    /// register tiles up to ``registerTileThresholdBytes`` (the plain sums also where the C loop would walk
+    /// row blocks, below the streaming size).
+    static func rowLoopChoices<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type) -> RowLoopChoices {
         if streamsOutput(geometry, Scalar.self) { return [.rowLoop, .registerRows] }
         let bytes = geometry.elementCount * MemoryLayout<Scalar>.stride
-        return bytes >= registerRowPrefetchThresholdBytes ? .registerRows : []
+        var choices: RowLoopChoices = bytes >= registerRowPrefetchThresholdBytes ? .registerRows : []
+        if bytes <= registerTileThresholdBytes { choices.insert(.registerTiles) }
+        return choices
     }
 
-    /// Which AVX2 row loops prefetch their data ahead (`WideLoops.h`'s bits).
-    struct RowPrefetch: OptionSet {
+    /// How the AVX2 row loops walk their rows (`WideLoops.h`'s bits): which prefetch their data ahead, and
+    /// whether the gradient sums take register tiles.
+    struct RowLoopChoices: OptionSet {
         let rawValue: Int32
-        /// The row loop's rows walked one by one (`BN_WIDE_PREFETCH_ROWS`).
-        static let rowLoop = RowPrefetch(rawValue: Int32(BN_WIDE_PREFETCH_ROWS))
-        /// The AVX-512 register rows (`BN_WIDE_PREFETCH_REGISTER_ROWS`).
-        static let registerRows = RowPrefetch(rawValue: Int32(BN_WIDE_PREFETCH_REGISTER_ROWS))
+        /// The row loop's rows walked one by one prefetch (`BN_WIDE_PREFETCH_ROWS`).
+        static let rowLoop = RowLoopChoices(rawValue: Int32(BN_WIDE_PREFETCH_ROWS))
+        /// The AVX-512 register rows prefetch (`BN_WIDE_PREFETCH_REGISTER_ROWS`).
+        static let registerRows = RowLoopChoices(rawValue: Int32(BN_WIDE_PREFETCH_REGISTER_ROWS))
+        /// The gradient sums walk wide rows in AVX-512 register tiles at every width
+        /// (`BN_WIDE_REGISTER_TILES`).
+        static let registerTiles = RowLoopChoices(rawValue: Int32(BN_WIDE_REGISTER_TILES))
     }
 
     /// 4 MiB: beyond the 1-2 MiB L2 per core. At 6-13 MB (32x28x28x128, 16x56x56x64) the register rows
     /// were 10-25% faster with the prefetch; in L2 (1 MB) it cost 10%.
     static let registerRowPrefetchThresholdBytes = 4 << 20
+
+    /// 8 MiB: `x` and `dy` together within half the L3. In a harness the gradient sums' register tiles read
+    /// 3 and 6 MB tensors 6-40% faster than the row loops at 256 to 4,096 channels, 12 MB ones 7-51% slower
+    /// up to 1,024 channels (docs/BENCHMARK_NOTES.md, "Register tiles for the gradient sums").
+    static let registerTileThresholdBytes = 8 << 20
 
     /// 16 MiB, half the 32 MiB L3 of the machines we measure on. A larger output would not survive in
     /// cache until the next layer reads it anyway, and streaming it saves the read-for-ownership of

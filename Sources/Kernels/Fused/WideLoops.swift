@@ -30,21 +30,21 @@ extension Fused {
         @inline(__always)
         static var enabled: Bool { supported && FusedTuning.swiftLoopsOverride != true }
 
-        /// ``Fused/interleavedShiftedSums(_:rows:channelCount:shift:sums:squares:prefetch:)``'s rows, added
-        /// into working-precision accumulators. `prefetch`: what prefetches its data ahead.
+        /// ``Fused/interleavedShiftedSums(_:rows:channelCount:shift:sums:squares:choices:)``'s rows, added
+        /// into working-precision accumulators. `choices`: what prefetches its data ahead.
         @inline(__always)
         static func shiftedSumsRows<Scalar: BatchNormScalar>(
             _ values: UnsafePointer<Scalar>, rows: Int, channelCount: Int, shift: UnsafePointer<Scalar>,
-            sums: UnsafeMutablePointer<Scalar>, squares: UnsafeMutablePointer<Scalar>, prefetch: RowPrefetch
+            sums: UnsafeMutablePointer<Scalar>, squares: UnsafeMutablePointer<Scalar>, choices: RowLoopChoices
         ) -> Bool {
             guard enabled else { return false }
             if Scalar.self == Float.self {
                 bn_wide_shifted_sums_rows_float(
-                    floats(values), rows, channelCount, floats(shift), floats(sums), floats(squares), prefetch.rawValue)
+                    floats(values), rows, channelCount, floats(shift), floats(sums), floats(squares), choices.rawValue)
             } else if Scalar.self == Double.self {
                 bn_wide_shifted_sums_rows_double(
                     doubles(values), rows, channelCount, doubles(shift), doubles(sums), doubles(squares),
-                    prefetch.rawValue)
+                    choices.rawValue)
             } else {
                 return false
             }
@@ -109,22 +109,22 @@ extension Fused {
             return false
         }
 
-        /// ``Fused/reduceRows(_:_:rows:channelCount:center:sumGradient:sumGradientTimesCentered:filter:prefetch:)``'s
+        /// ``Fused/reduceRows(_:_:rows:channelCount:center:sumGradient:sumGradientTimesCentered:filter:choices:)``'s
         /// rows, added into working-precision accumulators; `input` and `gradient` start at the filter's
-        /// index `firstIndex`. `prefetch`: what prefetches its data ahead (rows walked one by one, not the
+        /// index `firstIndex`. `choices`: what prefetches its data ahead (rows walked one by one, not the
         /// row blocks).
         @inline(__always)
         static func gradientSumsRows<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
             _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
             center: UnsafePointer<Scalar>, filter: Filter, firstIndex: Int, sumGradient: UnsafeMutablePointer<Scalar>,
-            sumProduct: UnsafeMutablePointer<Scalar>, prefetch: RowPrefetch
+            sumProduct: UnsafeMutablePointer<Scalar>, choices: RowLoopChoices
         ) -> Bool {
             guard enabled, Scalar.self == Float.self || Scalar.self == Double.self,
                   let wide = filter.wideFilter?.advanced(by: firstIndex) else { return false }
             guard let deferred = wide.deferredMaskedGradient else {
                 return gradientSumsRowsCall(
                     input, gradient, rows: rows, channelCount: channelCount, center: center, filter: wide,
-                    sumGradient: sumGradient, sumProduct: sumProduct, prefetch: prefetch)
+                    sumGradient: sumGradient, sumProduct: sumProduct, choices: choices)
             }
             // The accumulators carry over between calls: the same sums.
             withStreamedMaskedGradient(units: 0..<rows, unitLength: channelCount, gradient, deferred) { chunk in
@@ -132,7 +132,7 @@ extension Fused {
                 _ = gradientSumsRowsCall(
                     input + offset, gradient + offset, rows: chunk.count, channelCount: channelCount, center: center,
                     filter: deferred.unstored.advanced(by: offset), sumGradient: sumGradient, sumProduct: sumProduct,
-                    prefetch: prefetch)
+                    choices: choices)
             }
             return true
         }
@@ -182,18 +182,18 @@ extension Fused {
         private static func gradientSumsRowsCall<Scalar: BatchNormScalar>(
             _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
             center: UnsafePointer<Scalar>, filter wide: WideFilter<Scalar>, sumGradient: UnsafeMutablePointer<Scalar>,
-            sumProduct: UnsafeMutablePointer<Scalar>, prefetch: RowPrefetch
+            sumProduct: UnsafeMutablePointer<Scalar>, choices: RowLoopChoices
         ) -> Bool {
             if Scalar.self == Float.self {
                 bn_wide_gradient_sums_rows_float(
                     floats(input), floats(gradient), rows, channelCount, floats(center),
                     wide.forwardOutput.map(floats), wide.maskedGradient.map(floats), wide.bound.map(floats),
-                    floats(sumGradient), floats(sumProduct), prefetch.rawValue)
+                    floats(sumGradient), floats(sumProduct), choices.rawValue)
             } else if Scalar.self == Double.self {
                 bn_wide_gradient_sums_rows_double(
                     doubles(input), doubles(gradient), rows, channelCount, doubles(center),
                     wide.forwardOutput.map(doubles), wide.maskedGradient.map(doubles), wide.bound.map(doubles),
-                    doubles(sumGradient), doubles(sumProduct), prefetch.rawValue)
+                    doubles(sumGradient), doubles(sumProduct), choices.rawValue)
             } else {
                 return false
             }
