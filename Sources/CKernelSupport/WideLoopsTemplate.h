@@ -815,23 +815,21 @@ WIDE_INLINE int NAME(tiles_gradient_sums)(int kind, ptrdiff_t channel_count, int
     return kind == NAME(bounded_mask) && asked;
 }
 
-/// `NAME(bn_wide_gradient_sums_rows)` in register tiles (`NAME(tiles_gradient_sums)`).
+/// `NAME(bn_wide_gradient_sums_rows)` in register tiles (`NAME(tiles_gradient_sums)`): the plain sums, or
+/// masked by `bound` when given.
 WIDE_INLINE void NAME(gradient_sums_tiles)(
     const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
-    const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
-    SCALAR *sum_product) {
+    const SCALAR *bound, SCALAR *sum_gradient, SCALAR *sum_product) {
     const ptrdiff_t tile = WIDE_LANES * WIDE_REGISTER_VECTORS;
     for (ptrdiff_t first = 0; first < channel_count; first += tile) {
         ptrdiff_t width = channel_count - first < tile ? channel_count - first : tile;
-        const SCALAR *tile_forward_output = forward_output ? forward_output + first : 0;
-        SCALAR *tile_masked_gradient = masked_gradient ? masked_gradient + first : 0;
         const SCALAR *tile_bound = bound ? bound + first : 0;
         switch ((int)(width / WIDE_LANES)) {
 #define WIDE_TILE_CASE(COUNT)                                                                                    \
         case COUNT:                                                                                              \
             NAME(gradient_sums_registers_##COUNT)(input + first, gradient + first, rows, channel_count,         \
-                                                  center + first, tile_forward_output, tile_masked_gradient,    \
-                                                  tile_bound, sum_gradient + first, sum_product + first, 0);    \
+                                                  center + first, 0, 0, tile_bound, sum_gradient + first,       \
+                                                  sum_product + first, 0);                                       \
             break;
         WIDE_REGISTER_COUNTS(WIDE_TILE_CASE)
 #undef WIDE_TILE_CASE
@@ -863,8 +861,7 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
     int kind = forward_output && masked_gradient ? NAME(forward_output_mask)
                : forward_output ? NAME(forward_output_mask_unstored) : bound ? NAME(bounded_mask) : NAME(unfiltered);
     if (NAME(tiles_gradient_sums)(kind, channel_count, prefetch)) {
-        NAME(gradient_sums_tiles)(input, gradient, rows, channel_count, center, forward_output, masked_gradient, bound,
-                                  sum_gradient, sum_product);
+        NAME(gradient_sums_tiles)(input, gradient, rows, channel_count, center, bound, sum_gradient, sum_product);
         return;
     }
     // One loop per filter and prefetch choice.
