@@ -21,10 +21,14 @@ PyTorch") and the Numerics article. Takes about a minute and 2 GB of memory.
 import argparse
 import os
 import subprocess
+import sys
 import tempfile
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_cli  # noqa: E402  (the float64 references)
 
 EPS = 1e-5
 MOMENTUM = 0.1
@@ -44,22 +48,11 @@ def scaled_error(actual, expected):
 
 
 def reference(x, dy, gamma, beta, running_var):
-    """float64 training forward, running variance update and backward."""
-    shape = x.shape
-    axes = tuple(i for i in range(len(shape)) if i != 1)
-    count = x.size // shape[1]
-    keep = [1, -1] + [1] * (len(shape) - 2)
-    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
-    mean = x64.mean(axis=axes, keepdims=True)
-    variance = ((x64 - mean) ** 2).mean(axis=axes, keepdims=True)
-    invstd = 1.0 / np.sqrt(variance + EPS)
-    xhat = (x64 - mean) * invstd
-    g = gamma.astype(np.float64).reshape(keep)
-    y = xhat * g + beta.astype(np.float64).reshape(keep)
-    updated_var = (1 - MOMENTUM) * running_var.astype(np.float64) + MOMENTUM * variance.ravel() * count / (count - 1)
-    dbeta = dy64.sum(axis=axes)
-    dgamma = (dy64 * xhat).sum(axis=axes)
-    dx = g * invstd / count * (count * dy64 - dbeta.reshape(keep) - xhat * dgamma.reshape(keep))
+    """float64 training forward, running variance update and backward (scripts/e2e_cli.py's references;
+    x in channels-first order)."""
+    y, _, _, _, updated_var = e2e_cli.ref_forward_training(
+        x, "channels-first", gamma, beta, np.zeros_like(running_var), running_var, MOMENTUM, EPS)
+    dx, dgamma, dbeta = e2e_cli.ref_backward_training(x, dy, "channels-first", gamma, EPS)
     return {"y": y, "running_var": updated_var, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
 
 

@@ -413,16 +413,16 @@ WIDE_REGISTERS_TARGET static void NAME(shifted_sums_row_blocks_avx512)(
 }
 
 /// `Fused.interleavedShiftedSums`' rows: `sums[c] += x - shift[c]`, `squares[c] += (x - shift[c])²`.
-/// `prefetch` (`Fused.RowPrefetch`): with BN_WIDE_PREFETCH_REGISTER_ROWS the register rows prefetch their
+/// `choices` (`Fused.RowLoopChoices`): with BN_WIDE_PREFETCH_REGISTER_ROWS the register rows prefetch their
 /// data WIDE_PREFETCH_BYTES ahead (the row blocks gained nothing from it).
 WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
     const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares,
-    int prefetch) {
+    int choices) {
     switch (NAME(register_row_vectors)(channel_count)) {
 #define WIDE_REGISTER_CASE(COUNT) \
     case COUNT:                                                                                                  \
         NAME(shifted_sums_registers_##COUNT)(values, rows, shift, sums, squares,                                 \
-                                             (prefetch & BN_WIDE_PREFETCH_REGISTER_ROWS) != 0);                  \
+                                             (choices & BN_WIDE_PREFETCH_REGISTER_ROWS) != 0);                   \
         return;
     WIDE_REGISTER_COUNTS(WIDE_REGISTER_CASE)
 #undef WIDE_REGISTER_CASE
@@ -803,13 +803,13 @@ WIDE_INLINE void NAME(gradient_sums_rows)(
 // also where the row loop would walk row blocks, below the streaming size.
 
 /// Whether `NAME(bn_wide_gradient_sums_rows)` walks rows of `channel_count` values (too wide for the
-/// register rows) in register tiles, with filter `kind` and the caller's `prefetch` bits.
-WIDE_INLINE int NAME(tiles_gradient_sums)(int kind, ptrdiff_t channel_count, int prefetch) {
+/// register rows) in register tiles, with filter `kind` and the caller's `choices` bits.
+WIDE_INLINE int NAME(tiles_gradient_sums)(int kind, ptrdiff_t channel_count, int choices) {
     if (!wide_register_rows_available() || channel_count % WIDE_LANES != 0
         || channel_count <= WIDE_LANES * WIDE_REGISTER_VECTORS) return 0;
-    int asked = (prefetch & BN_WIDE_REGISTER_TILES) != 0;
+    int asked = (choices & BN_WIDE_REGISTER_TILES) != 0;
     if (kind == NAME(unfiltered)) {
-        return asked || (!(prefetch & BN_WIDE_PREFETCH_ROWS)
+        return asked || (!(choices & BN_WIDE_PREFETCH_ROWS)
                          && NAME(blocks_rows)(channel_count, NAME(gradient_sums_touched)(kind)));
     }
     return kind == NAME(bounded_mask) && asked;
@@ -840,19 +840,20 @@ WIDE_INLINE void NAME(gradient_sums_tiles)(
 
 /// `Fused.reduceRows`' rows: `sum_gradient[c] += dz`, `sum_product[c] += dz · (x - center[c])`, where
 /// `dz` is `dy` masked by `forward_output <= 0` (and stored to `masked_gradient`, unless that is null) when
-/// `forward_output` is given, else masked by `x - center[c] <= bound[c]` when `bound` is given, else `dy`. `prefetch`
-/// (`Fused.RowPrefetch`): with BN_WIDE_PREFETCH_ROWS the row loop's rows walked one by one, with
-/// BN_WIDE_PREFETCH_REGISTER_ROWS the register rows prefetch their data WIDE_PREFETCH_BYTES ahead.
+/// `forward_output` is given, else masked by `x - center[c] <= bound[c]` when `bound` is given, else `dy`.
+/// `choices` (`Fused.RowLoopChoices`): with BN_WIDE_PREFETCH_ROWS the row loop's rows walked one by one, with
+/// BN_WIDE_PREFETCH_REGISTER_ROWS the register rows prefetch their data WIDE_PREFETCH_BYTES ahead; with
+/// BN_WIDE_REGISTER_TILES wider rows take register tiles (`NAME(tiles_gradient_sums)`).
 WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
     const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, SCALAR *sum_gradient,
-    SCALAR *sum_product, int prefetch) {
+    SCALAR *sum_product, int choices) {
     switch (NAME(register_row_vectors)(channel_count)) {
 #define WIDE_REGISTER_CASE(COUNT)                                                                                \
     case COUNT:                                                                                                  \
         NAME(gradient_sums_registers_##COUNT)(input, gradient, rows, WIDE_LANES * COUNT, center, forward_output, \
                                               masked_gradient, bound, sum_gradient, sum_product,                 \
-                                              (prefetch & BN_WIDE_PREFETCH_REGISTER_ROWS) != 0);                 \
+                                              (choices & BN_WIDE_PREFETCH_REGISTER_ROWS) != 0);                  \
         return;
     WIDE_REGISTER_COUNTS(WIDE_REGISTER_CASE)
 #undef WIDE_REGISTER_CASE
@@ -860,12 +861,12 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
     }
     int kind = forward_output && masked_gradient ? NAME(forward_output_mask)
                : forward_output ? NAME(forward_output_mask_unstored) : bound ? NAME(bounded_mask) : NAME(unfiltered);
-    if (NAME(tiles_gradient_sums)(kind, channel_count, prefetch)) {
+    if (NAME(tiles_gradient_sums)(kind, channel_count, choices)) {
         NAME(gradient_sums_tiles)(input, gradient, rows, channel_count, center, bound, sum_gradient, sum_product);
         return;
     }
     // One loop per filter and prefetch choice.
-    prefetch &= BN_WIDE_PREFETCH_ROWS;
+    int prefetch = (choices & BN_WIDE_PREFETCH_ROWS) != 0;
 #define WIDE_GRADIENT_SUMS_ROWS(KIND, PREFETCH)                                                               \
     NAME(gradient_sums_rows)(NAME(KIND), input, gradient, rows, channel_count, center, forward_output,       \
                              masked_gradient, bound, sum_gradient, sum_product, PREFETCH)

@@ -11,7 +11,7 @@
 /// called only then.
 int bn_wide_loops_available(void);
 
-/// The row sums' `prefetch` argument, bits (Fused.RowLoopChoices says when each pays): the row loop's rows
+/// The row sums' `choices` argument, bits (Fused.RowLoopChoices says when each pays): the row loop's rows
 /// walked one by one prefetch their data ahead; the AVX-512 register rows prefetch theirs; the gradient sums
 /// (plain, or masked by the bound) walk rows too wide for the register rows in register tiles at every
 /// width (without it, only the plain sums where the row loop would walk row blocks, and not with
@@ -23,7 +23,7 @@ int bn_wide_loops_available(void);
 #define WIDE_LOOPS_DECLARE(SCALAR, SUFFIX)                                                                   \
     void bn_wide_shifted_sums_rows_##SUFFIX(                                                                 \
         const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares, \
-        int prefetch);                                                                                       \
+        int choices);                                                                                       \
     void bn_wide_flush_accumulators_##SUFFIX(                                                                \
         const SCALAR *first_accumulator, const SCALAR *second_accumulator, double *first, double *second,    \
         ptrdiff_t count);                                                                                    \
@@ -35,7 +35,7 @@ int bn_wide_loops_available(void);
     void bn_wide_gradient_sums_rows_##SUFFIX(                                                                \
         const SCALAR *input, const SCALAR *gradient, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *center,    \
         const SCALAR *forward_output /* nullable */, SCALAR *masked_gradient /* nullable */,                 \
-        const SCALAR *bound /* nullable */, SCALAR *sum_gradient, SCALAR *sum_product, int prefetch);        \
+        const SCALAR *bound /* nullable */, SCALAR *sum_gradient, SCALAR *sum_product, int choices);        \
     void bn_wide_masked_gradient_##SUFFIX(                                                                   \
         const SCALAR *gradient, const SCALAR *forward_output, SCALAR *masked_gradient, ptrdiff_t count);      \
     void bn_wide_input_gradient_interleaved_##SUFFIX(                                                        \

@@ -218,7 +218,7 @@ extension Fused {
     /// ``streamsOutput(_:_:tensors:)`` streams; 100- and 196-value `Float` runs gained.
     static let minimumStreamedRunBytes = 256
 
-    /// How the AVX2 row sums walk the rows of `geometry` (`WideLoops.h`'s `prefetch` bits), by the bytes of
+    /// How the AVX2 row sums walk the rows of `geometry` (`WideLoops.h`'s `choices` bits), by the bytes of
     /// one tensor. The row loop's rows walked one by one prefetch only for tensors that stream from memory
     /// (``streamsOutput(_:_:tensors:)``): in cache it cost up to 27%. The AVX-512 register rows prefetch
     /// from ``registerRowPrefetchThresholdBytes`` on, where tensors spill the L2 and the masked sums lose

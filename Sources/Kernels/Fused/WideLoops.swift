@@ -112,7 +112,7 @@ extension Fused {
         /// ``Fused/reduceRows(_:_:rows:channelCount:center:sumGradient:sumGradientTimesCentered:filter:choices:)``'s
         /// rows, added into working-precision accumulators; `input` and `gradient` start at the filter's
         /// index `firstIndex`. `choices`: what prefetches its data ahead (rows walked one by one, not the
-        /// row blocks).
+        /// row blocks), and whether rows wider than the register rows take register tiles.
         @inline(__always)
         static func gradientSumsRows<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
             _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, rows: Int, channelCount: Int,
