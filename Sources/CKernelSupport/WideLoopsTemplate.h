@@ -308,6 +308,20 @@ WIDE_INLINE ptrdiff_t NAME(block_rows_count)(ptrdiff_t rows, int blocked) {
     return blocked ? rows - rows % WIDE_BLOCK_ROWS : 0;
 }
 
+/// Whether the elementwise loops (normalize, dx step) may walk wide rows in blocks with `streaming` stores.
+/// Streamed blocks need rows of whole vectors, so that every row's vectors are aligned. And they store one
+/// row's vector just before they load the same place of the next row; where rows are a multiple of 4 KiB
+/// and the output shares its page offset with an input (as buffers from `malloc` do), that load waits on
+/// the store it seems to alias. Zen 3 (AVX2 only) ran such streamed blocks of 2,048-channel rows at
+/// 2.4-4x the time of the same rows one by one (the dx step 4.9-5.5 ms against 1.2-1.4; with the output
+/// 2 KiB off, 1.1-1.7), and rows one by one were as fast as unaliased blocks; on Zen 5 (AVX-512) the
+/// streamed dx step of 2,048 channels ran 1.3x slower row by row than in blocks. So streamed blocks only
+/// where the CPU has AVX-512 (docs/BENCHMARK_NOTES.md, "Moments, the dx step and the normalize on an
+/// AVX2-only host").
+WIDE_INLINE int NAME(streams_blocks)(int streaming, ptrdiff_t channel_count) {
+    return !streaming || (channel_count % WIDE_LANES == 0 && wide_register_rows_available());
+}
+
 /// Where the row blocks (or tiles) sit in a range of `count` interleaved values from channel
 /// `first_channel`: after `*lead` values (to the end of a partial first row), `*rows` whole rows (for
 /// blocks, a multiple of WIDE_BLOCK_ROWS, possibly 0; for tiles, all of them).
@@ -368,10 +382,11 @@ WIDE_INLINE void NAME(prefetch_tile)(const SCALAR *input, const SCALAR *residual
 
 // MARK: - Forward
 
-/// `rows` rows (a multiple of `block`) of `NAME(bn_wide_shifted_sums_rows)`, `block` rows at a time.
+/// `rows` rows (a multiple of `block`) of `NAME(bn_wide_shifted_sums_rows)`, `block` rows at a time; with
+/// `prefetch`, each vector's data WIDE_PREFETCH_BYTES ahead is prefetched.
 WIDE_INLINE void NAME(shifted_sums_blocks)(
     const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares,
-    const int block) {
+    const int block, const int prefetch) {
     for (ptrdiff_t row = 0; row < rows; row += block) {
         const SCALAR *row_values = values + row * channel_count;
         ptrdiff_t channel = 0, head = NAME(alignment_head)(row_values, channel_count);
@@ -380,6 +395,7 @@ WIDE_INLINE void NAME(shifted_sums_blocks)(
             V shift_ = WIDE_LOAD(V, shift + channel);                                                         \
             V sum_ = WIDE_LOAD(V, sums + channel), square_ = WIDE_LOAD(V, squares + channel);                 \
             for (int r_ = 0; r_ < block; r_++) {                                                              \
+                if (prefetch) NAME(prefetch_ahead)(row_values + r_ * channel_count + channel, 1);             \
                 V d = WIDE_LOAD(V, row_values + r_ * channel_count + channel) - shift_;                       \
                 sum_ = sum_ + d;                                                                              \
                 square_ = square_ + d * d;                                                                    \
@@ -402,8 +418,15 @@ WIDE_INLINE void NAME(shifted_sums_blocks)(
 WIDE_INLINE void NAME(shifted_sums_row_blocks)(
     const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares) {
     ptrdiff_t blocked = NAME(block_rows_count)(rows, 1);
-    NAME(shifted_sums_blocks)(values, blocked, channel_count, shift, sums, squares, WIDE_BLOCK_ROWS);
-    NAME(shifted_sums_blocks)(values + blocked * channel_count, rows - blocked, channel_count, shift, sums, squares, 1);
+    NAME(shifted_sums_blocks)(values, blocked, channel_count, shift, sums, squares, WIDE_BLOCK_ROWS, 0);
+    NAME(shifted_sums_blocks)(values + blocked * channel_count, rows - blocked, channel_count, shift, sums, squares, 1,
+                              0);
+}
+
+/// `rows` rows of `NAME(bn_wide_shifted_sums_rows)` one by one, each vector's data prefetched ahead.
+WIDE_INLINE void NAME(shifted_sums_prefetched_rows)(
+    const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares) {
+    NAME(shifted_sums_blocks)(values, rows, channel_count, shift, sums, squares, 1, 1);
 }
 
 /// `NAME(shifted_sums_row_blocks)` compiled for AVX-512.
@@ -432,8 +455,15 @@ WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
     // 1.3-2x faster than row by row, in cache and beyond (docs/BENCHMARK_NOTES.md, "Row blocks for the
     // moments at every width"); as 512-bit instructions where the CPU has them, 8-25% faster again in a
     // harness (the same operations, so the same bits; "AVX-512 moments").
+    // Without AVX-512 (Zen 3), rows under 4 KiB of a tensor beyond the cache (BN_WIDE_PREFETCH_ROWS) read
+    // 1.4-1.9x faster one by one with the prefetch than in blocks: 64x56x56x128 7.5-8.4 ms against
+    // 11.9-13.2, 32x56x56x64 1.1 against 1.55; 4 KiB rows (1,024 `Float` channels) read 5-10% slower so
+    // and stay in blocks (docs/BENCHMARK_NOTES.md, "Moments, the dx step and the normalize on an AVX2-only
+    // host").
     if (wide_register_rows_available()) {
         NAME(shifted_sums_row_blocks_avx512)(values, rows, channel_count, shift, sums, squares);
+    } else if ((choices & BN_WIDE_PREFETCH_ROWS) && !NAME(blocks_rows)(channel_count, 8)) {
+        NAME(shifted_sums_prefetched_rows)(values, rows, channel_count, shift, sums, squares);
     } else {
         NAME(shifted_sums_row_blocks)(values, rows, channel_count, shift, sums, squares);
     }
@@ -561,7 +591,7 @@ WIDE_INLINE int NAME(normalize_blocks_rows)(ptrdiff_t channel_count, int residua
 WIDE_INLINE void NAME(normalize_range)(
     const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel,
     const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
-    if (NAME(normalize_blocks_rows)(channel_count, residual != 0) && (!streaming || channel_count % WIDE_LANES == 0)) {
+    if (NAME(normalize_blocks_rows)(channel_count, residual != 0) && NAME(streams_blocks)(streaming, channel_count)) {
         int tiles = !streaming && NAME(tiles_rows)(channel_count);
         ptrdiff_t lead, rows;
         NAME(block_range)(count, channel_count, first_channel, tiles, &lead, &rows);
@@ -865,8 +895,11 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
         NAME(gradient_sums_tiles)(input, gradient, rows, channel_count, center, bound, sum_gradient, sum_product);
         return;
     }
-    // One loop per filter and prefetch choice.
-    int prefetch = (choices & BN_WIDE_PREFETCH_ROWS) != 0;
+    // One loop per filter and prefetch choice. The prefetch only where the CPU has AVX-512: on Zen 3 (AVX2
+    // only) the rows one by one read x and dy 10-25% faster without it (64x56x56x128 13.7-14.5 ms against
+    // 15.2-16.0, 32x56x56x64 2.6-2.9 against 3.1-3.3; docs/BENCHMARK_NOTES.md, "Moments, the dx step and
+    // the normalize on an AVX2-only host").
+    int prefetch = (choices & BN_WIDE_PREFETCH_ROWS) != 0 && wide_register_rows_available();
 #define WIDE_GRADIENT_SUMS_ROWS(KIND, PREFETCH)                                                               \
     NAME(gradient_sums_rows)(NAME(KIND), input, gradient, rows, channel_count, center, forward_output,       \
                              masked_gradient, bound, sum_gradient, sum_product, PREFETCH)
@@ -996,7 +1029,7 @@ WIDE_INLINE void NAME(input_gradient_range)(
     const SCALAR *p, const SCALAR *q, const SCALAR *bound) {
     // k, gradient and output alone; or center, k, p, q (and the bound), input, gradient and output.
     int touched = scale_only ? 3 : kind == NAME(bounded_mask) ? 8 : 7;
-    if (NAME(blocks_rows)(channel_count, touched) && (!streaming || channel_count % WIDE_LANES == 0)) {
+    if (NAME(blocks_rows)(channel_count, touched) && NAME(streams_blocks)(streaming, channel_count)) {
         ptrdiff_t lead, rows;
         NAME(block_range)(count, channel_count, first_channel, 0, &lead, &rows);
         if (rows > 0) {

@@ -220,7 +220,8 @@ extension Fused {
 
     /// How the AVX2 row sums walk the rows of `geometry` (`WideLoops.h`'s `choices` bits), by the bytes of
     /// one tensor. The row loop's rows walked one by one prefetch only for tensors that stream from memory
-    /// (``streamsOutput(_:_:tensors:)``): in cache it cost up to 27%. The AVX-512 register rows prefetch
+    /// (``streamsOutput(_:_:tensors:)``): in cache it cost up to 27% (the C loops take it where it measured
+    /// faster on that CPU class: the gradient sums with AVX-512, the moments without). The AVX-512 register rows prefetch
     /// from ``registerRowPrefetchThresholdBytes`` on, where tensors spill the L2 and the masked sums lose
     /// their memory parallelism without it (docs/BENCHMARK_NOTES.md, "Prefetch in the register rows"). The
     /// gradient sums (plain, or masked by the ReLU bound) walk rows too wide for the register rows in
@@ -238,7 +239,8 @@ extension Fused {
     /// whether the gradient sums take register tiles.
     struct RowLoopChoices: OptionSet {
         let rawValue: Int32
-        /// The row loop's rows walked one by one prefetch (`BN_WIDE_PREFETCH_ROWS`).
+        /// The tensor streams from memory: the row loops' rows walked one by one prefetch
+        /// (`BN_WIDE_PREFETCH_ROWS`).
         static let rowLoop = RowLoopChoices(rawValue: Int32(BN_WIDE_PREFETCH_ROWS))
         /// The AVX-512 register rows prefetch (`BN_WIDE_PREFETCH_REGISTER_ROWS`).
         static let registerRows = RowLoopChoices(rawValue: Int32(BN_WIDE_PREFETCH_REGISTER_ROWS))

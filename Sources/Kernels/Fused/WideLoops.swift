@@ -19,6 +19,9 @@ internal import CKernelSupport
 /// for their per-channel arrays to stay in L1 beside them (2,048 `Float` channels in most loops) are
 /// walked four rows at a time, each coefficient or accumulator vector loaded once for the four; again the
 /// same operations per value and the same row order per channel (`WideLoopsTemplate.h`, "Row blocks").
+/// Streamed elementwise steps take row blocks only on CPUs with AVX-512: elsewhere a block's store and the
+/// next row's load, 4 KiB apart, made the 2,048-channel dx step 2.4-4x slower (`WideLoopsTemplate.h`'s
+/// `streams_blocks`).
 ///
 /// Each function returns `false`, having done nothing, when the AVX2 loop does not apply (another CPU,
 /// the Swift loops forced, a scalar type other than `Float`/`Double`, or a filter it does not have).
