@@ -395,7 +395,7 @@ WIDE_INLINE void NAME(shifted_sums_blocks)(
             V shift_ = WIDE_LOAD(V, shift + channel);                                                         \
             V sum_ = WIDE_LOAD(V, sums + channel), square_ = WIDE_LOAD(V, squares + channel);                 \
             for (int r_ = 0; r_ < block; r_++) {                                                              \
-                if (prefetch) NAME(prefetch_ahead)(row_values + r_ * channel_count + channel, 1);             \
+                NAME(prefetch_ahead)(row_values + r_ * channel_count + channel, prefetch);                    \
                 V d = WIDE_LOAD(V, row_values + r_ * channel_count + channel) - shift_;                       \
                 sum_ = sum_ + d;                                                                              \
                 square_ = square_ + d * d;                                                                    \
@@ -462,7 +462,7 @@ WIDE_TARGET void NAME(bn_wide_shifted_sums_rows)(
     // host").
     if (wide_register_rows_available()) {
         NAME(shifted_sums_row_blocks_avx512)(values, rows, channel_count, shift, sums, squares);
-    } else if ((choices & BN_WIDE_PREFETCH_ROWS) && !NAME(blocks_rows)(channel_count, 8)) {
+    } else if ((choices & BN_WIDE_PREFETCH_ROWS) && (size_t)channel_count * sizeof(SCALAR) < 4096) {
         NAME(shifted_sums_prefetched_rows)(values, rows, channel_count, shift, sums, squares);
     } else {
         NAME(shifted_sums_row_blocks)(values, rows, channel_count, shift, sums, squares);

@@ -14,10 +14,9 @@ int bn_wide_loops_available(void);
 /// The row sums' `choices` argument, bits (Fused.RowLoopChoices says when each pays): the tensor streams
 /// from memory, so the gradient sums' rows walked one by one prefetch their data ahead where the CPU has
 /// AVX-512, and elsewhere the moments walk rows under 4 KiB one by one with the prefetch instead of in
-/// blocks; the AVX-512 register rows prefetch theirs; the gradient sums
-/// (plain, or masked by the bound) walk rows too wide for the register rows in register tiles at every
-/// width (without it, only the plain sums where the row loop would walk row blocks, and not with
-/// BN_WIDE_PREFETCH_ROWS).
+/// blocks; the AVX-512 register rows prefetch theirs; the gradient sums (plain, or masked by the bound)
+/// walk rows too wide for the register rows in register tiles at every width (without it, only the plain
+/// sums where the row loop would walk row blocks, and not with BN_WIDE_PREFETCH_ROWS).
 #define BN_WIDE_PREFETCH_ROWS 1
 #define BN_WIDE_PREFETCH_REGISTER_ROWS 2
 #define BN_WIDE_REGISTER_TILES 4

@@ -221,9 +221,10 @@ extension Fused {
     /// How the AVX2 row sums walk the rows of `geometry` (`WideLoops.h`'s `choices` bits), by the bytes of
     /// one tensor. The row loop's rows walked one by one prefetch only for tensors that stream from memory
     /// (``streamsOutput(_:_:tensors:)``): in cache it cost up to 27% (the C loops take it where it measured
-    /// faster on that CPU class: the gradient sums with AVX-512, the moments without). The AVX-512 register rows prefetch
-    /// from ``registerRowPrefetchThresholdBytes`` on, where tensors spill the L2 and the masked sums lose
-    /// their memory parallelism without it (docs/BENCHMARK_NOTES.md, "Prefetch in the register rows"). The
+    /// faster on that CPU class: the gradient sums with AVX-512, the moments without). The AVX-512 register
+    /// rows prefetch from ``registerRowPrefetchThresholdBytes`` on, where tensors spill the L2 and the masked
+    /// sums lose their memory parallelism without it (docs/BENCHMARK_NOTES.md, "Prefetch in the register
+    /// rows"). The
     /// gradient sums (plain, or masked by the ReLU bound) walk rows too wide for the register rows in
     /// register tiles up to ``registerTileThresholdBytes`` (the plain sums also where the C loop would walk
     /// row blocks, below the streaming size).
