@@ -193,7 +193,8 @@ extension BatchNorm {
     /// within one training step) and `statistics` is what it returned.
     ///
     /// - Throws: `BatchNormError` for mismatched sizes or statistics lengths (nothing is written then).
-    /// - Complexity: the traffic of plain backward (two reads of `x` and `dy`, one write of `dx`).
+    /// - Complexity: the traffic of plain backward (two reads of `x` and `dy`, one write of `dx`; large
+    ///   channels-first tensors may take the second read from cache, a channel at a time).
     public func backward(
         gradOutput: Span<Scalar>, input: Span<Scalar>, shape: TensorShape, statistics: BatchStatistics<Scalar>,
         activation: FusedActivation, into inputGradient: inout MutableSpan<Scalar>

@@ -14,7 +14,8 @@ extension BatchNorm {
     ///   - inputGradient: receives `dL/dx`; entirely overwritten.
     /// - Returns: `dγ` and `dβ`. Mutates nothing but `inputGradient`.
     /// - Throws: `BatchNormError` for mismatched sizes or statistics lengths (nothing is written then).
-    /// - Complexity: two reads of `x` and `dy`, one write of `dx`.
+    /// - Complexity: two reads of `x` and `dy`, one write of `dx` (large channels-first tensors may take
+    ///   the second read from cache, a channel at a time: the Performance article).
     public func backward(
         gradOutput: Span<Scalar>, input: Span<Scalar>, shape: TensorShape, statistics: BatchStatistics<Scalar>,
         into inputGradient: inout MutableSpan<Scalar>

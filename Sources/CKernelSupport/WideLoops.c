@@ -37,6 +37,8 @@ int bn_wide_loops_available(void) {
 
 static inline int wide_register_rows_available(void) { return __atomic_load_n(&wide_register_rows, __ATOMIC_RELAXED); }
 
+int bn_wide_avx512_available(void) { return wide_register_rows_available(); }
+
 typedef float wide_float16 __attribute__((ext_vector_type(16)));
 typedef int wide_int16 __attribute__((ext_vector_type(16)));
 typedef double wide_double16 __attribute__((ext_vector_type(16)));

@@ -142,6 +142,12 @@ extension BatchNormKernels {
                 inputGradient.withUnsafeMutableBufferPointer { resultBuffer in
                     guard let inputBase = inputBuffer.baseAddress, let gradientBase = gradientBuffer.baseAddress,
                           let resultBase = resultBuffer.baseAddress else { return zeroGradients(geometry.channelCount) }
+                    if let maskBound = recomputed.maskBound, Fused.backwardWalksChannels(geometry, Scalar.self) {
+                        // Channels-first tensors beyond the cache: a channel's sums, then its dx from the cache.
+                        return FusedPasses.channelWalkTrainingBackward(
+                            inputBase, gradientBase, resultBase, geometry: geometry, mean: mean,
+                            inverseStandardDeviation: inverseStandardDeviation, gamma: gamma, maskBound: maskBound)
+                    }
                     let reductions = FusedPasses.backwardReductions(
                         inputBase, gradientBase, geometry: geometry, center: mean, recomputed: recomputed)
                     let step = trainingInputGradient(

@@ -88,6 +88,19 @@ extension BatchNormKernels {
         mean: ChannelCenter<Scalar>, inverseStandardDeviation: [Scalar], gamma: [Scalar]?,
         into inputGradient: inout MutableSpan<Scalar>, path: KernelPath
     ) -> (gamma: [Scalar], beta: [Scalar]) {
+        if path == .fused, Fused.backwardWalksChannels(geometry, Scalar.self) {
+            // Channels-first tensors beyond the cache: a channel's sums, then its dx from the cache.
+            return input.withUnsafeBufferPointer { inputBuffer in
+                gradient.withUnsafeBufferPointer { gradientBuffer in
+                    inputGradient.withUnsafeMutableBufferPointer { resultBuffer in
+                        FusedPasses.channelWalkTrainingBackward(
+                            inputBuffer.baseAddress!, gradientBuffer.baseAddress!, resultBuffer.baseAddress!,
+                            geometry: geometry, mean: mean, inverseStandardDeviation: inverseStandardDeviation,
+                            gamma: gamma)
+                    }
+                }
+            }
+        }
         let reductions = backwardReductions(
             input: input, gradient: gradient, geometry: geometry, center: mean, path: path)
         let step = trainingInputGradient(

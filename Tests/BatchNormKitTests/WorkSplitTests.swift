@@ -28,12 +28,7 @@ struct WorkSplitTests {
     func nasty(walk: TensorWalk, variant: (parts: Int, streaming: Bool)) throws {
         try FusedTuning.withForcedPartCount(variant.parts) {
             try FusedTuning.withForcedStreamingStores(variant.streaming) {
-                let nasty = NastyDataTests()
-                try nasty.largeOffset(walk: walk, path: .fused)
-                try nasty.trend(walk: walk, path: .fused)
-                try nasty.constantChannels(walk: walk, path: .fused)
-                try nasty.magnitudes(walk: walk, path: .fused)
-                try nasty.nonFinite(walk: walk, path: .fused)
+                try checkFusedNastyData(walk: walk)
             }
         }
     }

@@ -11,6 +11,10 @@
 /// called only then.
 int bn_wide_loops_available(void);
 
+/// 1 when this CPU also runs AVX-512 (the register rows' loops), else 0; valid after
+/// `bn_wide_loops_available` has returned 1.
+int bn_wide_avx512_available(void);
+
 /// The row sums' `choices` argument, bits (Fused.RowLoopChoices says when each pays): the tensor streams
 /// from memory, so the gradient sums' rows walked one by one prefetch their data ahead where the CPU has
 /// AVX-512, and elsewhere the moments walk rows under 4 KiB one by one with the prefetch instead of in

@@ -113,6 +113,29 @@ package enum FusedTuning {
         try TestSeams.scope { try $forcedStreamingStores.withValue(streaming, operation: body) }
     }
 
+    /// When set, the channels-first training backward walks one channel at a time (`true`) or reads in
+    /// memory order (`false`) wherever the AVX2 run loops run, whatever the tensor size and CPU.
+    @TaskLocal static var forcedChannelWalk: Bool?
+
+    /// Runs `body` with the channels-first training backward's channel walk forced on or off (`nil`: the
+    /// rule, ``Fused/backwardWalksChannels(_:_:)``).
+    package static func withForcedChannelWalk<Result>(_ walk: Bool?, _ body: () throws -> Result) rethrows -> Result {
+        try TestSeams.scope { try $forcedChannelWalk.withValue(walk, operation: body) }
+    }
+
+    /// Whether the fused training backward walks `geometry` one channel at a time (`Fused.backwardWalksChannels`:
+    /// the production rule unless a test forces the walk; a forced part count counts as the thread count).
+    package static func backwardWalksChannels<Scalar>(_ geometry: ChannelGeometry, _ scalar: Scalar.Type) -> Bool {
+        Fused.backwardWalksChannels(geometry, scalar)
+    }
+
+    /// Whether this CPU runs AVX-512 (for tests of rules that differ there).
+    package static var avx512Supported: Bool { Fused.WideLoops.avx512Supported }
+
+    /// The forced channel walk, if a test set one (one relaxed load otherwise).
+    @inline(__always)
+    static var channelWalkOverride: Bool? { TestSeams.anyOpen ? forcedChannelWalk : nil }
+
     /// The forced part count, if a test set one (one relaxed load otherwise).
     @inline(__always)
     package static var partCountOverride: Int? { TestSeams.anyOpen ? forcedPartCount : nil }
@@ -264,6 +287,43 @@ extension Fused {
     /// every line; a smaller one stays in cache for the next layer, which a streaming store would
     /// evict (the A/B behind the threshold: docs/BENCHMARK_NOTES.md, "Streaming stores").
     static let streamingThresholdBytes = 16 << 20
+
+    /// Whether the channels-first training backward walks one channel at a time
+    /// (``FusedPasses/channelWalkTrainingBackward(_:_:_:geometry:mean:inverseStandardDeviation:gamma:maskBound:)``:
+    /// a channel's sums, its step, then its `dx` while its runs are still cached) instead of two passes
+    /// in memory order, unless a test forces it (``FusedTuning/withForcedChannelWalk(_:_:)``). Needs the
+    /// AVX2 run loops; then, on CPUs without AVX-512, tensors of at least ``streamingThresholdBytes``
+    /// (the two memory-order passes read `x` and `dy` from memory twice: about 5·S of traffic against
+    /// the walk's 3·S) whose runs are at least ``minimumWalkedRunBytes`` long, whose channels' `x` and
+    /// `dy` (times the threads walking at once) fit in ``channelWalkFootprintBytes``, and with at least
+    /// two channels per thread. On the Zen 3 host, 64x128x56x56 `Float`: 22-26 against 29-32 ms at 1
+    /// thread, 14-17 against 18-21 at 2 (docs/BENCHMARK_NOTES.md, "The channels-first backward one
+    /// channel at a time"). AVX-512 CPUs keep the memory order: on Zen 5 a per-channel walk read e's
+    /// backward 1.4x slower than memory order (the entry "Channels-first passes read runs in memory order").
+    static func backwardWalksChannels<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type) -> Bool {
+        guard WideLoops.enabled, Scalar.self == Float.self || Scalar.self == Double.self,
+              geometry.elementCount > 0 else { return false }
+        if let forced = FusedTuning.channelWalkOverride { return forced }
+        guard !WideLoops.avx512Supported else { return false }
+        let scalarBytes = MemoryLayout<Scalar>.stride
+        let runBytes = geometry.innerCount * scalarBytes
+        let parts = threadCount(elementCount: geometry.elementCount)
+        let (footprint, overflow) = (2 * parts * runBytes).multipliedReportingOverflow(by: geometry.outerCount)
+        return geometry.elementCount * scalarBytes >= streamingThresholdBytes
+            && runBytes >= minimumWalkedRunBytes
+            && !overflow && footprint <= channelWalkFootprintBytes
+            && geometry.channelCount >= 2 * parts
+    }
+
+    /// 2 KiB: the shortest channels-first run the backward walks channel by channel. Each run of a
+    /// channel starts a new stream for the prefetchers; runs of 784 and 1,568 bytes read slower walked,
+    /// runs of 3,136 bytes faster.
+    static let minimumWalkedRunBytes = 2 << 10
+
+    /// 4 MiB: the most `x` and `dy` of one channel per thread (times the threads) the backward walks
+    /// channel by channel, so that a channel's second read comes from the cache: 256x64x56x56 `Float`
+    /// (6.4 MB a channel) read slower walked at 1 thread, 128x64x56x56 (3.2 MB) faster.
+    static let channelWalkFootprintBytes = 4 << 20
 }
 
 // MARK: - Forward epilogue

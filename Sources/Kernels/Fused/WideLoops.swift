@@ -30,6 +30,9 @@ extension Fused {
         /// Whether this CPU runs AVX2 (checked once).
         static let supported = bn_wide_loops_available() != 0
 
+        /// Whether this CPU also runs AVX-512 (checked once; the C loops' register rows use it).
+        static let avx512Supported = supported && bn_wide_avx512_available() != 0
+
         @inline(__always)
         static var enabled: Bool { supported && FusedTuning.swiftLoopsOverride != true }
 

@@ -27,3 +27,15 @@ func checkFusedActivationParity(entry: ([Int], TensorLayout)) throws {
         try activation.checkInference(Float.self, entry: entry, epilogue: epilogue, path: .fused)
     }
 }
+
+/// The nasty-data suite's checks (`NastyDataTests`) on one walk and the fused path: large offsets, a
+/// trend, constant channels, huge and tiny magnitudes, NaN and infinity. What every forced variant of the
+/// fused kernels must still pass.
+func checkFusedNastyData(walk: TensorWalk) throws {
+    let nasty = NastyDataTests()
+    try nasty.largeOffset(walk: walk, path: .fused)
+    try nasty.trend(walk: walk, path: .fused)
+    try nasty.constantChannels(walk: walk, path: .fused)
+    try nasty.magnitudes(walk: walk, path: .fused)
+    try nasty.nonFinite(walk: walk, path: .fused)
+}

@@ -1,0 +1,136 @@
+import Testing
+import BatchNormKit
+import Kernels
+import BatchNormTestSupport
+
+/// The channels-first training backward walked one channel at a time (`FusedPasses.channelWalkTrainingBackward`:
+/// a channel's sums, its step, then its `dx`), forced on small tensors (`FusedTuning.withForcedChannelWalk`):
+///
+/// - bit for bit the memory-order backward in one part, in every part count and with and without
+///   streaming stores (a channel's runs add into its sums in sample order either way), for the plain
+///   backward and the ReLU backward with the recomputed mask, on random data, a NaN channel, a constant
+///   channel and a large offset, in both precisions: the bits do not depend on the thread count;
+/// - the parity and nasty-data checks against the float64 reference on every test shape and layout
+///   (the walk is correct for any geometry, though the rule takes it only for long channels-first runs);
+/// - the rule: only long channels-first runs of tensors beyond the cache whose channels fit in it.
+///
+/// Skipped on CPUs without AVX2, where the walk never runs.
+@Suite("Channels-first backward walked one channel at a time",
+       .enabled(if: FusedTuning.wideLoopsSupported, "this CPU has no AVX2: the walk never runs"))
+struct ChannelWalkBackwardTests {
+    /// Channels-first shapes whose memory-order passes take the run loops (runs of 64 values or more),
+    /// so both walks add each run's sums in the same order: runs of 72, 100, 1,100 (a reduction block
+    /// and a tail) and 2,048; one channel, one sample, more channels than the forced parts.
+    static let runShapes: [[Int]] = [[3, 4, 8, 9], [2, 5, 100], [2, 3, 1100], [1, 7, 64], [4, 1, 2048], [5, 2, 8, 16]]
+
+    enum Data: CaseIterable { case random, nanChannel, constantChannel, largeOffset }
+
+    /// `(parts, streaming)` of the walk.
+    static let walkVariants: [(Int, Bool)] = [(1, false), (2, false), (3, true)]
+
+    @Test("the memory-order backward's bits", arguments: runShapes)
+    func memoryOrderBits(dimensions: [Int]) throws {
+        let shape = TestShapes.shape((dimensions, .channelsFirst))
+        for data in Data.allCases {
+            try check(Float.self, shape: shape, data: data)
+            try check(Double.self, shape: shape, data: data)
+        }
+    }
+
+    @Test("parity on random data, walked", arguments: TestShapes.all, [1, 3])
+    func parity(entry: ([Int], TensorLayout), parts: Int) throws {
+        try FusedTuning.withForcedChannelWalk(true) {
+            try FusedTuning.withForcedPartCount(parts) {
+                try checkFusedParity(entry: entry)
+                try checkFusedActivationParity(entry: entry)
+            }
+        }
+    }
+
+    @Test("nasty data, walked", arguments: TensorWalk.allCases)
+    func nasty(walk: TensorWalk) throws {
+        try FusedTuning.withForcedChannelWalk(true) {
+            try FusedTuning.withForcedPartCount(2) {
+                try checkFusedNastyData(walk: walk)
+            }
+        }
+    }
+
+    @Test("the rule: long channels-first runs beyond the cache, channels that fit in it")
+    func rule() throws {
+        func walks<Scalar>(_: Scalar.Type, _ outer: Int, _ channels: Int, _ inner: Int, parts: Int) -> Bool {
+            FusedTuning.withForcedPartCount(parts) {
+                FusedTuning.backwardWalksChannels(
+                    ChannelGeometry(outerCount: outer, channelCount: channels, innerCount: inner), Scalar.self)
+            }
+        }
+        // 64x128x56x56: walked where the CPU has AVX2 without AVX-512, at 1 and 2 threads.
+        let expected = FusedTuning.wideLoopsSupported && !FusedTuning.avx512Supported
+        #expect(walks(Float.self, 64, 128, 3136, parts: 1) == expected)
+        #expect(walks(Float.self, 64, 128, 3136, parts: 2) == expected)
+        #expect(walks(Float.self, 32, 64, 3136, parts: 2) == expected)      // 25.7 MB, 800 KB a channel
+        // Never: channels-last (runs of one value), runs under 2 KiB (32x512x14x14), tensors under
+        // 16 MiB, channels whose x and dy outgrow 4 MiB at that many threads, fewer than two channels
+        // per thread.
+        #expect(!walks(Float.self, 64 * 3136, 128, 1, parts: 1))
+        #expect(!walks(Float.self, 128, 512, 196, parts: 1))
+        #expect(!walks(Float.self, 8, 64, 3136, parts: 1))
+        #expect(!walks(Float.self, 256, 64, 3136, parts: 1))
+        #expect(!walks(Float.self, 64, 128, 3136, parts: 8))
+        #expect(walks(Double.self, 64, 128, 3136, parts: 1) == expected)   // 3.2 MB a channel...
+        #expect(!walks(Double.self, 64, 128, 3136, parts: 2))              // ...twice
+        #expect(!walks(Float.self, 4096, 3, 3136, parts: 2))
+        // Forced, whatever the tensor.
+        #expect(FusedTuning.withForcedChannelWalk(true) { walks(Float.self, 2, 3, 4, parts: 1) })
+        #expect(!FusedTuning.withForcedChannelWalk(false) { walks(Float.self, 64, 128, 3136, parts: 1) })
+    }
+
+    func check<Scalar: BatchNormScalar>(_: Scalar.Type, shape: TensorShape, data: Data) throws
+    where Scalar.RawSignificand: FixedWidthInteger {
+        var generator = SeededGenerator.fresh()
+        let layer = try BatchNorm<Scalar>.random(channelCount: shape.channelCount, path: .fused, using: &generator)
+        var input = [Scalar].random(count: shape.elementCount, in: -2...2, using: &generator)
+        let runLength = shape.geometry.innerCount
+        switch data {
+        case .random: break
+        case .nanChannel: input[shape.elementCount - 1] = .nan
+        case .constantChannel:
+            // Channel 0 of every sample.
+            for sample in 0..<shape.geometry.outerCount {
+                let start = sample * shape.channelCount * runLength
+                for index in start..<(start + runLength) { input[index] = 0.25 }
+            }
+        case .largeOffset: input = input.map { 1e4 + $0 / 100 }
+        }
+        let gradOutput = [Scalar].random(count: shape.elementCount, in: -1...1, using: &generator)
+        var trained = layer
+        let (_, statistics) = try trained.forwardTraining(input, shape: shape)
+        func outputs() throws -> [(String, [Double])] {
+            let plain = try layer.backward(gradOutput: gradOutput, input: input, shape: shape, statistics: statistics)
+            let relu = try layer.backward(
+                gradOutput: gradOutput, input: input, shape: shape, statistics: statistics, activation: .relu)
+            return [("dx", plain.input), ("dgamma", plain.parameters.gamma), ("dbeta", plain.parameters.beta),
+                    ("relu dx", relu.input), ("relu dgamma", relu.parameters.gamma),
+                    ("relu dbeta", relu.parameters.beta)].map { ($0.0, $0.1.map(Double.init)) }
+        }
+        let memoryOrder = try FusedTuning.withForcedChannelWalk(false) {
+            try FusedTuning.withForcedPartCount(1) { try outputs() }
+        }
+        for (parts, streaming) in Self.walkVariants {
+            let walked = try FusedTuning.withForcedChannelWalk(true) {
+                try FusedTuning.withForcedPartCount(parts) {
+                    try FusedTuning.withForcedStreamingStores(streaming) { try outputs() }
+                }
+            }
+            let context = "\(Scalar.self) \(shape) \(data) parts \(parts) streaming \(streaming) seed \(generator.seed)"
+            for ((name, expected), (_, actual)) in zip(memoryOrder, walked) {
+                // A NaN channel leaves the ReLU mask without bounds: that backward keeps the memory order,
+                // whose sums depend on the split into parts.
+                if data == .nanChannel && parts > 1 && name.hasPrefix("relu") { continue }
+                #expect(expected.count == actual.count, "\(context) \(name) count")
+                let first = expected.indices.first { !WideLoopParityTests.agree(expected[$0], actual[$0]) }
+                #expect(first == nil, "\(context) \(name) differs first at \(first ?? 0)")
+            }
+        }
+    }
+}
