@@ -142,7 +142,7 @@ extension BatchNormKernels {
                 inputGradient.withUnsafeMutableBufferPointer { resultBuffer in
                     guard let inputBase = inputBuffer.baseAddress, let gradientBase = gradientBuffer.baseAddress,
                           let resultBase = resultBuffer.baseAddress else { return zeroGradients(geometry.channelCount) }
-                    if let maskBound = recomputed.maskBound, Fused.backwardWalksChannels(geometry, Scalar.self) {
+                    if let maskBound = recomputed.maskBound, Fused.walksChannels(geometry, Scalar.self, cachedTensors: 2) {
                         // Channels-first tensors beyond the cache: a channel's sums, then its dx from the cache.
                         return FusedPasses.channelWalkTrainingBackward(
                             inputBase, gradientBase, resultBase, geometry: geometry, mean: mean,

@@ -88,7 +88,7 @@ extension BatchNormKernels {
         mean: ChannelCenter<Scalar>, inverseStandardDeviation: [Scalar], gamma: [Scalar]?,
         into inputGradient: inout MutableSpan<Scalar>, path: KernelPath
     ) -> (gamma: [Scalar], beta: [Scalar]) {
-        if path == .fused, Fused.backwardWalksChannels(geometry, Scalar.self) {
+        if path == .fused, Fused.walksChannels(geometry, Scalar.self, cachedTensors: 2) {
             // Channels-first tensors beyond the cache: a channel's sums, then its dx from the cache.
             return input.withUnsafeBufferPointer { inputBuffer in
                 gradient.withUnsafeBufferPointer { gradientBuffer in

@@ -1,5 +1,5 @@
 /// The channels-first training backward one channel at a time, for tensors beyond the cache whose
-/// channels fit in it (``Fused/backwardWalksChannels(_:_:)`` says when).
+/// channels fit in it (``Fused/walksChannels(_:_:cachedTensors:)`` says when).
 ///
 /// The memory-order backward reads `x` and `dy` twice from memory (the sums, then the `dx` step): about
 /// 5·S of traffic. Walking a channel's `N` runs for its sums and then again for its `dx` finds the

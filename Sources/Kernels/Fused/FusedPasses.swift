@@ -219,6 +219,8 @@ enum FusedPasses {
     /// channel's runs are `C·H·W` elements apart, so a per-channel walk defeats the prefetchers and,
     /// when the stride is a multiple of the L2 way size, piles the runs onto a few cache sets (the
     /// channel-blocked and channel-tiled variants and their measurements: docs/BENCHMARK_NOTES.md).
+    /// Except on CPUs without AVX-512, for long runs of tensors beyond the cache, where the C run loops'
+    /// walk a channel at a time measured faster (``channelWalkTrainingForward(_:_:geometry:gamma:beta:epsilon:epilogue:)``).
     ///
     /// A tensor read as rows whose channels are all ordinary takes its statistics from the shifted sums
     /// in one loop (``ChannelLoops/trainingStatistics(_:epsilon:parts:)``); any other tensor, or a
@@ -227,6 +229,11 @@ enum FusedPasses {
         _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
         gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar, epilogue: Fused.ForwardEpilogue<Scalar> = .none
     ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]) {
+        if Fused.walksChannels(geometry, Scalar.self, cachedTensors: 1) {
+            // Channels-first tensors beyond the cache: a channel's moments, then its y from the cache.
+            return channelWalkTrainingForward(
+                input, output, geometry: geometry, gamma: gamma, beta: beta, epsilon: epsilon, epilogue: epilogue)
+        }
         let channelCount = geometry.channelCount
         var shiftedSums: ShiftedSums<Scalar>?
         let parts = Fused.threadCount(elementCount: geometry.elementCount)

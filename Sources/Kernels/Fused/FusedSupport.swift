@@ -113,20 +113,21 @@ package enum FusedTuning {
         try TestSeams.scope { try $forcedStreamingStores.withValue(streaming, operation: body) }
     }
 
-    /// When set, the channels-first training backward walks one channel at a time (`true`) or reads in
-    /// memory order (`false`) wherever the AVX2 run loops run, whatever the tensor size and CPU.
+    /// When set, the channels-first training passes walk one channel at a time (`true`) or read in memory
+    /// order (`false`) wherever the AVX2 run loops run, whatever the tensor size, layout and CPU.
     @TaskLocal static var forcedChannelWalk: Bool?
 
-    /// Runs `body` with the channels-first training backward's channel walk forced on or off (`nil`: the
-    /// rule, ``Fused/backwardWalksChannels(_:_:)``).
+    /// Runs `body` with the training passes' channel walk forced on or off (`nil`: the rule,
+    /// ``Fused/walksChannels(_:_:cachedTensors:)``).
     package static func withForcedChannelWalk<Result>(_ walk: Bool?, _ body: () throws -> Result) rethrows -> Result {
         try TestSeams.scope { try $forcedChannelWalk.withValue(walk, operation: body) }
     }
 
-    /// Whether the fused training backward walks `geometry` one channel at a time (`Fused.backwardWalksChannels`:
-    /// the production rule unless a test forces the walk; a forced part count counts as the thread count).
-    package static func backwardWalksChannels<Scalar>(_ geometry: ChannelGeometry, _ scalar: Scalar.Type) -> Bool {
-        Fused.backwardWalksChannels(geometry, scalar)
+    /// Whether the fused training backward (`backward: true`) or forward walks `geometry` one channel at a
+    /// time (`Fused.walksChannels`: the production rule unless a test forces the walk; a forced part count
+    /// counts as the thread count).
+    package static func walksChannels<Scalar>(_ geometry: ChannelGeometry, _ scalar: Scalar.Type, backward: Bool) -> Bool {
+        Fused.walksChannels(geometry, scalar, cachedTensors: backward ? 2 : 1)
     }
 
     /// Whether this CPU runs AVX-512 (for tests of rules that differ there).
@@ -288,19 +289,24 @@ extension Fused {
     /// evict (the A/B behind the threshold: docs/BENCHMARK_NOTES.md, "Streaming stores").
     static let streamingThresholdBytes = 16 << 20
 
-    /// Whether the channels-first training backward walks one channel at a time
-    /// (``FusedPasses/channelWalkTrainingBackward(_:_:_:geometry:mean:inverseStandardDeviation:gamma:maskBound:)``:
-    /// a channel's sums, its step, then its `dx` while its runs are still cached) instead of two passes
-    /// in memory order, unless a test forces it (``FusedTuning/withForcedChannelWalk(_:_:)``). Needs the
-    /// AVX2 run loops; then, on CPUs without AVX-512, tensors of at least ``streamingThresholdBytes``
-    /// (the two memory-order passes read `x` and `dy` from memory twice: about 5·S of traffic against
-    /// the walk's 3·S) whose runs are at least ``minimumWalkedRunBytes`` long, whose channels' `x` and
-    /// `dy` (times the threads walking at once) fit in ``channelWalkFootprintBytes``, and with at least
-    /// two channels per thread. On the Zen 3 host, 64x128x56x56 `Float`: 22-26 against 29-32 ms at 1
-    /// thread, 14-17 against 18-21 at 2 (docs/BENCHMARK_NOTES.md, "The channels-first backward one
-    /// channel at a time"). AVX-512 CPUs keep the memory order: on Zen 5 a per-channel walk read e's
-    /// backward 1.4x slower than memory order (the entry "Channels-first passes read runs in memory order").
-    static func backwardWalksChannels<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type) -> Bool {
+    /// Whether a channels-first training pass walks one channel at a time (the backward,
+    /// ``FusedPasses/channelWalkTrainingBackward(_:_:_:geometry:mean:inverseStandardDeviation:gamma:maskBound:)``,
+    /// and the forward, ``FusedPasses/channelWalkTrainingForward(_:_:geometry:gamma:beta:epsilon:epilogue:)``:
+    /// a channel's reduction, its step, then its elementwise step while its runs are still cached) instead
+    /// of two passes in memory order, unless a test forces it (``FusedTuning/withForcedChannelWalk(_:_:)``).
+    /// `cachedTensors`: the tensors both reads walk (`x` and `dy` for the backward, `x` for the forward).
+    /// Needs the AVX2 run loops; then, on CPUs without AVX-512: cached tensors that together outgrow the
+    /// L3 (twice ``streamingThresholdBytes``; a smaller `x` stays in the L3 between calls, and the walk's
+    /// runs, each a new stream for the prefetchers, read it slower than memory order: 32x64x56x56's forward
+    /// at 2 threads, 2.99 against 2.50 ms), runs at least ``minimumWalkedRunBytes`` long, channels whose
+    /// cached tensors (times the threads walking at once) fit in ``channelWalkFootprintBytes``, and at least
+    /// two channels per thread. On the Zen 3 host, 64x128x56x56 `Float`: backward 19.6 against 24.3 ms at 1
+    /// thread, 13.8 against 19.2 at 2; training forward 14.5 against 17.0 and 9.9 against 11.1
+    /// (docs/BENCHMARK_NOTES.md, "The channels-first backward one channel at a time" and "The channels-first
+    /// training forward one channel at a time"). AVX-512 CPUs
+    /// keep the memory order: on Zen 5 a per-channel walk read e's backward 1.4x slower than memory order
+    /// (the entry "Channels-first passes read runs in memory order").
+    static func walksChannels<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type, cachedTensors: Int) -> Bool {
         guard WideLoops.enabled, Scalar.self == Float.self || Scalar.self == Double.self,
               geometry.elementCount > 0 else { return false }
         if let forced = FusedTuning.channelWalkOverride { return forced }
@@ -308,8 +314,10 @@ extension Fused {
         let scalarBytes = MemoryLayout<Scalar>.stride
         let runBytes = geometry.innerCount * scalarBytes
         let parts = threadCount(elementCount: geometry.elementCount)
-        let (footprint, overflow) = (2 * parts * runBytes).multipliedReportingOverflow(by: geometry.outerCount)
-        return geometry.elementCount * scalarBytes >= streamingThresholdBytes
+        let (footprint, overflow) = (cachedTensors * parts * runBytes).multipliedReportingOverflow(by: geometry.outerCount)
+        let (cachedBytes, bytesOverflow) = (cachedTensors * scalarBytes).multipliedReportingOverflow(
+            by: geometry.elementCount)
+        return (bytesOverflow || cachedBytes >= 2 * streamingThresholdBytes)
             && runBytes >= minimumWalkedRunBytes
             && !overflow && footprint <= channelWalkFootprintBytes
             && geometry.channelCount >= 2 * parts
@@ -320,9 +328,9 @@ extension Fused {
     /// runs of 3,136 bytes faster.
     static let minimumWalkedRunBytes = 2 << 10
 
-    /// 4 MiB: the most `x` and `dy` of one channel per thread (times the threads) the backward walks
-    /// channel by channel, so that a channel's second read comes from the cache: 256x64x56x56 `Float`
-    /// (6.4 MB a channel) read slower walked at 1 thread, 128x64x56x56 (3.2 MB) faster.
+    /// 4 MiB: the most of one channel's cached tensors (times the threads) a pass walks channel by
+    /// channel, so that a channel's second read comes from the cache: the backward of 256x64x56x56 `Float`
+    /// (6.4 MB of `x` and `dy` a channel) read slower walked at 1 thread, of 128x64x56x56 (3.2 MB) faster.
     static let channelWalkFootprintBytes = 4 << 20
 }
 

@@ -3,23 +3,25 @@ import BatchNormKit
 import Kernels
 import BatchNormTestSupport
 
-/// The channels-first training backward walked one channel at a time (`FusedPasses.channelWalkTrainingBackward`:
-/// a channel's sums, its step, then its `dx`), forced on small tensors (`FusedTuning.withForcedChannelWalk`):
+/// The channels-first training passes walked one channel at a time (`FusedPasses.channelWalkTrainingBackward`:
+/// a channel's sums, its step, then its `dx`; `FusedPasses.channelWalkTrainingForward`: its moments, its
+/// coefficients, then its `y`), forced on small tensors (`FusedTuning.withForcedChannelWalk`):
 ///
-/// - bit for bit the memory-order backward in one part, in every part count and with and without
-///   streaming stores (a channel's runs add into its sums in sample order either way), for the plain
-///   backward and the ReLU backward with the recomputed mask, on random data, a NaN channel, a constant
+/// - bit for bit the memory-order passes in one part, in every part count and with and without streaming
+///   stores (a channel's runs add into its sums in sample order either way): the training forward plain,
+///   with ReLU and with the residual add + ReLU (`y`, the statistics, the running statistics), the plain
+///   backward and the ReLU backward with the recomputed mask; on random data, a NaN channel, a constant
 ///   channel and a large offset, in both precisions: the bits do not depend on the thread count;
 /// - the parity and nasty-data checks against the float64 reference on every test shape and layout
 ///   (the walk is correct for any geometry, though the rule takes it only for long channels-first runs);
 /// - the rule: only long channels-first runs of tensors beyond the cache whose channels fit in it.
 ///
 /// Skipped on CPUs without AVX2, where the walk never runs.
-@Suite("Channels-first backward walked one channel at a time",
+@Suite("Channels-first training passes walked one channel at a time",
        .enabled(if: FusedTuning.wideLoopsSupported, "this CPU has no AVX2: the walk never runs"))
-struct ChannelWalkBackwardTests {
+struct ChannelWalkTests {
     /// Channels-first shapes whose memory-order passes take the run loops (runs of 64 values or more),
-    /// so both walks add each run's sums in the same order: runs of 72, 100, 1,100 (a reduction block
+    /// so both walks add each run's sums in the same order (and take the same shift): runs of 72, 100, 1,100 (a reduction block
     /// and a tail) and 2,048; one channel, one sample, more channels than the forced parts.
     static let runShapes: [[Int]] = [[3, 4, 8, 9], [2, 5, 100], [2, 3, 1100], [1, 7, 64], [4, 1, 2048], [5, 2, 8, 16]]
 
@@ -58,27 +60,34 @@ struct ChannelWalkBackwardTests {
 
     @Test("the rule: long channels-first runs beyond the cache, channels that fit in it")
     func rule() throws {
-        func walks<Scalar>(_: Scalar.Type, _ outer: Int, _ channels: Int, _ inner: Int, parts: Int) -> Bool {
+        func walks<Scalar>(
+            _: Scalar.Type, _ outer: Int, _ channels: Int, _ inner: Int, parts: Int, backward: Bool = true
+        ) -> Bool {
             FusedTuning.withForcedPartCount(parts) {
-                FusedTuning.backwardWalksChannels(
-                    ChannelGeometry(outerCount: outer, channelCount: channels, innerCount: inner), Scalar.self)
+                FusedTuning.walksChannels(
+                    ChannelGeometry(outerCount: outer, channelCount: channels, innerCount: inner), Scalar.self,
+                    backward: backward)
             }
         }
         // 64x128x56x56: walked where the CPU has AVX2 without AVX-512, at 1 and 2 threads.
         let expected = FusedTuning.wideLoopsSupported && !FusedTuning.avx512Supported
         #expect(walks(Float.self, 64, 128, 3136, parts: 1) == expected)
         #expect(walks(Float.self, 64, 128, 3136, parts: 2) == expected)
-        #expect(walks(Float.self, 32, 64, 3136, parts: 2) == expected)      // 25.7 MB, 800 KB a channel
-        // Never: channels-last (runs of one value), runs under 2 KiB (32x512x14x14), tensors under
-        // 16 MiB, channels whose x and dy outgrow 4 MiB at that many threads, fewer than two channels
-        // per thread.
+        #expect(walks(Float.self, 64, 128, 3136, parts: 2, backward: false) == expected)
+        #expect(walks(Float.self, 32, 64, 3136, parts: 2) == expected)      // 25.7 MB, 800 KB a channel...
+        #expect(!walks(Float.self, 32, 64, 3136, parts: 2, backward: false))  // ...but x alone stays in the L3
+        #expect(walks(Double.self, 64, 128, 3136, parts: 1) == expected)   // 3.2 MB of x and dy a channel...
+        #expect(!walks(Double.self, 64, 128, 3136, parts: 2))              // ...twice...
+        #expect(walks(Double.self, 64, 128, 3136, parts: 2, backward: false) == expected)  // ...x alone
+        // Never: channels-last (runs of one value), runs under 2 KiB (32x512x14x14), cached tensors
+        // under 32 MiB, channels whose cached tensors outgrow 4 MiB at that many threads, fewer than two
+        // channels per thread.
         #expect(!walks(Float.self, 64 * 3136, 128, 1, parts: 1))
         #expect(!walks(Float.self, 128, 512, 196, parts: 1))
         #expect(!walks(Float.self, 8, 64, 3136, parts: 1))
         #expect(!walks(Float.self, 256, 64, 3136, parts: 1))
+        #expect(!walks(Float.self, 256, 64, 3136, parts: 2, backward: false))
         #expect(!walks(Float.self, 64, 128, 3136, parts: 8))
-        #expect(walks(Double.self, 64, 128, 3136, parts: 1) == expected)   // 3.2 MB a channel...
-        #expect(!walks(Double.self, 64, 128, 3136, parts: 2))              // ...twice
         #expect(!walks(Float.self, 4096, 3, 3136, parts: 2))
         // Forced, whatever the tensor.
         #expect(FusedTuning.withForcedChannelWalk(true) { walks(Float.self, 2, 3, 4, parts: 1) })
@@ -103,15 +112,28 @@ struct ChannelWalkBackwardTests {
         case .largeOffset: input = input.map { 1e4 + $0 / 100 }
         }
         let gradOutput = [Scalar].random(count: shape.elementCount, in: -1...1, using: &generator)
+        let residual = [Scalar].random(count: shape.elementCount, in: -1...1, using: &generator)
         var trained = layer
         let (_, statistics) = try trained.forwardTraining(input, shape: shape)
         func outputs() throws -> [(String, [Double])] {
+            var result = [(String, [Scalar])]()
+            for (name, activation, withResidual) in [("", FusedActivation.identity, false), ("relu ", .relu, false),
+                                                     ("add+relu ", .relu, true)] {
+                var forward = layer
+                let (y, forwardStatistics) = try forward.forwardTraining(
+                    input, shape: shape, residual: withResidual ? residual : nil, activation: activation)
+                result += [("\(name)y", y), ("\(name)mean", forwardStatistics.mean),
+                           ("\(name)invstd", forwardStatistics.inverseStandardDeviation),
+                           ("\(name)running mean", forward.runningMean),
+                           ("\(name)running variance", forward.runningVariance)]
+            }
             let plain = try layer.backward(gradOutput: gradOutput, input: input, shape: shape, statistics: statistics)
             let relu = try layer.backward(
                 gradOutput: gradOutput, input: input, shape: shape, statistics: statistics, activation: .relu)
-            return [("dx", plain.input), ("dgamma", plain.parameters.gamma), ("dbeta", plain.parameters.beta),
-                    ("relu dx", relu.input), ("relu dgamma", relu.parameters.gamma),
-                    ("relu dbeta", relu.parameters.beta)].map { ($0.0, $0.1.map(Double.init)) }
+            result += [("dx", plain.input), ("dgamma", plain.parameters.gamma), ("dbeta", plain.parameters.beta),
+                       ("relu dx", relu.input), ("relu dgamma", relu.parameters.gamma),
+                       ("relu dbeta", relu.parameters.beta)]
+            return result.map { ($0.0, $0.1.map(Double.init)) }
         }
         let memoryOrder = try FusedTuning.withForcedChannelWalk(false) {
             try FusedTuning.withForcedPartCount(1) { try outputs() }
@@ -126,7 +148,7 @@ struct ChannelWalkBackwardTests {
             for ((name, expected), (_, actual)) in zip(memoryOrder, walked) {
                 // A NaN channel leaves the ReLU mask without bounds: that backward keeps the memory order,
                 // whose sums depend on the split into parts.
-                if data == .nanChannel && parts > 1 && name.hasPrefix("relu") { continue }
+                if data == .nanChannel && parts > 1 && name.hasPrefix("relu d") { continue }
                 #expect(expected.count == actual.count, "\(context) \(name) count")
                 let first = expected.indices.first { !WideLoopParityTests.agree(expected[$0], actual[$0]) }
                 #expect(first == nil, "\(context) \(name) differs first at \(first ?? 0)")

@@ -1,0 +1,99 @@
+/// The channels-first training forward one channel at a time, for tensors beyond the cache whose
+/// channels fit in it (``Fused/walksChannels(_:_:cachedTensors:)`` says when).
+///
+/// The memory-order forward reads `x` twice from memory (the moments, then the normalize). Walking a
+/// channel's `N` runs for its moments and then again for its `y` finds the second read in the cache.
+/// Each thread takes a consecutive range of channels.
+///
+/// Bit for bit the memory-order forward split into one part (``FusedPasses/runOrderMoments(_:geometry:parts:)``
+/// and ``FusedPasses/trainingForward(_:_:geometry:gamma:beta:epsilon:epilogue:)``'s general route): the same
+/// shift, a channel's runs added into its `Double` sums in sample order, the same fallbacks, and each
+/// per-channel step the same function on that channel alone (the test: ChannelWalkTests). So the result
+/// does not depend on the thread count.
+extension FusedPasses {
+    /// The training forward's statistics and `output = epilogue((x - mean)·γ·invstd + β)`, channel by channel.
+    ///
+    /// - Precondition: the AVX2 run loops run (``Fused/WideLoops/enabled``), `Scalar` is `Float` or
+    ///   `Double`, and `geometry` has at least one element. Writes every element of `output`.
+    static func channelWalkTrainingForward<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
+        gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar, epilogue: Fused.ForwardEpilogue<Scalar>
+    ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]) {
+        let channelCount = geometry.channelCount, runLength = geometry.innerCount, samples = geometry.outerCount
+        let parts = Fused.threadCount(elementCount: geometry.elementCount)
+        let streaming = Fused.streamsTrainingOutput(geometry, Scalar.self, residual: epilogue.residual != nil)
+        let count = Double(geometry.valuesPerChannel)
+        var perChannel = [MomentsAccumulator](repeating: .init(), count: channelCount)
+        // The normalize's per-channel coefficients; each thread writes only its own channels.
+        var center = [Scalar](repeating: 0, count: channelCount)
+        var scale = center, foldedShift = center
+        perChannel.withUnsafeMutableBufferPointer { momentsBuffer in
+        center.withUnsafeMutableBufferPointer { centerBuffer in
+        scale.withUnsafeMutableBufferPointer { scaleBuffer in
+        foldedShift.withUnsafeMutableBufferPointer { shiftBuffer in
+            guard let momentsBase = momentsBuffer.baseAddress, let centerBase = centerBuffer.baseAddress,
+                  let scaleBase = scaleBuffer.baseAddress, let shiftBase = shiftBuffer.baseAddress else { return }
+            let perChannelPointers = UncheckedSendableBox((momentsBase, centerBase, scaleBase, shiftBase))
+            let sharedOutput = Fused.SharedPointer(base: output)
+            Fused.forEachSlice(channelCount, parts: parts, streaming: streaming) { channels in
+                let (moments, center, scale, foldedShift) = perChannelPointers.value
+                for channel in channels {
+                    // `runOrderMoments` in one part, this channel: the first block's mean as the shift,
+                    // the shifted sums of its runs in sample order, the exact path where the shift was poor.
+                    var shift = Scalar(Fused.blockMoments(input + channel * runLength,
+                                                          min(runLength, Fused.blockLength)).mean)
+                    var sum = 0.0, sumOfSquares = 0.0
+                    for sample in 0..<samples {
+                        let run = sample * channelCount + channel
+                        let summed = Fused.WideLoops.shiftedSumsRuns(
+                            input, runs: run..<(run + 1), runLength: runLength, channelCount: 1, shift: &shift,
+                            sums: &sum, squares: &sumOfSquares)
+                        precondition(summed, "the channel walk needs the AVX2 run loops")
+                    }
+                    var accumulator: MomentsAccumulator
+                    if let shifted = Fused.momentsFromShiftedSums(
+                        count: count, shift: Double(shift), sum: 0.0 + sum, sumOfSquares: 0.0 + sumOfSquares) {
+                        accumulator = shifted
+                    } else {
+                        accumulator = MomentsAccumulator()
+                        for sample in 0..<samples {
+                            Fused.runMoments(input + (sample * channelCount + channel) * runLength, runLength,
+                                             into: &accumulator)
+                        }
+                    }
+                    if !(accumulator.mean.isFinite && accumulator.sumOfSquaredDeviations.isFinite) {
+                        accumulator = ScaledMoments.channel(input, geometry: geometry, channel: channel)
+                    }
+                    moments[channel] = accumulator
+                    // `trainingForward`'s per-channel steps, on this channel alone.
+                    let inverseStandardDeviation: [Scalar] = ChannelLoops.inverseStandardDeviations(
+                        [accumulator], epsilon: Double(epsilon))
+                    let channelMoments = ChannelMoments<Scalar>([accumulator], count: geometry.valuesPerChannel)
+                    let coefficients = trainingCoefficients(
+                        center: channelMoments.center, inverseStandardDeviation: inverseStandardDeviation,
+                        gamma: gamma.map { [$0[channel]] }, beta: beta.map { [$0[channel]] })
+                    scale[channel] = coefficients.scale[0]
+                    if accumulator.centersAtZero {
+                        center[channel] = 0
+                        foldedShift[channel] = ChannelCenter.foldedShift(
+                            beta?[channel] ?? 0, center: accumulator.mean, scale: coefficients.scale[0])
+                    } else {
+                        center[channel] = channelMoments.mean[0]
+                        foldedShift[channel] = coefficients.foldedShift[0]
+                    }
+                    // Its y, from the runs just read.
+                    for sample in 0..<samples {
+                        let run = sample * channelCount + channel
+                        _ = Fused.WideLoops.normalizeRuns(
+                            input, sharedOutput.base, runs: run..<(run + 1), runLength: runLength,
+                            channelCount: channelCount, center: center, scale: scale, shift: foldedShift,
+                            residual: epilogue.residual, relu: epilogue.relu, streaming: streaming)
+                    }
+                }
+            }
+        }}}}
+        let inverseStandardDeviation: [Scalar] = ChannelLoops.inverseStandardDeviations(
+            perChannel, epsilon: Double(epsilon))
+        return (ChannelMoments<Scalar>(perChannel, count: geometry.valuesPerChannel), inverseStandardDeviation)
+    }
+}
