@@ -303,9 +303,9 @@ extension Fused {
     /// two channels per thread. On the Zen 3 host, 64x128x56x56 `Float`: backward 19.6 against 24.3 ms at 1
     /// thread, 13.8 against 19.2 at 2; training forward 14.5 against 17.0 and 9.9 against 11.1
     /// (docs/BENCHMARK_NOTES.md, "The channels-first backward one channel at a time" and "The channels-first
-    /// training forward one channel at a time"). AVX-512 CPUs
-    /// keep the memory order: on Zen 5 a per-channel walk read e's backward 1.4x slower than memory order
-    /// (the entry "Channels-first passes read runs in memory order").
+    /// training forward one channel at a time"). AVX-512 CPUs keep the memory order: on the AVX-512 host of
+    /// 2026-11-22 a per-channel walk (the Swift loops) read e's backward 1.4x slower than memory order (the
+    /// entry "Channels-first passes read runs in memory order").
     static func walksChannels<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type, cachedTensors: Int) -> Bool {
         guard WideLoops.enabled, Scalar.self == Float.self || Scalar.self == Double.self,
               geometry.elementCount > 0 else { return false }
