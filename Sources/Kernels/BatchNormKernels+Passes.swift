@@ -90,16 +90,19 @@ extension BatchNormKernels {
     ) -> (gamma: [Scalar], beta: [Scalar]) {
         if path == .fused, Fused.walksChannels(geometry, Scalar.self, cachedTensors: 2) {
             // Channels-first tensors beyond the cache: a channel's sums, then its dx from the cache.
-            return input.withUnsafeBufferPointer { inputBuffer in
+            // (The rule asks for at least one element, so every buffer has a base address.)
+            let walked = input.withUnsafeBufferPointer { inputBuffer in
                 gradient.withUnsafeBufferPointer { gradientBuffer in
-                    inputGradient.withUnsafeMutableBufferPointer { resultBuffer in
-                        FusedPasses.channelWalkTrainingBackward(
-                            inputBuffer.baseAddress!, gradientBuffer.baseAddress!, resultBuffer.baseAddress!,
-                            geometry: geometry, mean: mean, inverseStandardDeviation: inverseStandardDeviation,
-                            gamma: gamma)
+                    inputGradient.withUnsafeMutableBufferPointer { resultBuffer -> (gamma: [Scalar], beta: [Scalar])? in
+                        guard let inputBase = inputBuffer.baseAddress, let gradientBase = gradientBuffer.baseAddress,
+                              let resultBase = resultBuffer.baseAddress else { return nil }
+                        return FusedPasses.channelWalkTrainingBackward(
+                            inputBase, gradientBase, resultBase, geometry: geometry, mean: mean,
+                            inverseStandardDeviation: inverseStandardDeviation, gamma: gamma)
                     }
                 }
             }
+            if let walked { return walked }
         }
         let reductions = backwardReductions(
             input: input, gradient: gradient, geometry: geometry, center: mean, path: path)
