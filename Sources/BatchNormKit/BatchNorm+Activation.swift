@@ -120,7 +120,9 @@ extension BatchNorm {
     /// - Returns: `dγ` and `dβ`. Mutates nothing but `inputGradient`.
     /// - Throws: `BatchNormError` for mismatched sizes or statistics lengths (nothing is written then).
     /// - Complexity: `.relu` reads `x`, `dy`, `y` and writes `dz` into `inputGradient`, then reads `x` and
-    ///   `dz` and writes `dx` (one read and one write more than plain backward).
+    ///   `dz` and writes `dx` (one read and one write more than plain backward); large channels-first
+    ///   tensors may instead walk a channel at a time, reading `x`, `dy` and `y` from memory once and
+    ///   writing only `dx` (the Performance article).
     public func backward(
         gradOutput: Span<Scalar>, input: Span<Scalar>, forwardOutput: Span<Scalar>, shape: TensorShape,
         statistics: BatchStatistics<Scalar>, activation: FusedActivation, into inputGradient: inout MutableSpan<Scalar>
@@ -143,7 +145,8 @@ extension BatchNorm {
     /// ``backward(gradOutput:input:forwardOutput:shape:statistics:activation:into:)`` for a forward that
     /// added a residual: also writes `dL/dresidual = dz` (`[y > 0] · dy` after ReLU, `dy` without).
     /// - Complexity: `.relu` reads `x`, `dy`, `y` and writes `dresidual`, then reads `x` and `dresidual`
-    ///   and writes `dx`.
+    ///   and writes `dx`; large channels-first tensors may instead walk a channel at a time, reading `x`,
+    ///   `dy` and `y` from memory once and writing `dresidual` and `dx` (the Performance article).
     public func backward(
         gradOutput: Span<Scalar>, input: Span<Scalar>, forwardOutput: Span<Scalar>, shape: TensorShape,
         statistics: BatchStatistics<Scalar>, activation: FusedActivation, into inputGradient: inout MutableSpan<Scalar>,

@@ -917,19 +917,23 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_rows)(
 }
 
 /// The deferred store of `NAME(forward_output_mask_unstored)` (`Fused.WideLoops.maskedGradient`):
-/// `masked_gradient = forward_output <= 0 ? 0 : gradient` over `count` values with streaming stores, values
-/// one by one until `masked_gradient` is aligned for them and after the last whole vector. The same values
-/// as the filters' stores; the caller fences the streaming stores before another thread reads them.
+/// `masked_gradient = forward_output <= 0 ? 0 : gradient` over `count` values. With `streaming`, streaming
+/// stores, values one by one until `masked_gradient` is aligned for them and after the last whole vector
+/// (the caller fences them before another thread reads them); without, plain stores that stay in cache (the
+/// channel walk's scratch run). The same values as the filters' stores.
 WIDE_TARGET void NAME(bn_wide_masked_gradient)(
-    const SCALAR *gradient, const SCALAR *forward_output, SCALAR *masked_gradient, ptrdiff_t count) {
+    const SCALAR *gradient, const SCALAR *forward_output, SCALAR *masked_gradient, ptrdiff_t count, int streaming) {
     ptrdiff_t index = 0;
-    for (ptrdiff_t head = NAME(streaming_head)(masked_gradient, count); index < head; index++) {
+    for (ptrdiff_t head = streaming ? NAME(streaming_head)(masked_gradient, count) : 0; index < head; index++) {
         masked_gradient[index] = forward_output[index] <= 0 ? 0 : gradient[index];
     }
-    for (; index + WIDE_LANES <= count; index += WIDE_LANES) {
-        VECTOR dz = NAME(zero_where_at_most)(NAME(load)(gradient + index), NAME(load)(forward_output + index), (VECTOR)0);
-        NAME(store)(masked_gradient + index, dz, 1);
+#define MASKED_GRADIENT_VECTORS(streaming)                                                                     \
+    for (; index + WIDE_LANES <= count; index += WIDE_LANES) {                                                 \
+        VECTOR dz = NAME(zero_where_at_most)(NAME(load)(gradient + index), NAME(load)(forward_output + index), (VECTOR)0); \
+        NAME(store)(masked_gradient + index, dz, streaming);                                                   \
     }
+    if (streaming) { MASKED_GRADIENT_VECTORS(1) } else { MASKED_GRADIENT_VECTORS(0) }
+#undef MASKED_GRADIENT_VECTORS
     for (; index < count; index++) {
         masked_gradient[index] = forward_output[index] <= 0 ? 0 : gradient[index];
     }

@@ -9,7 +9,9 @@
 /// - forward: as plain batch norm, plus one read of the residual when given;
 /// - backward: the reductions pass reads `x`, `dy` and `y` and writes `dz` (into the residual
 ///   gradient, or into `dx` when there is none), and the elementwise pass reads `x` and `dz` instead of
-///   `dy` and writes `dx`: one read and one write more than plain backward.
+///   `dy` and writes `dx`: one read and one write more than plain backward. Large channels-first training
+///   tensors walk a channel at a time instead: `x`, `dy` and `y` read from memory once, `dz` written only
+///   as the residual gradient.
 extension BatchNormKernels {
     // MARK: - Forward
 
@@ -171,7 +173,9 @@ extension BatchNormKernels {
     }
 
     /// The two passes: masked reductions (reading `x`, `dy`, `y`, writing `dz`), the per-channel step
-    /// in `Double`, then the elementwise step reading `x` and `dz`. `maskedGradient` may be `inputGradient`.
+    /// in `Double`, then the elementwise step reading `x` and `dz`; or, for large channels-first training
+    /// tensors, the same a channel at a time (``FusedPasses/channelWalkTrainingBackward(_:_:_:geometry:mean:inverseStandardDeviation:gamma:maskBound:mask:)``).
+    /// `maskedGradient` may be `inputGradient`.
     private static func reluBackward<Scalar: BatchNormScalar>(
         input: Span<Scalar>, gradient: Span<Scalar>, forwardOutput: Span<Scalar>, geometry: ChannelGeometry,
         statistics: BackwardStatistics<Scalar>, gamma: [Scalar]?,
@@ -187,6 +191,13 @@ extension BatchNormKernels {
                     let mask = Fused.GradientMask(forwardOutput: outputBase, maskedGradient: maskedGradient)
                     switch statistics {
                     case .batch(let mean, let inverseStandardDeviation):
+                        if Fused.walksChannels(geometry, Scalar.self, cachedTensors: 3) {
+                            // Channels-first tensors beyond the cache: a channel's sums, then its dx from
+                            // its `x`, `dy` and `y` in the cache.
+                            return FusedPasses.channelWalkTrainingBackward(
+                                inputBase, gradientBase, inputGradient, geometry: geometry, mean: mean,
+                                inverseStandardDeviation: inverseStandardDeviation, gamma: gamma, mask: mask)
+                        }
                         let reductions = FusedPasses.backwardReductions(
                             inputBase, gradientBase, geometry: geometry, center: mean, mask: mask)
                         let step = trainingInputGradient(

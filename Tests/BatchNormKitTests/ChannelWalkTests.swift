@@ -10,7 +10,8 @@ import BatchNormTestSupport
 /// - bit for bit the memory-order passes in one part, in every part count and with and without streaming
 ///   stores (a channel's runs add into its sums in sample order either way): the training forward plain,
 ///   with ReLU and with the residual add + ReLU (`y`, the statistics, the running statistics), the plain
-///   backward and the ReLU backward with the recomputed mask; on random data, a NaN channel, a constant
+///   backward, the ReLU backward with the recomputed mask and the ReLU and add + ReLU backward with the
+///   mask from `y` (`dx`, `dresidual`, `dγ`, `dβ`); on random data, a NaN channel, a constant
 ///   channel and a large offset, in both precisions: the bits do not depend on the thread count;
 /// - the parity and nasty-data checks against the float64 reference on every test shape and layout
 ///   (the walk is correct for any geometry, though the rule takes it only for long channels-first runs);
@@ -61,12 +62,13 @@ struct ChannelWalkTests {
     @Test("the rule: long channels-first runs beyond the cache, channels that fit in it")
     func rule() throws {
         func walks<Scalar>(
-            _: Scalar.Type, _ outer: Int, _ channels: Int, _ inner: Int, parts: Int, backward: Bool = true
+            _: Scalar.Type, _ outer: Int, _ channels: Int, _ inner: Int, parts: Int, backward: Bool = true,
+            forwardOutput: Bool = false
         ) -> Bool {
             FusedTuning.withForcedPartCount(parts) {
                 FusedTuning.walksChannels(
                     ChannelGeometry(outerCount: outer, channelCount: channels, innerCount: inner), Scalar.self,
-                    backward: backward)
+                    backward: backward, readsForwardOutput: forwardOutput)
             }
         }
         // 64x128x56x56: walked where the CPU has AVX2 without AVX-512, at 1 and 2 threads.
@@ -74,6 +76,10 @@ struct ChannelWalkTests {
         #expect(walks(Float.self, 64, 128, 3136, parts: 1) == expected)
         #expect(walks(Float.self, 64, 128, 3136, parts: 2) == expected)
         #expect(walks(Float.self, 64, 128, 3136, parts: 2, backward: false) == expected)
+        // Through a ReLU masked by `y`, x, dy and y: 2.4 MB a channel at 1 thread, 4.8 MB at 2.
+        #expect(walks(Float.self, 64, 128, 3136, parts: 1, forwardOutput: true) == expected)
+        #expect(!walks(Float.self, 64, 128, 3136, parts: 2, forwardOutput: true))
+        #expect(walks(Float.self, 32, 64, 3136, parts: 2, forwardOutput: true) == expected)
         #expect(walks(Float.self, 32, 64, 3136, parts: 2) == expected)      // 25.7 MB, 800 KB a channel...
         #expect(!walks(Float.self, 32, 64, 3136, parts: 2, backward: false))  // ...but x alone stays in the L3
         #expect(walks(Double.self, 64, 128, 3136, parts: 1) == expected)   // 3.2 MB of x and dy a channel...
@@ -115,6 +121,15 @@ struct ChannelWalkTests {
         let residual = [Scalar].random(count: shape.elementCount, in: -1...1, using: &generator)
         var trained = layer
         let (_, statistics) = try trained.forwardTraining(input, shape: shape)
+        // The forwards whose `y` the backward masks by, in memory order (the walk's are the same bits).
+        let (reluOutput, reluStatistics) = try FusedTuning.withForcedChannelWalk(false) {
+            var forward = layer
+            return try forward.forwardTraining(input, shape: shape, activation: .relu)
+        }
+        let (addReLUOutput, addReLUStatistics) = try FusedTuning.withForcedChannelWalk(false) {
+            var forward = layer
+            return try forward.forwardTraining(input, shape: shape, residual: residual, activation: .relu)
+        }
         func outputs() throws -> [(String, [Double])] {
             var result = [(String, [Scalar])]()
             for (name, activation, withResidual) in [("", FusedActivation.identity, false), ("relu ", .relu, false),
@@ -130,9 +145,19 @@ struct ChannelWalkTests {
             let plain = try layer.backward(gradOutput: gradOutput, input: input, shape: shape, statistics: statistics)
             let relu = try layer.backward(
                 gradOutput: gradOutput, input: input, shape: shape, statistics: statistics, activation: .relu)
+            let reluFromOutput = try layer.backward(
+                gradOutput: gradOutput, input: input, forwardOutput: reluOutput, shape: shape,
+                statistics: reluStatistics, activation: .relu)
+            let addReLU = try layer.backward(
+                gradOutput: gradOutput, input: input, forwardOutput: addReLUOutput, shape: shape,
+                statistics: addReLUStatistics, activation: .relu, residualGradient: true)
             result += [("dx", plain.input), ("dgamma", plain.parameters.gamma), ("dbeta", plain.parameters.beta),
                        ("relu dx", relu.input), ("relu dgamma", relu.parameters.gamma),
-                       ("relu dbeta", relu.parameters.beta)]
+                       ("relu dbeta", relu.parameters.beta),
+                       ("y-masked relu dx", reluFromOutput.input), ("y-masked relu dgamma", reluFromOutput.parameters.gamma),
+                       ("y-masked relu dbeta", reluFromOutput.parameters.beta),
+                       ("add+relu dx", addReLU.input), ("add+relu dresidual", addReLU.residual ?? []),
+                       ("add+relu dgamma", addReLU.parameters.gamma), ("add+relu dbeta", addReLU.parameters.beta)]
             return result.map { ($0.0, $0.1.map(Double.init)) }
         }
         let memoryOrder = try FusedTuning.withForcedChannelWalk(false) {

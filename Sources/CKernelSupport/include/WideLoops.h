@@ -42,7 +42,8 @@ int bn_wide_avx512_available(void);
         const SCALAR *forward_output /* nullable */, SCALAR *masked_gradient /* nullable */,                 \
         const SCALAR *bound /* nullable */, SCALAR *sum_gradient, SCALAR *sum_product, int choices);        \
     void bn_wide_masked_gradient_##SUFFIX(                                                                   \
-        const SCALAR *gradient, const SCALAR *forward_output, SCALAR *masked_gradient, ptrdiff_t count);      \
+        const SCALAR *gradient, const SCALAR *forward_output, SCALAR *masked_gradient, ptrdiff_t count,       \
+        int streaming);                                                                                      \
     void bn_wide_input_gradient_interleaved_##SUFFIX(                                                        \
         const SCALAR *input, const SCALAR *gradient, SCALAR *input_gradient, ptrdiff_t count, ptrdiff_t head,          \
         ptrdiff_t channel_count, ptrdiff_t first_channel, const SCALAR *center, const SCALAR *k,                       \

@@ -11,20 +11,32 @@
 extension FusedPasses {
     /// `dx`, `dγ` and `dβ` of the training backward (``BatchNormKernels/trainingBackward(input:gradient:geometry:mean:inverseStandardDeviation:gamma:into:path:)``),
     /// channel by channel; with `maskBound` (per channel), of the ReLU backward whose mask is
-    /// `x - high > bound` (``ReLUCoefficients/maskBound``).
+    /// `x - high > bound` (``ReLUCoefficients/maskBound``); with `mask`, of the ReLU backward whose mask
+    /// is `y > 0` (`dz = y <= 0 ? 0 : dy`, ``BatchNormKernels/reluBackward(input:gradient:forwardOutput:geometry:statistics:gamma:into:)``).
+    ///
+    /// With `mask`, the sums read a channel's `x`, `dy` and `y` and write its `dz` to `mask.maskedGradient`
+    /// (the residual gradient; not at all when that is `inputGradient`, which `dx` overwrites anyway);
+    /// the `dx` step recomputes each run's `dz` from the cached `dy` and `y` into a run of scratch and reads
+    /// that: 3·S read and 2·S written, where the memory-order passes move 7·S.
     ///
     /// - Precondition: the AVX2 run loops run (``Fused/WideLoops/enabled``) and `Scalar` is `Float` or
-    ///   `Double`; `geometry` has at least one element. Writes every element of `inputGradient` (which
-    ///   may be `gradient`: a channel's `dx` is written after its last read of `dy`).
+    ///   `Double`; `geometry` has at least one element; `maskBound` and `mask` are not both given.
+    ///   Writes every element of `inputGradient` (which may be `gradient`: a channel's `dx` is written
+    ///   after its last read of `dy`); `mask.maskedGradient`, when it is not `inputGradient`, may alias
+    ///   none of the tensors read.
     static func channelWalkTrainingBackward<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
         geometry: ChannelGeometry, mean: ChannelCenter<Scalar>, inverseStandardDeviation: [Scalar],
-        gamma: [Scalar]?, maskBound: [Scalar]? = nil
+        gamma: [Scalar]?, maskBound: [Scalar]? = nil, mask: Fused.GradientMask<Scalar>? = nil
     ) -> (gamma: [Scalar], beta: [Scalar]) {
+        assert(maskBound == nil || mask == nil)
         let channelCount = geometry.channelCount, runLength = geometry.innerCount, samples = geometry.outerCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         let streaming = Fused.streamsInputGradient(
             geometry, Scalar.self, centered: true, inPlace: gradient == UnsafePointer(inputGradient))
+        // `dz` goes to the residual gradient (streamed like the memory-order sums stream it), or nowhere.
+        let residualGradient = mask.flatMap { $0.maskedGradient == inputGradient ? nil : $0.maskedGradient }
+        let streamsResidualGradient = residualGradient != nil && Fused.streamsOutput(geometry, Scalar.self)
         let count = Double(geometry.valuesPerChannel)
         let gamma = gamma ?? [Scalar](repeating: 1, count: channelCount)
         let zeros = [Scalar](repeating: 0, count: channelCount)
@@ -49,15 +61,24 @@ extension FusedPasses {
                 sumGradientBase, sumProductBase, gradGammaBase, gradBetaBase, kBase, pBase, qBase, highBase,
                 maskBound == nil ? nil : boundBuffer.baseAddress))
             let shared = Fused.SharedPointer(base: inputGradient)
-            Fused.forEachSlice(channelCount, parts: parts, streaming: streaming) { channels in
+            let sharedForwardOutput = UncheckedSendableBox(mask?.forwardOutput)
+            let filter = Fused.WideFilter<Scalar>(
+                forwardOutput: mask?.forwardOutput, maskedGradient: residualGradient,
+                bound: maskBound == nil ? nil : boundBuffer.baseAddress, streamsMaskedGradient: streamsResidualGradient)
+            let sharedFilter = UncheckedSendableBox(filter)
+            Fused.forEachSlice(channelCount, parts: parts, streaming: streaming || streamsResidualGradient) { channels in
                 let (sumGradient, sumProduct, gradGamma, gradBeta, k, p, q, high, bound) = perChannel.value
+                let forwardOutput = sharedForwardOutput.value
+                // One run of `dz` for the masked dx step, in L1 (nothing to free without a mask).
+                let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: forwardOutput == nil ? 0 : runLength)
+                defer { scratch.deallocate() }
                 for channel in channels {
                     // The channel's sums, its runs in sample order.
                     for sample in 0..<samples {
                         let run = sample * channelCount + channel
                         let summed = Fused.WideLoops.gradientSumsRuns(
                             input, gradient, runs: run..<(run + 1), runLength: runLength, channelCount: channelCount,
-                            center: high, filter: .init(bound: bound), sumGradient: sumGradient, sumProduct: sumProduct)
+                            center: high, filter: sharedFilter.value, sumGradient: sumGradient, sumProduct: sumProduct)
                         precondition(summed, "the channel walk needs the AVX2 run loops")
                     }
                     // The step of `reductionsInDouble` and `trainingInputGradient`, one channel.
@@ -77,6 +98,17 @@ extension FusedPasses {
                     // Its dx, from the runs just read.
                     for sample in 0..<samples {
                         let run = sample * channelCount + channel
+                        if let forwardOutput {
+                            // The run's `dz` (the values the sums took), then its dx as a run of one channel.
+                            let offset = run * runLength
+                            Fused.WideLoops.storeMaskedGradient(
+                                gradient + offset, forwardOutput + offset, scratch, count: runLength, streaming: false)
+                            _ = Fused.WideLoops.inputGradientRuns(
+                                input + offset, scratch, shared.base + offset, runs: 0..<1, runLength: runLength,
+                                channelCount: 1, center: high + channel, k: k + channel, p: p + channel,
+                                q: q + channel, bound: nil, streaming: streaming)
+                            continue
+                        }
                         _ = Fused.WideLoops.inputGradientRuns(
                             input, gradient, shared.base, runs: run..<(run + 1), runLength: runLength,
                             channelCount: channelCount, center: high, k: k, p: p, q: q, bound: bound,

@@ -123,11 +123,13 @@ package enum FusedTuning {
         try TestSeams.scope { try $forcedChannelWalk.withValue(walk, operation: body) }
     }
 
-    /// Whether the fused training backward (`backward: true`) or forward walks `geometry` one channel at a
-    /// time (`Fused.walksChannels`: the production rule unless a test forces the walk; a forced part count
-    /// counts as the thread count).
-    package static func walksChannels<Scalar>(_ geometry: ChannelGeometry, _ scalar: Scalar.Type, backward: Bool) -> Bool {
-        Fused.walksChannels(geometry, scalar, cachedTensors: backward ? 2 : 1)
+    /// Whether the fused training backward (`backward: true`; through a ReLU whose mask is read from `y`
+    /// with `readsForwardOutput`) or forward walks `geometry` one channel at a time (`Fused.walksChannels`:
+    /// the production rule unless a test forces the walk; a forced part count counts as the thread count).
+    package static func walksChannels<Scalar>(
+        _ geometry: ChannelGeometry, _ scalar: Scalar.Type, backward: Bool, readsForwardOutput: Bool = false
+    ) -> Bool {
+        Fused.walksChannels(geometry, scalar, cachedTensors: backward ? (readsForwardOutput ? 3 : 2) : 1)
     }
 
     /// Whether this CPU runs AVX-512 (for tests of rules that differ there).
@@ -290,11 +292,12 @@ extension Fused {
     static let streamingThresholdBytes = 16 << 20
 
     /// Whether a channels-first training pass walks one channel at a time (the backward,
-    /// ``FusedPasses/channelWalkTrainingBackward(_:_:_:geometry:mean:inverseStandardDeviation:gamma:maskBound:)``,
+    /// ``FusedPasses/channelWalkTrainingBackward(_:_:_:geometry:mean:inverseStandardDeviation:gamma:maskBound:mask:)``,
     /// and the forward, ``FusedPasses/channelWalkTrainingForward(_:_:geometry:gamma:beta:epsilon:epilogue:)``:
     /// a channel's reduction, its step, then its elementwise step while its runs are still cached) instead
     /// of two passes in memory order, unless a test forces it (``FusedTuning/withForcedChannelWalk(_:_:)``).
-    /// `cachedTensors`: the tensors both reads walk (`x` and `dy` for the backward, `x` for the forward).
+    /// `cachedTensors`: the tensors both reads walk (`x` and `dy` for the backward, and `y` when the ReLU
+    /// mask is read from it; `x` for the forward).
     /// Needs the AVX2 run loops; then, on CPUs without AVX-512: cached tensors that together outgrow the
     /// L3 (twice ``streamingThresholdBytes``; a smaller `x` stays in the L3 between calls, and the walk's
     /// runs, each a new stream for the prefetchers, read it slower than memory order: 32x64x56x56's forward

@@ -163,23 +163,24 @@ extension Fused {
                 sums(chunk)
                 let offset = chunk.lowerBound * unitLength
                 storeMaskedGradient(gradient + offset, deferred.forwardOutput + offset,
-                                    deferred.maskedGradient + offset, count: chunk.count * unitLength)
+                                    deferred.maskedGradient + offset, count: chunk.count * unitLength, streaming: true)
                 unit = chunk.upperBound
             }
         }
 
-        /// `maskedGradient = y <= 0 ? 0 : dy` over `count` values with streaming stores. `Float` and
-        /// `Double` only, after `enabled`.
+        /// `maskedGradient = y <= 0 ? 0 : dy` over `count` values, with streaming stores (the caller fences
+        /// them) or plain ones that stay in cache. `Float` and `Double` only, after `enabled`.
         @inline(__always)
-        private static func storeMaskedGradient<Scalar: BatchNormScalar>(
+        static func storeMaskedGradient<Scalar: BatchNormScalar>(
             _ gradient: UnsafePointer<Scalar>, _ forwardOutput: UnsafePointer<Scalar>,
-            _ maskedGradient: UnsafeMutablePointer<Scalar>, count: Int
+            _ maskedGradient: UnsafeMutablePointer<Scalar>, count: Int, streaming: Bool
         ) {
             if Scalar.self == Float.self {
-                bn_wide_masked_gradient_float(floats(gradient), floats(forwardOutput), floats(maskedGradient), count)
+                bn_wide_masked_gradient_float(
+                    floats(gradient), floats(forwardOutput), floats(maskedGradient), count, streaming ? 1 : 0)
             } else if Scalar.self == Double.self {
                 bn_wide_masked_gradient_double(
-                    doubles(gradient), doubles(forwardOutput), doubles(maskedGradient), count)
+                    doubles(gradient), doubles(forwardOutput), doubles(maskedGradient), count, streaming ? 1 : 0)
             }
         }
 
