@@ -58,27 +58,25 @@ extension FusedPasses {
                   let kBase = kBuffer.baseAddress, let pBase = pBuffer.baseAddress, let qBase = qBuffer.baseAddress,
                   let highBase = highBuffer.baseAddress else { return }
             let perChannel = UncheckedSendableBox((
-                sumGradientBase, sumProductBase, gradGammaBase, gradBetaBase, kBase, pBase, qBase, highBase,
-                maskBound == nil ? nil : boundBuffer.baseAddress))
+                sumGradientBase, sumProductBase, gradGammaBase, gradBetaBase, kBase, pBase, qBase, highBase))
             let shared = Fused.SharedPointer(base: inputGradient)
-            let sharedForwardOutput = UncheckedSendableBox(mask?.forwardOutput)
-            let filter = Fused.WideFilter<Scalar>(
+            // The sums' filter: the mask from `y` (storing `dz` only to a residual gradient), the bounds, or neither.
+            let sharedFilter = UncheckedSendableBox(Fused.WideFilter<Scalar>(
                 forwardOutput: mask?.forwardOutput, maskedGradient: residualGradient,
-                bound: maskBound == nil ? nil : boundBuffer.baseAddress, streamsMaskedGradient: streamsResidualGradient)
-            let sharedFilter = UncheckedSendableBox(filter)
+                bound: maskBound == nil ? nil : boundBuffer.baseAddress, streamsMaskedGradient: streamsResidualGradient))
             Fused.forEachSlice(channelCount, parts: parts, streaming: streaming || streamsResidualGradient) { channels in
-                let (sumGradient, sumProduct, gradGamma, gradBeta, k, p, q, high, bound) = perChannel.value
-                let forwardOutput = sharedForwardOutput.value
-                // One run of `dz` for the masked dx step, in L1 (nothing to free without a mask).
-                let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: forwardOutput == nil ? 0 : runLength)
-                defer { scratch.deallocate() }
+                let (sumGradient, sumProduct, gradGamma, gradBeta, k, p, q, high) = perChannel.value
+                let filter = sharedFilter.value
+                // With the mask from `y`: one run of `dz` for the dx step, in L1.
+                let scratch = filter.forwardOutput.map { _ in UnsafeMutablePointer<Scalar>.allocate(capacity: runLength) }
+                defer { scratch?.deallocate() }
                 for channel in channels {
                     // The channel's sums, its runs in sample order.
                     for sample in 0..<samples {
                         let run = sample * channelCount + channel
                         let summed = Fused.WideLoops.gradientSumsRuns(
                             input, gradient, runs: run..<(run + 1), runLength: runLength, channelCount: channelCount,
-                            center: high, filter: sharedFilter.value, sumGradient: sumGradient, sumProduct: sumProduct)
+                            center: high, filter: filter, sumGradient: sumGradient, sumProduct: sumProduct)
                         precondition(summed, "the channel walk needs the AVX2 run loops")
                     }
                     // The step of `reductionsInDouble` and `trainingInputGradient`, one channel.
@@ -98,7 +96,7 @@ extension FusedPasses {
                     // Its dx, from the runs just read.
                     for sample in 0..<samples {
                         let run = sample * channelCount + channel
-                        if let forwardOutput {
+                        if let forwardOutput = filter.forwardOutput, let scratch {
                             // The run's `dz` (the values the sums took), then its dx as a run of one channel.
                             let offset = run * runLength
                             Fused.WideLoops.storeMaskedGradient(
@@ -107,12 +105,12 @@ extension FusedPasses {
                                 input + offset, scratch, shared.base + offset, runs: 0..<1, runLength: runLength,
                                 channelCount: 1, center: high + channel, k: k + channel, p: p + channel,
                                 q: q + channel, bound: nil, streaming: streaming)
-                            continue
+                        } else {
+                            _ = Fused.WideLoops.inputGradientRuns(
+                                input, gradient, shared.base, runs: run..<(run + 1), runLength: runLength,
+                                channelCount: channelCount, center: high, k: k, p: p, q: q, bound: filter.bound,
+                                streaming: streaming)
                         }
-                        _ = Fused.WideLoops.inputGradientRuns(
-                            input, gradient, shared.base, runs: run..<(run + 1), runLength: runLength,
-                            channelCount: channelCount, center: high, k: k, p: p, q: q, bound: bound,
-                            streaming: streaming)
                     }
                 }
             }
