@@ -27,7 +27,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "channels-first, channels-last, or both.")
     var layout: LayoutChoice = .both
 
-    @Option(help: "fwd-train, fwd-infer, bwd, or all.")
+    @Option(help: "fwd-train, fwd-infer, bwd, bwd-infer (running statistics as constants), or all (the first three).")
     var direction: DirectionChoice = .all
 
     @Option(help: "none, relu or add-relu: what follows batch norm (fused; the blas path is skipped).")
@@ -176,13 +176,15 @@ enum LayoutChoice: String, ExpressibleByArgument, CaseIterable {
 }
 
 enum DirectionChoice: String, ExpressibleByArgument, CaseIterable {
-    case forwardTraining = "fwd-train", forwardInference = "fwd-infer", backward = "bwd", all
+    case forwardTraining = "fwd-train", forwardInference = "fwd-infer", backward = "bwd"
+    case backwardInference = "bwd-infer", all
     var directions: [BenchDirection] {
         switch self {
         case .forwardTraining: [.forwardTraining]
         case .forwardInference: [.forwardInference]
         case .backward: [.backward]
-        case .all: BenchDirection.allCases
+        case .backwardInference: [.backwardInference]
+        case .all: BenchDirection.compared
         }
     }
 }

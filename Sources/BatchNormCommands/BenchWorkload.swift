@@ -8,9 +8,16 @@ enum BenchDirection: String, CaseIterable {
     case forwardTraining = "fwd-train"
     case forwardInference = "fwd-infer"
     case backward = "bwd"
+    /// The backward with the running statistics as constants (inference mode, frozen batch norm).
+    case backwardInference = "bwd-infer"
+
+    /// The directions of `--direction all`, the ones the peers' table compares.
+    static let compared: [BenchDirection] = [.forwardTraining, .forwardInference, .backward]
+
+    var isBackward: Bool { self == .backward || self == .backwardInference }
 
     /// Minimal memory traffic in units of the tensor size: read x (and dy) once, write the output once.
-    var trafficMultiple: Int { self == .backward ? 3 : 2 }
+    var trafficMultiple: Int { isBackward ? 3 : 2 }
 }
 
 /// What follows batch norm in a benchmark (`--activation`): nothing, ReLU, or residual add + ReLU.
@@ -26,8 +33,9 @@ enum BenchActivation: String, CaseIterable, ExpressibleByArgument {
     func trafficMultiple(_ direction: BenchDirection) -> Int {
         switch (direction, self) {
         case (_, .none): direction.trafficMultiple
-        case (.backward, .relu), (.backward, .reluFromOutput): 4
-        case (.backward, .addRelu): 5
+        case (.backward, .relu), (.backward, .reluFromOutput), (.backwardInference, .relu),
+             (.backwardInference, .reluFromOutput): 4
+        case (.backward, .addRelu), (.backwardInference, .addRelu): 5
         case (_, .relu), (_, .reluFromOutput): 2
         case (_, .addRelu): 3
         }
@@ -114,6 +122,11 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
                     gradOutput: gradOutput, input: input, shape: shape, mean: statistics.mean.map(Double.init),
                     inverseStandardDeviation: statistics.inverseStandardDeviation.map(Double.init),
                     gamma: layer.gamma, into: &output)
+            case .backwardInference:
+                _ = NaiveBatchNorm.inferenceBackward(
+                    gradOutput: gradOutput, input: input, shape: shape, runningMean: layer.runningMean,
+                    runningVariance: layer.runningVariance, gamma: layer.gamma, epsilon: Double(layer.epsilon),
+                    into: &output)
             }
         case .kernel(let path):
             // Move the buffer and the layer out of `self` (no copy) so the span and the call do not overlap.
@@ -139,6 +152,9 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
                 _ = try layer.backward(
                     gradOutput: gradOutput.span, input: input.span, shape: shape, statistics: statistics,
                     into: &outputSpan)
+            case .backwardInference:
+                _ = try layer.backwardInference(
+                    gradOutput: gradOutput.span, input: input.span, shape: shape, into: &outputSpan)
             }
         }
     }
@@ -165,15 +181,26 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
             _ = try layer.backward(
                 gradOutput: gradOutput.span, input: input.span, forwardOutput: forwardOutput.span, shape: shape,
                 statistics: statistics, activation: relu, into: &outputSpan)
-        case (.backward, true):
+        case (.backward, true), (.backwardInference, true):
             // Move the buffer out of `self` (no copy), as `run` does with `output`.
             var buffer: [Scalar] = []
             swap(&buffer, &residualGradient)
             defer { swap(&buffer, &residualGradient) }
             var residualSpan = buffer.mutableSpan
-            _ = try layer.backward(
+            if direction == .backwardInference {
+                _ = try layer.backwardInference(
+                    gradOutput: gradOutput.span, input: input.span, forwardOutput: forwardOutput.span, shape: shape,
+                    activation: relu, into: &outputSpan, residualGradient: &residualSpan)
+            } else {
+                _ = try layer.backward(
+                    gradOutput: gradOutput.span, input: input.span, forwardOutput: forwardOutput.span, shape: shape,
+                    statistics: statistics, activation: relu, into: &outputSpan, residualGradient: &residualSpan)
+            }
+        case (.backwardInference, false):
+            // (The inference backward always reads the mask from `y`.)
+            _ = try layer.backwardInference(
                 gradOutput: gradOutput.span, input: input.span, forwardOutput: forwardOutput.span, shape: shape,
-                statistics: statistics, activation: relu, into: &outputSpan, residualGradient: &residualSpan)
+                activation: relu, into: &outputSpan)
         }
     }
 
@@ -197,6 +224,13 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
                 gradOutput: masked, input: input, shape: shape, mean: statistics.mean.map(Double.init),
                 inverseStandardDeviation: statistics.inverseStandardDeviation.map(Double.init),
                 gamma: layer.gamma, into: &output)
+        case .backwardInference:
+            let masked = NaiveBatchNorm.reluGradient(gradOutput: gradOutput, forwardOutput: forwardOutput)
+            if activation.hasResidual { residualGradient = masked }
+            _ = NaiveBatchNorm.inferenceBackward(
+                gradOutput: masked, input: input, shape: shape, runningMean: layer.runningMean,
+                runningVariance: layer.runningVariance, gamma: layer.gamma, epsilon: Double(layer.epsilon),
+                into: &output)
         }
     }
 
@@ -205,7 +239,7 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
     func reference(_ direction: BenchDirection) -> [Double] {
         var expected = plainReference(direction, gradOutput: activation == .none ? gradOutput.map(Double.init)
             : NaiveBatchNorm.reluGradient(gradOutput: gradOutput, forwardOutput: forwardOutput).map(Double.init))
-        if direction != .backward && activation != .none {
+        if !direction.isBackward && activation != .none {
             NaiveBatchNorm.applyEpilogue(
                 to: &expected, residual: activation.hasResidual ? residual.map(Double.init) : nil, relu: true)
         }
@@ -229,6 +263,11 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
             let statistics = NaiveBatchNorm.statistics(inputInDouble, shape: shape, epsilon: Double(layer.epsilon))
             _ = NaiveBatchNorm.trainingBackward(
                 gradOutput: gradOutput, input: inputInDouble, shape: shape, statistics: statistics, gamma: gamma, into: &expected)
+        case .backwardInference:
+            _ = NaiveBatchNorm.inferenceBackward(
+                gradOutput: gradOutput, input: inputInDouble, shape: shape,
+                runningMean: layer.runningMean.map(Double.init), runningVariance: layer.runningVariance.map(Double.init),
+                gamma: gamma, epsilon: Double(layer.epsilon), into: &expected)
         }
         return expected
     }

@@ -22,6 +22,12 @@ struct OptionParsingTests {
         #expect(command.whiteningOptions.isRequested == false)
     }
 
+    @Test("bench's directions: bwd-infer on request, all is the three the peers' table compares")
+    func benchDirections() throws {
+        #expect(try BenchCommand.parse(["--direction", "bwd-infer"]).direction.directions == [.backwardInference])
+        #expect(try BenchCommand.parse([]).direction.directions == [.forwardTraining, .forwardInference, .backward])
+    }
+
     @Test("forward parses every value it documents")
     func forwardValues() throws {
         let command = try ForwardCommand.parse(Self.forwardFiles + [
