@@ -209,14 +209,19 @@ extension BatchNormKernels {
                         return step.parameterGradients
                     case .running(let mean, let variance, let epsilon):
                         let inverseStandardDeviation = inverseStandardDeviation(variance: variance, epsilon: epsilon)
+                        let gradientScale = foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma)
+                        if maskedGradient == inputGradient, let reductions = FusedPasses.frozenBackwardInChunks(
+                            inputBase, gradientBase, inputGradient, geometry: geometry, mean: mean,
+                            gradientScale: gradientScale, mask: mask) {
+                            // Tensors beyond the cache: a chunk's masked sums, then its dx from the cache.
+                            return inferenceParameterGradients(
+                                reductions: reductions, inverseStandardDeviation: inverseStandardDeviation)
+                        }
                         let reductions = FusedPasses.backwardReductions(
                             inputBase, gradientBase, geometry: geometry, center: ChannelCenter(high: mean), mask: mask)
                         FusedPasses.inputGradient(
                             inputBase, UnsafePointer(maskedGradient), inputGradient, geometry: geometry,
-                            coefficients: InputGradientCoefficients(
-                                gradientScale: foldedScale(
-                                    inverseStandardDeviation: inverseStandardDeviation, gamma: gamma),
-                                centered: nil))
+                            coefficients: InputGradientCoefficients(gradientScale: gradientScale, centered: nil))
                         return inferenceParameterGradients(
                             reductions: reductions, inverseStandardDeviation: inverseStandardDeviation)
                     }

@@ -194,15 +194,37 @@ extension BatchNormKernels {
         into inputGradient: inout MutableSpan<Scalar>, path: KernelPath
     ) -> (gamma: [Scalar], beta: [Scalar]) {
         let inverseStandardDeviation = inverseStandardDeviation(variance: variance, epsilon: epsilon)
+        let gradientScale = foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma)
+        if path == .fused, let reductions = frozenBackwardInChunks(
+            input: input, gradient: gradient, geometry: geometry, mean: mean, gradientScale: gradientScale,
+            into: &inputGradient) {
+            return inferenceParameterGradients(reductions: reductions, inverseStandardDeviation: inverseStandardDeviation)
+        }
         let reductions = backwardReductions(
             input: input, gradient: gradient, geometry: geometry, center: ChannelCenter(high: mean), path: path)
         backwardInputGradient(
             input: input, gradient: gradient, geometry: geometry,
-            coefficients: InputGradientCoefficients(
-                gradientScale: foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma),
-                centered: nil),
+            coefficients: InputGradientCoefficients(gradientScale: gradientScale, centered: nil),
             into: &inputGradient, path: path)
         return inferenceParameterGradients(reductions: reductions, inverseStandardDeviation: inverseStandardDeviation)
+    }
+
+    /// The fused frozen backward in chunks (``FusedPasses/frozenBackwardInChunks(_:_:_:geometry:mean:gradientScale:mask:)``),
+    /// or `nil` (nothing written) where the rule keeps the two passes.
+    private static func frozenBackwardInChunks<Scalar: BatchNormScalar>(
+        input: Span<Scalar>, gradient: Span<Scalar>, geometry: ChannelGeometry, mean: [Scalar],
+        gradientScale: [Scalar], into inputGradient: inout MutableSpan<Scalar>
+    ) -> BackwardReductions<Scalar>? {
+        input.withUnsafeBufferPointer { inputBuffer in
+            gradient.withUnsafeBufferPointer { gradientBuffer in
+                inputGradient.withUnsafeMutableBufferPointer { resultBuffer in
+                    guard let inputBase = inputBuffer.baseAddress, let gradientBase = gradientBuffer.baseAddress,
+                          let resultBase = resultBuffer.baseAddress else { return nil }
+                    return FusedPasses.frozenBackwardInChunks(
+                        inputBase, gradientBase, resultBase, geometry: geometry, mean: mean, gradientScale: gradientScale)
+                }
+            }
+        }
     }
 
     /// `dγ = invstd · Σ dy·(x - mean)` (in `Double`, rounded once) and `dβ = Σ dy` with constant statistics.

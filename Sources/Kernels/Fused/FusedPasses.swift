@@ -378,20 +378,24 @@ enum FusedPasses {
     /// to `mask.maskedGradient` (each thread its own range; with streaming stores, after each chunk's
     /// sums, when the tensor streams and the AVX2 loops run); with `recomputed`, of `dz` from the
     /// recomputed pre-activation (at most one of the two).
+    ///
+    /// `chunkOf`: `geometry` is a chunk of that tensor, summed by the calling thread alone
+    /// (``frozenBackwardInChunks(_:_:_:geometry:mean:gradientScale:mask:)``); the row loops prefetch as for
+    /// the whole tensor, and a masked gradient is stored through the cache, for the chunk's next step to read.
     static func reductionsInDouble<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, geometry: ChannelGeometry,
         center: ChannelCenter<Scalar>, mask: Fused.GradientMask<Scalar>? = nil,
-        recomputed: ReLUCoefficients<Scalar>? = nil
+        recomputed: ReLUCoefficients<Scalar>? = nil, chunkOf wholeGeometry: ChannelGeometry? = nil
     ) -> (sumGradient: [Double], sumGradientTimesCentered: [Double]) {
         assert(mask == nil || recomputed == nil)
         let channelCount = geometry.channelCount
-        let parts = Fused.threadCount(elementCount: geometry.elementCount)
+        let parts = wholeGeometry == nil ? Fused.threadCount(elementCount: geometry.elementCount) : 1
         // Channels-last rows (narrow ones grouped) and short channels-first runs are summed as rows of
         // `width` positions, then folded back to channels; longer channels-first runs per channel.
         let rowGrouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts)
         let grouping = rowGrouping ?? .ungrouped(channelCount: channelCount)
         let width = grouping.width
-        let choices = Fused.rowLoopChoices(geometry, Scalar.self)
+        let choices = Fused.rowLoopChoices(wholeGeometry ?? geometry, Scalar.self)
         var sumGradient = [Double](repeating: 0, count: width * parts)
         var sumProduct = [Double](repeating: 0, count: width * parts)
         sumGradient.withUnsafeMutableBufferPointer { gradientBuffer in
@@ -406,7 +410,7 @@ enum FusedPasses {
             let sharedProduct = Fused.SharedPointer(base: productBase)
             let sharedCenter = UncheckedSendableBox(centerBase)
             // A masked gradient as large as a streamed output skips its read for ownership too.
-            let streamsMaskedGradient = mask != nil && Fused.streamsOutput(geometry, Scalar.self)
+            let streamsMaskedGradient = mask != nil && wholeGeometry == nil && Fused.streamsOutput(geometry, Scalar.self)
             var streamedMask = mask
             streamedMask?.streamsMaskedGradient = streamsMaskedGradient
             let sharedMask = UncheckedSendableBox(streamedMask)
@@ -489,18 +493,20 @@ enum FusedPasses {
 
     /// `dx = k·dy + p·(x - center) + q` (or `k·dy` without a centered term); with `recomputed` (which
     /// needs the centered term), the recomputed ReLU mask's `dz` in place of `dy`.
+    /// `chunkStreaming`: `geometry` is a chunk of a larger tensor, stepped by the calling thread alone, with
+    /// streaming stores or not as given (`nil`: split over the threads, streaming by the size-based rule).
     static func inputGradient<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
         geometry: ChannelGeometry, coefficients: InputGradientCoefficients<Scalar>,
-        recomputed: ReLUCoefficients<Scalar>? = nil
+        recomputed: ReLUCoefficients<Scalar>? = nil, chunkStreaming: Bool? = nil
     ) {
         assert(recomputed == nil || coefficients.centered != nil)
         let channelCount = geometry.channelCount
-        let parts = Fused.threadCount(elementCount: geometry.elementCount)
+        let parts = chunkStreaming == nil ? Fused.threadCount(elementCount: geometry.elementCount) : 1
         let shared = Fused.SharedPointer(base: inputGradient)
         // (Any sample count: the elementwise steps split values, not rows.)
         let rowGrouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1)
-        let streaming = Fused.streamsInputGradient(
+        let streaming = chunkStreaming ?? Fused.streamsInputGradient(
             geometry, Scalar.self, centered: coefficients.centered != nil,
             inPlace: gradient == UnsafePointer(inputGradient))
         let k = coefficients.gradientScale
