@@ -3,16 +3,16 @@ import BatchNormKit
 import Kernels
 import BatchNormTestSupport
 
-/// The backward with running statistics as constants (frozen batch norm) in chunks of samples or rows
-/// (`FusedPasses.frozenBackwardInChunks`), forced on small tensors (`FusedTuning.withForcedFrozenChunkRows`):
+/// The backward with running statistics as constants (frozen batch norm) in chunks of runs, samples or rows
+/// (`FusedPasses.frozenBackwardInChunks`), forced on small tensors (`FusedTuning.withForcedFrozenChunkSize`):
 ///
 /// - `dx` bit for bit the two passes over the whole tensor (it does not depend on the sums), and `dγ`,
 ///   `dβ` the same up to the order of the chunks' `Double` additions, plain and through a ReLU masked by
 ///   `y`; on random data, a NaN channel, a constant channel and a large offset, in both layouts and
-///   precisions, in chunks of 1, 2 and 3 samples or rows and 1 to 3 parts;
+///   precisions, in chunks of 1, 2 and 3 runs, samples or rows and 1 to 3 parts;
 /// - parity against the float64 reference on every test shape (plain, ReLU, add + ReLU);
-/// - the rule: tensors beyond the cache only, enough samples or rows for the threads, whole groups of
-///   narrow channels-last rows.
+/// - the rule: tensors beyond the cache only, runs of channels-first tensors that the run loops take,
+///   enough runs, samples or rows for the threads, whole groups of narrow channels-last rows.
 @Suite("The frozen backward in chunks")
 struct FrozenBackwardChunkTests {
     enum Data: CaseIterable { case random, nanChannel, constantChannel, largeOffset }
@@ -35,7 +35,7 @@ struct FrozenBackwardChunkTests {
 
     @Test("parity against the float64 reference, chunked", arguments: TestShapes.all, [1, 3])
     func parity(entry: ([Int], TensorLayout), rows: Int) throws {
-        try FusedTuning.withForcedFrozenChunkRows(rows) {
+        try FusedTuning.withForcedFrozenChunkSize(rows) {
             try FusedTuning.withForcedPartCount(2) {
                 let backward = BackwardParityTests(), activation = ActivationParityTests()
                 try backward.checkInference(Float.self, entry: entry, path: .fused)
@@ -51,31 +51,48 @@ struct FrozenBackwardChunkTests {
     @Test("the rule: tensors beyond the cache, at least 8 samples or rows a thread, whole groups of narrow rows")
     func rule() throws {
         try FusedTuning.withForcedPartCount(2) { try ruleAtTwoThreads() }
-        // 64 samples are too few for 16 threads.
-        let large = try TensorShape([64, 128, 56, 56], layout: .channelsFirst).geometry
-        #expect(FusedTuning.withForcedPartCount(16) {
-            FusedTuning.frozenBackwardChunkRows(large, Float.self, throughReLU: false)
-        } == nil)
+        // 100 rows of 1 MiB (2-D): 2 rows a chunk for 2 threads, too few rows for 16.
+        let wideRows = try TensorShape([100, 262_144], layout: .channelsFirst).geometry
+        #expect(FusedTuning.withForcedPartCount(2) { chunking(wideRows, Float.self, throughReLU: false) }
+                == .init(unitsPerChunk: 2, byRuns: false))
+        #expect(FusedTuning.withForcedPartCount(16) { chunking(wideRows, Float.self, throughReLU: false) } == nil)
     }
 
     func ruleAtTwoThreads() throws {
-        // 64x128x56x56 Float: 3.2 MB of `x` and `dy` a sample, one sample a chunk (4.8 MB through a ReLU).
+        // 64x128x56x56 Float: runs of 12.5 KB, 167 runs of `x` and `dy` a chunk (111 with `y`).
         let large = try TensorShape([64, 128, 56, 56], layout: .channelsFirst).geometry
-        #expect(FusedTuning.frozenBackwardChunkRows(large, Float.self, throughReLU: false) == 1)
-        #expect(FusedTuning.frozenBackwardChunkRows(large, Float.self, throughReLU: true) == 1)
+        #expect(chunking(large, Float.self, throughReLU: false) == .init(unitsPerChunk: 167, byRuns: true))
+        #expect(chunking(large, Float.self, throughReLU: true) == .init(unitsPerChunk: 111, byRuns: true))
         // In the cache: the two passes (32x256x14x14, 12.8 MB of `x` and `dy`).
         let cached = try TensorShape([32, 256, 14, 14], layout: .channelsFirst).geometry
-        #expect(FusedTuning.frozenBackwardChunkRows(cached, Float.self, throughReLU: false) == nil)
-        // A sample beyond twice the chunk: the two passes (8x64x256x256, 33.5 MB a sample).
-        let hugeSamples = try TensorShape([8, 64, 256, 256], layout: .channelsFirst).geometry
-        #expect(FusedTuning.frozenBackwardChunkRows(hugeSamples, Float.self, throughReLU: false) == nil)
+        #expect(chunking(cached, Float.self, throughReLU: false) == nil)
+        // A detection-sized map, 2 samples of 61 MB: 8 runs of 480x640 a chunk.
+        let detection = try TensorShape([2, 64, 480, 640], layout: .channelsFirst).geometry
+        #expect(chunking(detection, Float.self, throughReLU: false) == .init(unitsPerChunk: 1, byRuns: true))
+        // A run beyond twice the chunk: the two passes (2x16x1024x1280, 10.5 MB of `x` and `dy` a run).
+        let hugeRuns = try TensorShape([2, 16, 1024, 1280], layout: .channelsFirst).geometry
+        #expect(chunking(hugeRuns, Float.self, throughReLU: false) == nil)
+        // Short runs read as rows of samples: samples (256x64x5x5, 12.8 KB of `x` and `dy` a sample).
+        let shortRuns = try TensorShape([4096, 64, 5, 5], layout: .channelsFirst).geometry
+        #expect(chunking(shortRuns, Float.self, throughReLU: false) == .init(unitsPerChunk: 327, byRuns: false))
         // Channels-last 64x56x56x128: 1 KiB of `x` and `dy` a row, 4,096 rows a chunk.
         let rows = try TensorShape([64, 56, 56, 128], layout: .channelsLast).geometry
-        #expect(FusedTuning.frozenBackwardChunkRows(rows, Float.self, throughReLU: false) == 4096)
+        #expect(chunking(rows, Float.self, throughReLU: false) == .init(unitsPerChunk: 4096, byRuns: false))
         // Narrow rows (3 channels; 32 rows, 96 values, a group): whole groups.
         let narrow = try TensorShape([64, 224, 224, 3], layout: .channelsLast).geometry
-        let narrowRows = try #require(FusedTuning.frozenBackwardChunkRows(narrow, Float.self, throughReLU: false))
-        #expect(narrowRows % 32 == 0 && narrowRows > 0)
+        let narrowChunks = try #require(chunking(narrow, Float.self, throughReLU: false))
+        #expect(narrowChunks.unitsPerChunk % 32 == 0 && narrowChunks.unitsPerChunk > 0 && !narrowChunks.byRuns)
+    }
+
+    struct Chunking: Equatable {
+        let unitsPerChunk: Int
+        let byRuns: Bool
+    }
+
+    func chunking<Scalar>(_ geometry: ChannelGeometry, _ scalar: Scalar.Type, throughReLU: Bool) -> Chunking? {
+        FusedTuning.frozenBackwardChunking(geometry, scalar, throughReLU: throughReLU).map {
+            Chunking(unitsPerChunk: $0.unitsPerChunk, byRuns: $0.byRuns)
+        }
     }
 
     /// The chunked backward (forced chunks of 1 to 3 samples or rows, 1 to 3 parts) against the two passes
@@ -108,10 +125,10 @@ struct FrozenBackwardChunkTests {
                        gradOutput: gradOutput, input: input, forwardOutput: forwardOutput, shape: shape, activation: .relu)
                  : try layer.backwardInference(gradOutput: gradOutput, input: input, shape: shape)
         }
-        let whole = try FusedTuning.withForcedFrozenChunkRows(0) { try FusedTuning.withForcedPartCount(1) { try run() } }
+        let whole = try FusedTuning.withForcedFrozenChunkSize(0) { try FusedTuning.withForcedPartCount(1) { try run() } }
         let context = "\(Scalar.self) \(shape) \(data) relu \(relu) seed \(generator.seed)"
         for (rows, parts, streaming) in [(1, 1, false), (2, 2, true), (3, 3, false)] {
-            let chunked = try FusedTuning.withForcedFrozenChunkRows(rows) {
+            let chunked = try FusedTuning.withForcedFrozenChunkSize(rows) {
                 try FusedTuning.withForcedPartCount(parts) {
                     try FusedTuning.withForcedStreamingStores(streaming) { try run() }
                 }
