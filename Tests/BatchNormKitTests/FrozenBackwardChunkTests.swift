@@ -134,13 +134,28 @@ struct FrozenBackwardChunkTests {
                 }
             }
             let variant = "\(context) rows \(rows) parts \(parts)"
-            // The same value and sign (zeros included), NaN where the other is NaN.
-            let sameBits = zip(chunked.input, whole.input).allSatisfy { a, e in
-                (a.isNaN && e.isNaN) || (a == e && a.sign == e.sign)
-            }
-            #expect(chunked.input.count == whole.input.count && sameBits, "\(variant) dx")
+            #expect(sameBits(chunked.input, whole.input), "\(variant) dx")
             expectSameSums(chunked.parameters.gamma, whole.parameters.gamma, bound: reorderBound, "\(variant) dgamma")
             expectSameSums(chunked.parameters.beta, whole.parameters.beta, bound: reorderBound, "\(variant) dbeta")
+            // Chunks of runs in one part: the run loops add each run into its channel's sums in run order, as
+            // over the whole tensor: the same bits.
+            let byRuns = FusedTuning.withForcedFrozenChunkSize(rows) {
+                FusedTuning.withForcedPartCount(parts) {
+                    FusedTuning.frozenBackwardChunking(geometry, Scalar.self, throughReLU: relu)?.byRuns
+                }
+            }
+            if byRuns == true, parts == 1 {
+                let sums = chunked.parameters.gamma + chunked.parameters.beta
+                let wholeSums = whole.parameters.gamma + whole.parameters.beta
+                #expect(sameBits(sums, wholeSums), "\(variant) dgamma and dbeta in chunks of runs")
+            }
+        }
+    }
+
+    /// The same value and sign (zeros included), NaN where the other is NaN.
+    func sameBits<Scalar: BatchNormScalar>(_ actual: [Scalar], _ expected: [Scalar]) -> Bool {
+        actual.count == expected.count && zip(actual, expected).allSatisfy { a, e in
+            (a.isNaN && e.isNaN) || (a == e && a.sign == e.sign)
         }
     }
 
