@@ -34,15 +34,20 @@ extension FusedPasses {
         let coefficients = InputGradientCoefficients(gradientScale: gradientScale, centered: nil)
         // `dx` streams as it would unchunked; `dz` stays in the cache for the step that overwrites it.
         let streaming = mask == nil && Fused.streamsOutput(geometry, Scalar.self)
-        // Each thread its consecutive rows, chunk by chunk, its sums in its own row of `partSums`.
+        // Each thread its consecutive runs, samples or rows, chunk by chunk, its sums in its own row of `partSums`.
         var partSums = [Double](repeating: 0, count: 2 * channelCount * parts)
+        // The uncentered step's zero center and bias (its `dx = k·dy` adds `0·(x - 0) + 0`), for the run loops.
+        let zeros = [Scalar](repeating: 0, count: channelCount)
         partSums.withUnsafeMutableBufferPointer { sumsBuffer in
-            guard let sumsBase = sumsBuffer.baseAddress else { return }
+        mean.withUnsafeBufferPointer { meanBuffer in
+        gradientScale.withUnsafeBufferPointer { kBuffer in
+        zeros.withUnsafeBufferPointer { zerosBuffer in
+            guard let sumsBase = sumsBuffer.baseAddress, let meanBase = meanBuffer.baseAddress,
+                  let kBase = kBuffer.baseAddress, let zerosBase = zerosBuffer.baseAddress else { return }
             let shared = Fused.SharedPointer(base: sumsBase)
             let sharedResult = Fused.SharedPointer(base: inputGradient)
             let sharedMask = UncheckedSendableBox(mask)
-            // The uncentered step's zero center and bias (its `dx = k·dy` adds `0·(x - 0) + 0`), for the run loops.
-            let zeros = [Scalar](repeating: 0, count: channelCount)
+            let runCoefficients = UncheckedSendableBox((meanBase, kBase, zerosBase))
             Fused.forEachPart(parts) { part in
                 let sumGradient = shared.base + 2 * channelCount * part, sumProduct = sumGradient + channelCount
                 let units = Fused.slice(chunking.unitCount(geometry), part: part, of: parts)
@@ -52,20 +57,15 @@ extension FusedPasses {
                     if chunking.byRuns {
                         // Runs `firstUnit..<firstUnit + count` of the whole tensor, in the AVX2 run loops.
                         let runs = firstUnit..<(firstUnit + count)
-                        mean.withUnsafeBufferPointer { meanBuffer in
-                        gradientScale.withUnsafeBufferPointer { kBuffer in
-                        zeros.withUnsafeBufferPointer { zerosBuffer in
-                            guard let meanBase = meanBuffer.baseAddress, let kBase = kBuffer.baseAddress,
-                                  let zerosBase = zerosBuffer.baseAddress else { return }
-                            _ = Fused.WideLoops.gradientSumsRuns(
-                                input, gradient, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
-                                center: meanBase, filter: sharedMask.value?.wideFilter ?? .init(bound: nil),
-                                sumGradient: sumGradient, sumProduct: sumProduct)
-                            _ = Fused.WideLoops.inputGradientRuns(
-                                input, sharedMask.value == nil ? gradient : UnsafePointer(sharedResult.base),
-                                sharedResult.base, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
-                                center: zerosBase, k: kBase, p: nil, q: zerosBase, bound: nil, streaming: streaming)
-                        }}}
+                        let (meanPointer, kPointer, zerosPointer) = runCoefficients.value
+                        _ = Fused.WideLoops.gradientSumsRuns(
+                            input, gradient, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
+                            center: meanPointer, filter: sharedMask.value?.wideFilter ?? .init(bound: nil),
+                            sumGradient: sumGradient, sumProduct: sumProduct)
+                        _ = Fused.WideLoops.inputGradientRuns(
+                            input, sharedMask.value == nil ? gradient : UnsafePointer(sharedResult.base),
+                            sharedResult.base, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
+                            center: zerosPointer, k: kPointer, p: nil, q: zerosPointer, bound: nil, streaming: streaming)
                     } else {
                         // Samples or rows: a tensor of their own to the passes.
                         let chunk = ChannelGeometry(outerCount: count, channelCount: channelCount, innerCount: geometry.innerCount)
@@ -84,9 +84,10 @@ extension FusedPasses {
                     }
                     firstUnit += count
                 }
+                // (The samples' and rows' steps fence their own streaming stores.)
                 if streaming && chunking.byRuns { Fused.streamingFence() }
             }
-        }
+        }}}}
         // The parts' sums added in part order.
         var sumGradient = [Double](repeating: 0, count: channelCount)
         var sumProduct = [Double](repeating: 0, count: channelCount)
