@@ -34,22 +34,28 @@ extension FusedPasses {
         let coefficients = InputGradientCoefficients(gradientScale: gradientScale, centered: nil)
         // `dx` streams as it would unchunked; `dz` stays in the cache for the step that overwrites it.
         let streaming = mask == nil && Fused.streamsOutput(geometry, Scalar.self)
-        // Each thread its consecutive runs, samples or rows, chunk by chunk, its sums in its own row of `partSums`.
-        var partSums = [Double](repeating: 0, count: 2 * channelCount * parts)
+        // Each thread its consecutive runs, samples or rows, chunk by chunk, its sums in its own row of
+        // `partGradient` and `partProduct` (merged as the unchunked reductions merge theirs).
+        var partGradient = [Double](repeating: 0, count: channelCount * parts)
+        var partProduct = [Double](repeating: 0, count: channelCount * parts)
         // The uncentered step's zero center and bias (its `dx = k·dy` adds `0·(x - 0) + 0`), for the run loops.
         let zeros = [Scalar](repeating: 0, count: channelCount)
-        partSums.withUnsafeMutableBufferPointer { sumsBuffer in
+        partGradient.withUnsafeMutableBufferPointer { gradientBuffer in
+        partProduct.withUnsafeMutableBufferPointer { productBuffer in
         mean.withUnsafeBufferPointer { meanBuffer in
         gradientScale.withUnsafeBufferPointer { kBuffer in
         zeros.withUnsafeBufferPointer { zerosBuffer in
-            guard let sumsBase = sumsBuffer.baseAddress, let meanBase = meanBuffer.baseAddress,
-                  let kBase = kBuffer.baseAddress, let zerosBase = zerosBuffer.baseAddress else { return }
-            let shared = Fused.SharedPointer(base: sumsBase)
+            guard let gradientBase = gradientBuffer.baseAddress, let productBase = productBuffer.baseAddress,
+                  let meanBase = meanBuffer.baseAddress, let kBase = kBuffer.baseAddress,
+                  let zerosBase = zerosBuffer.baseAddress else { return }
+            let sharedGradient = Fused.SharedPointer(base: gradientBase)
+            let sharedProduct = Fused.SharedPointer(base: productBase)
             let sharedResult = Fused.SharedPointer(base: inputGradient)
             let sharedMask = UncheckedSendableBox(mask)
             let runCoefficients = UncheckedSendableBox((meanBase, kBase, zerosBase))
             Fused.forEachPart(parts) { part in
-                let sumGradient = shared.base + 2 * channelCount * part, sumProduct = sumGradient + channelCount
+                let sumGradient = sharedGradient.base + channelCount * part
+                let sumProduct = sharedProduct.base + channelCount * part
                 let units = Fused.slice(chunking.unitCount(geometry), part: part, of: parts)
                 var firstUnit = units.lowerBound
                 while firstUnit < units.upperBound {
@@ -87,18 +93,12 @@ extension FusedPasses {
                 // (The samples' and rows' steps fence their own streaming stores.)
                 if streaming && chunking.byRuns { Fused.streamingFence() }
             }
-        }}}}
-        // The parts' sums added in part order.
-        var sumGradient = [Double](repeating: 0, count: channelCount)
-        var sumProduct = [Double](repeating: 0, count: channelCount)
-        for part in 0..<parts {
-            for channel in 0..<channelCount {
-                sumGradient[channel] += partSums[2 * channelCount * part + channel]
-                sumProduct[channel] += partSums[2 * channelCount * part + channelCount + channel]
-            }
-        }
-        return BackwardReductions(sumGradient: sumGradient.map { Scalar($0) },
-                                  sumGradientTimesCentered: sumProduct.map { Scalar($0) })
+        }}}}}
+        // The parts' sums added part by part, as the unchunked reductions add theirs.
+        let perChannel = Fused.RowGrouping.ungrouped(channelCount: channelCount)
+        return BackwardReductions(
+            sumGradient: ChannelLoops.map(perChannel.channelTotals(partGradient, parts: parts)) { Scalar($0) },
+            sumGradientTimesCentered: ChannelLoops.map(perChannel.channelTotals(partProduct, parts: parts)) { Scalar($0) })
     }
 }
 
