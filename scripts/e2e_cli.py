@@ -397,6 +397,19 @@ def activation_checks(r):
                 check_output(f"backward {name}: grad beta", db_path, db, dtype)
                 if with_residual:
                     check_output(f"backward {name}: grad residual", dr_path, dz, dtype)
+                if mode == "inference":
+                    # Without --grad-gamma/--grad-beta: dx alone (frozen batch norm with fixed gamma and beta).
+                    dx_only, dr_only = r.path(f"act_{tag}_{kind}_dx_only.npy"), r.path(f"act_{tag}_{kind}_dr_only.npy")
+                    extra = (["--residual", r.path(f"act_{tag}_r.npy"), "--grad-residual", dr_only]
+                             if with_residual else [])
+                    result = r.run("backward", "--input", r.path(f"act_{tag}_x.npy"), "--grad-output",
+                                   r.path(f"act_{tag}_dy.npy"), "--grad-input", dx_only, "--mode", mode,
+                                   "--activation", activation, "--forward-output", y_path, "--layout", layout,
+                                   "--gamma", r.path(f"act_{tag}_g.npy"), *running, *extra)
+                    if check_success(f"backward {name} dx alone", result):
+                        check_output(f"backward {name} dx alone: grad input", dx_only, dx, dtype)
+                        if with_residual:
+                            check_output(f"backward {name} dx alone: grad residual", dr_only, dz, dtype)
 
 
 # MARK: - Folding

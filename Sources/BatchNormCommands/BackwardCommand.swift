@@ -11,7 +11,8 @@ struct BackwardCommand: ParsableCommand {
         discussion: """
             Training recomputes the batch statistics of --input; inference uses --running-mean/--running-var \
             (required). Without --gamma the layer is non-affine; --grad-gamma/--grad-beta are computed either \
-            way. With --activation relu, --forward-output (the forward's y) gives the mask: dy passes where \
+            way. Inference without --grad-gamma and --grad-beta computes dx alone (frozen batch norm with fixed \
+            gamma and beta), from --grad-output only. With --activation relu, --forward-output (the forward's y) gives the mask: dy passes where \
             y > 0 (PyTorch's threshold_backward). --grad-residual (with --residual, the forward's residual) \
             receives the gradient of the residual. On any error one line 'batchnorm: error: ...' goes to stderr, no output file is created or \
             changed, and the exit status is 2 (bad option) or 1 (bad file or data).
@@ -142,6 +143,14 @@ struct BackwardCommand: ParsableCommand {
             gradients = try layer.backward(
                 gradOutput: gradOutputValues, input: values, forwardOutput: forwardOutputValues, shape: shape,
                 statistics: statistics, activation: activation, residualGradient: gradResidual != nil)
+        case .inference where gradGamma == nil && gradBeta == nil:
+            // Frozen batch norm with fixed γ and β: dx alone, which never reads x (checked above all the same).
+            let inputGradients = try layer.inputGradientInference(
+                gradOutput: gradOutputValues, forwardOutput: forwardOutputValues, shape: shape,
+                activation: activation, residualGradient: gradResidual != nil)
+            gradients = BatchNormGradients(
+                input: inputGradients.input, parameters: ParameterGradients(gamma: [], beta: []),
+                residual: inputGradients.residual)
         case .inference:
             gradients = try layer.backwardInference(
                 gradOutput: gradOutputValues, input: values, forwardOutput: forwardOutputValues, shape: shape,

@@ -27,7 +27,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "channels-first, channels-last, or both.")
     var layout: LayoutChoice = .both
 
-    @Option(help: "fwd-train, fwd-infer, bwd, bwd-infer (running statistics as constants), or all (the first three).")
+    @Option(help: "fwd-train, fwd-infer, bwd, bwd-infer (running statistics as constants), bwd-infer-dx (its dx alone), or all (the first three).")
     var direction: DirectionChoice = .all
 
     @Option(help: "none, relu or add-relu: what follows batch norm (fused; the blas path is skipped).")
@@ -177,13 +177,14 @@ enum LayoutChoice: String, ExpressibleByArgument, CaseIterable {
 
 enum DirectionChoice: String, ExpressibleByArgument, CaseIterable {
     case forwardTraining = "fwd-train", forwardInference = "fwd-infer", backward = "bwd"
-    case backwardInference = "bwd-infer", all
+    case backwardInference = "bwd-infer", inferenceInputGradient = "bwd-infer-dx", all
     var directions: [BenchDirection] {
         switch self {
         case .forwardTraining: [.forwardTraining]
         case .forwardInference: [.forwardInference]
         case .backward: [.backward]
         case .backwardInference: [.backwardInference]
+        case .inferenceInputGradient: [.inferenceInputGradient]
         case .all: BenchDirection.compared
         }
     }

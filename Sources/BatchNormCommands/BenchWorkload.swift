@@ -10,14 +10,18 @@ enum BenchDirection: String, CaseIterable {
     case backward = "bwd"
     /// The backward with the running statistics as constants (inference mode, frozen batch norm).
     case backwardInference = "bwd-infer"
+    /// The input gradient alone with the running statistics as constants (frozen batch norm with fixed
+    /// γ and β: `inputGradientInference`).
+    case inferenceInputGradient = "bwd-infer-dx"
 
     /// The directions of `--direction all`, the ones the peers' table compares.
     static let compared: [BenchDirection] = [.forwardTraining, .forwardInference, .backward]
 
-    var isBackward: Bool { self == .backward || self == .backwardInference }
+    var isBackward: Bool { self == .backward || self == .backwardInference || self == .inferenceInputGradient }
 
-    /// Minimal memory traffic in units of the tensor size: read x (and dy) once, write the output once.
-    var trafficMultiple: Int { isBackward ? 3 : 2 }
+    /// Minimal memory traffic in units of the tensor size: read x (and dy) once, write the output once
+    /// (the input gradient alone reads dy only).
+    var trafficMultiple: Int { isBackward && self != .inferenceInputGradient ? 3 : 2 }
 }
 
 /// What follows batch norm in a benchmark (`--activation`): nothing, ReLU, or residual add + ReLU.
@@ -33,6 +37,8 @@ enum BenchActivation: String, CaseIterable, ExpressibleByArgument {
     func trafficMultiple(_ direction: BenchDirection) -> Int {
         switch (direction, self) {
         case (_, .none): direction.trafficMultiple
+        case (.inferenceInputGradient, .addRelu): 4
+        case (.inferenceInputGradient, _): 3
         case (.backward, .relu), (.backward, .reluFromOutput), (.backwardInference, .relu),
              (.backwardInference, .reluFromOutput): 4
         case (.backward, .addRelu), (.backwardInference, .addRelu): 5
@@ -122,7 +128,8 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
                     gradOutput: gradOutput, input: input, shape: shape, mean: statistics.mean.map(Double.init),
                     inverseStandardDeviation: statistics.inverseStandardDeviation.map(Double.init),
                     gamma: layer.gamma, into: &output)
-            case .backwardInference:
+            case .backwardInference, .inferenceInputGradient:
+                // (The reference's dx alone is the same loop; its sums are the baseline's cost.)
                 _ = NaiveBatchNorm.inferenceBackward(
                     gradOutput: gradOutput, input: input, shape: shape, runningMean: layer.runningMean,
                     runningVariance: layer.runningVariance, gamma: layer.gamma, epsilon: Double(layer.epsilon),
@@ -155,6 +162,8 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
             case .backwardInference:
                 _ = try layer.backwardInference(
                     gradOutput: gradOutput.span, input: input.span, shape: shape, into: &outputSpan)
+            case .inferenceInputGradient:
+                try layer.inputGradientInference(gradOutput: gradOutput.span, shape: shape, into: &outputSpan)
             }
         }
     }
@@ -181,7 +190,7 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
             _ = try layer.backward(
                 gradOutput: gradOutput.span, input: input.span, forwardOutput: forwardOutput.span, shape: shape,
                 statistics: statistics, activation: relu, into: &outputSpan)
-        case (.backward, true), (.backwardInference, true):
+        case (.backward, true), (.backwardInference, true), (.inferenceInputGradient, true):
             // Move the buffer out of `self` (no copy), as `run` does with `output`.
             var buffer: [Scalar] = []
             swap(&buffer, &residualGradient)
@@ -191,6 +200,10 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
                 _ = try layer.backwardInference(
                     gradOutput: gradOutput.span, input: input.span, forwardOutput: forwardOutput.span, shape: shape,
                     activation: relu, into: &outputSpan, residualGradient: &residualSpan)
+            } else if direction == .inferenceInputGradient {
+                try layer.inputGradientInference(
+                    gradOutput: gradOutput.span, forwardOutput: forwardOutput.span, shape: shape, activation: relu,
+                    into: &outputSpan, residualGradient: &residualSpan)
             } else {
                 _ = try layer.backward(
                     gradOutput: gradOutput.span, input: input.span, forwardOutput: forwardOutput.span, shape: shape,
@@ -201,6 +214,10 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
             _ = try layer.backwardInference(
                 gradOutput: gradOutput.span, input: input.span, forwardOutput: forwardOutput.span, shape: shape,
                 activation: relu, into: &outputSpan)
+        case (.inferenceInputGradient, false):
+            try layer.inputGradientInference(
+                gradOutput: gradOutput.span, forwardOutput: forwardOutput.span, shape: shape, activation: relu,
+                into: &outputSpan)
         }
     }
 
@@ -224,7 +241,7 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
                 gradOutput: masked, input: input, shape: shape, mean: statistics.mean.map(Double.init),
                 inverseStandardDeviation: statistics.inverseStandardDeviation.map(Double.init),
                 gamma: layer.gamma, into: &output)
-        case .backwardInference:
+        case .backwardInference, .inferenceInputGradient:
             let masked = NaiveBatchNorm.reluGradient(gradOutput: gradOutput, forwardOutput: forwardOutput)
             if activation.hasResidual { residualGradient = masked }
             _ = NaiveBatchNorm.inferenceBackward(
@@ -263,7 +280,7 @@ struct BenchWorkload<Scalar: BatchNormScalar> where Scalar.RawSignificand: Fixed
             let statistics = NaiveBatchNorm.statistics(inputInDouble, shape: shape, epsilon: Double(layer.epsilon))
             _ = NaiveBatchNorm.trainingBackward(
                 gradOutput: gradOutput, input: inputInDouble, shape: shape, statistics: statistics, gamma: gamma, into: &expected)
-        case .backwardInference:
+        case .backwardInference, .inferenceInputGradient:
             _ = NaiveBatchNorm.inferenceBackward(
                 gradOutput: gradOutput, input: inputInDouble, shape: shape,
                 runningMean: layer.runningMean.map(Double.init), runningVariance: layer.runningVariance.map(Double.init),

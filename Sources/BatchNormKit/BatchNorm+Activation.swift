@@ -335,13 +335,15 @@ extension BatchNorm {
         try validateAffineParameters()
     }
 
+    /// The checks of every backward with running statistics; `input` is `nil` for the input gradient
+    /// alone, which does not read it.
     func validateInferenceBackward(
-        gradOutput: Int, input: Int, forwardOutput: Int, inputGradient: Int, shape: TensorShape
+        gradOutput: Int, input: Int?, forwardOutput: Int, inputGradient: Int, shape: TensorShape
     ) throws(BatchNormError) {
         guard tracksRunningStatistics else { throw .runningStatisticsNotTracked }
         try validate(shape: shape)
         try Self.validate("gradOutput", count: gradOutput, shape: shape)
-        try Self.validate("input", count: input, shape: shape)
+        if let input { try Self.validate("input", count: input, shape: shape) }
         try Self.validate("forwardOutput", count: forwardOutput, shape: shape)
         try Self.validate("inputGradient", count: inputGradient, shape: shape)
         try validateAffineParameters()

@@ -22,9 +22,12 @@ struct OptionParsingTests {
         #expect(command.whiteningOptions.isRequested == false)
     }
 
-    @Test("bench's directions: bwd-infer on request, all is the three the peers' table compares")
+    @Test("bench's directions: bwd-infer and bwd-infer-dx on request, all is the three the peers' table compares")
     func benchDirections() throws {
         #expect(try BenchCommand.parse(["--direction", "bwd-infer"]).direction.directions == [.backwardInference])
+        #expect(try BenchCommand.parse(["--direction", "bwd-infer-dx"]).direction.directions == [.inferenceInputGradient])
+        #expect(BenchDirection.inferenceInputGradient.trafficMultiple == 2)
+        #expect(BenchActivation.addRelu.trafficMultiple(.inferenceInputGradient) == 4)
         #expect(try BenchCommand.parse([]).direction.directions == [.forwardTraining, .forwardInference, .backward])
     }
 

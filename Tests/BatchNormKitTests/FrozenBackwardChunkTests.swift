@@ -152,12 +152,6 @@ struct FrozenBackwardChunkTests {
         }
     }
 
-    /// The same value and sign (zeros included), NaN where the other is NaN.
-    func sameBits<Scalar: BatchNormScalar>(_ actual: [Scalar], _ expected: [Scalar]) -> Bool {
-        actual.count == expected.count && zip(actual, expected).allSatisfy { a, e in
-            (a.isNaN && e.isNaN) || (a == e && a.sign == e.sign)
-        }
-    }
 
     /// The same sums added in another order: within `bound` (the two orders' error bounds) plus one unit in
     /// the last place of the larger (the rounding to `Scalar`), NaN where the other is NaN.

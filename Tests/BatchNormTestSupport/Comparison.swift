@@ -62,3 +62,11 @@ public func expectClose<Scalar: BinaryFloatingPoint>(
 
 /// Unit roundoff of a precision.
 public func unitRoundoff<Scalar: BinaryFloatingPoint>(_: Scalar.Type) -> Double { Double(Scalar.ulpOfOne) / 2 }
+
+/// The same value and sign at every index (zeros included), NaN where the other is NaN: what a kernel
+/// that promises another's bits must give.
+public func sameBits<Scalar: BinaryFloatingPoint>(_ actual: [Scalar], _ expected: [Scalar]) -> Bool {
+    actual.count == expected.count && zip(actual, expected).allSatisfy { a, e in
+        (a.isNaN && e.isNaN) || (a == e && a.sign == e.sign)
+    }
+}
