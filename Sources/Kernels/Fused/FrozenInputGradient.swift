@@ -4,7 +4,8 @@
 /// residual's gradient, where the backward that also returns `dγ` and `dβ` moves 4·S and 6·S (its sums
 /// read `x`).
 ///
-/// `dx` is the same bits as that backward's: the same `k` times the same `dz`.
+/// `dx` is the same bits as that backward's: the same `k` times the same `dz`. Swift loops only: AVX2
+/// counterparts measured no faster (docs/BENCHMARK_NOTES.md, "The frozen input gradient alone").
 extension FusedPasses {
     /// `dx = k·dz`, `dz = y <= 0 ? 0 : dy` per value, `k` per channel; `dz` into `maskedGradient` when
     /// given. Writes every element of `inputGradient` (and of `maskedGradient`).
@@ -18,6 +19,10 @@ extension FusedPasses {
     ) {
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         let streaming = Fused.streamsOutput(geometry, Scalar.self)
+        // `dz` streams with `dx` where the two buffers share an alignment (every slice and run then starts
+        // both at the same offset from it); otherwise plain stores.
+        let streamsMasked = streaming
+            && maskedGradient.map { Fused.streamingHead($0) == Fused.streamingHead(inputGradient) } == true
         let outputs = UncheckedSendableBox((maskedGradient, inputGradient))
         if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) {
             let period = grouping.width
@@ -26,23 +31,27 @@ extension FusedPasses {
                 let k = UncheckedSendableBox(kBase)
                 Fused.forEachSlice(geometry.elementCount, parts: parts, streaming: streaming) { range in
                     let (masked, result) = outputs.value
+                    let first = range.lowerBound
                     Fused.maskedScaleInterleaved(
-                        gradient + range.lowerBound, forwardOutput + range.lowerBound,
-                        masked.map { $0 + range.lowerBound }, result + range.lowerBound, count: range.count,
-                        channelCount: period, firstChannel: range.lowerBound % period, scale: k.value,
-                        streaming: streaming)
+                        gradient + first, forwardOutput + first, masked.map { $0 + first }, result + first,
+                        count: range.count, channelCount: period, firstChannel: first % period, scale: k.value,
+                        streaming: streaming, streamsMasked: streamsMasked)
                 }
             }
         } else {
             let runLength = geometry.innerCount, channelCount = geometry.channelCount
-            let k = UncheckedSendableBox(gradientScale)
-            Fused.forEachSlice(geometry.outerCount * channelCount, parts: parts, streaming: streaming) { runs in
-                let (masked, result) = outputs.value
-                for run in runs {
-                    let offset = run * runLength
-                    Fused.maskedScaleRun(
-                        gradient + offset, forwardOutput + offset, masked.map { $0 + offset }, result + offset,
-                        count: runLength, scale: k.value[run % channelCount], streaming: streaming)
+            gradientScale.withUnsafeBufferPointer { kBuffer in
+                guard let kBase = kBuffer.baseAddress else { return }
+                let k = UncheckedSendableBox(kBase)
+                Fused.forEachSlice(geometry.outerCount * channelCount, parts: parts, streaming: streaming) { runs in
+                    let (masked, result) = outputs.value
+                    for run in runs {
+                        let offset = run * runLength
+                        Fused.maskedScaleRun(
+                            gradient + offset, forwardOutput + offset, masked.map { $0 + offset }, result + offset,
+                            count: runLength, scale: k.value[run % channelCount], streaming: streaming,
+                            streamsMasked: streamsMasked)
+                    }
                 }
             }
         }
@@ -51,16 +60,16 @@ extension FusedPasses {
 
 extension Fused {
     /// `dz = y <= 0 ? 0 : dy` and `dx = k · dz` over one channels-first run; `dz` stored when
-    /// `maskedGradient` is given (streamed with `dx` when the two share an alignment, else plain stores).
+    /// `maskedGradient` is given (streamed with `dx` when `streamsMasked`: the caller found the two buffers
+    /// at the same offset from the streaming alignment).
     @inline(__always)
     static func maskedScaleRun<Scalar: BatchNormScalar>(
         _ gradient: UnsafePointer<Scalar>, _ forwardOutput: UnsafePointer<Scalar>,
         _ maskedGradient: UnsafeMutablePointer<Scalar>?, _ inputGradient: UnsafeMutablePointer<Scalar>,
-        count: Int, scale k: Scalar, streaming: Bool
+        count: Int, scale k: Scalar, streaming: Bool, streamsMasked: Bool
     ) {
         let kVector = Vector<Scalar>(repeating: k)
         let head = streaming ? min(count, streamingHead(inputGradient)) : 0
-        let streamsMasked = streaming && maskedGradient.map { streamingHead($0) == streamingHead(inputGradient) } == true
         var index = 0
         while index < head {
             maskedScaleValue(gradient, forwardOutput, maskedGradient, inputGradient, index: index, scale: k)
@@ -78,16 +87,17 @@ extension Fused {
         }
     }
 
-    /// ``maskedScaleRun(_:_:_:_:count:scale:streaming:)`` over `count` consecutive values of interleaved
-    /// rows, `k` periodic (``RowGrouping/periodic(_:)``, `channelCount` its period) from `firstChannel`.
+    /// ``maskedScaleRun(_:_:_:_:count:scale:streaming:streamsMasked:)`` over `count` consecutive values of
+    /// interleaved rows, `k` periodic (``RowGrouping/periodic(_:)``, `channelCount` its period) from
+    /// `firstChannel`.
     @inline(__always)
     static func maskedScaleInterleaved<Scalar: BatchNormScalar>(
         _ gradient: UnsafePointer<Scalar>, _ forwardOutput: UnsafePointer<Scalar>,
         _ maskedGradient: UnsafeMutablePointer<Scalar>?, _ inputGradient: UnsafeMutablePointer<Scalar>,
-        count: Int, channelCount: Int, firstChannel: Int, scale k: UnsafePointer<Scalar>, streaming: Bool
+        count: Int, channelCount: Int, firstChannel: Int, scale k: UnsafePointer<Scalar>, streaming: Bool,
+        streamsMasked: Bool
     ) {
         let head = streaming ? min(count, streamingHead(inputGradient)) : 0
-        let streamsMasked = streaming && maskedGradient.map { streamingHead($0) == streamingHead(inputGradient) } == true
         var channel = firstChannel, index = 0
         while index < head {
             maskedScaleValue(gradient, forwardOutput, maskedGradient, inputGradient, index: index, scale: k[channel])
