@@ -26,5 +26,8 @@ func readmeSnippet3() throws {
     let yFrozen = try layer.forwardInference(x, shape: shape, activation: .relu)   // never updates running stats
     let gFrozen = try layer.backwardInference(gradOutput: dy, input: x, forwardOutput: yFrozen, shape: shape,
                                               activation: .relu)                    // dx, dgamma, dbeta
-    print(g.residual?.count ?? 0, g2.input.count, folded.bias.count, gFrozen.parameters.gamma.count)
+    // ... and with gamma and beta fixed too (detectron2's buffers): dx alone, from dy and y only
+    let dxFrozen = try layer.inputGradientInference(gradOutput: dy, forwardOutput: yFrozen, shape: shape,
+                                                    activation: .relu).input
+    print(g.residual?.count ?? 0, g2.input.count, folded.bias.count, gFrozen.parameters.gamma.count, dxFrozen.count)
 }
