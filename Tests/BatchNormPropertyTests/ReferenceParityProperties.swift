@@ -65,7 +65,7 @@ struct ReferenceParityProperties {
         }
     }
 
-    @Test("inference backward: dx, dgamma, dbeta")
+    @Test("inference backward: dx, dgamma, dbeta; dx alone the same bits")
     func inferenceBackward() async {
         await propertyCheck(count: Self.caseCount, input: BatchNormCase.generator) { testCase in
             switch testCase.precision {
@@ -191,6 +191,9 @@ struct ReferenceParityProperties {
         expectClose(gradients.input, expected, tolerance: 4 * u, scale: 0, "dx")
         expectClose(gradients.parameters.gamma, expectedParameters.gamma, tolerance: 64 * u, scale: m, "dgamma")
         expectClose(gradients.parameters.beta, expectedParameters.beta, tolerance: 64 * u, scale: m, "dbeta")
+        // Frozen γ and β: dx alone, which reads neither x nor any sum, is the full backward's dx.
+        let inputGradientAlone = try layer.inputGradientInference(gradOutput: problem.gradOutput, shape: shape)
+        #expect(sameBits(inputGradientAlone, gradients.input), "dx alone")
     }
 
     // MARK: - Scales
