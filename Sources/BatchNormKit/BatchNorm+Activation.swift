@@ -232,7 +232,9 @@ extension BatchNorm {
     /// constants: `dz = y <= 0 ? 0 : dy` (`.relu`), `dx = dz · γ · invstd`, `dγ = Σ dz · x̂`, `dβ = Σ dz`.
     ///
     /// This is also the training step of **frozen statistics** (torchvision's / detectron2's
-    /// `FrozenBatchNorm2d`); see ``backwardInference(gradOutput:input:shape:into:)``.
+    /// `FrozenBatchNorm2d`); see ``backwardInference(gradOutput:input:shape:into:)``. Without learnable
+    /// `γ` and `β`, ``inputGradientInference(gradOutput:forwardOutput:shape:activation:into:)`` gives the same
+    /// `dx` in one pass over `dy` and `y`.
     /// - Throws: `.runningStatisticsNotTracked` for a layer without running statistics, or
     ///   `BatchNormError` for mismatched sizes. Nothing is written then.
     public func backwardInference(

@@ -66,6 +66,9 @@ extension BatchNorm {
     /// (constants): `dx = dy · γ · invstd`, `dγ = Σ dy · x̂`, `dβ = Σ dy`, with
     /// `invstd = 1 / sqrt(runningVariance + eps)` and `x̂ = (x - runningMean) · invstd`.
     ///
+    /// When `γ` and `β` are not learned (a non-affine layer, or frozen batch norm that keeps them as buffers),
+    /// ``inputGradientInference(gradOutput:shape:into:)`` gives the same `dx` without reading `x`: about half
+    /// the memory traffic.
     /// - Throws: `.runningStatisticsNotTracked` for a layer without running statistics (its inference
     ///   uses batch statistics, whose backward is ``backward(gradOutput:input:shape:statistics:into:)-(Span<Scalar>,_,_,_,_)``),
     ///   or `BatchNormError` for mismatched sizes. Nothing is written then.
