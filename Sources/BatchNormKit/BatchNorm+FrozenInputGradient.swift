@@ -41,7 +41,12 @@ extension BatchNorm {
     /// `threshold_backward`: `y == 0` gives 0, a NaN `y` passes `dy`), `dx = dz · γ · invstd`. One pass
     /// over `gradOutput` and `forwardOutput`; `dx` is the same bits as
     /// ``backwardInference(gradOutput:input:forwardOutput:shape:activation:into:)``'s.
-    /// - Parameter forwardOutput: the forward's `y` (checked against `shape`; read only with `.relu`).
+    /// - Parameters:
+    ///   - gradOutput: `dL/dy`, `shape.elementCount` values.
+    ///   - forwardOutput: the forward's `y` (checked against `shape`; read only with `.relu`).
+    ///   - shape: the shape of `gradOutput`; its channel count must be `channelCount`.
+    ///   - activation: the forward's activation.
+    ///   - inputGradient: receives `dL/dx`; entirely overwritten. Nothing else is mutated.
     /// - Throws: as ``inputGradientInference(gradOutput:shape:into:)``. Nothing is written then.
     public func inputGradientInference(
         gradOutput: Span<Scalar>, forwardOutput: Span<Scalar>, shape: TensorShape, activation: FusedActivation,
