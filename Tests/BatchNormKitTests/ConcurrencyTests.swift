@@ -20,7 +20,7 @@ struct ConcurrencyTests {
 
     /// The entry points the tasks call.
     enum Operation: CaseIterable, Sendable {
-        case inference, trainingOnCopy, backward, inferenceBackward
+        case inference, trainingOnCopy, backward, inferenceBackward, inputGradientAlone
     }
 
     /// One input with everything the entry points need, computed once and shared read-only.
@@ -65,6 +65,14 @@ struct ConcurrencyTests {
             let gradients = try layer.backwardInference(
                 gradOutput: workload.gradOutput, input: workload.input, shape: workload.shape)
             return Outcome(gradients.input, gradients.parameters.gamma, gradients.parameters.beta)
+        case .inputGradientAlone:
+            // Through ReLU with the residual's gradient (`x` stands in for the forward's `y`: the mask is any
+            // data), and plain.
+            let masked = try layer.inputGradientInference(
+                gradOutput: workload.gradOutput, forwardOutput: workload.input, shape: workload.shape,
+                activation: .relu, residualGradient: true)
+            let plain = try layer.inputGradientInference(gradOutput: workload.gradOutput, shape: workload.shape)
+            return Outcome(masked.input, masked.residual ?? [], plain)
         }
     }
 
