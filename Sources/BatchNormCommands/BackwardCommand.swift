@@ -12,7 +12,8 @@ struct BackwardCommand: ParsableCommand {
             Training recomputes the batch statistics of --input; inference uses --running-mean/--running-var \
             (required). Without --gamma the layer is non-affine; --grad-gamma/--grad-beta are computed either \
             way. Inference without --grad-gamma and --grad-beta computes dx alone (frozen batch norm with fixed \
-            gamma and beta), from --grad-output only. With --activation relu, --forward-output (the forward's y) gives the mask: dy passes where \
+            gamma and beta) from --grad-output (and --forward-output with relu); --input is still read and \
+            checked. With --activation relu, --forward-output (the forward's y) gives the mask: dy passes where \
             y > 0 (PyTorch's threshold_backward). --grad-residual (with --residual, the forward's residual) \
             receives the gradient of the residual. On any error one line 'batchnorm: error: ...' goes to stderr, no output file is created or \
             changed, and the exit status is 2 (bad option) or 1 (bad file or data).
