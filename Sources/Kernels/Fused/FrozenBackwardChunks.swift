@@ -64,14 +64,16 @@ extension FusedPasses {
                         // Runs `firstUnit..<firstUnit + count` of the whole tensor, in the AVX2 run loops.
                         let runs = firstUnit..<(firstUnit + count)
                         let (meanPointer, kPointer, zerosPointer) = runCoefficients.value
-                        _ = Fused.WideLoops.gradientSumsRuns(
+                        // (The rule chose runs only where these loops run: both return true.)
+                        let summed = Fused.WideLoops.gradientSumsRuns(
                             input, gradient, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
                             center: meanPointer, filter: sharedMask.value?.wideFilter ?? .init(bound: nil),
                             sumGradient: sumGradient, sumProduct: sumProduct)
-                        _ = Fused.WideLoops.inputGradientRuns(
+                        let stepped = Fused.WideLoops.inputGradientRuns(
                             input, sharedMask.value == nil ? gradient : UnsafePointer(sharedResult.base),
                             sharedResult.base, runs: runs, runLength: geometry.innerCount, channelCount: channelCount,
                             center: zerosPointer, k: kPointer, p: nil, q: zerosPointer, bound: nil, streaming: streaming)
+                        assert(summed && stepped)
                     } else {
                         // Samples or rows: a tensor of their own to the passes.
                         let chunk = ChannelGeometry(outerCount: count, channelCount: channelCount, innerCount: geometry.innerCount)
@@ -128,9 +130,10 @@ extension Fused {
         _ geometry: ChannelGeometry, _: Scalar.Type, cachedTensors: Int
     ) -> FrozenChunking? {
         let parts = threadCount(elementCount: geometry.elementCount)
+        // Runs where the elementwise step reads runs (no row view with one part; then the reductions, which
+        // ask with `parts`, read runs too).
         let byRuns = geometry.innerCount > 1 && WideLoops.enabled
             && (Scalar.self == Float.self || Scalar.self == Double.self)
-            && RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) == nil
             && RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) == nil
         let unitCount = FrozenChunking(unitsPerChunk: 0, byRuns: byRuns).unitCount(geometry)
         if let forced = FusedTuning.frozenChunkSizeOverride {
