@@ -346,10 +346,16 @@ WIDE_INLINE void NAME(block_range)(
 #define WIDE_TILE_ROWS 64
 
 /// Whether the normalize loop walks its wide rows in tiles: when each row starts at the same place in a
-/// cache line (whole lines of `channel_count` values). Rows that start at different places ran tiles
-/// 1.4-1.7x slower than the row blocks (2,040, 2,056 and 3,000 channels).
-WIDE_INLINE int NAME(tiles_rows)(ptrdiff_t channel_count) {
-    return (size_t)channel_count * sizeof(SCALAR) % 64 == 0;
+/// cache line (whole lines of `channel_count` values; rows that start at different places ran tiles
+/// 1.4-1.7x slower than the row blocks: 2,040, 2,056 and 3,000 channels), and either a residual is read
+/// or the CPU has AVX-512. On the Zen 5 host (AVX-512, 48 KiB L1) the tiles made every normalize of
+/// 2,048-channel rows faster. On the Zen 3 host (AVX2 only, 32 KiB L1) the row blocks were faster without
+/// a residual (inference 0-28%, training forward 9-17% at 1 thread, on 2,048- and 4,096-channel rows)
+/// and the tiles only with one (the six arrays of a row: inference with add + ReLU up to 15% faster at 2
+/// threads) (docs/BENCHMARK_NOTES.md, "Channel tiles of the channels-last normalize on the Zen 3 host").
+/// AVX-512 stands for the host class here, as in `NAME(streams_blocks)`.
+WIDE_INLINE int NAME(tiles_rows)(ptrdiff_t channel_count, int residual) {
+    return (size_t)channel_count * sizeof(SCALAR) % 64 == 0 && (residual || wide_register_rows_available());
 }
 
 /// The channels of a tile: `channel_count` in equal tiles of at most WIDE_TILE_BYTES, rounded up to
@@ -592,7 +598,7 @@ WIDE_INLINE void NAME(normalize_range)(
     const SCALAR *input, SCALAR *output, ptrdiff_t count, ptrdiff_t head, ptrdiff_t channel_count, ptrdiff_t first_channel,
     const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual, int relu, int streaming) {
     if (NAME(normalize_blocks_rows)(channel_count, residual != 0) && NAME(streams_blocks)(streaming, channel_count)) {
-        int tiles = !streaming && NAME(tiles_rows)(channel_count);
+        int tiles = !streaming && NAME(tiles_rows)(channel_count, residual != 0);
         ptrdiff_t lead, rows;
         NAME(block_range)(count, channel_count, first_channel, tiles, &lead, &rows);
         if (rows > 0) {
@@ -619,7 +625,7 @@ WIDE_INLINE void NAME(normalize_range)(
 /// Whether `NAME(bn_wide_normalize_interleaved)` walks whole rows of `channel_count` values in channel
 /// tiles when it does not stream (`NAME(normalize_range)`); streaming would give the tiles up.
 int NAME(bn_wide_normalize_tiles)(ptrdiff_t channel_count, int residual) {
-    return NAME(normalize_blocks_rows)(channel_count, residual) && NAME(tiles_rows)(channel_count);
+    return NAME(normalize_blocks_rows)(channel_count, residual) && NAME(tiles_rows)(channel_count, residual);
 }
 
 // MARK: Register coefficients
