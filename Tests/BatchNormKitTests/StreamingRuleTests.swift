@@ -80,4 +80,18 @@ struct StreamingRuleTests {
         #expect(FusedTuning.trainingOutputStreams(rows2048, Float.self, residual: true)
                 == !FusedTuning.wideLoopsSupported)
     }
+
+    @Test("the normalize walks wide rows in channel tiles with a residual, and without one only with AVX-512")
+    func normalizeTiles() {
+        let wide = FusedTuning.wideLoopsSupported
+        // 2,048 Float channels (8 KiB rows, whole cache lines): tiles with a residual wherever the AVX2 loops
+        // run; without one only where the CPU has AVX-512 (row blocks ran faster on the AVX2-only host).
+        #expect(FusedTuning.normalizeTakesTiles(channelCount: 2048, residual: true, Float.self) == wide)
+        #expect(FusedTuning.normalizeTakesTiles(channelCount: 2048, residual: false, Float.self)
+                == (wide && FusedTuning.avx512Supported))
+        #expect(FusedTuning.normalizeTakesTiles(channelCount: 1024, residual: true, Double.self) == wide)
+        // Rows that are not whole cache lines, or narrow enough for L1, never take tiles.
+        #expect(!FusedTuning.normalizeTakesTiles(channelCount: 2040, residual: true, Float.self))
+        #expect(!FusedTuning.normalizeTakesTiles(channelCount: 1024, residual: true, Float.self))
+    }
 }

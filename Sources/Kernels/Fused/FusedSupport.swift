@@ -106,6 +106,12 @@ package enum FusedTuning {
         Fused.streamsTrainingOutput(geometry, scalar, residual: residual)
     }
 
+    /// Whether the AVX2 normalize loop walks whole rows of `channelCount` values in channel tiles when it
+    /// does not stream (WideLoopsTemplate.h, `NAME(tiles_rows)`), with or without a residual.
+    package static func normalizeTakesTiles<Scalar>(channelCount: Int, residual: Bool, _ scalar: Scalar.Type) -> Bool {
+        Fused.WideLoops.normalizeTakesTiles(channelCount: channelCount, residual: residual, scalar)
+    }
+
     /// Runs `body` with streaming stores forced on or off (`nil`: the size-based choice).
     package static func withForcedStreamingStores<Result>(
         _ streaming: Bool?, _ body: () throws -> Result
