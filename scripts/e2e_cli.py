@@ -344,10 +344,19 @@ def activation_checks(r):
     """--activation relu and --residual forward (training, inference) and backward (with
     --forward-output, --grad-residual), against relu(batch_norm(x) + r) and threshold_backward."""
     f32, f64 = np.float32, np.float64
+    # The small cases, then shapes whose rows and runs take the AVX2 loops' other walks where the CPU has
+    # AVX2 (WideLoopsTemplate.h, RunLoopsTemplate.h): 2,048-channel rows of whole cache lines (channel
+    # tiles with a residual, row blocks without), 2,040 channels (row blocks, a lane tail), float64 rows of
+    # 1,032 (ragged tiles), channels-first runs of 49 (the run loops), and a wide [N, C].
     cases = [("float32 NCHW", f32, (4, 3, 5, 6), "channels-first"),
-             ("float64 NHWC", f64, (3, 4, 5, 2), "channels-last")]
-    for label, dtype, shape, layout in cases:
-        tag = np.dtype(dtype).name
+             ("float64 NHWC", f64, (3, 4, 5, 2), "channels-last"),
+             ("float32 NHWC 2048 channels", f32, (2, 3, 3, 2048), "channels-last"),
+             ("float32 NHWC 2040 channels", f32, (2, 2, 3, 2040), "channels-last"),
+             ("float64 NHWC 1032 channels", f64, (2, 3, 3, 1032), "channels-last"),
+             ("float32 NCHW runs of 49", f32, (3, 40, 7, 7), "channels-first"),
+             ("float32 [N, C] 70x1648", f32, (70, 1648), "channels-first")]
+    for index, (label, dtype, shape, layout) in enumerate(cases):
+        tag = f"{np.dtype(dtype).name}{index}"
         channels = shape[1] if layout == "channels-first" else shape[-1]
         x = r.random(f"act_{tag}_x.npy", shape, dtype, scale=2.0, offset=0.5)
         res = r.random(f"act_{tag}_r.npy", shape, dtype)
