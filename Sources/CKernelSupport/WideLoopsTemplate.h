@@ -350,9 +350,10 @@ WIDE_INLINE void NAME(block_range)(
 /// 1.4-1.7x slower than the row blocks: 2,040, 2,056 and 3,000 channels), and either a residual is read
 /// or the CPU has AVX-512. On the Zen 5 host (AVX-512, 48 KiB L1) the tiles made every normalize of
 /// 2,048-channel rows faster. On the Zen 3 host (AVX2 only, 32 KiB L1) the row blocks were faster without
-/// a residual (inference 0-28%, training forward 9-17% at 1 thread, on 2,048- and 4,096-channel rows)
-/// and the tiles only with one (the six arrays of a row: inference with add + ReLU up to 15% faster at 2
-/// threads) (docs/BENCHMARK_NOTES.md, "Channel tiles of the channels-last normalize on the Zen 3 host").
+/// a residual (inference 6-27%, training forward 7-17% at 1 thread, on 2,048- and 4,096-channel `Float`
+/// rows; `Double` rows of 1,024 and 1,032 channels 2-31%) and the tiles only with one (the six arrays of a
+/// row: inference with add + ReLU up to 15% faster at 2 threads) (docs/BENCHMARK_NOTES.md, "Channel tiles
+/// of the channels-last normalize only with a residual on AVX2-only hosts").
 /// AVX-512 stands for the host class here, as in `NAME(streams_blocks)`.
 WIDE_INLINE int NAME(tiles_rows)(ptrdiff_t channel_count, int residual) {
     return (size_t)channel_count * sizeof(SCALAR) % 64 == 0 && (residual || wide_register_rows_available());
