@@ -350,7 +350,7 @@ WIDE_INLINE void NAME(block_range)(
 /// 1.4-1.7x slower than the row blocks: 2,040, 2,056 and 3,000 channels), and either a residual is read
 /// or the CPU has AVX-512. On the Zen 5 host (AVX-512, 48 KiB L1) the tiles made every normalize of
 /// 2,048-channel rows faster. On the Zen 3 host (AVX2 only, 32 KiB L1) the row blocks were faster without
-/// a residual (inference 6-27%, training forward 7-17% at 1 thread, on 2,048- and 4,096-channel `Float`
+/// a residual (at 1 thread inference 4-27%, training forward 6-17%, on 2,048- and 4,096-channel `Float`
 /// rows; `Double` rows of 1,024 and 1,032 channels 2-31%) and the tiles only with one (the six arrays of a
 /// row: inference with add + ReLU up to 15% faster at 2 threads) (docs/BENCHMARK_NOTES.md, "Channel tiles
 /// of the channels-last normalize only with a residual on AVX2-only hosts").
