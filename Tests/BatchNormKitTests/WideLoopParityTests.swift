@@ -58,9 +58,10 @@ struct WideLoopParityTests {
 
     /// Rows wide enough that every loop walks them in blocks of four (WideLoopsTemplate.h, "Row blocks";
     /// in both precisions) and the normalize loop in channel tiles where rows are whole cache lines
-    /// ("Channel tiles"; with a residual, or on every normalize where the CPU has AVX-512): whole vectors, so streaming blocks too; a vector tail per row with one leftover
-    /// row (blocks, not tiles); more rows than a group of tiles in a part, in equal tiles (Float) and in a ragged
-    /// last tile with a lane tail (Double: 1,032 channels are tiles of 352, 352 and 328); and
+    /// ("Channel tiles"; with a residual, or on every normalize where the CPU has AVX-512): whole vectors,
+    /// so streaming blocks too; a vector tail per row with one leftover row (blocks, not tiles); more rows
+    /// than a group of tiles in a part, in equal tiles (Float) and in a ragged last tile with a lane tail
+    /// (Double: 1,032 channels are tiles of 352, 352 and 328); and
     /// channels-first short runs in rows too wide for the row view (the run loops).
     /// Random data only, the size-based choices and the 3-part splits (partial first rows) with and
     /// without streaming: the blocks change which rows go together, not the arithmetic, which the shapes
