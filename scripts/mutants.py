@@ -25,9 +25,11 @@ import time
 
 # What runs against a mutant. "swift": the Swift test suite (unit, parity, property, error and
 # concurrency tests; the same as the test command's last step). "e2e": the end-to-end checks of the
-# `batchnorm` tool against NumPy. "numpy": the .npy reader's Swift tests only.
+# `batchnorm` tool against NumPy. "sweep": the test command's seeded random shapes (scripts/shape_sweep.py).
+# "numpy": the .npy reader's Swift tests only.
 SWIFT = "swift"
 E2E = "e2e"
+SWEEP = "sweep"
 NUMPY = "numpy"
 
 # (name, file, original text, replacement, occurrence (1-based), suites, what the bug is)
@@ -180,6 +182,11 @@ MUTATIONS = [
      "guard let value = Double(text), value.isFinite, value > 0 else {",
      "guard let value = Double(text), value.isFinite, value > -2 else {", 1, [E2E],
      "the tool's own epsilon check lets -1 through to the library"),
+    ("wide-loops-narrow-row-wrap", "Sources/CKernelSupport/WideLoopsTemplate.h",
+     "(channel_count >= WIDE_LANES ? next - channel_count : next % channel_count)",
+     "(next - channel_count)", 1, [SWEEP],
+     "the AVX2 loops' channel 16 values on wraps once, wrong where the coefficients' period (channels-first "
+     "C x inner) is shorter than a vector: reads past the coefficients"),
     ("npy-truncation-bound", "Sources/NumPyFile/NumPyFile.swift",
      "guard size.byteCount <= available else {", "guard size.byteCount <= available + 8 else {", 1,
      [NUMPY, E2E], "the .npy reader's truncation check is off by a few bytes"),
@@ -246,6 +253,8 @@ def main():
         SWIFT: ["swift", "test", "--skip-build", "--scratch-path", build],
         NUMPY: ["swift", "test", "--skip-build", "--scratch-path", build, "--filter", "NumPyFileTests"],
         E2E: [sys.executable, os.path.join(source, "scripts", "e2e_cli.py"), binary],
+        SWEEP: [sys.executable, os.path.join(source, "scripts", "shape_sweep.py"), binary, "--seed", "1", "--cases",
+                "60", "--max-elements", "300000"],
     }
     for suite, command in suites.items():
         if not run(command, source, log):
