@@ -2,6 +2,7 @@
 """End-to-end checks of `batchnorm forward/backward --whitening` against the committed fixtures.
 
 Usage: python3 scripts/e2e_whitening.py PATH/TO/batchnorm [FIXTURE_DIR]
+(FIXTURE_DIR may hold `make_whitening_fixtures.py --random` cases; the refusal checks need the committed ones.)
 
 The fixtures (Tests/Fixtures/whitening, made by scripts/make_whitening_fixtures.py: NumPy float64 with
 numpy.linalg.eigh for the forward, PyTorch float64 autograd through torch.linalg.eigh / the unrolled
@@ -12,12 +13,18 @@ exit non-zero with one stderr line `batchnorm: error: ...` and create no output 
 
 Tolerances, |actual - expected| <= tol * max(1, |expected|) for outputs and running statistics, and
 <= tol * max|expected| for gradients:
-  float64: 1e-9 (outputs), 1e-8 (gradients): the fixtures' groups have condition numbers below ~30,
-           and two float64 implementations (dsyevd vs eigh, coupled vs single-matrix Newton-Schulz)
+  float64: 1e-9 (outputs), 1e-8 (gradients): the fixtures' groups have condition numbers kappa up to
+           36, and two float64 implementations (dsyevd vs eigh, coupled vs single-matrix Newton-Schulz)
            differ by O(kappa * u); measured (2026-11-30) 7.3e-15 (outputs), 1.9e-15 (gradients).
   float32: 2e-5 (outputs), 1e-4 (gradients): the Float kernels sum M <= 128 products per entry in
-           Float (sqrt(M) * u ~ 1e-6) times the condition number (G = 16 with coupling 0.8: ~15);
-           measured 4.9e-6 (outputs, ZCA G = 16), 1.3e-6 (gradients).
+           Float (sqrt(M) * u ~ 1e-6) times the condition number (G = 16 with coupling 0.8: kappa 200;
+           an earlier version of this note said ~15); measured 4.9e-6 (outputs, ZCA G = 16), 1.3e-6
+           (gradients).
+Cases with a recorded `condition` (the --random ones) get both tolerances times max(1, kappa / CONDITION).
+Over 5 x 40 random cases (seeds 1-5, kappa up to 2e6 in float64 and 3.3e3 in float32) the largest error
+was 0.68 of its tolerance (a float32 ZCA case of G = 16, kappa under 200, not widened); without the widening
+18 of the 2,000 checks failed, all ZCA on ill-conditioned groups (float32 G >= 48, float64 M < G), where
+PyTorch's float32 eigh is 4-25x further off than the tool.
 """
 import json
 import os
@@ -28,6 +35,9 @@ import tempfile
 import numpy as np
 
 TOL = {"float64": (1e-9, 1e-8), "float32": (2e-5, 1e-4)}
+# The largest condition number of a group's covariance among the committed fixtures of each precision
+# (zca_nhwc_g8_f64 and zca_nchw_g16_f32), measured 2026-12-04.
+CONDITION = {"float64": 36.0, "float32": 200.0}
 passed = failed = 0
 
 
@@ -60,13 +70,20 @@ def compare(name, path, expected, tol, gradient=False):
     report(error <= tol, name, f"error {error:.2e}, tolerance {tol:.0e}")
 
 
+def widening(meta):
+    """The factor on TOL for a case whose groups are worse conditioned than the committed fixtures' (whose
+    meta.json has no `condition`; TOL were set on condition numbers kappa up to CONDITION): an
+    eigendecomposition-based whitening's error is O(kappa u), so TOL grow in proportion to kappa."""
+    return max(1.0, meta.get("condition", 1.0) / CONDITION[meta["dtype"]])
+
+
 def check_case(binary, folder, work):
     meta = json.load(open(os.path.join(folder, "meta.json")))
     name = os.path.basename(folder)
     f = lambda key: os.path.join(folder, key + ".npy")
     o = lambda key: os.path.join(work, name + "_" + key + ".npy")
     load = lambda key: np.load(f(key)).astype(np.float64)
-    tol_out, tol_grad = TOL[meta["dtype"]]
+    tol_out, tol_grad = (tolerance * widening(meta) for tolerance in TOL[meta["dtype"]])
     common = ["--layout", meta["layout"], "--whitening", meta["whitening"], "--group-size", str(meta["group_size"])]
     if meta["iterations"]:
         common += ["--iterations", str(meta["iterations"])]
@@ -92,6 +109,9 @@ def check_case(binary, folder, work):
 
 def check_errors(binary, fixtures, work):
     folder = os.path.join(fixtures, "zca_nchw_g4_f64")   # C = 8
+    if not os.path.isdir(folder):
+        print(f"refusal checks skipped: {fixtures} has no zca_nchw_g4_f64 (random cases only)")
+        return
     x = os.path.join(folder, "x.npy")
     out = os.path.join(work, "refused.npy")
     cases = [

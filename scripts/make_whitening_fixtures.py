@@ -2,6 +2,8 @@
 """Generates the PyTorch/NumPy parity fixtures of decorrelated batch norm (group whitening).
 
 Usage: python scripts/make_whitening_fixtures.py [OUT_DIR]   (default Tests/Fixtures/whitening)
+       python scripts/make_whitening_fixtures.py --random COUNT SEED OUT_DIR   (seeded random shapes, to
+       run e2e_whitening.py on by hand; see random_cases)
        (needs torch; scripts/torch-env.sh makes a venv with it)
 
 For each case (a subfolder) it writes small .npy files:
@@ -107,9 +109,11 @@ def make(out_dir, name, shape, layout, G, method, T, dtype, seed):
     mean = g.mean(-1, keepdims=True)
     xc = g - mean
     phis = []
+    condition = 1.0   # the largest condition number of the groups' covariances
     yg = np.empty_like(g)
     for k in range(ng):
         sigma = xc[k] @ xc[k].T / M + EPS * np.eye(G)
+        condition = max(condition, float(np.linalg.cond(sigma)))
         phi = whitening_numpy(sigma, method, T)
         phis.append(phi)
         yg[k] = (phi @ xc[k]) * gamma[k * G:(k + 1) * G, None].astype(np.float64) \
@@ -143,15 +147,52 @@ def make(out_dir, name, shape, layout, G, method, T, dtype, seed):
     for key, value in arrays.items():
         np.save(os.path.join(folder, key + ".npy"), np.ascontiguousarray(value))
     meta = dict(shape=list(shape), layout=layout, group_size=G, whitening=method, iterations=T or None,
-                eps=EPS, momentum=MOMENTUM, dtype=np.dtype(dtype).name, seed=seed,
+                eps=EPS, momentum=MOMENTUM, dtype=np.dtype(dtype).name, seed=seed, condition=condition,
                 torch=torch.__version__, numpy=np.__version__)
     with open(os.path.join(folder, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
         f.write("\n")
 
 
+def random_cases(count, seed):
+    """`count` seeded random cases beyond CASES: group sizes 1-64 (1-4 groups), 2 to ~20,000 / C values per
+    channel (at least 4 G in float32, so that its groups' covariance has full rank; float64 goes down to M = 2,
+    rank-deficient groups regularized by eps alone), ranks 2-4 with short and long inner sizes, both layouts,
+    ZCA or IterNorm with 1-7 iterations, both precisions."""
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        G = int(rng.choice([1, 2, 3, 5, 8, 16, 32, 48, 64]))
+        C = G * int(rng.integers(1, 5))
+        dtype = [np.float32, np.float64][int(rng.integers(0, 2))]
+        least = 4 * G if dtype == np.float32 else 2
+        M = max(2, int(np.exp(rng.uniform(np.log(least), np.log(max(least + 1, 20000 // C))))))
+        layout = str(rng.choice(["channels-first", "channels-last"]))
+        rank = int(rng.integers(2, 5))
+        if rank == 2:
+            shape = (M, C)
+        else:
+            inner = int(rng.integers(1, max(2, min(M, 20))))
+            spatial = [inner] + [1] * (rank - 3)
+            rng.shuffle(spatial)
+            batch = max(2 if inner == 1 else 1, M // inner)
+            shape = (batch, C, *spatial) if layout == "channels-first" else (batch, *spatial, C)
+        method = str(rng.choice(["zca", "iternorm"]))
+        T = int(rng.integers(1, 8)) if method == "iternorm" else 0
+        name = f"random{index}_{method}_{layout}_{'x'.join(map(str, shape))}_g{G}_{np.dtype(dtype).name}"
+        yield name, shape, layout, G, method, T, dtype, int(rng.integers(0, 1 << 30))
+
+
 def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else "Tests/Fixtures/whitening"
+    arguments = sys.argv[1:]
+    if arguments[:1] == ["--random"]:
+        # make_whitening_fixtures.py --random COUNT SEED OUT_DIR: random cases for
+        # `e2e_whitening.py BINARY OUT_DIR`, which widens its tolerances by the cases' recorded condition numbers.
+        count, seed, out_dir = int(arguments[1]), int(arguments[2]), arguments[3]
+        for name, shape, layout, G, method, T, dtype, case_seed in random_cases(count, seed):
+            make(out_dir, name, shape, layout, G, method, T, dtype, seed=case_seed)
+        print(f"wrote {count} random cases to {out_dir}")
+        return
+    out_dir = arguments[0] if arguments else "Tests/Fixtures/whitening"
     for index, case in enumerate(CASES):
         make(out_dir, *case, seed=1300 + index)
         print("wrote", os.path.join(out_dir, case[0]))
