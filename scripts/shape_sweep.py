@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Seeded random shapes through `batchnorm forward` and `batchnorm backward`, against a long-double reference.
 
-Usage: python3 scripts/shape_sweep.py PATH/TO/batchnorm [--seed S] [--cases N] [--max-elements E]
+Usage: python3 scripts/shape_sweep.py PATH/TO/batchnorm [--seed S] [--cases N] [--max-elements E] [--threads 1,2]
 
 scripts/e2e_cli.py checks fixed shapes chosen to reach each loop. This sweep draws the shapes instead, so the
 loops also meet channel counts, ranks, run lengths and sizes nobody picked. Per case: a layout, a precision,
 rank 2-5, a channel count (40% under a vector of 16, the rest from widths around the vector, tile and
 cache-line edges up to 6,144), a size log-uniform up to --max-elements, an inner (spatial) size of 1-16 in half
-the rank-3+ cases (channels-first runs shorter than a vector), 1 or 2 threads (OPENBLAS_NUM_THREADS), training
-or inference, an epilogue (none, ReLU, add, add + ReLU), affine or not, and data with a mean offset of up to 50
-over a spread down to 0.05, sometimes a constant channel and sometimes one NaN or infinity. It runs the forward
+the rank-3+ cases (channels-first runs shorter than a vector), 1 or 2 threads (OPENBLAS_NUM_THREADS, which
+OpenBLAS caps at the core count; --threads draws from other counts on larger machines), training or inference,
+an epilogue (none, ReLU, add, add + ReLU), affine or not, and data with a mean offset of up to 50 over a spread
+down to 0.05, sometimes a constant channel and sometimes one NaN or infinity. It runs the forward
 (output, saved and updated statistics), then the backward with that forward's `y`: dx, and dgamma and dbeta
 (in inference half the cases ask for dx alone, the frozen form), and dresidual with a residual.
 
@@ -51,8 +52,9 @@ NARROW = [1, 2, 3, 4, 5, 6, 7, 9, 11, 13, 15]
 
 
 class Sweep:
-    def __init__(self, binary, directory, seed):
+    def __init__(self, binary, directory, seed, thread_choices=(1, 2)):
         self.binary, self.directory, self.seed = binary, directory, seed
+        self.thread_choices = list(thread_choices)
         self.rng = np.random.default_rng(seed)
         self.failures = 0
 
@@ -113,7 +115,7 @@ class Sweep:
         channels = int(rng.choice(NARROW if rng.random() < 0.4 else WIDTHS))
         shape = self.shape(layout, channels, max_elements)
         offset, spread = float(rng.choice([0.0, 0.5, 3.0, 50.0])), float(rng.choice([1.0, 2.0, 0.05]))
-        threads = int(rng.integers(1, 3))
+        threads = int(rng.choice(self.thread_choices))
         epilogue = str(rng.choice(["none", "relu", "add", "add-relu"]))
         mode = str(rng.choice(["training", "inference"]))
         affine = bool(rng.random() < 0.8)
@@ -210,12 +212,14 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cases", type=int, default=40)
     parser.add_argument("--max-elements", type=int, default=3_000_000)
+    parser.add_argument("--threads", default="1,2", help="thread counts to draw from, comma-separated (default 1,2)")
     args = parser.parse_args()
     if np.finfo(np.longdouble).nmant < 63:
         print("shape_sweep: np.longdouble is no wider than float64 here; the float64 checks of badly conditioned "
               "cases may fail on the reference's own rounding", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="shape-sweep-") as directory:
-        sweep = Sweep(os.path.abspath(args.binary), directory, args.seed)
+        sweep = Sweep(os.path.abspath(args.binary), directory, args.seed,
+                      [int(count) for count in args.threads.split(",")])
         for index in range(args.cases):
             sweep.case(index, args.max_elements)
             if index % 10 == 9:
