@@ -131,7 +131,7 @@ def relu_mask(dy, y):
 
 
 def epilogue(y, residual, relu):
-    """relu(y + residual) in float64, each step only when asked (NaN stays NaN)."""
+    """relu(y + residual) in REFERENCE precision, each step only when asked (NaN stays NaN)."""
     if residual is not None:
         y = y + residual.astype(REFERENCE)
     return np.where(y < 0, 0.0, y) if relu else y

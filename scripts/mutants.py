@@ -185,8 +185,8 @@ MUTATIONS = [
     ("wide-loops-narrow-row-wrap", "Sources/CKernelSupport/WideLoopsTemplate.h",
      "(channel_count >= WIDE_LANES ? next - channel_count : next % channel_count)",
      "(next - channel_count)", 1, [SWEEP],
-     "the AVX2 loops' channel 16 values on wraps once, wrong where the coefficients' period (channels-first "
-     "C x inner) is shorter than a vector: reads past the coefficients"),
+     "the AVX2 loops' next channel (16 values on) subtracts the period once, wrong where the coefficients' "
+     "period (channels-first C x inner) is shorter than a vector: reads past the coefficients"),
     ("npy-truncation-bound", "Sources/NumPyFile/NumPyFile.swift",
      "guard size.byteCount <= available else {", "guard size.byteCount <= available + 8 else {", 1,
      [NUMPY, E2E], "the .npy reader's truncation check is off by a few bytes"),
