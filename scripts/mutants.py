@@ -187,6 +187,12 @@ MUTATIONS = [
      "(next - channel_count)", 1, [SWEEP],
      "the AVX2 loops' next channel (16 values on) subtracts the period once, wrong where the coefficients' "
      "period (channels-first C x inner) is shorter than a vector: reads past the coefficients"),
+    ("wide-loops-block-tail-short", "Sources/CKernelSupport/WideLoopsTemplate.h",
+     "        for (; channel < channel_count; channel++) {\n            for (int r = 0; r < WIDE_BLOCK_ROWS; r++) {\n"
+     "                NAME(normalize_value)",
+     "        for (; channel + 1 < channel_count; channel++) {\n            for (int r = 0; r < WIDE_BLOCK_ROWS; r++) {\n"
+     "                NAME(normalize_value)", 1, [E2E, SWEEP],
+     "the AVX2 normalize's row blocks leave the last channel of rows that are not whole vectors unwritten"),
     ("npy-truncation-bound", "Sources/NumPyFile/NumPyFile.swift",
      "guard size.byteCount <= available else {", "guard size.byteCount <= available + 8 else {", 1,
      [NUMPY, E2E], "the .npy reader's truncation check is off by a few bytes"),
