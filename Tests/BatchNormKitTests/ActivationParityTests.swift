@@ -88,7 +88,9 @@ struct ActivationParityTests {
             gradOutput: masked.map(Double.init), input: input.map(Double.init), shape: shape, statistics: reference,
             gamma: layer.gammaInDouble, into: &expectedGradient)
         let m = Double(shape.valuesPerChannel)
-        expectClose(gradients.input, expectedGradient, tolerance: 64 * u, context + " dx")
+        let inputGradientScale = trainingInputGradientScale(
+            gamma: layer.gammaInDouble, mean: reference.mean, inverseStandardDeviation: reference.inverseStandardDeviation)
+        expectClose(gradients.input, expectedGradient, tolerance: 64 * u, scale: inputGradientScale, context + " dx")
         expectClose(gradients.parameters.gamma, expectedParameters.gamma, tolerance: 64 * u, scale: m, context + " dgamma")
         expectClose(gradients.parameters.beta, expectedParameters.beta, tolerance: 64 * u, scale: m, context + " dbeta")
     }

@@ -70,3 +70,21 @@ public func sameBits<Scalar: BinaryFloatingPoint>(_ actual: [Scalar], _ expected
         (a.isNaN && e.isNaN) || (a == e && a.sign == e.sign)
     }
 }
+
+/// The scale at which a training backward's `dx = γ·invstd/M·(M·dy - dβ - x̂·dγ)` is compared (with
+/// `|dy| ≤ 1`): the size of the terms it cancels, `max over channels of |γ|·invstd·(1 + |mean|·invstd)`,
+/// at least 1. The `x̂` of a channel whose values nearly agree (`M = 3` values within 0.05 of each
+/// other: `invstd ≈ 30`) carries the mean's rounding `u·|mean|·invstd`, and the cancelling terms are
+/// `invstd` in size, so a float64 reference and a kernel that both round differ by many `u` at scale 1
+/// (a `Double` 1x17x3 case drew 141u). `gamma` nil: non-affine (γ = 1).
+public func trainingInputGradientScale(
+    gamma: [Double]?, mean: [Double], inverseStandardDeviation: [Double]
+) -> Double {
+    var scale = 1.0
+    for channel in mean.indices {
+        let invstd = inverseStandardDeviation[channel]
+        let size = abs(gamma?[channel] ?? 1) * invstd * (1 + abs(mean[channel] * invstd))
+        if size > scale { scale = size }
+    }
+    return scale
+}
