@@ -97,9 +97,7 @@ class Sweep:
             inner = min(values, int(self.rng.integers(1, 17)))
         else:
             inner = max(1, min(values, int(np.exp(self.rng.uniform(0, np.log(values))))))
-        batch = max(1, values // inner)
-        if batch * inner < 2:
-            batch = 2
+        batch = max(1, values // inner)   # batch * inner >= 2: inner 1 leaves batch = values
         spatial, rest = [], inner
         for axis in range(rank - 2):
             size = rest if axis == rank - 3 else max(1, round(rest ** self.rng.uniform(0.0, 1.0)))
