@@ -7,3 +7,4 @@
 #include "WideLoops.h"
 #include "WhiteningProducts.h"
 #include "ChannelMath.h"
+#include "CacheSizes.h"

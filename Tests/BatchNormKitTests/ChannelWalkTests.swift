@@ -15,7 +15,8 @@ import BatchNormTestSupport
 ///   channel and a large offset, in both precisions: the bits do not depend on the thread count;
 /// - the parity and nasty-data checks against the float64 reference on every test shape and layout
 ///   (the walk is correct for any geometry, though the rule takes it only for long channels-first runs);
-/// - the rule: only long channels-first runs of tensors beyond the cache whose channels fit in it.
+/// - the rule: only long channels-first runs; without AVX-512, of tensors beyond the L3 whose channels fit
+///   in it; with AVX-512, the backward's, whose channels fit in one core's L2.
 ///
 /// Skipped on CPUs without AVX2, where the walk never runs.
 @Suite("Channels-first training passes walked one channel at a time",
@@ -59,20 +60,23 @@ struct ChannelWalkTests {
         }
     }
 
-    @Test("the rule: long channels-first runs beyond the cache, channels that fit in it")
-    func rule() throws {
-        func walks<Scalar>(
-            _: Scalar.Type, _ outer: Int, _ channels: Int, _ inner: Int, parts: Int, backward: Bool = true,
-            forwardOutput: Bool = false
-        ) -> Bool {
-            FusedTuning.withForcedPartCount(parts) {
-                FusedTuning.walksChannels(
-                    ChannelGeometry(outerCount: outer, channelCount: channels, innerCount: inner), Scalar.self,
-                    backward: backward, readsForwardOutput: forwardOutput)
-            }
+    /// Whether the rule walks `outer x channels x inner` at `parts` threads.
+    func walks<Scalar>(
+        _: Scalar.Type, _ outer: Int, _ channels: Int, _ inner: Int, parts: Int, backward: Bool = true,
+        forwardOutput: Bool = false
+    ) -> Bool {
+        FusedTuning.withForcedPartCount(parts) {
+            FusedTuning.walksChannels(
+                ChannelGeometry(outerCount: outer, channelCount: channels, innerCount: inner), Scalar.self,
+                backward: backward, readsForwardOutput: forwardOutput)
         }
-        // 64x128x56x56: walked where the CPU has AVX2 without AVX-512, at 1 and 2 threads.
-        let expected = FusedTuning.wideLoopsSupported && !FusedTuning.avx512Supported
+    }
+
+    @Test("the rule without AVX-512: long channels-first runs beyond the L3, channels that fit in it",
+          .enabled(if: !FusedTuning.avx512Supported))
+    func rule() throws {
+        // 64x128x56x56: walked where the CPU has AVX2, at 1 and 2 threads.
+        let expected = FusedTuning.wideLoopsSupported
         #expect(walks(Float.self, 64, 128, 3136, parts: 1) == expected)
         #expect(walks(Float.self, 64, 128, 3136, parts: 2) == expected)
         #expect(walks(Float.self, 64, 128, 3136, parts: 2, backward: false) == expected)
@@ -98,6 +102,37 @@ struct ChannelWalkTests {
         // Forced, whatever the tensor.
         #expect(FusedTuning.withForcedChannelWalk(true) { walks(Float.self, 2, 3, 4, parts: 1) })
         #expect(!FusedTuning.withForcedChannelWalk(false) { walks(Float.self, 64, 128, 3136, parts: 1) })
+    }
+
+    @Test("the rule with AVX-512: the backward's long channels-first runs, channels that fit in one core's L2",
+          .enabled(if: FusedTuning.wideLoopsSupported && FusedTuning.avx512Supported))
+    func ruleWithAVX512() throws {
+        let level2 = FusedTuning.level2CacheBytes
+        /// Whether a thread's channel of `tensors` tensors of `samples` runs of `runBytes` fits in the L2.
+        func fits(_ tensors: Int, _ samples: Int, _ runBytes: Int) -> Bool {
+            level2 > 0 && tensors * samples * runBytes <= level2
+        }
+        // 64x128x56x56: x and dy 1.6 MB a channel (the same at 2 threads: each has its own L2), with y 2.4 MB.
+        #expect(walks(Float.self, 64, 128, 3136, parts: 1) == fits(2, 64, 3136 * 4))
+        #expect(walks(Float.self, 64, 128, 3136, parts: 2) == fits(2, 64, 3136 * 4))
+        #expect(walks(Float.self, 64, 128, 3136, parts: 1, forwardOutput: true) == fits(3, 64, 3136 * 4))
+        #expect(walks(Double.self, 64, 128, 3136, parts: 2) == fits(2, 64, 3136 * 8))
+        // In cache too: 8x64x56x56 (200 KB a channel), 32x128x28x28.
+        #expect(walks(Float.self, 8, 64, 3136, parts: 1) == fits(2, 8, 3136 * 4))
+        #expect(walks(Float.self, 32, 128, 784, parts: 2) == fits(2, 32, 784 * 4))
+        // Every L2 we know holds 200 KB, so the rule does walk somewhere.
+        #expect(level2 < 200_704 || walks(Float.self, 8, 64, 3136, parts: 1))
+        // Never: the forward, channels-last (runs of one value), runs under 2 KiB (32x512x14x14), fewer than
+        // two channels per thread, channels beyond any L2 (256x64x56x56, 12.8 MB of x and dy).
+        #expect(!walks(Float.self, 64, 128, 3136, parts: 1, backward: false))
+        #expect(!walks(Float.self, 8, 64, 3136, parts: 1, backward: false))
+        #expect(!walks(Float.self, 64 * 3136, 128, 1, parts: 1))
+        #expect(!walks(Float.self, 128, 512, 196, parts: 1))
+        #expect(!walks(Float.self, 4096, 3, 3136, parts: 2))
+        #expect(!walks(Float.self, 256, 64, 3136, parts: 1) || level2 >= 12_845_056)
+        // Forced, whatever the tensor.
+        #expect(FusedTuning.withForcedChannelWalk(true) { walks(Float.self, 2, 3, 4, parts: 1, backward: false) })
+        #expect(!FusedTuning.withForcedChannelWalk(false) { walks(Float.self, 8, 64, 3136, parts: 1) })
     }
 
     func check<Scalar: BatchNormScalar>(_: Scalar.Type, shape: TensorShape, data: Data) throws

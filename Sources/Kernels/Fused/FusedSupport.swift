@@ -141,6 +141,9 @@ package enum FusedTuning {
     /// Whether this CPU runs AVX-512 (for tests of rules that differ there).
     package static var avx512Supported: Bool { Fused.WideLoops.avx512Supported }
 
+    /// One core's L2 as the system reports it, or 0 (for tests of the channel walk's rule on AVX-512 CPUs).
+    package static var level2CacheBytes: Int { Fused.level2CacheBytes }
+
     /// The forced channel walk, if a test set one (one relaxed load otherwise).
     @inline(__always)
     static var channelWalkOverride: Bool? { TestSeams.anyOpen ? forcedChannelWalk : nil }
@@ -304,26 +307,37 @@ extension Fused {
     /// of two passes in memory order, unless a test forces it (``FusedTuning/withForcedChannelWalk(_:_:)``).
     /// `cachedTensors`: the tensors both reads walk (`x` and `dy` for the backward, and `y` when the ReLU
     /// mask is read from it; `x` for the forward).
-    /// Needs the AVX2 run loops; then, on CPUs without AVX-512: cached tensors that together outgrow the
-    /// L3 (twice ``streamingThresholdBytes``; a smaller `x` stays in the L3 between calls, and the walk's
-    /// runs, each a new stream for the prefetchers, read it slower than memory order: 32x64x56x56's forward
-    /// at 2 threads, 2.99 against 2.50 ms), runs at least ``minimumWalkedRunBytes`` long, channels whose
-    /// cached tensors (times the threads walking at once) fit in ``channelWalkFootprintBytes``, and at least
-    /// two channels per thread. On the Zen 3 host, 64x128x56x56 `Float`: backward 19.6 against 24.3 ms at 1
-    /// thread, 13.8 against 19.2 at 2; training forward 14.5 against 17.0 and 9.9 against 11.1
-    /// (docs/BENCHMARK_NOTES.md, "The channels-first backward one channel at a time" and "The channels-first
-    /// training forward one channel at a time"). AVX-512 CPUs keep the memory order: on the AVX-512 host of
-    /// 2026-11-22 a per-channel walk (the Swift loops) read e's backward 1.4x slower than memory order (the
-    /// entry "Channels-first passes read runs in memory order").
-    static func walksChannels<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type, cachedTensors: Int) -> Bool {
+    /// Needs the AVX2 run loops, runs at least ``minimumWalkedRunBytes`` long and at least two channels per
+    /// thread; then it depends on where the second read can come from:
+    /// - CPUs without AVX-512 (the Zen 3 host): cached tensors that together outgrow the L3 (twice
+    ///   ``streamingThresholdBytes``; a smaller `x` stays in the L3 between calls, and the walk's runs, each a
+    ///   new stream for the prefetchers, read it slower than memory order: 32x64x56x56's forward at 2
+    ///   threads, 2.99 against 2.50 ms), and channels whose cached tensors (times the threads walking at
+    ///   once) fit in ``channelWalkFootprintBytes``: the second read comes from the L3 instead of memory.
+    ///   64x128x56x56 `Float`: backward 19.6 against 24.3 ms at 1 thread, 13.8 against 19.2 at 2; training
+    ///   forward 14.5 against 17.0 and 9.9 against 11.1 (docs/BENCHMARK_NOTES.md, "The channels-first
+    ///   backward one channel at a time" and "The channels-first training forward one channel at a time").
+    /// - CPUs with AVX-512: the backward only (two or more cached tensors), where a channel's cached tensors
+    ///   fit in one core's L2 (``level2CacheBytes``; never when the system does not report it), at any
+    ///   tensor size: the second read comes from the L2. On the Intel host of 2026-12-04 (2 MiB of L2 a core,
+    ///   a slow L3 beside it) that read 64x128x56x56's backward 27.6 against 31.7-33.7 ms at 1 thread and
+    ///   14.7 against 16.3-18.1 at 2, 32x64x56x56's 3.58 against 4.17 and 1.95 against 2.23-2.29, with
+    ///   smaller gains in cache; the forward walked lost as often as it won (32x64x56x56 2.98 against
+    ///   2.50-2.68 ms, 64x256x28x28 7.48 against 4.94), so it keeps the memory order there
+    ///   (docs/BENCHMARK_NOTES.md, "The channels-first backward one channel at a time on an AVX-512 host").
+        static func walksChannels<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type, cachedTensors: Int) -> Bool {
         guard WideLoops.enabled, Scalar.self == Float.self || Scalar.self == Double.self,
               geometry.elementCount > 0 else { return false }
         if let forced = FusedTuning.channelWalkOverride { return forced }
-        guard !WideLoops.avx512Supported else { return false }
         let scalarBytes = MemoryLayout<Scalar>.stride
         let runBytes = geometry.innerCount * scalarBytes
         let parts = threadCount(elementCount: geometry.elementCount)
         let (footprint, overflow) = (cachedTensors * parts * runBytes).multipliedReportingOverflow(by: geometry.outerCount)
+        if WideLoops.avx512Supported {
+            // `footprint` counts every thread's channel; each thread has its own L2.
+            return cachedTensors >= 2 && runBytes >= minimumWalkedRunBytes && !overflow
+                && footprint <= parts * level2CacheBytes && geometry.channelCount >= 2 * parts
+        }
         let (cachedBytes, bytesOverflow) = (cachedTensors * scalarBytes).multipliedReportingOverflow(
             by: geometry.elementCount)
         return (bytesOverflow || cachedBytes >= 2 * streamingThresholdBytes)
@@ -336,6 +350,10 @@ extension Fused {
     /// channel starts a new stream for the prefetchers; runs of 784 and 1,568 bytes read slower walked,
     /// runs of 3,136 bytes faster.
     static let minimumWalkedRunBytes = 2 << 10
+
+    /// One core's L2 as the system reports it (`sysconf`), or 0 where it does not: the most of one channel's
+    /// cached tensors a thread walks on CPUs with AVX-512 (``walksChannels(_:_:cachedTensors:)``).
+    static let level2CacheBytes = Int(bn_level2_cache_bytes())
 
     /// 4 MiB: the most of one channel's cached tensors (times the threads) a pass walks channel by
     /// channel, so that a channel's second read comes from the cache: the backward of 256x64x56x56 `Float`
