@@ -7,4 +7,3 @@
 #include "WideLoops.h"
 #include "WhiteningProducts.h"
 #include "ChannelMath.h"
-#include "CacheSizes.h"

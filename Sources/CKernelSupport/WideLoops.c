@@ -6,6 +6,7 @@
 #include "WideLoops.h"
 
 #include <stdint.h>
+#include <unistd.h>
 
 #pragma STDC FP_CONTRACT OFF
 // The template's helpers pass 16-lane vectors by value; they are always inlined into the AVX2
@@ -38,6 +39,15 @@ int bn_wide_loops_available(void) {
 static inline int wide_register_rows_available(void) { return __atomic_load_n(&wide_register_rows, __ATOMIC_RELAXED); }
 
 int bn_wide_avx512_available(void) { return wide_register_rows_available(); }
+
+long bn_level2_cache_bytes(void) {
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    long bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return bytes > 0 ? bytes : 0;
+#else
+    return 0;
+#endif
+}
 
 typedef float wide_float16 __attribute__((ext_vector_type(16)));
 typedef int wide_int16 __attribute__((ext_vector_type(16)));

@@ -15,6 +15,10 @@ int bn_wide_loops_available(void);
 /// `bn_wide_loops_available` has returned 1.
 int bn_wide_avx512_available(void);
 
+/// The bytes of one core's level-2 cache as `sysconf` reports it (glibc reads them from `cpuid`), or 0 where
+/// the system does not say: the channels-first walk's limit on AVX-512 CPUs (Fused.walksChannels).
+long bn_level2_cache_bytes(void);
+
 /// The row sums' `choices` argument, bits (Fused.RowLoopChoices says when each pays): the tensor streams
 /// from memory, so the gradient sums' rows walked one by one prefetch their data ahead where the CPU has
 /// AVX-512, and elsewhere the moments walk rows under 4 KiB one by one with the prefetch instead of in
