@@ -325,7 +325,7 @@ extension Fused {
     ///   smaller gains in cache; the forward walked lost as often as it won (32x64x56x56 2.98 against
     ///   2.50-2.68 ms, 64x256x28x28 7.48 against 4.94), so it keeps the memory order there
     ///   (docs/BENCHMARK_NOTES.md, "The channels-first backward one channel at a time on an AVX-512 host").
-        static func walksChannels<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type, cachedTensors: Int) -> Bool {
+    static func walksChannels<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type, cachedTensors: Int) -> Bool {
         guard WideLoops.enabled, Scalar.self == Float.self || Scalar.self == Double.self,
               geometry.elementCount > 0 else { return false }
         if let forced = FusedTuning.channelWalkOverride { return forced }
