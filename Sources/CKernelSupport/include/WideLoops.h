@@ -67,7 +67,17 @@ long bn_level2_cache_bytes(void);
         const SCALAR *input, const SCALAR *gradient, ptrdiff_t first_run, ptrdiff_t run_count, ptrdiff_t run_length,   \
         ptrdiff_t channel_count, const SCALAR *center, const SCALAR *forward_output /* nullable */,            \
         SCALAR *masked_gradient /* nullable */, const SCALAR *bound /* nullable */, double *sum_gradient,     \
-        double *sum_product);
+        double *sum_product);                                                                                \
+    void bn_wide_gradient_sums_channel_##SUFFIX(                                                             \
+        const SCALAR *input, const SCALAR *gradient, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length,      \
+        ptrdiff_t channel_count, const SCALAR *center, const SCALAR *forward_output /* nullable */,            \
+        SCALAR *masked_gradient /* nullable */, const SCALAR *bound /* nullable */, double *sum_gradient,     \
+        double *sum_product);                                                                                \
+    void bn_wide_input_gradient_channel_##SUFFIX(                                                            \
+        const SCALAR *input, const SCALAR *gradient, const SCALAR *forward_output /* nullable */,              \
+        SCALAR *scratch /* nullable */, SCALAR *input_gradient, ptrdiff_t channel, ptrdiff_t samples,           \
+        ptrdiff_t run_length, ptrdiff_t channel_count, const SCALAR *center, const SCALAR *k, const SCALAR *p, \
+        const SCALAR *q, const SCALAR *bound /* nullable */, int streaming);
 
 WIDE_LOOPS_DECLARE(float, float)
 WIDE_LOOPS_DECLARE(double, double)

@@ -71,13 +71,20 @@ extension FusedPasses {
                 let scratch = filter.forwardOutput.map { _ in UnsafeMutablePointer<Scalar>.allocate(capacity: runLength) }
                 defer { scratch?.deallocate() }
                 for channel in channels {
-                    // The channel's sums, its runs in sample order.
-                    for sample in 0..<samples {
-                        let run = sample * channelCount + channel
-                        let summed = Fused.WideLoops.gradientSumsRuns(
-                            input, gradient, runs: run..<(run + 1), runLength: runLength, channelCount: channelCount,
-                            center: high, filter: filter, sumGradient: sumGradient, sumProduct: sumProduct)
-                        precondition(summed, "the channel walk needs the AVX2 run loops")
+                    // The channel's sums, its runs in sample order: in one call, or (a streamed residual
+                    // gradient) run by run.
+                    if !Fused.WideLoops.gradientSumsChannel(
+                        input, gradient, channel: channel, samples: samples, runLength: runLength,
+                        channelCount: channelCount, center: high, filter: filter, sumGradient: sumGradient,
+                        sumProduct: sumProduct) {
+                        for sample in 0..<samples {
+                            let run = sample * channelCount + channel
+                            let summed = Fused.WideLoops.gradientSumsRuns(
+                                input, gradient, runs: run..<(run + 1), runLength: runLength,
+                                channelCount: channelCount, center: high, filter: filter, sumGradient: sumGradient,
+                                sumProduct: sumProduct)
+                            precondition(summed, "the channel walk needs the AVX2 run loops")
+                        }
                     }
                     // The step of `reductionsInDouble` and `trainingInputGradient`, one channel.
                     let low = mean.low.map { Double($0[channel]) }
@@ -93,25 +100,13 @@ extension FusedPasses {
                     k[channel] = step.gradientScale
                     p[channel] = step.centeredScale
                     q[channel] = ChannelCenter<Scalar>.foldedShift(step.bias, center: low ?? 0, scale: step.centeredScale)
-                    // Its dx, from the runs just read.
-                    for sample in 0..<samples {
-                        let run = sample * channelCount + channel
-                        if let forwardOutput = filter.forwardOutput, let scratch {
-                            // The run's `dz` (the values the sums took), then its dx as a run of one channel.
-                            let offset = run * runLength
-                            Fused.WideLoops.storeMaskedGradient(
-                                gradient + offset, forwardOutput + offset, scratch, count: runLength, streaming: false)
-                            _ = Fused.WideLoops.inputGradientRuns(
-                                input + offset, scratch, shared.base + offset, runs: 0..<1, runLength: runLength,
-                                channelCount: 1, center: high + channel, k: k + channel, p: p + channel,
-                                q: q + channel, bound: nil, streaming: streaming)
-                        } else {
-                            _ = Fused.WideLoops.inputGradientRuns(
-                                input, gradient, shared.base, runs: run..<(run + 1), runLength: runLength,
-                                channelCount: channelCount, center: high, k: k, p: p, q: q, bound: filter.bound,
-                                streaming: streaming)
-                        }
-                    }
+                    // Its dx, from the runs just read (with the mask from `y`, each run's `dz` first goes to
+                    // the scratch run, the values the sums took).
+                    let stepped = Fused.WideLoops.inputGradientChannel(
+                        input, gradient, shared.base, forwardOutput: filter.forwardOutput, scratch: scratch,
+                        channel: channel, samples: samples, runLength: runLength, channelCount: channelCount,
+                        center: high, k: k, p: p, q: q, bound: filter.bound, streaming: streaming)
+                    precondition(stepped, "the channel walk needs the AVX2 run loops")
                 }
             }
         }}}}}}}}}

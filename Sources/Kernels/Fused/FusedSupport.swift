@@ -307,9 +307,10 @@ extension Fused {
     /// of two passes in memory order, unless a test forces it (``FusedTuning/withForcedChannelWalk(_:_:)``).
     /// `cachedTensors`: the tensors both reads walk (`x` and `dy` for the backward, and `y` when the ReLU
     /// mask is read from it; `x` for the forward).
-    /// Needs the AVX2 run loops, runs at least ``minimumWalkedRunBytes`` long and at least two channels per
-    /// thread; then it depends on where the second read can come from:
-    /// - CPUs without AVX-512 (the Zen 3 host): cached tensors that together outgrow the L3 (twice
+    /// Needs the AVX2 run loops and at least two channels per thread; then it depends on where the second
+    /// read can come from:
+    /// - CPUs without AVX-512 (the Zen 3 host): runs at least ``minimumWalkedRunBytes`` long, cached
+    ///   tensors that together outgrow the L3 (twice
     ///   ``streamingThresholdBytes``; a smaller `x` stays in the L3 between calls, and the walk's runs, each a
     ///   new stream for the prefetchers, read it slower than memory order: 32x64x56x56's forward at 2
     ///   threads, 2.99 against 2.50 ms), and channels whose cached tensors (times the threads walking at
@@ -317,9 +318,10 @@ extension Fused {
     ///   64x128x56x56 `Float`: backward 19.6 against 24.3 ms at 1 thread, 13.8 against 19.2 at 2; training
     ///   forward 14.5 against 17.0 and 9.9 against 11.1 (docs/BENCHMARK_NOTES.md, "The channels-first
     ///   backward one channel at a time" and "The channels-first training forward one channel at a time").
-    /// - CPUs with AVX-512: the backward only (two or more cached tensors), where a channel's cached tensors
-    ///   fit in one core's L2 (``level2CacheBytes``; never when the system does not report it), at any
-    ///   tensor size: the second read comes from the L2. On the Intel host of 2026-12-04 (2 MiB of L2 a core,
+    /// - CPUs with AVX-512: the backward only (two or more cached tensors), runs at least
+    ///   ``minimumLevel2WalkedRunBytes`` long, where a channel's cached tensors fit in one core's L2
+    ///   (``level2CacheBytes``; never when the system does not report it), at any tensor size: the second
+    ///   read comes from the L2. On the Intel host of 2026-12-04 (2 MiB of L2 a core,
     ///   a slow L3 beside it) that read 64x128x56x56's backward 27.6 against 31.7-33.7 ms at 1 thread and
     ///   14.7 against 16.3-18.1 at 2, 32x64x56x56's 3.58 against 4.17 and 1.95 against 2.23-2.29, with
     ///   smaller gains in cache; the forward walked lost as often as it won (32x64x56x56 2.98 against
@@ -334,9 +336,11 @@ extension Fused {
         let parts = threadCount(elementCount: geometry.elementCount)
         let (footprint, overflow) = (cachedTensors * parts * runBytes).multipliedReportingOverflow(by: geometry.outerCount)
         if WideLoops.avx512Supported {
-            // `footprint` counts every thread's channel; each thread has its own L2.
-            return cachedTensors >= 2 && runBytes >= minimumWalkedRunBytes && !overflow
+            // `footprint` counts every thread's channel; each thread has its own L2. Runs the memory-order
+            // sums read as rows of samples add in another order: those keep it, so the bits stay the same.
+            return cachedTensors >= 2 && runBytes >= minimumLevel2WalkedRunBytes && !overflow
                 && footprint <= parts * level2CacheBytes && geometry.channelCount >= 2 * parts
+                && RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) == nil
         }
         let (cachedBytes, bytesOverflow) = (cachedTensors * scalarBytes).multipliedReportingOverflow(
             by: geometry.elementCount)
@@ -350,6 +354,12 @@ extension Fused {
     /// channel starts a new stream for the prefetchers; runs of 784 and 1,568 bytes read slower walked,
     /// runs of 3,136 bytes faster.
     static let minimumWalkedRunBytes = 2 << 10
+
+    /// 320 bytes (five cache lines): the shortest channels-first run the backward walks on CPUs with
+    /// AVX-512, where the walk keeps a channel in the L2 and fetches each next run ahead of its sums. On the
+    /// Intel host of 2026-12-04 runs of 324 bytes (9x9 `Float`) and up read 15-25% faster walked, 256 bytes
+    /// (8x8) the same, 196 bytes (7x7) 5-12% slower.
+    static let minimumLevel2WalkedRunBytes = 320
 
     /// One core's L2 as the system reports it (`sysconf`), or 0 where it does not: the most of one channel's
     /// cached tensors a thread walks on CPUs with AVX-512 (``walksChannels(_:_:cachedTensors:)``).

@@ -129,4 +129,58 @@ extension Fused.WideLoops {
         }
         return true
     }
+    /// ``gradientSumsRuns(_:_:runs:runLength:channelCount:center:filter:sumGradient:sumProduct:)`` over the
+    /// `samples` runs of one `channel` (`channelCount` runs apart), in sample order: the same sums in one
+    /// call (the channel walk's). `false`, having done nothing, where the C loops do not apply or the filter
+    /// streams its masked gradient (the caller then takes the runs one by one).
+    @inline(__always)
+    static func gradientSumsChannel<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, channel: Int, samples: Int, runLength: Int,
+        channelCount: Int, center: UnsafePointer<Scalar>, filter: Fused.WideFilter<Scalar>,
+        sumGradient: UnsafeMutablePointer<Double>, sumProduct: UnsafeMutablePointer<Double>
+    ) -> Bool {
+        guard enabled, filter.deferredMaskedGradient == nil else { return false }
+        if Scalar.self == Float.self {
+            bn_wide_gradient_sums_channel_float(
+                floats(input), floats(gradient), channel, samples, runLength, channelCount, floats(center),
+                filter.forwardOutput.map(floats), filter.maskedGradient.map(floats), filter.bound.map(floats),
+                sumGradient, sumProduct)
+        } else if Scalar.self == Double.self {
+            bn_wide_gradient_sums_channel_double(
+                doubles(input), doubles(gradient), channel, samples, runLength, channelCount, doubles(center),
+                filter.forwardOutput.map(doubles), filter.maskedGradient.map(doubles), filter.bound.map(doubles),
+                sumGradient, sumProduct)
+        } else {
+            return false
+        }
+        return true
+    }
+
+    /// ``inputGradientRuns(_:_:_:runs:runLength:channelCount:center:k:p:q:bound:streaming:)`` (with `p`) over
+    /// the `samples` runs of one `channel`; with `forwardOutput`, each run's `dz` (`dy` zeroed where `y <= 0`)
+    /// first goes to `scratch` (one run long) and the run's `dx` reads it for `dy` (`bound` is then nil).
+    @inline(__always)
+    static func inputGradientChannel<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ inputGradient: UnsafeMutablePointer<Scalar>,
+        forwardOutput: UnsafePointer<Scalar>?, scratch: UnsafeMutablePointer<Scalar>?, channel: Int, samples: Int,
+        runLength: Int, channelCount: Int, center: UnsafePointer<Scalar>, k: UnsafePointer<Scalar>,
+        p: UnsafePointer<Scalar>, q: UnsafePointer<Scalar>, bound: UnsafePointer<Scalar>?, streaming: Bool
+    ) -> Bool {
+        guard enabled else { return false }
+        assert(forwardOutput == nil || (scratch != nil && bound == nil))
+        if Scalar.self == Float.self {
+            bn_wide_input_gradient_channel_float(
+                floats(input), floats(gradient), forwardOutput.map(floats), scratch.map(floats), floats(inputGradient),
+                channel, samples, runLength, channelCount, floats(center), floats(k), floats(p), floats(q),
+                bound.map(floats), streaming ? 1 : 0)
+        } else if Scalar.self == Double.self {
+            bn_wide_input_gradient_channel_double(
+                doubles(input), doubles(gradient), forwardOutput.map(doubles), scratch.map(doubles),
+                doubles(inputGradient), channel, samples, runLength, channelCount, doubles(center), doubles(k),
+                doubles(p), doubles(q), bound.map(doubles), streaming ? 1 : 0)
+        } else {
+            return false
+        }
+        return true
+    }
 }
