@@ -378,14 +378,7 @@ WIDE_INLINE void NAME(prefetch_run)(const SCALAR *run, ptrdiff_t run_length) {
     }
 }
 
-/// `FusedPasses.channelWalkTrainingBackward`'s sums of one channel: `NAME(bn_wide_gradient_sums_runs)` over the
-/// `samples` runs of `channel` (`channel_count` runs apart), in sample order, so the same sums. One call a
-/// channel instead of one a run: a run of 196 values is read in about as many cycles as a call and the
-/// run's channel (`first_run % channel_count`) take. Each run is a new stream for the hardware prefetchers,
-/// so the loop prefetches the next sample's run (its first lines) while it sums this one: on the Intel
-/// host of 2026-12-04, 32x256x14x14's backward walked read 1.25 ms in memory order, 1.04 walked without the
-/// prefetch and 1.00 with it (docs/BENCHMARK_NOTES.md, "Short runs walked on an AVX-512 host").
-WIDE_TARGET void NAME(bn_wide_gradient_sums_channel)(
+WIDE_INLINE void NAME(gradient_sums_channel_body)(
     const SCALAR *input, const SCALAR *gradient, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length,
     ptrdiff_t channel_count, const SCALAR *center, const SCALAR *forward_output, SCALAR *masked_gradient,
     const SCALAR *bound, double *sum_gradient, double *sum_product) {
@@ -420,11 +413,42 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_channel)(
 #undef CHANNEL_SUMS
 }
 
-/// `FusedPasses.channelWalkTrainingBackward`'s `dx` of one channel: `NAME(bn_wide_input_gradient_runs)` (with
-/// `p`) over the `samples` runs of `channel`. With `forward_output`, each run's `dz` (`dy` zeroed where
-/// `y <= 0`) goes first to `scratch` (one run long, kept in cache) and the run's `dx` reads it in place of
-/// `dy`; `bound` is then null.
-WIDE_TARGET void NAME(bn_wide_input_gradient_channel)(
+/// `NAME(gradient_sums_channel_body)` compiled for AVX-512 (see `NAME(bn_wide_gradient_sums_channel)`).
+WIDE_REGISTERS_TARGET static void NAME(gradient_sums_channel_avx512)(
+    const SCALAR *input, const SCALAR *gradient, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length,
+    ptrdiff_t channel_count, const SCALAR *center, const SCALAR *forward_output, SCALAR *masked_gradient,
+    const SCALAR *bound, double *sum_gradient, double *sum_product) {
+    NAME(gradient_sums_channel_body)(
+        input, gradient, channel, samples, run_length, channel_count, center, forward_output, masked_gradient, bound,
+        sum_gradient, sum_product);
+}
+
+/// `FusedPasses.channelWalkTrainingBackward`'s sums of one channel: `NAME(bn_wide_gradient_sums_runs)` over the
+/// `samples` runs of `channel` (`channel_count` runs apart), in sample order, so the same sums. One call a
+/// channel instead of one a run: a run of 196 values is read in about as many cycles as a call and the
+/// run's channel (`first_run % channel_count`) take. Each run is a new stream for the hardware prefetchers,
+/// so the loop prefetches the next sample's run (its first lines) while it sums this one: on the Intel
+/// host of 2026-12-04, 32x256x14x14's backward walked read 1.25 ms in memory order, 1.04 walked without the
+/// prefetch and 1.00 with it (docs/BENCHMARK_NOTES.md, "Short runs walked on an AVX-512 host"). Where the CPU
+/// has AVX-512 it runs as 512-bit instructions with `NAME(bn_wide_input_gradient_channel)` (the same
+/// operations, so the same bits; that backward 0.87 ms against 1.00 in AVX2, the sums alone in AVX-512 no
+/// faster).
+WIDE_TARGET void NAME(bn_wide_gradient_sums_channel)(
+    const SCALAR *input, const SCALAR *gradient, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length,
+    ptrdiff_t channel_count, const SCALAR *center, const SCALAR *forward_output, SCALAR *masked_gradient,
+    const SCALAR *bound, double *sum_gradient, double *sum_product) {
+    if (wide_register_rows_available()) {
+        NAME(gradient_sums_channel_avx512)(
+            input, gradient, channel, samples, run_length, channel_count, center, forward_output, masked_gradient,
+            bound, sum_gradient, sum_product);
+    } else {
+        NAME(gradient_sums_channel_body)(
+            input, gradient, channel, samples, run_length, channel_count, center, forward_output, masked_gradient,
+            bound, sum_gradient, sum_product);
+    }
+}
+
+WIDE_INLINE void NAME(input_gradient_channel_body)(
     const SCALAR *input, const SCALAR *gradient, const SCALAR *forward_output, SCALAR *scratch,
     SCALAR *input_gradient, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length, ptrdiff_t channel_count,
     const SCALAR *center, const SCALAR *k, const SCALAR *p, const SCALAR *q, const SCALAR *bound, int streaming) {
@@ -447,6 +471,35 @@ WIDE_TARGET void NAME(bn_wide_input_gradient_channel)(
         if (streaming) { CHANNEL_GRADIENT(0, 1) } else { CHANNEL_GRADIENT(0, 0) }
     }
 #undef CHANNEL_GRADIENT
+}
+
+/// `NAME(input_gradient_channel_body)` compiled for AVX-512 (see `NAME(bn_wide_input_gradient_channel)`).
+WIDE_REGISTERS_TARGET static void NAME(input_gradient_channel_avx512)(
+    const SCALAR *input, const SCALAR *gradient, const SCALAR *forward_output, SCALAR *scratch,
+    SCALAR *input_gradient, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length, ptrdiff_t channel_count,
+    const SCALAR *center, const SCALAR *k, const SCALAR *p, const SCALAR *q, const SCALAR *bound, int streaming) {
+    NAME(input_gradient_channel_body)(
+        input, gradient, forward_output, scratch, input_gradient, channel, samples, run_length, channel_count,
+        center, k, p, q, bound, streaming);
+}
+
+/// `FusedPasses.channelWalkTrainingBackward`'s `dx` of one channel: `NAME(bn_wide_input_gradient_runs)` (with
+/// `p`) over the `samples` runs of `channel`. With `forward_output`, each run's `dz` (`dy` zeroed where
+/// `y <= 0`) goes first to `scratch` (one run long, kept in cache) and the run's `dx` reads it in place of
+/// `dy`; `bound` is then null. As 512-bit instructions where the CPU has AVX-512 (the same bits).
+WIDE_TARGET void NAME(bn_wide_input_gradient_channel)(
+    const SCALAR *input, const SCALAR *gradient, const SCALAR *forward_output, SCALAR *scratch,
+    SCALAR *input_gradient, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length, ptrdiff_t channel_count,
+    const SCALAR *center, const SCALAR *k, const SCALAR *p, const SCALAR *q, const SCALAR *bound, int streaming) {
+    if (wide_register_rows_available()) {
+        NAME(input_gradient_channel_avx512)(
+            input, gradient, forward_output, scratch, input_gradient, channel, samples, run_length, channel_count,
+            center, k, p, q, bound, streaming);
+    } else {
+        NAME(input_gradient_channel_body)(
+            input, gradient, forward_output, scratch, input_gradient, channel, samples, run_length, channel_count,
+            center, k, p, q, bound, streaming);
+    }
 }
 
 #undef RUN_EPILOGUE

@@ -120,9 +120,9 @@ struct ChannelWalkTests {
         // In cache too: 8x64x56x56 (200 KB a channel), 32x128x28x28.
         #expect(walks(Float.self, 8, 64, 3136, parts: 1) == fits(2, 8, 3136 * 4))
         #expect(walks(Float.self, 32, 128, 784, parts: 2) == fits(2, 32, 784 * 4))
-        // Short runs from five cache lines: 32x512x14x14 (784 B), 320 B exactly, 7x7 in `Double` (392 B).
+        // Short runs from four cache lines: 32x512x14x14 (784 B), 256 B exactly, 7x7 in `Double` (392 B).
         #expect(walks(Float.self, 32, 512, 196, parts: 1) == fits(2, 32, 196 * 4))
-        #expect(walks(Float.self, 32, 512, 80, parts: 2) == fits(2, 32, 80 * 4))
+        #expect(walks(Float.self, 32, 512, 64, parts: 2) == fits(2, 32, 64 * 4))
         #expect(walks(Double.self, 32, 512, 49, parts: 1) == fits(2, 32, 49 * 8))
         // Not where the memory-order sums read the runs as rows of samples (7x7 `Double`, 4 channels: the
         // bits would change).
@@ -130,12 +130,12 @@ struct ChannelWalkTests {
         #expect(!walks(Double.self, 32, 4, 49, parts: 1))
         // Every L2 we know holds 200 KB, so the rule does walk somewhere.
         #expect(level2 < 200_704 || walks(Float.self, 8, 64, 3136, parts: 1))
-        // Never: the forward, channels-last (runs of one value), runs under 320 B (316 B; 7x7 `Float`), fewer
+        // Never: the forward, channels-last (runs of one value), runs under 256 B (252 B; 7x7 `Float`), fewer
         // than two channels per thread, channels beyond any L2 (256x64x56x56, 12.8 MB of x and dy).
         #expect(!walks(Float.self, 64, 128, 3136, parts: 1, backward: false))
         #expect(!walks(Float.self, 8, 64, 3136, parts: 1, backward: false))
         #expect(!walks(Float.self, 64 * 3136, 128, 1, parts: 1))
-        #expect(!walks(Float.self, 32, 512, 79, parts: 1))
+        #expect(!walks(Float.self, 32, 512, 63, parts: 1))
         #expect(!walks(Float.self, 32, 2048, 49, parts: 1))
         #expect(!walks(Float.self, 4096, 3, 3136, parts: 2))
         #expect(!walks(Float.self, 256, 64, 3136, parts: 1) || level2 >= 12_845_056)

@@ -355,11 +355,12 @@ extension Fused {
     /// runs of 3,136 bytes faster.
     static let minimumWalkedRunBytes = 2 << 10
 
-    /// 320 bytes (five cache lines): the shortest channels-first run the backward walks on CPUs with
-    /// AVX-512, where the walk keeps a channel in the L2 and fetches each next run ahead of its sums. On the
-    /// Intel host of 2026-12-04 runs of 324 bytes (9x9 `Float`) and up read 15-25% faster walked, 256 bytes
-    /// (8x8) the same, 196 bytes (7x7) 5-12% slower.
-    static let minimumLevel2WalkedRunBytes = 320
+    /// 256 bytes (four cache lines): the shortest channels-first run the backward walks on CPUs with
+    /// AVX-512, where the walk keeps a channel in the L2, fetches each next run ahead of its sums and runs
+    /// its loops as 512-bit instructions. On the Intel host of 2026-12-04 runs of 256 bytes (8x8 `Float`) and
+    /// up read 10-30% faster walked, 240 bytes up to 12%, 208 bytes the same, 196 bytes (7x7) 7-37% slower
+    /// (docs/BENCHMARK_NOTES.md, "Short runs walked on an AVX-512 host").
+    static let minimumLevel2WalkedRunBytes = 256
 
     /// One core's L2 as the system reports it (`sysconf`), or 0 where it does not: the most of one channel's
     /// cached tensors a thread walks on CPUs with AVX-512 (``walksChannels(_:_:cachedTensors:)``).
