@@ -429,15 +429,16 @@ WIDE_REGISTERS_TARGET static void NAME(gradient_sums_channel_avx512)(
 /// run's channel (`first_run % channel_count`) take. Each run is a new stream for the hardware prefetchers,
 /// so the loop prefetches the next sample's run (its first lines) while it sums this one: on the Intel
 /// host of 2026-12-04, 32x256x14x14's backward walked read 1.25 ms in memory order, 1.04 walked without the
-/// prefetch and 1.00 with it (docs/BENCHMARK_NOTES.md, "Short runs walked on an AVX-512 host"). Where the CPU
-/// has AVX-512 it runs as 512-bit instructions with `NAME(bn_wide_input_gradient_channel)` (the same
-/// operations, so the same bits; that backward 0.87 ms against 1.00 in AVX2, the sums alone in AVX-512 no
-/// faster).
+/// prefetch and 1.00 with it (docs/BENCHMARK_NOTES.md, "Short runs walked on an AVX-512 host"). In `float`
+/// (`CHANNEL_WALK_AVX512`), where the CPU has AVX-512, it runs as 512-bit instructions with
+/// `NAME(bn_wide_input_gradient_channel)` (the same operations, so the same bits): that backward 0.87 ms
+/// against 1.00 in AVX2; the sums alone in AVX-512 were no faster, and `double` runs of 49 and 81 values
+/// 10% slower.
 WIDE_TARGET void NAME(bn_wide_gradient_sums_channel)(
     const SCALAR *input, const SCALAR *gradient, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length,
     ptrdiff_t channel_count, const SCALAR *center, const SCALAR *forward_output, SCALAR *masked_gradient,
     const SCALAR *bound, double *sum_gradient, double *sum_product) {
-    if (wide_register_rows_available()) {
+    if (CHANNEL_WALK_AVX512 && wide_register_rows_available()) {
         NAME(gradient_sums_channel_avx512)(
             input, gradient, channel, samples, run_length, channel_count, center, forward_output, masked_gradient,
             bound, sum_gradient, sum_product);
@@ -486,12 +487,12 @@ WIDE_REGISTERS_TARGET static void NAME(input_gradient_channel_avx512)(
 /// `FusedPasses.channelWalkTrainingBackward`'s `dx` of one channel: `NAME(bn_wide_input_gradient_runs)` (with
 /// `p`) over the `samples` runs of `channel`. With `forward_output`, each run's `dz` (`dy` zeroed where
 /// `y <= 0`) goes first to `scratch` (one run long, kept in cache) and the run's `dx` reads it in place of
-/// `dy`; `bound` is then null. As 512-bit instructions where the CPU has AVX-512 (the same bits).
+/// `dy`; `bound` is then null. As 512-bit instructions in `float` where the CPU has AVX-512 (the same bits).
 WIDE_TARGET void NAME(bn_wide_input_gradient_channel)(
     const SCALAR *input, const SCALAR *gradient, const SCALAR *forward_output, SCALAR *scratch,
     SCALAR *input_gradient, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length, ptrdiff_t channel_count,
     const SCALAR *center, const SCALAR *k, const SCALAR *p, const SCALAR *q, const SCALAR *bound, int streaming) {
-    if (wide_register_rows_available()) {
+    if (CHANNEL_WALK_AVX512 && wide_register_rows_available()) {
         NAME(input_gradient_channel_avx512)(
             input, gradient, forward_output, scratch, input_gradient, channel, samples, run_length, channel_count,
             center, k, p, q, bound, streaming);
