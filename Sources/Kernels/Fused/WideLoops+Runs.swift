@@ -129,6 +129,7 @@ extension Fused.WideLoops {
         }
         return true
     }
+
     /// ``gradientSumsRuns(_:_:runs:runLength:channelCount:center:filter:sumGradient:sumProduct:)`` over the
     /// `samples` runs of one `channel` (`channelCount` runs apart), in sample order: the same sums in one
     /// call (the channel walk's). `false`, having done nothing, where the C loops do not apply or the filter
