@@ -315,20 +315,29 @@ WIDE_INLINE int NAME(filter_kind)(const SCALAR *forward_output, const SCALAR *ma
            : bound ? NAME(bounded_mask) : NAME(unfiltered);
 }
 
+/// The run `offset` values into the tensors, of `channel`: its `NAME(gradient_sums_run)` added into the
+/// channel's `sum_gradient` and `sum_product` (the tensors' and per-channel pointers at their first value).
+WIDE_INLINE void NAME(add_run_gradient_sums)(
+    const int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t offset, ptrdiff_t run_length,
+    ptrdiff_t channel, const SCALAR *center, const SCALAR *forward_output, SCALAR *masked_gradient,
+    const SCALAR *bound, double *sum_gradient, double *sum_product) {
+    int masked = NAME(reads_forward_output)(kind), stored = kind == NAME(forward_output_mask);
+    double run_gradient, run_product;
+    NAME(gradient_sums_run)(kind, input + offset, gradient + offset, run_length, center[channel],
+                            masked ? forward_output + offset : 0, stored ? masked_gradient + offset : 0,
+                            kind == NAME(bounded_mask) ? bound + channel : 0, &run_gradient, &run_product);
+    sum_gradient[channel] += run_gradient;
+    sum_product[channel] += run_product;
+}
+
 WIDE_INLINE void NAME(gradient_sums_runs_body)(
     const int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t first_run, ptrdiff_t run_count,
     ptrdiff_t run_length, ptrdiff_t channel_count, const SCALAR *center, const SCALAR *forward_output,
     SCALAR *masked_gradient, const SCALAR *bound, double *sum_gradient, double *sum_product) {
     ptrdiff_t channel = first_run % channel_count;
     for (ptrdiff_t run = first_run; run < first_run + run_count; run++) {
-        ptrdiff_t offset = run * run_length;
-        int masked = NAME(reads_forward_output)(kind), stored = kind == NAME(forward_output_mask);
-        double run_gradient, run_product;
-        NAME(gradient_sums_run)(kind, input + offset, gradient + offset, run_length, center[channel],
-                                masked ? forward_output + offset : 0, stored ? masked_gradient + offset : 0,
-                                kind == NAME(bounded_mask) ? bound + channel : 0, &run_gradient, &run_product);
-        sum_gradient[channel] += run_gradient;
-        sum_product[channel] += run_product;
+        NAME(add_run_gradient_sums)(kind, input, gradient, run * run_length, run_length, channel, center,
+                                    forward_output, masked_gradient, bound, sum_gradient, sum_product);
         channel = NAME(following_channel)(channel, channel_count);
     }
 }
@@ -360,12 +369,9 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_runs)(
 
 // MARK: - One channel's runs (the channel walk)
 
-#ifndef CHANNEL_PREFETCH_SAMPLES
+/// How far ahead the channel walk's sums prefetch (the next sample's run), and how much of that run.
 #define CHANNEL_PREFETCH_SAMPLES 1
-#endif
-#ifndef CHANNEL_PREFETCH_BYTES
 #define CHANNEL_PREFETCH_BYTES 1024
-#endif
 
 /// Prefetches the cache lines of a run's first `CHANNEL_PREFETCH_BYTES` (the hardware prefetchers follow a
 /// longer run by themselves).
@@ -393,13 +399,8 @@ WIDE_INLINE void NAME(gradient_sums_channel_body)(
             NAME(prefetch_run)(gradient + ahead, run_length);                                                  \
             if (NAME(reads_forward_output)(kind)) NAME(prefetch_run)(forward_output + ahead, run_length);      \
         }                                                                                                      \
-        int masked = NAME(reads_forward_output)(kind), stored = (kind) == NAME(forward_output_mask);           \
-        double run_gradient, run_product;                                                                      \
-        NAME(gradient_sums_run)(kind, input + offset, gradient + offset, run_length, center[channel],          \
-                                masked ? forward_output + offset : 0, stored ? masked_gradient + offset : 0,   \
-                                (kind) == NAME(bounded_mask) ? bound + channel : 0, &run_gradient, &run_product); \
-        sum_gradient[channel] += run_gradient;                                                                 \
-        sum_product[channel] += run_product;                                                                   \
+        NAME(add_run_gradient_sums)(kind, input, gradient, offset, run_length, channel, center, forward_output, \
+                                    masked_gradient, bound, sum_gradient, sum_product);                        \
     }
     if (kind == NAME(forward_output_mask)) {
         CHANNEL_SUMS(NAME(forward_output_mask))
