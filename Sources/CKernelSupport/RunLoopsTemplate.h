@@ -504,5 +504,94 @@ WIDE_TARGET void NAME(bn_wide_input_gradient_channel)(
     }
 }
 
+WIDE_INLINE void NAME(shifted_sums_channel_body)(
+    const SCALAR *input, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length, ptrdiff_t channel_count,
+    const SCALAR *shift, double *sum, double *squares) {
+    ptrdiff_t sample_stride = channel_count * run_length;
+    for (ptrdiff_t sample = 0; sample < samples; sample++) {
+        ptrdiff_t offset = sample * sample_stride + channel * run_length;
+        if (sample + CHANNEL_PREFETCH_SAMPLES < samples) {
+            NAME(prefetch_run)(input + offset + CHANNEL_PREFETCH_SAMPLES * sample_stride, run_length);
+        }
+        double run_sum, run_squares;
+        NAME(shifted_sums_run)(input + offset, run_length, *shift, &run_sum, &run_squares);
+        *sum += run_sum;
+        *squares += run_squares;
+    }
+}
+
+/// `NAME(shifted_sums_channel_body)` compiled for AVX-512 (see `NAME(bn_wide_shifted_sums_channel)`).
+WIDE_REGISTERS_TARGET static void NAME(shifted_sums_channel_avx512)(
+    const SCALAR *input, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length, ptrdiff_t channel_count,
+    const SCALAR *shift, double *sum, double *squares) {
+    NAME(shifted_sums_channel_body)(input, channel, samples, run_length, channel_count, shift, sum, squares);
+}
+
+/// `FusedPasses.channelWalkTrainingForward`'s moments of one channel: `NAME(bn_wide_shifted_sums_runs)` over
+/// the `samples` runs of `channel` (`channel_count` runs apart) about `*shift`, added into `*sum` and `*squares`
+/// in sample order (so the same sums), the next sample's run prefetched as in
+/// `NAME(bn_wide_gradient_sums_channel)`. As 512-bit instructions in `float` where the CPU has AVX-512.
+WIDE_TARGET void NAME(bn_wide_shifted_sums_channel)(
+    const SCALAR *input, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length, ptrdiff_t channel_count,
+    const SCALAR *shift, double *sum, double *squares) {
+    if (CHANNEL_WALK_AVX512 && wide_register_rows_available()) {
+        NAME(shifted_sums_channel_avx512)(input, channel, samples, run_length, channel_count, shift, sum, squares);
+    } else {
+        NAME(shifted_sums_channel_body)(input, channel, samples, run_length, channel_count, shift, sum, squares);
+    }
+}
+
+WIDE_INLINE void NAME(normalize_channel_body)(
+    const SCALAR *input, SCALAR *output, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length,
+    ptrdiff_t channel_count, const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual,
+    int relu, int streaming) {
+    ptrdiff_t sample_stride = channel_count * run_length;
+    for (ptrdiff_t sample = 0; sample < samples; sample++) {
+        ptrdiff_t offset = sample * sample_stride + channel * run_length;
+        NAME(normalize_run)(input + offset, output + offset, run_length, center[channel], scale[channel],
+                            shift[channel], residual ? residual + offset : 0, relu, streaming);
+    }
+}
+
+WIDE_INLINE void NAME(normalize_channel_switch)(
+    const SCALAR *input, SCALAR *output, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length,
+    ptrdiff_t channel_count, const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual,
+    int relu, int streaming) {
+#define CHANNEL_NORMALIZE(relu, streaming)                                                                     \
+    NAME(normalize_channel_body)(input, output, channel, samples, run_length, channel_count, center, scale, shift, \
+                                 residual, relu, streaming)
+    if (streaming) {
+        if (relu) CHANNEL_NORMALIZE(1, 1); else CHANNEL_NORMALIZE(0, 1);
+    } else {
+        if (relu) CHANNEL_NORMALIZE(1, 0); else CHANNEL_NORMALIZE(0, 0);
+    }
+#undef CHANNEL_NORMALIZE
+}
+
+/// `NAME(normalize_channel_switch)` compiled for AVX-512 (see `NAME(bn_wide_normalize_channel)`).
+WIDE_REGISTERS_TARGET static void NAME(normalize_channel_avx512)(
+    const SCALAR *input, SCALAR *output, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length,
+    ptrdiff_t channel_count, const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual,
+    int relu, int streaming) {
+    NAME(normalize_channel_switch)(input, output, channel, samples, run_length, channel_count, center, scale, shift,
+                                   residual, relu, streaming);
+}
+
+/// `FusedPasses.channelWalkTrainingForward`'s `y` of one channel: `NAME(bn_wide_normalize_runs)` over the
+/// `samples` runs of `channel` with its coefficients (`center`, `scale` and `shift` per channel). As 512-bit
+/// instructions in `float` where the CPU has AVX-512 (the same operations, so the same bits).
+WIDE_TARGET void NAME(bn_wide_normalize_channel)(
+    const SCALAR *input, SCALAR *output, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length,
+    ptrdiff_t channel_count, const SCALAR *center, const SCALAR *scale, const SCALAR *shift, const SCALAR *residual,
+    int relu, int streaming) {
+    if (CHANNEL_WALK_AVX512 && wide_register_rows_available()) {
+        NAME(normalize_channel_avx512)(input, output, channel, samples, run_length, channel_count, center, scale,
+                                       shift, residual, relu, streaming);
+    } else {
+        NAME(normalize_channel_switch)(input, output, channel, samples, run_length, channel_count, center, scale,
+                                       shift, residual, relu, streaming);
+    }
+}
+
 #undef RUN_EPILOGUE
 #undef RUN_INPUT_GRADIENT

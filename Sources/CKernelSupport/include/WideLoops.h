@@ -77,7 +77,14 @@ long bn_level2_cache_bytes(void);
         const SCALAR *input, const SCALAR *gradient, const SCALAR *forward_output /* nullable */,              \
         SCALAR *scratch /* nullable */, SCALAR *input_gradient, ptrdiff_t channel, ptrdiff_t samples,           \
         ptrdiff_t run_length, ptrdiff_t channel_count, const SCALAR *center, const SCALAR *k, const SCALAR *p, \
-        const SCALAR *q, const SCALAR *bound /* nullable */, int streaming);
+        const SCALAR *q, const SCALAR *bound /* nullable */, int streaming);                                \
+    void bn_wide_shifted_sums_channel_##SUFFIX(                                                              \
+        const SCALAR *input, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length, ptrdiff_t channel_count,      \
+        const SCALAR *shift, double *sum, double *squares);                                                  \
+    void bn_wide_normalize_channel_##SUFFIX(                                                                 \
+        const SCALAR *input, SCALAR *output, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length,              \
+        ptrdiff_t channel_count, const SCALAR *center, const SCALAR *scale, const SCALAR *shift,                       \
+        const SCALAR *residual /* nullable */, int relu, int streaming);
 
 WIDE_LOOPS_DECLARE(float, float)
 WIDE_LOOPS_DECLARE(double, double)

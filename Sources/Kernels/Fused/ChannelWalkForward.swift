@@ -43,13 +43,10 @@ extension FusedPasses {
                     var shift = Scalar(Fused.blockMoments(input + channel * runLength,
                                                           min(runLength, Fused.blockLength)).mean)
                     var sum = 0.0, sumOfSquares = 0.0
-                    for sample in 0..<samples {
-                        let run = sample * channelCount + channel
-                        let summed = Fused.WideLoops.shiftedSumsRuns(
-                            input, runs: run..<(run + 1), runLength: runLength, channelCount: 1, shift: &shift,
-                            sums: &sum, squares: &sumOfSquares)
-                        precondition(summed, "the channel walk needs the AVX2 run loops")
-                    }
+                    let summed = Fused.WideLoops.shiftedSumsChannel(
+                        input, channel: channel, samples: samples, runLength: runLength, channelCount: channelCount,
+                        shift: &shift, sum: &sum, squares: &sumOfSquares)
+                    precondition(summed, "the channel walk needs the AVX2 run loops")
                     var accumulator: MomentsAccumulator
                     if let shifted = Fused.momentsFromShiftedSums(
                         count: count, shift: Double(shift), sum: 0.0 + sum, sumOfSquares: 0.0 + sumOfSquares) {
@@ -82,13 +79,10 @@ extension FusedPasses {
                         foldedShift[channel] = coefficients.foldedShift[0]
                     }
                     // Its y, from the runs just read.
-                    for sample in 0..<samples {
-                        let run = sample * channelCount + channel
-                        _ = Fused.WideLoops.normalizeRuns(
-                            input, sharedOutput.base, runs: run..<(run + 1), runLength: runLength,
-                            channelCount: channelCount, center: center, scale: scale, shift: foldedShift,
-                            residual: epilogue.residual, relu: epilogue.relu, streaming: streaming)
-                    }
+                    _ = Fused.WideLoops.normalizeChannel(
+                        input, sharedOutput.base, channel: channel, samples: samples, runLength: runLength,
+                        channelCount: channelCount, center: center, scale: scale, shift: foldedShift,
+                        residual: epilogue.residual, relu: epilogue.relu, streaming: streaming)
                 }
             }
         }}}}

@@ -184,4 +184,48 @@ extension Fused.WideLoops {
         }
         return true
     }
+
+    /// ``shiftedSumsRuns(_:runs:runLength:channelCount:shift:sums:squares:)`` over the `samples` runs of one
+    /// `channel` (`channelCount` runs apart) about `shift.pointee`, added into `sum` and `squares` in sample
+    /// order: the same sums in one call (the channel walk's).
+    @inline(__always)
+    static func shiftedSumsChannel<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, channel: Int, samples: Int, runLength: Int, channelCount: Int,
+        shift: UnsafePointer<Scalar>, sum: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>
+    ) -> Bool {
+        guard enabled else { return false }
+        if Scalar.self == Float.self {
+            bn_wide_shifted_sums_channel_float(
+                floats(input), channel, samples, runLength, channelCount, floats(shift), sum, squares)
+        } else if Scalar.self == Double.self {
+            bn_wide_shifted_sums_channel_double(
+                doubles(input), channel, samples, runLength, channelCount, doubles(shift), sum, squares)
+        } else {
+            return false
+        }
+        return true
+    }
+
+    /// ``normalizeRuns(_:_:runs:runLength:channelCount:center:scale:shift:residual:relu:streaming:)`` over the
+    /// `samples` runs of one `channel`, with that channel's `center`, `scale` and `shift`.
+    @inline(__always)
+    static func normalizeChannel<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, channel: Int, samples: Int,
+        runLength: Int, channelCount: Int, center: UnsafePointer<Scalar>, scale: UnsafePointer<Scalar>,
+        shift: UnsafePointer<Scalar>, residual: UnsafePointer<Scalar>?, relu: Bool, streaming: Bool
+    ) -> Bool {
+        guard enabled else { return false }
+        if Scalar.self == Float.self {
+            bn_wide_normalize_channel_float(
+                floats(input), floats(output), channel, samples, runLength, channelCount, floats(center),
+                floats(scale), floats(shift), residual.map(floats), relu ? 1 : 0, streaming ? 1 : 0)
+        } else if Scalar.self == Double.self {
+            bn_wide_normalize_channel_double(
+                doubles(input), doubles(output), channel, samples, runLength, channelCount, doubles(center),
+                doubles(scale), doubles(shift), residual.map(doubles), relu ? 1 : 0, streaming ? 1 : 0)
+        } else {
+            return false
+        }
+        return true
+    }
 }
