@@ -373,15 +373,24 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_runs)(
 #define CHANNEL_PREFETCH_SAMPLES 1
 #define CHANNEL_PREFETCH_BYTES 1024
 
-/// Prefetches the cache lines of a run's first `CHANNEL_PREFETCH_BYTES` (the hardware prefetchers follow a
-/// longer run by themselves).
-WIDE_INLINE void NAME(prefetch_run)(const SCALAR *run, ptrdiff_t run_length) {
+/// How much of the next run the forward walk's moments prefetch: they read one tensor, so they can ask for
+/// more of it ahead than the backward's sums, which read two or three.
+#define CHANNEL_MOMENTS_PREFETCH_BYTES 4096
+
+/// Prefetches the cache lines of a run's first `limit` bytes (the hardware prefetchers follow a longer run
+/// by themselves).
+WIDE_INLINE void NAME(prefetch_lines)(const SCALAR *run, ptrdiff_t run_length, ptrdiff_t limit) {
     ptrdiff_t bytes = run_length * (ptrdiff_t)sizeof(SCALAR);
-    if (bytes > CHANNEL_PREFETCH_BYTES) bytes = CHANNEL_PREFETCH_BYTES;
+    if (bytes > limit) bytes = limit;
     uintptr_t end = (uintptr_t)run + (uintptr_t)bytes;
     for (uintptr_t line = (uintptr_t)run & ~(uintptr_t)63; line < end; line += 64) {
         __builtin_prefetch((const void *)line, 0, 3);
     }
+}
+
+/// Prefetches the cache lines of a run's first `CHANNEL_PREFETCH_BYTES`.
+WIDE_INLINE void NAME(prefetch_run)(const SCALAR *run, ptrdiff_t run_length) {
+    NAME(prefetch_lines)(run, run_length, CHANNEL_PREFETCH_BYTES);
 }
 
 WIDE_INLINE void NAME(gradient_sums_channel_body)(
@@ -511,7 +520,8 @@ WIDE_INLINE void NAME(shifted_sums_channel_body)(
     for (ptrdiff_t sample = 0; sample < samples; sample++) {
         ptrdiff_t offset = sample * sample_stride + channel * run_length;
         if (sample + CHANNEL_PREFETCH_SAMPLES < samples) {
-            NAME(prefetch_run)(input + offset + CHANNEL_PREFETCH_SAMPLES * sample_stride, run_length);
+            NAME(prefetch_lines)(input + offset + CHANNEL_PREFETCH_SAMPLES * sample_stride, run_length,
+                                 CHANNEL_MOMENTS_PREFETCH_BYTES);
         }
         double run_sum, run_squares;
         NAME(shifted_sums_run)(input + offset, run_length, *shift, &run_sum, &run_squares);

@@ -24,8 +24,12 @@ import BatchNormTestSupport
 struct ChannelWalkTests {
     /// Channels-first shapes whose memory-order passes take the run loops (runs of 64 values or more),
     /// so both walks add each run's sums in the same order (and take the same shift): runs of 72, 100, 1,100 (a reduction block
-    /// and a tail) and 2,048; one channel, one sample, more channels than the forced parts.
-    static let runShapes: [[Int]] = [[3, 4, 8, 9], [2, 5, 100], [2, 3, 1100], [1, 7, 64], [4, 1, 2048], [5, 2, 8, 16]]
+    /// and a tail) and 2,048; one channel, one sample, more channels than the forced parts; and channels of
+    /// 100 KB (`Float`) and 200 KB (`Double`), so the forward walks its channels in groups of two and of one
+    /// (`Fused.channelWalkGroupBytes`) with a last group cut short.
+    static let runShapes: [[Int]] = [
+        [3, 4, 8, 9], [2, 5, 100], [2, 3, 1100], [1, 7, 64], [4, 1, 2048], [5, 2, 8, 16], [2, 3, 12800],
+    ]
 
     enum Data: CaseIterable { case random, nanChannel, constantChannel, largeOffset }
 

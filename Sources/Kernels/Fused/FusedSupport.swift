@@ -370,6 +370,12 @@ extension Fused {
     /// channel, so that a channel's second read comes from the cache: the backward of 256x64x56x56 `Float`
     /// (6.4 MB of `x` and `dy` a channel) read slower walked at 1 thread, of 128x64x56x56 (3.2 MB) faster.
     static let channelWalkFootprintBytes = 4 << 20
+
+    /// 256 KiB: how much of `x` the walked training forward takes in one group of channels (at least one
+    /// channel): their moments, then one call for their coefficients, then their `y`. The coefficients of
+    /// one channel at a time took a quarter of 32x256x14x14's walk in array allocations and generic
+    /// metadata lookups; a group's `x` stays well within an L2 of 512 KiB to 2 MiB until its `y` reads it.
+    static let channelWalkGroupBytes = 256 << 10
 }
 
 // MARK: - Forward epilogue
