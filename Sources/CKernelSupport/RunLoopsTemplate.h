@@ -373,8 +373,10 @@ WIDE_TARGET void NAME(bn_wide_gradient_sums_runs)(
 #define CHANNEL_PREFETCH_SAMPLES 1
 #define CHANNEL_PREFETCH_BYTES 1024
 
-/// How much of the next run the forward walk's moments prefetch: they read one tensor, so they can ask for
-/// more of it ahead than the backward's sums, which read two or three.
+/// How far ahead the forward walk's moments prefetch (the run two samples on, after the first two), and how
+/// much of that run: they read one tensor, so they can ask for more of it ahead than the backward's sums,
+/// which read two or three.
+#define CHANNEL_MOMENTS_PREFETCH_SAMPLES 2
 #define CHANNEL_MOMENTS_PREFETCH_BYTES 4096
 
 /// Prefetches the cache lines of a run's first `limit` bytes (the hardware prefetchers follow a longer run
@@ -519,8 +521,11 @@ WIDE_INLINE void NAME(shifted_sums_channel_body)(
     ptrdiff_t sample_stride = channel_count * run_length;
     for (ptrdiff_t sample = 0; sample < samples; sample++) {
         ptrdiff_t offset = sample * sample_stride + channel * run_length;
-        if (sample + CHANNEL_PREFETCH_SAMPLES < samples) {
-            NAME(prefetch_lines)(input + offset + CHANNEL_PREFETCH_SAMPLES * sample_stride, run_length,
+        if (sample == 0 && samples > 1) {
+            NAME(prefetch_lines)(input + offset + sample_stride, run_length, CHANNEL_MOMENTS_PREFETCH_BYTES);
+        }
+        if (sample + CHANNEL_MOMENTS_PREFETCH_SAMPLES < samples) {
+            NAME(prefetch_lines)(input + offset + CHANNEL_MOMENTS_PREFETCH_SAMPLES * sample_stride, run_length,
                                  CHANNEL_MOMENTS_PREFETCH_BYTES);
         }
         double run_sum, run_squares;
