@@ -544,8 +544,10 @@ WIDE_REGISTERS_TARGET static void NAME(shifted_sums_channel_avx512)(
 
 /// `FusedPasses.channelWalkTrainingForward`'s moments of one channel: `NAME(bn_wide_shifted_sums_runs)` over
 /// the `samples` runs of `channel` (`channel_count` runs apart) about `*shift`, added into `*sum` and `*squares`
-/// in sample order (so the same sums), the next sample's run prefetched as in
-/// `NAME(bn_wide_gradient_sums_channel)`. As 512-bit instructions in `float` where the CPU has AVX-512.
+/// in sample order (so the same sums), each run `CHANNEL_MOMENTS_PREFETCH_SAMPLES` ahead prefetched (with one
+/// ahead, 128x128x14x14 and 256x64x28x28 walked on the Intel host read 2-16% slower than with two;
+/// docs/BENCHMARK_NOTES.md, "The in-cache cells on the Intel host, and the walked forward's overhead"). As
+/// 512-bit instructions in `float` where the CPU has AVX-512.
 WIDE_TARGET void NAME(bn_wide_shifted_sums_channel)(
     const SCALAR *input, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length, ptrdiff_t channel_count,
     const SCALAR *shift, double *sum, double *squares) {
