@@ -112,9 +112,11 @@ struct ChannelWalkTests {
           .enabled(if: FusedTuning.wideLoopsSupported && FusedTuning.avx512Supported))
     func ruleWithAVX512() throws {
         let level2 = FusedTuning.level2CacheBytes
-        /// Whether a thread's channel of `tensors` tensors of `samples` runs of `runBytes` fits in the L2.
+        /// Whether a thread's channel of `tensors` tensors of `samples` runs of `runBytes` fits in the L2, and
+        /// its runs in those tensors and `dx` span at most 1,024 pages of 4 KiB (each run's bytes plus a page).
         func fits(_ tensors: Int, _ samples: Int, _ runBytes: Int) -> Bool {
             level2 > 0 && tensors * samples * runBytes <= level2
+                && (tensors + 1) * samples * (runBytes + 4096) <= 4 << 20
         }
         // 64x128x56x56: x and dy 1.6 MB a channel (the same at 2 threads: each has its own L2), with y 2.4 MB.
         #expect(walks(Float.self, 64, 128, 3136, parts: 1) == fits(2, 64, 3136 * 4))
@@ -132,6 +134,11 @@ struct ChannelWalkTests {
         // bits would change).
         #expect(FusedTuning.readsRows(ChannelGeometry(outerCount: 32, channelCount: 4, innerCount: 49), Double.self, parts: 1))
         #expect(!walks(Double.self, 32, 4, 49, parts: 1))
+        // Many samples of short runs: 192x64x28x28 spans 1,017 pages a channel (x, dy, dx), 256x32x28x28
+        // 1,356 and 512x32x14x14 1,830, all within a 2 MiB L2.
+        #expect(walks(Float.self, 192, 64, 784, parts: 1) == fits(2, 192, 3136))
+        #expect(!walks(Float.self, 256, 32, 784, parts: 1))
+        #expect(!walks(Float.self, 512, 32, 196, parts: 2))
         // Every L2 we know holds 200 KB, so the rule does walk somewhere.
         #expect(level2 < 200_704 || walks(Float.self, 8, 64, 3136, parts: 1))
         // Never: the forward, channels-last (runs of one value), runs under 256 B (252 B; 7x7 `Float`), fewer

@@ -320,7 +320,8 @@ extension Fused {
     ///   backward one channel at a time" and "The channels-first training forward one channel at a time").
     /// - CPUs with AVX-512: the backward only (two or more cached tensors), runs at least
     ///   ``minimumLevel2WalkedRunBytes`` long, where a channel's cached tensors fit in one core's L2
-    ///   (``level2CacheBytes``; never when the system does not report it), at any tensor size: the second
+    ///   (``level2CacheBytes``; never when the system does not report it) and its runs span at most
+    ///   ``maximumWalkedPageSpanBytes`` of pages (few enough samples), at any tensor size: the second
     ///   read comes from the L2. On the Intel host of 2026-12-04 (2 MiB of L2 a core,
     ///   a slow L3 beside it) that read 64x128x56x56's backward 27.6 against 31.7-33.7 ms at 1 thread and
     ///   14.7 against 16.3-18.1 at 2, 32x64x56x56's 3.58 against 4.17 and 1.95 against 2.23-2.29, with
@@ -338,8 +339,13 @@ extension Fused {
         if WideLoops.avx512Supported {
             // `footprint` counts every thread's channel; each thread has its own L2. Runs the memory-order
             // sums read as rows of samples add in another order: those keep it, so the bits stay the same.
+            // A channel's runs and the pages they span (each run's bytes plus a page: the pages a run of
+            // any alignment touches, on average), in the cached tensors and the output.
+            let (pageSpan, spanOverflow) = ((cachedTensors + 1) * (runBytes + walkedPageBytes))
+                .multipliedReportingOverflow(by: geometry.outerCount)
             return cachedTensors >= 2 && runBytes >= minimumLevel2WalkedRunBytes && !overflow
                 && footprint <= parts * level2CacheBytes && geometry.channelCount >= 2 * parts
+                && !spanOverflow && pageSpan <= maximumWalkedPageSpanBytes
                 && RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) == nil
         }
         let (cachedBytes, bytesOverflow) = (cachedTensors * scalarBytes).multipliedReportingOverflow(
@@ -361,6 +367,20 @@ extension Fused {
     /// up read 10-30% faster walked, 240 bytes up to 12%, 208 bytes the same, 196 bytes (7x7) 7-37% slower
     /// (docs/BENCHMARK_NOTES.md, "Short runs walked on an AVX-512 host").
     static let minimumLevel2WalkedRunBytes = 256
+
+    /// 4 KiB: the page size the AVX-512 walk rule counts pages in (``maximumWalkedPageSpanBytes``).
+    static let walkedPageBytes = 4 << 10
+
+    /// 4 MiB (1,024 pages of 4 KiB): the most a channel's runs may span, counted in the pages they touch, for
+    /// the backward to walk on CPUs with AVX-512. Walked, each run is a new page in each tensor; with many
+    /// samples of short runs the walk lost to memory order on the Intel host of 2026-12-04 even where the
+    /// channel fit in the L2: 256x64x28x28 (`x`, `dy` and `dx` spanning about 1,360 pages a channel) 10.1 / 5.1
+    /// ms against 8.7 / 4.6 at 1 / 2 threads, 256x32x28x28 (1,360) 4.6-4.7 against 4.3, 512x32x14x14 (1,830)
+    /// 2.5-2.6 against 2.1; 192x64x28x28 (1,020) read the same either way, 128x64x28x28 (680) and 64x128x56x56
+    /// (780) faster walked (docs/BENCHMARK_NOTES.md, "Many samples walked on an AVX-512 host"). The
+    /// cause, which the VM's missing performance counters could not confirm, is likely the second-level TLB
+    /// (2,048 entries on recent Intel and AMD cores, shared by two hardware threads).
+    static let maximumWalkedPageSpanBytes = 4 << 20
 
     /// One core's L2 as the system reports it (`sysconf`), or 0 where it does not: the most of one channel's
     /// cached tensors a thread walks on CPUs with AVX-512 (``walksChannels(_:_:cachedTensors:)``).
