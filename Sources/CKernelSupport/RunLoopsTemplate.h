@@ -519,11 +519,11 @@ WIDE_INLINE void NAME(shifted_sums_channel_body)(
     const SCALAR *input, ptrdiff_t channel, ptrdiff_t samples, ptrdiff_t run_length, ptrdiff_t channel_count,
     const SCALAR *shift, double *sum, double *squares) {
     ptrdiff_t sample_stride = channel_count * run_length;
+    if (samples > 1) {
+        NAME(prefetch_lines)(input + sample_stride + channel * run_length, run_length, CHANNEL_MOMENTS_PREFETCH_BYTES);
+    }
     for (ptrdiff_t sample = 0; sample < samples; sample++) {
         ptrdiff_t offset = sample * sample_stride + channel * run_length;
-        if (sample == 0 && samples > 1) {
-            NAME(prefetch_lines)(input + offset + sample_stride, run_length, CHANNEL_MOMENTS_PREFETCH_BYTES);
-        }
         if (sample + CHANNEL_MOMENTS_PREFETCH_SAMPLES < samples) {
             NAME(prefetch_lines)(input + offset + CHANNEL_MOMENTS_PREFETCH_SAMPLES * sample_stride, run_length,
                                  CHANNEL_MOMENTS_PREFETCH_BYTES);

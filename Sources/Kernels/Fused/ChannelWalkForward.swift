@@ -43,11 +43,7 @@ extension FusedPasses {
                 for groupStart in stride(from: channels.lowerBound, to: channels.upperBound, by: groupSize) {
                     let group = groupStart..<min(groupStart + groupSize, channels.upperBound)
                     // Each channel's moments, as `runOrderMoments` in one part takes them.
-                    let accumulators = group.map { channel in
-                        let accumulator = channelMoments(input, geometry: geometry, channel: channel)
-                        moments[channel] = accumulator
-                        return accumulator
-                    }
+                    let accumulators = group.map { channelMoments(input, geometry: geometry, channel: $0) }
                     // `trainingForward`'s per-channel steps, on this group's channels alone.
                     let inverseStandardDeviation: [Scalar] = ChannelLoops.inverseStandardDeviations(
                         accumulators, epsilon: Double(epsilon))
@@ -56,6 +52,7 @@ extension FusedPasses {
                         center: groupMoments.center, inverseStandardDeviation: inverseStandardDeviation,
                         gamma: gamma.map { Array($0[group]) }, beta: beta.map { Array($0[group]) })
                     for (index, channel) in group.enumerated() {
+                        moments[channel] = accumulators[index]
                         scale[channel] = coefficients.scale[index]
                         if accumulators[index].centersAtZero {
                             center[channel] = 0
