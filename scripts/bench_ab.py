@@ -57,7 +57,7 @@ def main():
     for key in sorted({key for key, _ in results}):
         cells = [results[(key, name)] for name in names]
         print(" ".join(map(str, key)).ljust(56)
-              + "".join((f"{statistics.median(cell):.3f}" if cell else "-").rjust(12) for cell in cells))
+              + "".join((f"{statistics.median(cell):.4g}" if cell else "-").rjust(12) for cell in cells))
 
 
 if __name__ == "__main__":
