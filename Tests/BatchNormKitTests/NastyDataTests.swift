@@ -186,6 +186,77 @@ struct NastyDataTests {
         }
     }
 
+    /// A channel whose moments take the exact fallback (a NaN, an infinity, or a first block far from
+    /// its mean) must not change a single bit of the other channels: their statistics, outputs and
+    /// gradients are those of the same tensor with that channel clean. Channel 0 holds -1, 0, 1 over and
+    /// over (a mean of 0, so a ReLU sees outputs at or near 0 where x = 0); a neighbour that moved its
+    /// mean by one ulp would move those outputs off 0 and flip their gradients. Float and Double, the
+    /// default and two-part splits.
+    @Test("a channel on the exact fallback leaves the others' bits alone", arguments: walks)
+    func fallbackChannelIsolation(walk: TensorWalk, path: KernelPath) throws {
+        for parts in [nil, 2] {
+            try FusedTuning.withForcedPartCount(parts) {
+                try checkFallbackIsolation(Float.self, walk: walk, path: path, parts: parts)
+                try checkFallbackIsolation(Double.self, walk: walk, path: path, parts: parts)
+            }
+        }
+    }
+
+    func checkFallbackIsolation<Scalar: BatchNormScalar>(
+        _: Scalar.Type, walk: TensorWalk, path: KernelPath, parts: Int?
+    ) throws where Scalar.RawSignificand: FixedWidthInteger {
+        let shape = walk.shape
+        var generator = SeededGenerator.fresh()
+        let channels = (0..<shape.elementCount).map { channel(of: $0, shape) }
+        var layer = try BatchNorm<Scalar>.random(channelCount: shape.channelCount, path: path, using: &generator)
+        layer.beta[0] = 0
+        var clean = [Scalar](repeating: 0, count: shape.elementCount)
+        var ordinal = 0
+        for index in clean.indices {
+            if channels[index] == 0 {
+                clean[index] = Scalar(ordinal % 3 - 1)
+                ordinal += 1
+            } else {
+                clean[index] = Scalar.random(in: -2...2, using: &generator)
+            }
+        }
+        let gradOutput = [Scalar].random(count: shape.elementCount, in: -1...1, using: &generator)
+        let poisonedChannel = 1
+        let poisonedIndices = clean.indices.filter { channels[$0] == poisonedChannel }
+        let perSample = shape.elementCount / shape.batchSize
+        let poisonings: [(String, ([Scalar]) -> [Scalar])] = [
+            ("NaN", { var x = $0; x[poisonedIndices[5]] = .nan; return x }),
+            ("infinity", { var x = $0; x[poisonedIndices[5]] = .infinity; return x }),
+            ("far first block", { var x = $0; for i in poisonedIndices where i < perSample { x[i] += 1000 }; return x }),
+        ]
+        func run(_ input: [Scalar]) throws -> (y: [Scalar], mean: [Scalar], variance: [Scalar], dx: [Scalar],
+                                               dgamma: [Scalar], dbeta: [Scalar]) {
+            var trained = layer
+            let (output, statistics) = try trained.forwardTraining(input, shape: shape, activation: .relu)
+            let gradients = try trained.backward(
+                gradOutput: gradOutput, input: input, forwardOutput: output, shape: shape, statistics: statistics,
+                activation: .relu)
+            return (output, statistics.mean, statistics.variance, gradients.input,
+                    gradients.parameters.gamma, gradients.parameters.beta)
+        }
+        let reference = try run(clean)
+        let context = "\(Scalar.self) \(shape) \(path) parts \(parts.map(String.init) ?? "default")"
+        for (name, poison) in poisonings {
+            let poisoned = try run(poison(clean))
+            let others = clean.indices.filter { channels[$0] != poisonedChannel }
+            let otherChannels = (0..<shape.channelCount).filter { $0 != poisonedChannel }
+            let same = { (a: [Scalar], b: [Scalar], indices: [Int]) in
+                sameBits(indices.map { a[$0] }, indices.map { b[$0] })
+            }
+            #expect(same(poisoned.mean, reference.mean, otherChannels)
+                    && same(poisoned.variance, reference.variance, otherChannels), "\(context) \(name): statistics")
+            #expect(same(poisoned.y, reference.y, others), "\(context) \(name): outputs")
+            #expect(same(poisoned.dx, reference.dx, others), "\(context) \(name): dx")
+            #expect(same(poisoned.dgamma, reference.dgamma, otherChannels)
+                    && same(poisoned.dbeta, reference.dbeta, otherChannels), "\(context) \(name): dgamma, dbeta")
+        }
+    }
+
     func channel(of index: Int, _ shape: TensorShape) -> Int {
         shape.layout == .channelsLast ? index % shape.channelCount : (index / shape.spatialCount) % shape.channelCount
     }

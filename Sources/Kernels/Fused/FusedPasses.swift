@@ -31,18 +31,31 @@ enum FusedPasses {
     static func unscaledMoments<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, shiftedSums: ShiftedSums<Scalar>? = nil
     ) -> [MomentsAccumulator] {
-        let channelCount = geometry.channelCount
         let parts = Fused.threadCount(elementCount: geometry.elementCount)
         guard let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) else {
             return runOrderMoments(input, geometry: geometry, parts: parts)
         }
         let sums = shiftedSums ?? interleavedShiftedSums(input, geometry: geometry, grouping: grouping, parts: parts)
-        if let shifted = ChannelLoops.momentsFromShiftedSums(
-            count: sums.count, shift: sums.shift, sums: sums.sums, sumsOfSquares: sums.squares) {
-            return shifted
-        }
-        // Short channels-first runs whose shift was poor: the run loops' exact fallback.
-        guard geometry.innerCount == 1 else { return runOrderMoments(input, geometry: geometry, parts: parts) }
+        var (result, rejectedChannels) = ChannelLoops.momentsFromShiftedSums(
+            count: sums.count, shift: sums.shift, sums: sums.sums, sumsOfSquares: sums.squares)
+        guard !rejectedChannels.isEmpty else { return result }
+        // Channels whose shift was poor (or whose sums are not finite) take an exact fallback; every
+        // other channel keeps its shifted moments, so a NaN or a far-off channel cannot move the
+        // rounding of its neighbours (a mean of exactly 0, and so a ReLU's mask, would shift).
+        let exact = geometry.innerCount == 1
+            ? interleavedBlockMoments(input, geometry: geometry, parts: parts)
+            : runOrderMoments(input, geometry: geometry, parts: parts)  // short channels-first runs
+        for channel in rejectedChannels { result[channel] = exact[channel] }
+        return result
+    }
+
+    /// Moments of a tensor read as rows of `channelCount` values (`innerCount == 1`): each thread's rows
+    /// in blocks merged by Chan's formula, then the threads' partials merged; the fallback of
+    /// ``unscaledMoments(_:geometry:shiftedSums:)`` where a channel's shift was poor.
+    static func interleavedBlockMoments<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, parts: Int
+    ) -> [MomentsAccumulator] {
+        let channelCount = geometry.channelCount
         var partials = [MomentsAccumulator](repeating: .init(), count: channelCount * parts)
         partials.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }

@@ -102,14 +102,16 @@ enum ChannelLoops {
 // MARK: - Moments
 
 extension ChannelLoops {
-    /// ``Fused/momentsFromShiftedSums(count:shift:sum:sumOfSquares:)`` of every channel, or `nil` if
-    /// that of any channel is `nil` (a non-finite sum, or a shift too far from the mean).
+    /// ``Fused/momentsFromShiftedSums(count:shift:sum:sumOfSquares:)`` of every channel, and the
+    /// channels where that is `nil` (a non-finite sum, or a shift too far from the mean), in increasing
+    /// order; their entries in `moments` are placeholders the caller replaces. A rejected channel never
+    /// changes what the others get: each keeps its own shifted moments.
     static func momentsFromShiftedSums<Scalar: BatchNormScalar>(
         count: Double, shift: [Scalar], sums: [Double], sumsOfSquares: [Double]
-    ) -> [MomentsAccumulator]? {
+    ) -> (moments: [MomentsAccumulator], rejectedChannels: [Int]) {
         let channelCount = shift.count
         precondition(sums.count == channelCount && sumsOfSquares.count == channelCount)
-        var rejected = false
+        var rejectedChannels = [Int]()
         let result: [MomentsAccumulator] = shift.withUnsafeBufferPointer { shift in
         sums.withUnsafeBufferPointer { sums in
         sumsOfSquares.withUnsafeBufferPointer { squares in
@@ -117,30 +119,32 @@ extension ChannelLoops {
                 guard let sumBase = sums.baseAddress, let squareBase = squares.baseAddress,
                       let shiftBase = shift.baseAddress else { return }
                 let countVector = SIMD4<Double>(repeating: count)
-                var anyRejected = SIMDMask<SIMD4<Int64>>(repeating: false)
                 var channel = 0
                 while channel + 4 <= channelCount {
+                    var rejected = SIMDMask<SIMD4<Int64>>(repeating: false)
                     let (mean, low, m2) = shiftedMoments(
                         shift: shiftBase + channel, sum: load4(sumBase + channel),
-                        sumOfSquares: load4(squareBase + channel), count: countVector, rejected: &anyRejected)
+                        sumOfSquares: load4(squareBase + channel), count: countVector, rejected: &rejected)
                     for lane in 0..<4 {
                         (result + channel + lane).initialize(to: MomentsAccumulator(
                             count: count, mean: mean[lane], sumOfSquaredDeviations: m2[lane], meanLow: low[lane]))
                     }
+                    if any(rejected) {
+                        for lane in 0..<4 where rejected[lane] { rejectedChannels.append(channel + lane) }
+                    }
                     channel += 4
                 }
-                rejected = any(anyRejected)
                 while channel < channelCount {
                     let moments = Fused.momentsFromShiftedSums(
                         count: count, shift: Double(shift[channel]), sum: sumBase[channel],
                         sumOfSquares: squareBase[channel])
-                    if moments == nil { rejected = true }
+                    if moments == nil { rejectedChannels.append(channel) }
                     (result + channel).initialize(to: moments ?? MomentsAccumulator())
                     channel += 1
                 }
             }
         }}}
-        return rejected ? nil : result
+        return (result, rejectedChannels)
     }
 
     /// ``MomentsAccumulator/inverseStandardDeviation(epsilon:)`` of every channel, rounded to `Scalar`.
