@@ -12,6 +12,10 @@ extension BackwardCommand {
             throw CommandFailure.usage("--whitening backward supports only --mode training (the batch statistics)")
         }
         try OptionValues.refuse(
+            [("--activation", activation == .none ? nil : activation.rawValue), ("--forward-output", forwardOutput),
+             ("--residual", residual), ("--grad-residual", gradResidual)],
+            unless: false, reason: "does not apply to --whitening (no fused residual add or ReLU there)")
+        try OptionValues.refuse(
             [("--running-mean", runningMean), ("--running-var", runningVar),
              ("--running-whitening", whiteningOptions.runningWhitening),
              ("--updated-running-whitening", whiteningOptions.updatedRunningWhitening)],

@@ -10,6 +10,9 @@ extension ForwardCommand {
         let settings = StepSettings(layout: layout.layout, mode: mode, epsilon: eps, momentum: momentum.value)
         try OptionValues.requirePair(("--gamma", gamma), ("--beta", beta))
         try OptionValues.refuse(
+            [("--residual", residual), ("--activation", activation == .none ? nil : activation.rawValue)],
+            unless: false, reason: "does not apply to --whitening (no fused residual add or ReLU there)")
+        try OptionValues.refuse(
             [("--running-var", runningVar), ("--updated-running-var", updatedRunningVar), ("--saved-invstd", savedInvstd)],
             unless: false, reason: "does not apply to --whitening (use --running-whitening / --updated-running-whitening)")
         try OptionValues.requirePair(("--running-mean", runningMean), ("--running-whitening", whiteningOptions.runningWhitening))
