@@ -30,6 +30,27 @@ struct ForkJoinPoolTests {
         #expect(threadCount >= 2, "no worker thread took a part")
     }
 
+    /// Part 0 of every job runs on the calling thread (the slice the caller's previous pass touched
+    /// stays in its core's cache), over many jobs of 2-4 parts on the test's own pool. The caller
+    /// works 20 µs between jobs, as a kernel does between passes, so the workers are spinning when a
+    /// job is published and would win part 0 of many of them if the caller had to race for it.
+    @Test("the caller runs part 0")
+    func callerRunsPartZero() {
+        let pool = ForkJoinPool()
+        let caller = UInt(pthread_self())
+        let partZeroThreads = Locked(Set<UInt>())
+        for job in 0..<2_000 {
+            pool.run(parts: job % 3 + 2) { part in
+                if part == 0 { partZeroThreads.withLock { _ = $0.insert(UInt(pthread_self())) } }
+            }
+            var start = timespec(), now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &start)
+            repeat { clock_gettime(CLOCK_MONOTONIC, &now) }
+            while (now.tv_sec - start.tv_sec) * 1_000_000_000 + (now.tv_nsec - start.tv_nsec) < 20_000
+        }
+        #expect(partZeroThreads.withLock { $0 } == [caller])
+    }
+
     /// 20,000 back-to-back jobs of 1–5 parts on the test's own pool (so every job of two or more parts
     /// runs on it): a worker that wakes late must not claim a part of a later job, and no part may be
     /// skipped or run twice.

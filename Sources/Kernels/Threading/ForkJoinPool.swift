@@ -12,6 +12,12 @@ import Synchronization
 /// CPU's spin-wait hint) before they park on a condition variable, like OpenMP's default wait policy,
 /// so the back-to-back passes of one batch-norm call, and back-to-back calls, find them awake.
 ///
+/// The caller always runs part 0 itself; the other parts are claimed by whichever thread is free. So
+/// with two threads the passes of one batch-norm call find their slice of the tensor in the cache of
+/// the core that touched it last (the moments' rows and the elementwise step's rows are the same
+/// slices): with parts claimed freely, two-thread calls on tensors of 64-256 KB were up to 13%
+/// slower (docs/BENCHMARK_NOTES.md, "Part 0 on the calling thread").
+///
 /// One job at a time: a call that finds the pool busy (another thread's kernel is running) falls
 /// back to `concurrentPerform`, so concurrent callers never wait on each other. Parts are claimed
 /// with one compare-and-swap on a word holding the job's generation, part count and next part, so a
@@ -70,12 +76,15 @@ package final class ForkJoinPool: @unchecked Sendable {
             self.body = escapable
             unfinishedParts.store(parts, ordering: .relaxed)
             let generation = (job.load(ordering: .relaxed) >> 32 &+ 1) & 0xFFFF_FFFF
-            job.store(generation << 32 | UInt64(parts) << 16, ordering: .sequentiallyConsistent)
+            // Published with part 0 already taken: the caller runs it below.
+            job.store(generation << 32 | UInt64(parts) << 16 | 1, ordering: .sequentiallyConsistent)
             if parkedWorkers.load(ordering: .sequentiallyConsistent) > 0 {
                 pthread_mutex_lock(mutex)
                 pthread_cond_broadcast(wakeUp)
                 pthread_mutex_unlock(mutex)
             }
+            escapable(0)
+            unfinishedParts.subtract(1, ordering: .releasing)
             runParts(of: UInt32(truncatingIfNeeded: generation))
             // Spin for the parts still running on workers; yield the core after a while in case a
             // worker was descheduled (an oversubscribed machine).
