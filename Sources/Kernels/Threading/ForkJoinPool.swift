@@ -15,8 +15,8 @@ import Synchronization
 /// The caller always runs part 0 itself; the other parts are claimed by whichever thread is free. So
 /// with two threads the passes of one batch-norm call find their slice of the tensor in the cache of
 /// the core that touched it last (the moments' rows and the elementwise step's rows are the same
-/// slices): with parts claimed freely, two-thread calls on tensors of 64-256 KB were up to 13%
-/// slower (docs/BENCHMARK_NOTES.md, "Part 0 on the calling thread").
+/// slices): with parts claimed freely, two-thread calls on tensors of 0.25-1.2 MB took up to 1.5x as
+/// long (docs/BENCHMARK_NOTES.md, "Part 0 on the calling thread").
 ///
 /// One job at a time: a call that finds the pool busy (another thread's kernel is running) falls
 /// back to `concurrentPerform`, so concurrent callers never wait on each other. Parts are claimed
