@@ -296,6 +296,17 @@ WIDE_INLINE int NAME(register_row_vectors)(ptrdiff_t channel_count) {
 // normalize loop walks most wide rows in channel tiles instead (below).
 #define WIDE_BLOCK_ROWS 4
 
+/// Whether every row of `channel_count` values starts at the same place in a cache line as the first, or
+/// the CPU lacks AVX-512. A block aligns its vectors to its first row; with 64-byte vectors every vector of
+/// a row that starts elsewhere in its line splits two lines (a load and a store of `y`). On the Intel host
+/// the normalize of such rows ran 1.2-1.4x faster as one aligned stream than in blocks (2,050-4,099
+/// channels); the backward's blocks, which store only `dx`, were no slower than a stream, and keep them
+/// (docs/BENCHMARK_NOTES.md, "Wide rows that are not whole cache lines"). Not measured on AVX2-only CPUs
+/// (32-byte vectors), which keep the blocks.
+WIDE_INLINE int NAME(rows_keep_alignment)(ptrdiff_t channel_count) {
+    return !wide_register_rows_available() || (size_t)channel_count * sizeof(SCALAR) % 64 == 0;
+}
+
 /// Whether the loops walk rows of `channel_count` values in blocks of WIDE_BLOCK_ROWS: when a row of
 /// each of the `touched` arrays a loop walks (per-channel arrays read or accumulated, data read or
 /// written) no longer fits in a 32 KiB L1.
@@ -586,9 +597,11 @@ WIDE_INLINE void NAME(normalize_tiles)(
 }
 
 /// Whether the normalize loop walks whole rows of `channel_count` values in row blocks (or tiles): a row
-/// of its arrays (center, scale and shift; input, output and the residual) outgrows the L1.
+/// of its arrays (center, scale and shift; input, output and the residual) outgrows the L1, and the rows
+/// keep their alignment (`NAME(rows_keep_alignment)`; else one aligned stream, whose coefficient loads
+/// come from the L2).
 WIDE_INLINE int NAME(normalize_blocks_rows)(ptrdiff_t channel_count, int residual) {
-    return NAME(blocks_rows)(channel_count, residual ? 6 : 5);
+    return NAME(blocks_rows)(channel_count, residual ? 6 : 5) && NAME(rows_keep_alignment)(channel_count);
 }
 
 /// The range of `NAME(bn_wide_normalize_interleaved)`: its whole rows in row blocks where the rows are
