@@ -447,6 +447,65 @@ WIDE_INLINE void NAME(shifted_sums_prefetched_rows)(
     NAME(shifted_sums_blocks)(values, rows, channel_count, shift, sums, squares, 1, 1);
 }
 
+/// `FusedPasses.addHeadRows`: `sums[j] += (double)values[row · row_length + j]` for `j < count`, the rows
+/// in order, four per visit of the sums. Each sum adds its rows in the Swift loop's order (the
+/// conversions are exact, each add rounds once), so the same bits; eight values per step where the Swift
+/// loop (baseline SSE2) converts two.
+WIDE_INLINE void NAME(add_head_rows)(
+    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums) {
+    typedef SCALAR scalar8 __attribute__((ext_vector_type(8)));
+    typedef double double8 __attribute__((ext_vector_type(8)));
+#define WIDE_HEAD_VALUES(row_values) __builtin_convertvector(WIDE_LOAD(scalar8, (row_values) + position), double8)
+    ptrdiff_t row = 0;
+    for (; row + 4 <= rows; row += 4) {
+        const SCALAR *first = values + row * row_length, *second = first + row_length;
+        const SCALAR *third = second + row_length, *fourth = third + row_length;
+        ptrdiff_t position = 0;
+        for (; position + 8 <= count; position += 8) {
+            double8 sum = WIDE_LOAD(double8, sums + position);
+            sum += WIDE_HEAD_VALUES(first);
+            sum += WIDE_HEAD_VALUES(second);
+            sum += WIDE_HEAD_VALUES(third);
+            sum += WIDE_HEAD_VALUES(fourth);
+            WIDE_STORE(double8, sums + position, sum);
+        }
+        for (; position < count; position++) {
+            double sum = sums[position];
+            sum += (double)first[position];
+            sum += (double)second[position];
+            sum += (double)third[position];
+            sum += (double)fourth[position];
+            sums[position] = sum;
+        }
+    }
+    for (; row < rows; row++) {
+        const SCALAR *row_values = values + row * row_length;
+        ptrdiff_t position = 0;
+        for (; position + 8 <= count; position += 8) {
+            WIDE_STORE(double8, sums + position, WIDE_LOAD(double8, sums + position) + WIDE_HEAD_VALUES(row_values));
+        }
+        for (; position < count; position++) sums[position] += (double)row_values[position];
+    }
+#undef WIDE_HEAD_VALUES
+}
+
+/// `NAME(add_head_rows)` compiled for AVX-512.
+WIDE_REGISTERS_TARGET static void NAME(add_head_rows_avx512)(
+    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums) {
+    NAME(add_head_rows)(values, rows, row_length, count, sums);
+}
+
+/// `FusedPasses.addHeadRows` (the first rows' sums that pick the moments' shift), as 512-bit instructions
+/// where the CPU has them.
+WIDE_TARGET void NAME(bn_wide_add_head_rows)(
+    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums) {
+    if (wide_register_rows_available()) {
+        NAME(add_head_rows_avx512)(values, rows, row_length, count, sums);
+    } else {
+        NAME(add_head_rows)(values, rows, row_length, count, sums);
+    }
+}
+
 /// `NAME(shifted_sums_row_blocks)` compiled for AVX-512.
 WIDE_REGISTERS_TARGET static void NAME(shifted_sums_row_blocks_avx512)(
     const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares) {

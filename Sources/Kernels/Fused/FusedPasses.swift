@@ -199,9 +199,13 @@ enum FusedPasses {
     }
 
     /// `sums[j] += Σ_row input[row · rowLength + j]` for `j < count`, rows in order, four per visit.
+    /// Where the CPU has AVX2, the C loop (``Fused/WideLoops/addHeadRows(_:rows:rowLength:count:into:)``)
+    /// does the same additions eight positions a step: 5-10% of the training forward of `[64...128, C]`
+    /// tensors, whose head is half or all of the tensor (docs/BENCHMARK_NOTES.md, "The shift's head rows").
     private static func addHeadRows<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, rows: Int, rowLength: Int, count: Int, into sums: UnsafeMutablePointer<Double>
     ) {
+        if Fused.WideLoops.addHeadRows(input, rows: rows, rowLength: rowLength, count: count, into: sums) { return }
         var row = 0
         while row + 4 <= rows {
             let first = input + row * rowLength, second = first + rowLength

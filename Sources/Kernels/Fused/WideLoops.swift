@@ -57,6 +57,23 @@ extension Fused {
             return true
         }
 
+        /// ``FusedPasses/addHeadRows(_:rows:rowLength:count:into:)``: `sums[j] += Double(values[row ·
+        /// rowLength + j])` for `j < count`, the rows in order.
+        @inline(__always)
+        static func addHeadRows<Scalar: BatchNormScalar>(
+            _ values: UnsafePointer<Scalar>, rows: Int, rowLength: Int, count: Int, into sums: UnsafeMutablePointer<Double>
+        ) -> Bool {
+            guard enabled else { return false }
+            if Scalar.self == Float.self {
+                bn_wide_add_head_rows_float(floats(values), rows, rowLength, count, sums)
+            } else if Scalar.self == Double.self {
+                bn_wide_add_head_rows_double(doubles(values), rows, rowLength, count, sums)
+            } else {
+                return false
+            }
+            return true
+        }
+
         /// ``Fused/accumulateRows(_:channelCount:alignedWith:into:_:_:)``'s flush: `first[c] +=
         /// Double(firstAccumulator[c])` and likewise `second`, for `c < count`.
         @inline(__always)
