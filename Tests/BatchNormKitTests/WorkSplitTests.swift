@@ -1,6 +1,7 @@
 import Testing
 import BatchNormKit
 import Kernels
+import BatchNormTestSupport
 
 /// The fused path's size-based variants, forced on small tensors (`FusedTuning`), with the same
 /// checks and tolerances as the parity and nasty-data suites:
@@ -21,6 +22,29 @@ struct WorkSplitTests {
     func parity(entry: ([Int], TensorLayout), variant: (parts: Int, streaming: Bool)) throws {
         try FusedTuning.withForcedPartCount(variant.parts) {
             try FusedTuning.withForcedStreamingStores(variant.streaming) { try checkFusedParity(entry: entry) }
+        }
+    }
+
+    /// A tensor read as rows of channels takes at most one thread per 4 rows (`Fused.threadCount(for:)`):
+    /// a part of one or two rows of many channels reads the per-channel arrays as often as its data, and
+    /// two threads were up to 1.9x slower than one. Channels-first runs split as before, tensors under 2^16
+    /// values stay on one thread, and a forced part count (the other tests here) is kept.
+    @Test("few rows of many channels take fewer threads")
+    func fewRowsTakeFewerThreads() async throws {
+        try await ThreadCountGate.changing {
+            let original = KernelThreads.count
+            defer { KernelThreads.count = original }
+            KernelThreads.count = 2
+            func parts(_ outer: Int, _ channels: Int, _ inner: Int) -> Int {
+                FusedTuning.partCount(for: ChannelGeometry(outerCount: outer, channelCount: channels, innerCount: inner))
+            }
+            #expect(parts(2, 65536, 1) == 1)
+            #expect(parts(7, 65536, 1) == 1)
+            #expect(parts(8, 65536, 1) == 2)
+            #expect(parts(4096, 1024, 1) == 2)
+            #expect(parts(2, 64, 1024) == 2)
+            #expect(parts(4, 1024, 1) == 1)
+            #expect(FusedTuning.withForcedPartCount(3) { parts(2, 65536, 1) } == 3)
         }
     }
 
