@@ -25,10 +25,11 @@ struct WorkSplitTests {
         }
     }
 
-    /// A tensor read as rows of channels takes at most one thread per 4 rows (`Fused.threadCount(for:)`):
-    /// a part of one or two rows of many channels reads the per-channel arrays as often as its data, and
-    /// two threads were up to 1.9x slower than one. Channels-first runs split as before, tensors under 2^16
-    /// values stay on one thread, and a forced part count (the other tests here) is kept.
+    /// A tensor read as rows (`[N, C]`, channels-last, short channels-first runs as rows of samples) takes
+    /// at most one thread per 4 rows (`Fused.threadCount(for:_:)`): a part of one or two rows of many
+    /// channels reads the per-channel arrays as often as its data, and two threads were up to 1.9x slower
+    /// than one. Channels-first runs read as runs split as before, tensors under 2^16 values stay on one
+    /// thread, and a forced part count (the other tests here) is kept.
     @Test("few rows of many channels take fewer threads")
     func fewRowsTakeFewerThreads() async throws {
         try await ThreadCountGate.changing {
@@ -36,14 +37,18 @@ struct WorkSplitTests {
             defer { KernelThreads.count = original }
             KernelThreads.count = 2
             func parts(_ outer: Int, _ channels: Int, _ inner: Int) -> Int {
-                FusedTuning.partCount(for: ChannelGeometry(outerCount: outer, channelCount: channels, innerCount: inner))
+                FusedTuning.partCount(
+                    for: ChannelGeometry(outerCount: outer, channelCount: channels, innerCount: inner), Float.self)
             }
             #expect(parts(2, 65536, 1) == 1)
             #expect(parts(7, 65536, 1) == 1)
             #expect(parts(8, 65536, 1) == 2)
             #expect(parts(4096, 1024, 1) == 2)
+            #expect(parts(4, 2048, 9) == 1)      // 3x3 runs read as 4 rows of samples
+            #expect(parts(16, 512, 9) == 2)
+            #expect(parts(2, 4096, 9) == 2)      // 3x3 runs whose rows are too wide for the row view: runs
             #expect(parts(2, 64, 1024) == 2)
-            #expect(parts(4, 1024, 1) == 1)
+            #expect(parts(4, 1024, 1) == 1)      // under 2^16 values
             #expect(FusedTuning.withForcedPartCount(3) { parts(2, 65536, 1) } == 3)
         }
     }

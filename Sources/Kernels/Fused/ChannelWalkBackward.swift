@@ -31,7 +31,7 @@ extension FusedPasses {
     ) -> (gamma: [Scalar], beta: [Scalar]) {
         assert(maskBound == nil || mask == nil)
         let channelCount = geometry.channelCount, runLength = geometry.innerCount, samples = geometry.outerCount
-        let parts = Fused.threadCount(for: geometry)
+        let parts = Fused.threadCount(for: geometry, Scalar.self)
         let streaming = Fused.streamsInputGradient(
             geometry, Scalar.self, centered: true, inPlace: gradient == UnsafePointer(inputGradient))
         // `dz` goes to the residual gradient (streamed like the memory-order sums stream it), or nowhere.

@@ -22,7 +22,7 @@ extension FusedPasses {
         gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar, epilogue: Fused.ForwardEpilogue<Scalar>
     ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]) {
         let channelCount = geometry.channelCount, runLength = geometry.innerCount, samples = geometry.outerCount
-        let parts = Fused.threadCount(for: geometry)
+        let parts = Fused.threadCount(for: geometry, Scalar.self)
         let streaming = Fused.streamsTrainingOutput(geometry, Scalar.self, residual: epilogue.residual != nil)
         let channelBytes = geometry.valuesPerChannel * MemoryLayout<Scalar>.stride
         let groupSize = max(1, Fused.channelWalkGroupBytes / max(channelBytes, 1))

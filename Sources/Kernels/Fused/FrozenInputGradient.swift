@@ -17,7 +17,7 @@ extension FusedPasses {
         maskedGradient: UnsafeMutablePointer<Scalar>?, inputGradient: UnsafeMutablePointer<Scalar>,
         geometry: ChannelGeometry, gradientScale: [Scalar]
     ) {
-        let parts = Fused.threadCount(for: geometry)
+        let parts = Fused.threadCount(for: geometry, Scalar.self)
         let streaming = Fused.streamsOutput(geometry, Scalar.self)
         // `dz` streams with `dx` where the two buffers share an alignment (every slice and run then starts
         // both at the same offset from it); otherwise plain stores.

@@ -31,7 +31,7 @@ enum FusedPasses {
     static func unscaledMoments<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, shiftedSums: ShiftedSums<Scalar>? = nil
     ) -> [MomentsAccumulator] {
-        let parts = Fused.threadCount(for: geometry)
+        let parts = Fused.threadCount(for: geometry, Scalar.self)
         guard let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) else {
             return runOrderMoments(input, geometry: geometry, parts: parts)
         }
@@ -253,7 +253,7 @@ enum FusedPasses {
         }
         let channelCount = geometry.channelCount
         var shiftedSums: ShiftedSums<Scalar>?
-        let parts = Fused.threadCount(for: geometry)
+        let parts = Fused.threadCount(for: geometry, Scalar.self)
         if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) {
             let sums = interleavedShiftedSums(input, geometry: geometry, grouping: grouping, parts: parts)
             // Every channel ordinary (the common case): the statistics straight from the sums.
@@ -321,7 +321,7 @@ enum FusedPasses {
         training: Bool = false
     ) {
         let channelCount = geometry.channelCount
-        let parts = Fused.threadCount(for: geometry)
+        let parts = Fused.threadCount(for: geometry, Scalar.self)
         let sharedOutput = Fused.SharedPointer(base: output)
         let streaming = training
             ? Fused.streamsTrainingOutput(geometry, Scalar.self, residual: epilogue.residual != nil)
@@ -406,7 +406,7 @@ enum FusedPasses {
     ) -> (sumGradient: [Double], sumGradientTimesCentered: [Double]) {
         assert(mask == nil || recomputed == nil)
         let channelCount = geometry.channelCount
-        let parts = wholeGeometry == nil ? Fused.threadCount(for: geometry) : 1
+        let parts = wholeGeometry == nil ? Fused.threadCount(for: geometry, Scalar.self) : 1
         // Channels-last rows (narrow ones grouped) and short channels-first runs are summed as rows of
         // `width` positions, then folded back to channels; longer channels-first runs per channel.
         let rowGrouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts)
@@ -519,7 +519,7 @@ enum FusedPasses {
     ) {
         assert(recomputed == nil || coefficients.centered != nil)
         let channelCount = geometry.channelCount
-        let parts = chunkStreaming == nil ? Fused.threadCount(for: geometry) : 1
+        let parts = chunkStreaming == nil ? Fused.threadCount(for: geometry, Scalar.self) : 1
         let shared = Fused.SharedPointer(base: inputGradient)
         // (Any sample count: the elementwise steps split values, not rows.)
         let rowGrouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1)

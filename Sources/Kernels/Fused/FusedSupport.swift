@@ -49,19 +49,21 @@ enum Fused {
     }
 
     /// Threads for the passes over `geometry`: ``threadCount(elementCount:)``, and for a tensor read as rows
-    /// of channels (`[N, C]`, channels-last) at most one per ``minimumRowsPerPart`` rows. A part of one or
-    /// two rows of many channels reads the per-channel arrays (partial sums, coefficients, written or read
-    /// by the other core) as often as its data: at 2 threads `[2, 32768]` took 0.71 against 0.38 ms at 1
-    /// (training forward), `[4, 16384]` 0.139 against 0.104 (backward), `[2, 65536]` 0.286 against 0.245
-    /// (inference); `[8, 65536]` gained 3-15% (docs/BENCHMARK_NOTES.md, "Few rows of many channels").
-    /// A forced part count (tests) is kept as it is.
-    static func threadCount(for geometry: ChannelGeometry) -> Int {
+    /// (``RowGrouping``: `[N, C]` and channels-last rows of channels, short channels-first runs as rows of
+    /// samples) at most one per ``minimumRowsPerPart`` rows. A part of one or two rows of many channels or
+    /// positions reads the per-channel arrays (partial sums, coefficients, written or read by the other
+    /// core) as often as its data: at 2 threads `[2, 32768]` took 0.71 against 0.38 ms at 1 (training
+    /// forward), `[4, 16384]` 0.139 against 0.104 (backward), `[4, 2048, 3, 3]` 0.160 against 0.102
+    /// (training forward), while `[8, 65536]` gained 3-15% (docs/BENCHMARK_NOTES.md, "Few rows of many
+    /// channels"). A forced part count (tests) is kept as it is.
+    static func threadCount<Scalar>(for geometry: ChannelGeometry, _ scalar: Scalar.Type) -> Int {
         let threads = threadCount(elementCount: geometry.elementCount)
-        guard geometry.innerCount == 1, FusedTuning.partCountOverride == nil else { return threads }
+        guard threads > 1, FusedTuning.partCountOverride == nil,
+              RowGrouping(geometry: geometry, scalar: scalar, parts: 1) != nil else { return threads }
         return max(1, min(threads, geometry.outerCount / minimumRowsPerPart))
     }
 
-    /// Rows per part below which ``threadCount(for:)`` takes fewer threads for a tensor read as rows.
+    /// Rows per part below which ``threadCount(for:_:)`` takes fewer threads for a tensor read as rows.
     static let minimumRowsPerPart = 4
 
     /// The most threads any fused pass uses (``threadCount(elementCount:)`` of a large tensor): what
@@ -154,9 +156,11 @@ package enum FusedTuning {
         Fused.walksChannels(geometry, scalar, cachedTensors: backward ? (readsForwardOutput ? 3 : 2) : 1)
     }
 
-    /// The threads the fused passes over `geometry` use (`Fused.threadCount(for:)`: at the process's thread
-    /// count, a forced part count if a test set one).
-    package static func partCount(for geometry: ChannelGeometry) -> Int { Fused.threadCount(for: geometry) }
+    /// The threads the fused passes over `geometry` use (`Fused.threadCount(for:_:)`: at the process's
+    /// thread count, a forced part count if a test set one).
+    package static func partCount<Scalar>(for geometry: ChannelGeometry, _ scalar: Scalar.Type) -> Int {
+        Fused.threadCount(for: geometry, scalar)
+    }
 
     /// Whether this CPU runs AVX-512 (for tests of rules that differ there).
     package static var avx512Supported: Bool { Fused.WideLoops.avx512Supported }
@@ -354,7 +358,7 @@ extension Fused {
         if let forced = FusedTuning.channelWalkOverride { return forced }
         let scalarBytes = MemoryLayout<Scalar>.stride
         let runBytes = geometry.innerCount * scalarBytes
-        let parts = threadCount(for: geometry)
+        let parts = threadCount(for: geometry, Scalar.self)
         let (footprint, overflow) = (cachedTensors * parts * runBytes).multipliedReportingOverflow(by: geometry.outerCount)
         if WideLoops.avx512Supported {
             // `footprint` counts every thread's channel; each thread has its own L2. Runs the memory-order
