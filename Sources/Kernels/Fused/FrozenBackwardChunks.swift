@@ -29,7 +29,7 @@ extension FusedPasses {
             geometry, Scalar.self, cachedTensors: mask == nil ? 2 : 3) else { return nil }
         let channelCount = geometry.channelCount
         let rowLength = channelCount * geometry.innerCount
-        let parts = Fused.threadCount(for: geometry, Scalar.self)
+        let parts = Fused.threadCount(for: geometry, Scalar.self, reduces: true)
         let center = ChannelCenter(high: mean)
         let coefficients = InputGradientCoefficients(gradientScale: gradientScale, centered: nil)
         // `dx` streams as it would unchunked; `dz` stays in the cache for the step that overwrites it.
@@ -129,7 +129,7 @@ extension Fused {
     static func frozenBackwardChunking<Scalar>(
         _ geometry: ChannelGeometry, _: Scalar.Type, cachedTensors: Int
     ) -> FrozenChunking? {
-        let parts = threadCount(for: geometry, Scalar.self)
+        let parts = threadCount(for: geometry, Scalar.self, reduces: true)
         // Runs where the elementwise step reads runs (no row view with one part; then the reductions, which
         // ask with `parts`, read runs too).
         let byRuns = geometry.innerCount > 1 && WideLoops.enabled

@@ -31,7 +31,7 @@ enum FusedPasses {
     static func unscaledMoments<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, shiftedSums: ShiftedSums<Scalar>? = nil
     ) -> [MomentsAccumulator] {
-        let parts = Fused.threadCount(for: geometry, Scalar.self)
+        let parts = Fused.threadCount(for: geometry, Scalar.self, reduces: true)
         guard let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) else {
             return runOrderMoments(input, geometry: geometry, parts: parts)
         }
@@ -253,7 +253,7 @@ enum FusedPasses {
         }
         let channelCount = geometry.channelCount
         var shiftedSums: ShiftedSums<Scalar>?
-        let parts = Fused.threadCount(for: geometry, Scalar.self)
+        let parts = Fused.threadCount(for: geometry, Scalar.self, reduces: true)
         if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts) {
             let sums = interleavedShiftedSums(input, geometry: geometry, grouping: grouping, parts: parts)
             // Every channel ordinary (the common case): the statistics straight from the sums.
@@ -406,7 +406,7 @@ enum FusedPasses {
     ) -> (sumGradient: [Double], sumGradientTimesCentered: [Double]) {
         assert(mask == nil || recomputed == nil)
         let channelCount = geometry.channelCount
-        let parts = wholeGeometry == nil ? Fused.threadCount(for: geometry, Scalar.self) : 1
+        let parts = wholeGeometry == nil ? Fused.threadCount(for: geometry, Scalar.self, reduces: true) : 1
         // Channels-last rows (narrow ones grouped) and short channels-first runs are summed as rows of
         // `width` positions, then folded back to channels; longer channels-first runs per channel.
         let rowGrouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: parts)

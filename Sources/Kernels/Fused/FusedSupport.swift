@@ -50,21 +50,34 @@ enum Fused {
 
     /// Threads for the passes over `geometry`: ``threadCount(elementCount:)``, and for a tensor read as rows
     /// (``RowGrouping``: `[N, C]` and channels-last rows of channels, short channels-first runs as rows of
-    /// samples) at most one per ``minimumRowsPerPart`` rows. A part of one or two rows of many channels or
-    /// positions reads the per-channel arrays (partial sums, coefficients, written or read by the other
-    /// core) as often as its data: at 2 threads `[2, 32768]` took 0.71 against 0.38 ms at 1 (training
-    /// forward), `[4, 16384]` 0.139 against 0.104 (backward), `[4, 2048, 3, 3]` 0.160 against 0.102
-    /// (training forward), while `[8, 65536]` gained 3-15% (docs/BENCHMARK_NOTES.md, "Few rows of many
-    /// channels"). A forced part count (tests) is kept as it is.
-    static func threadCount<Scalar>(for geometry: ChannelGeometry, _ scalar: Scalar.Type) -> Int {
+    /// samples) at most one per ``minimumRowsPerPart`` rows, and for a pass that `reduces` (moments,
+    /// gradient sums) one per ``minimumReducedRowsPerPart`` rows unless each part gets
+    /// ``reducedValuesPerPart`` values. A part of few rows of many channels or positions reads the
+    /// per-position arrays (partial sums zeroed by the caller and merged by it, coefficients it wrote) about
+    /// as often as its data, and they cross the cores: at 2 threads `[2, 32768]` took 0.71 against 0.38 ms
+    /// at 1 (training forward), `[4, 2048, 3, 3]` 0.160 against 0.102, `[16, 512, 3, 3]` 0.055 against
+    /// 0.035 with 8 rows a part, `[16, 8192]` 0.126 against 0.116; `[8, 65536]` (2^18 values a part)
+    /// gains 3-15% split, and elementwise passes gain from 8 rows a part (docs/BENCHMARK_NOTES.md, "Few
+    /// rows of many channels"). A forced part count (tests) is kept as it is.
+    static func threadCount<Scalar>(for geometry: ChannelGeometry, _ scalar: Scalar.Type, reduces: Bool = false) -> Int {
         let threads = threadCount(elementCount: geometry.elementCount)
         guard threads > 1, FusedTuning.partCountOverride == nil,
               RowGrouping(geometry: geometry, scalar: scalar, parts: 1) != nil else { return threads }
-        return max(1, min(threads, geometry.outerCount / minimumRowsPerPart))
+        let rowsPerPart = reduces && geometry.elementCount / threads < reducedValuesPerPart
+            ? minimumReducedRowsPerPart : minimumRowsPerPart
+        return max(1, min(threads, geometry.outerCount / rowsPerPart))
     }
 
-    /// Rows per part below which ``threadCount(for:_:)`` takes fewer threads for a tensor read as rows.
+    /// Rows per part below which ``threadCount(for:_:reduces:)`` takes fewer threads for a tensor read as
+    /// rows.
     static let minimumRowsPerPart = 4
+
+    /// Rows per part below which ``threadCount(for:_:reduces:)`` takes fewer threads for a reduction over a
+    /// tensor read as rows, unless each part gets ``reducedValuesPerPart`` values.
+    static let minimumReducedRowsPerPart = 32
+
+    /// 2^18 values (1 MiB of `Float`) a part: enough data that a reduction of few rows splits.
+    static let reducedValuesPerPart = 1 << 18
 
     /// The most threads any fused pass uses (``threadCount(elementCount:)`` of a large tensor): what
     /// per-channel steps split over when a tensor has many channels and few values.
@@ -156,10 +169,11 @@ package enum FusedTuning {
         Fused.walksChannels(geometry, scalar, cachedTensors: backward ? (readsForwardOutput ? 3 : 2) : 1)
     }
 
-    /// The threads the fused passes over `geometry` use (`Fused.threadCount(for:_:)`: at the process's
-    /// thread count, a forced part count if a test set one).
-    package static func partCount<Scalar>(for geometry: ChannelGeometry, _ scalar: Scalar.Type) -> Int {
-        Fused.threadCount(for: geometry, scalar)
+    /// The threads the fused passes over `geometry` use (`Fused.threadCount(for:_:reduces:)`: at the
+    /// process's thread count, a forced part count if a test set one); `reduces`: a moments or gradient-sums
+    /// pass.
+    package static func partCount<Scalar>(for geometry: ChannelGeometry, _ scalar: Scalar.Type, reduces: Bool) -> Int {
+        Fused.threadCount(for: geometry, scalar, reduces: reduces)
     }
 
     /// Whether this CPU runs AVX-512 (for tests of rules that differ there).
