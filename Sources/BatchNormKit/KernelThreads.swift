@@ -2,11 +2,11 @@ package import Kernels
 
 /// The number of threads the batch-norm kernels use, process-wide.
 ///
-/// One setting serves both paths: the fused kernels split a large tensor (2^16 values or more; rows of
-/// channels, `[N, C]` or channels-last, at most one part per four rows) into this many parts on their
-/// own worker pool, and the BLAS path and group whitening run OpenBLAS with this many threads. It
-/// starts as OpenBLAS's own setting: `OPENBLAS_NUM_THREADS` when the process starts, else OpenBLAS's
-/// default (the cores it sees).
+/// One setting serves both paths: the fused kernels split a large tensor (2^16 values or more; fewer
+/// parts for a tensor of few rows, such as `[4, 16384]`) into this many parts on their own worker
+/// pool, and the BLAS path and group whitening run OpenBLAS with this many threads. It starts as
+/// OpenBLAS's own setting: `OPENBLAS_NUM_THREADS` when the process starts, else OpenBLAS's default (the
+/// cores it sees).
 ///
 /// ```swift
 /// KernelThreads.count = 1      // e.g. one layer per core, parallelized by the program itself
