@@ -25,12 +25,12 @@ struct WorkSplitTests {
         }
     }
 
-    /// A tensor read as rows (`[N, C]`, channels-last, short channels-first runs as rows of samples) takes
-    /// at most one thread per 4 rows, and a reduction over it (moments, gradient sums) one per 32 rows
-    /// unless each thread gets 2^18 values (`Fused.threadCount(for:_:reduces:)`): a part of few rows of many
-    /// channels reads the per-channel arrays about as often as its data, and two threads were up to 1.9x
-    /// slower than one. Channels-first runs read as runs split as before, tensors under 2^16 values stay on
-    /// one thread, and a forced part count (the other tests here) is kept.
+    /// A tensor read as rows (`[N, C]`, channels-last, short channels-first runs as rows of samples) takes at most one
+    /// thread per 4 rows (16 samples), and a reduction over it (moments, gradient sums) one per 32 rows unless each
+    /// thread gets 2^18 values (`Fused.threadCount(for:_:reduces:)`): a part of few rows of many channels reads the
+    /// per-channel arrays about as often as its data, and two threads were up to 1.9x slower than one. Channels-first
+    /// runs read as runs split as before, tensors under 2^16 values stay on one thread, and a forced part count (the
+    /// other tests here) is kept.
     @Test("few rows of many channels take fewer threads")
     func fewRowsTakeFewerThreads() async throws {
         try await ThreadCountGate.changing {
@@ -46,8 +46,9 @@ struct WorkSplitTests {
             #expect(parts(7, 65536, 1) == 1)
             #expect(parts(8, 65536, 1) == 2)
             #expect(parts(4096, 1024, 1) == 2)
-            #expect(parts(4, 2048, 9) == 1)      // 3x3 runs read as 4 rows of samples
-            #expect(parts(16, 512, 9) == 2)
+            #expect(parts(4, 2048, 9) == 1)      // 3x3 runs read as rows of samples: 16 a part
+            #expect(parts(16, 512, 9) == 1)
+            #expect(parts(32, 512, 9) == 2)
             #expect(parts(2, 4096, 9) == 2)      // 3x3 runs whose rows are too wide for the row view: runs
             #expect(parts(2, 64, 1024) == 2)
             #expect(parts(4, 1024, 1) == 1)      // under 2^16 values

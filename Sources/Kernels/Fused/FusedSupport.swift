@@ -50,9 +50,9 @@ enum Fused {
 
     /// Threads for the passes over `geometry`: ``threadCount(elementCount:)``, and for a tensor read as rows
     /// (``RowGrouping``: `[N, C]` and channels-last rows of channels, short channels-first runs as rows of
-    /// samples) at most one per ``minimumRowsPerPart`` rows, and for a pass that `reduces` (moments,
-    /// gradient sums) one per ``minimumReducedRowsPerPart`` rows unless each part gets
-    /// ``reducedValuesPerPart`` values. A part of few rows of many channels or positions reads the
+    /// samples) at most one per ``minimumRowsPerPart`` rows (``minimumSampleRowsPerPart`` samples), and for a
+    /// pass that `reduces` (moments, gradient sums) one per ``minimumReducedRowsPerPart`` rows unless each
+    /// part gets ``reducedValuesPerPart`` values. A part of few rows of many channels or positions reads the
     /// per-position arrays (partial sums zeroed by the caller and merged by it, coefficients it wrote) about
     /// as often as its data, and they cross the cores: at 2 threads `[2, 32768]` took 0.71 against 0.38 ms
     /// at 1 (training forward), `[4, 2048, 3, 3]` 0.160 against 0.102, `[16, 512, 3, 3]` 0.055 against
@@ -64,13 +64,21 @@ enum Fused {
         guard threads > 1, FusedTuning.partCountOverride == nil,
               RowGrouping(geometry: geometry, scalar: scalar, parts: 1) != nil else { return threads }
         let rowsPerPart = reduces && geometry.elementCount / threads < reducedValuesPerPart
-            ? minimumReducedRowsPerPart : minimumRowsPerPart
+            ? minimumReducedRowsPerPart : geometry.innerCount > 1 ? minimumSampleRowsPerPart : minimumRowsPerPart
         return max(1, min(threads, geometry.outerCount / rowsPerPart))
     }
 
     /// Rows per part below which ``threadCount(for:_:reduces:)`` takes fewer threads for a tensor read as
-    /// rows.
+    /// rows of channels.
     static let minimumRowsPerPart = 4
+
+    /// Samples per part below which ``threadCount(for:_:reduces:)`` takes fewer threads for short
+    /// channels-first runs read as rows of samples: their per-position arrays (`C·S` values, tiled from the
+    /// per-channel ones on the calling thread every call) are `S` times a row of channels'. At 2 threads the
+    /// elementwise steps of 8x1024x3x3 read 0.78-0.88x their 1-thread speed with 4 samples a part, 0.99-1.06x
+    /// with one part; 32x512x3x3 and 64x256x3x3 gain 1.05-1.24x split (docs/BENCHMARK_NOTES.md, "Few rows of
+    /// many channels").
+    static let minimumSampleRowsPerPart = 16
 
     /// Rows per part below which ``threadCount(for:_:reduces:)`` takes fewer threads for a reduction over a
     /// tensor read as rows, unless each part gets ``reducedValuesPerPart`` values.
