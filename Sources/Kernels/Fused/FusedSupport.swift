@@ -43,9 +43,9 @@ enum Fused {
 
     /// Threads the fused kernels use: OpenBLAS's setting (`OPENBLAS_NUM_THREADS`), so one knob pins both
     /// paths; 1 for work too small to amortize a fork-join (under 2^16 elements).
-    static func threadCount(elementCount: Int) -> Int {
+    static func threadCount(elementCount: Int, threads: Int = BLASThreading.threadCount) -> Int {
         if let forced = FusedTuning.partCountOverride { return max(1, forced) }
-        return elementCount < 1 << 16 ? 1 : max(1, min(BLASThreading.threadCount, 64))
+        return elementCount < 1 << 16 ? 1 : max(1, min(threads, 64))
     }
 
     /// Threads for the passes over `geometry`: ``threadCount(elementCount:)``, and for a tensor read as rows
@@ -59,8 +59,12 @@ enum Fused {
     /// 0.035 with 8 rows a part, `[16, 8192]` 0.126 against 0.116; `[8, 65536]` (2^18 values a part)
     /// gains 3-15% split, and elementwise passes gain from 8 rows a part (docs/BENCHMARK_NOTES.md, "Few
     /// rows of many channels"). A forced part count (tests) is kept as it is.
-    static func threadCount<Scalar>(for geometry: ChannelGeometry, _ scalar: Scalar.Type, reduces: Bool = false) -> Int {
-        let threads = threadCount(elementCount: geometry.elementCount)
+    /// `available`: the process's thread count (a test may pass another).
+    static func threadCount<Scalar>(
+        for geometry: ChannelGeometry, _ scalar: Scalar.Type, reduces: Bool = false,
+        threads available: Int = BLASThreading.threadCount
+    ) -> Int {
+        let threads = threadCount(elementCount: geometry.elementCount, threads: available)
         guard threads > 1, FusedTuning.partCountOverride == nil,
               RowGrouping(geometry: geometry, scalar: scalar, parts: 1) != nil else { return threads }
         let rowsPerPart = reduces && geometry.elementCount / threads < reducedValuesPerPart
@@ -68,11 +72,11 @@ enum Fused {
         return max(1, min(threads, geometry.outerCount / rowsPerPart))
     }
 
-    /// Rows per part below which ``threadCount(for:_:reduces:)`` takes fewer threads for a tensor read as
+    /// Rows per part below which ``threadCount(for:_:reduces:threads:)`` takes fewer threads for a tensor read as
     /// rows of channels.
     static let minimumRowsPerPart = 4
 
-    /// Samples per part below which ``threadCount(for:_:reduces:)`` takes fewer threads for short
+    /// Samples per part below which ``threadCount(for:_:reduces:threads:)`` takes fewer threads for short
     /// channels-first runs read as rows of samples: their per-position arrays (`C·S` values, tiled from the
     /// per-channel ones on the calling thread every call) are `S` times a row of channels'. At 2 threads the
     /// elementwise steps of 8x1024x3x3 read 0.78-0.88x their 1-thread speed with 4 samples a part, 0.99-1.06x
@@ -80,7 +84,7 @@ enum Fused {
     /// many channels").
     static let minimumSampleRowsPerPart = 16
 
-    /// Rows per part below which ``threadCount(for:_:reduces:)`` takes fewer threads for a reduction over a
+    /// Rows per part below which ``threadCount(for:_:reduces:threads:)`` takes fewer threads for a reduction over a
     /// tensor read as rows, unless each part gets ``reducedValuesPerPart`` values.
     static let minimumReducedRowsPerPart = 32
 
@@ -177,11 +181,13 @@ package enum FusedTuning {
         Fused.walksChannels(geometry, scalar, cachedTensors: backward ? (readsForwardOutput ? 3 : 2) : 1)
     }
 
-    /// The threads the fused passes over `geometry` use (`Fused.threadCount(for:_:reduces:)`: at the
-    /// process's thread count, a forced part count if a test set one); `reduces`: a moments or gradient-sums
-    /// pass.
-    package static func partCount<Scalar>(for geometry: ChannelGeometry, _ scalar: Scalar.Type, reduces: Bool) -> Int {
-        Fused.threadCount(for: geometry, scalar, reduces: reduces)
+    /// The threads the fused passes over `geometry` would use with `threads` threads available
+    /// (`Fused.threadCount(for:_:reduces:threads:)`; a forced part count if a test set one), without changing
+    /// the process's thread count; `reduces`: a moments or gradient-sums pass.
+    package static func partCount<Scalar>(
+        for geometry: ChannelGeometry, _ scalar: Scalar.Type, reduces: Bool, threads: Int
+    ) -> Int {
+        Fused.threadCount(for: geometry, scalar, reduces: reduces, threads: threads)
     }
 
     /// Whether this CPU runs AVX-512 (for tests of rules that differ there).
