@@ -296,15 +296,21 @@ WIDE_INLINE int NAME(register_row_vectors)(ptrdiff_t channel_count) {
 // normalize loop walks most wide rows in channel tiles instead (below).
 #define WIDE_BLOCK_ROWS 4
 
-/// Whether every row of `channel_count` values starts at the same place in a cache line as the first, or
-/// the CPU lacks AVX-512. A block aligns its vectors to its first row; with 64-byte vectors every vector of
+/// Whether every row of `channel_count` values starts at the same place in a cache line as the first
+/// (rows of whole 64-byte lines).
+WIDE_INLINE int NAME(whole_lines)(ptrdiff_t channel_count) {
+    return (size_t)channel_count * sizeof(SCALAR) % 64 == 0;
+}
+
+/// Whether every row of `channel_count` values starts at the same place in a cache line as the first
+/// (`NAME(whole_lines)`), or the CPU lacks AVX-512. A block aligns its vectors to its first row; with 64-byte vectors every vector of
 /// a row that starts elsewhere in its line splits two lines (a load and a store of `y`). On the Intel host
 /// the normalize of such rows ran 1.2-1.4x faster as one aligned stream than in blocks (2,050-4,099
 /// channels); the backward's blocks, which store only `dx`, were no slower than a stream, and keep them
 /// (docs/BENCHMARK_NOTES.md, "Wide rows that are not whole cache lines"). Not measured on AVX2-only CPUs
 /// (32-byte vectors), which keep the blocks.
 WIDE_INLINE int NAME(rows_keep_alignment)(ptrdiff_t channel_count) {
-    return !wide_register_rows_available() || (size_t)channel_count * sizeof(SCALAR) % 64 == 0;
+    return !wide_register_rows_available() || NAME(whole_lines)(channel_count);
 }
 
 /// Whether the loops walk rows of `channel_count` values in blocks of WIDE_BLOCK_ROWS: when a row of
@@ -367,7 +373,7 @@ WIDE_INLINE void NAME(block_range)(
 /// of the channels-last normalize only with a residual on AVX2-only hosts").
 /// AVX-512 stands for the host class here, as in `NAME(streams_blocks)`.
 WIDE_INLINE int NAME(tiles_rows)(ptrdiff_t channel_count, int residual) {
-    return (size_t)channel_count * sizeof(SCALAR) % 64 == 0 && (residual || wide_register_rows_available());
+    return NAME(whole_lines)(channel_count) && (residual || wide_register_rows_available());
 }
 
 /// The channels of a tile: `channel_count` in equal tiles of at most WIDE_TILE_BYTES, rounded up to
@@ -696,9 +702,10 @@ WIDE_INLINE void NAME(normalize_range)(
 }
 
 /// Whether `NAME(bn_wide_normalize_interleaved)` walks whole rows of `channel_count` values in channel
-/// tiles when it does not stream (`NAME(normalize_range)`); streaming would give the tiles up.
+/// tiles when it does not stream (`NAME(normalize_range)`); streaming would give the tiles up. Rows that
+/// tile are whole lines, so they keep their alignment (`NAME(normalize_blocks_rows)`'s second test).
 int NAME(bn_wide_normalize_tiles)(ptrdiff_t channel_count, int residual) {
-    return NAME(normalize_blocks_rows)(channel_count, residual) && NAME(tiles_rows)(channel_count, residual);
+    return NAME(blocks_rows)(channel_count, residual ? 6 : 5) && NAME(tiles_rows)(channel_count, residual);
 }
 
 // MARK: Register coefficients
