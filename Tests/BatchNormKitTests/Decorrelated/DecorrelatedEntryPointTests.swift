@@ -106,8 +106,15 @@ struct DecorrelatedEntryPointTests {
     /// `tracksRunningStatistics: false` (PyTorch's `track_running_stats=False`): no running statistics,
     /// training as usual, inference with the batch's statistics, inference backward refused.
     @Test("a layer without running statistics whitens inference with batch statistics", arguments: shapes)
-    func untracked(dimensions: [Int], layout: TensorLayout, groupSize: Int) throws {
-        let shape = try TensorShape(dimensions, layout: layout)
+    func untracked(dimensions: [Int], layout: TensorLayout, groupSize: Int) async throws {
+        // Bits compared across calls (OpenBLAS products): the thread count must not change in between
+        // (ThreadCountGate).
+        try await ThreadCountGate.unchanged {
+            try untracked(shape: TensorShape(dimensions, layout: layout), groupSize: groupSize)
+        }
+    }
+
+    func untracked(shape: TensorShape, groupSize: Int) throws {
         var generator = SeededGenerator.fresh()
         var tracked = try WhiteningTestData.layer(
             Double.self, channelCount: shape.channelCount, groupSize: groupSize, whitening: .iterNorm(), using: &generator)
