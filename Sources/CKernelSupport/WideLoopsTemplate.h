@@ -454,11 +454,14 @@ WIDE_INLINE void NAME(shifted_sums_prefetched_rows)(
 }
 
 /// `FusedPasses.addHeadRows`: `sums[j] += (double)values[row · row_length + j]` for `j < count`, the rows
-/// in order, four per visit of the sums. Each sum adds its rows in the Swift loop's order (the
-/// conversions are exact, each add rounds once), so the same bits; eight values per step where the Swift
-/// loop (baseline SSE2) converts two.
-WIDE_INLINE void NAME(add_head_rows)(
-    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums) {
+/// in order, four per visit of the sums, and with `squares` (nullable) `squares[j] += value · value` in the
+/// same order. Each sum adds its rows in the Swift loop's order (the conversions are exact, each add
+/// rounds once; the squares of `float` values are exact in `double`, and FP_CONTRACT is off), so the same
+/// bits; eight values per step where the Swift loop (baseline SSE2) converts two. `with_squares` is a
+/// constant at each call, so each loop is compiled without the other's work.
+WIDE_INLINE void NAME(add_head_rows_body)(
+    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums, double *squares,
+    int with_squares) {
     typedef SCALAR scalar8 __attribute__((ext_vector_type(8)));
     typedef double double8 __attribute__((ext_vector_type(8)));
 #define WIDE_HEAD_VALUES(row_values) __builtin_convertvector(WIDE_LOAD(scalar8, (row_values) + position), double8)
@@ -468,47 +471,82 @@ WIDE_INLINE void NAME(add_head_rows)(
         const SCALAR *third = second + row_length, *fourth = third + row_length;
         ptrdiff_t position = 0;
         for (; position + 8 <= count; position += 8) {
+            double8 a = WIDE_HEAD_VALUES(first), b = WIDE_HEAD_VALUES(second);
+            double8 c = WIDE_HEAD_VALUES(third), d = WIDE_HEAD_VALUES(fourth);
             double8 sum = WIDE_LOAD(double8, sums + position);
-            sum += WIDE_HEAD_VALUES(first);
-            sum += WIDE_HEAD_VALUES(second);
-            sum += WIDE_HEAD_VALUES(third);
-            sum += WIDE_HEAD_VALUES(fourth);
+            sum += a;
+            sum += b;
+            sum += c;
+            sum += d;
             WIDE_STORE(double8, sums + position, sum);
+            if (with_squares) {
+                double8 square = WIDE_LOAD(double8, squares + position);
+                square += a * a;
+                square += b * b;
+                square += c * c;
+                square += d * d;
+                WIDE_STORE(double8, squares + position, square);
+            }
         }
         for (; position < count; position++) {
+            double a = (double)first[position], b = (double)second[position];
+            double c = (double)third[position], d = (double)fourth[position];
             double sum = sums[position];
-            sum += (double)first[position];
-            sum += (double)second[position];
-            sum += (double)third[position];
-            sum += (double)fourth[position];
+            sum += a;
+            sum += b;
+            sum += c;
+            sum += d;
             sums[position] = sum;
+            if (with_squares) {
+                double square = squares[position];
+                square += a * a;
+                square += b * b;
+                square += c * c;
+                square += d * d;
+                squares[position] = square;
+            }
         }
     }
     for (; row < rows; row++) {
         const SCALAR *row_values = values + row * row_length;
         ptrdiff_t position = 0;
         for (; position + 8 <= count; position += 8) {
-            WIDE_STORE(double8, sums + position, WIDE_LOAD(double8, sums + position) + WIDE_HEAD_VALUES(row_values));
+            double8 a = WIDE_HEAD_VALUES(row_values);
+            WIDE_STORE(double8, sums + position, WIDE_LOAD(double8, sums + position) + a);
+            if (with_squares) WIDE_STORE(double8, squares + position, WIDE_LOAD(double8, squares + position) + a * a);
         }
-        for (; position < count; position++) sums[position] += (double)row_values[position];
+        for (; position < count; position++) {
+            double a = (double)row_values[position];
+            sums[position] += a;
+            if (with_squares) squares[position] += a * a;
+        }
     }
 #undef WIDE_HEAD_VALUES
 }
 
-/// `NAME(add_head_rows)` compiled for AVX-512.
-WIDE_REGISTERS_TARGET static void NAME(add_head_rows_avx512)(
-    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums) {
-    NAME(add_head_rows)(values, rows, row_length, count, sums);
+WIDE_INLINE void NAME(add_head_rows)(
+    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums, double *squares) {
+    if (squares) {
+        NAME(add_head_rows_body)(values, rows, row_length, count, sums, squares, 1);
+    } else {
+        NAME(add_head_rows_body)(values, rows, row_length, count, sums, 0, 0);
+    }
 }
 
-/// `FusedPasses.addHeadRows` (the first rows' sums that pick the moments' shift), as 512-bit instructions
-/// where the CPU has them.
+/// `NAME(add_head_rows)` compiled for AVX-512.
+WIDE_REGISTERS_TARGET static void NAME(add_head_rows_avx512)(
+    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums, double *squares) {
+    NAME(add_head_rows)(values, rows, row_length, count, sums, squares);
+}
+
+/// `FusedPasses.addHeadRows` (the first rows' sums that pick the moments' shift, and, for a tensor whose
+/// rows are all in the head, their squares), as 512-bit instructions where the CPU has them.
 WIDE_TARGET void NAME(bn_wide_add_head_rows)(
-    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums) {
+    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums, double *squares) {
     if (wide_register_rows_available()) {
-        NAME(add_head_rows_avx512)(values, rows, row_length, count, sums);
+        NAME(add_head_rows_avx512)(values, rows, row_length, count, sums, squares);
     } else {
-        NAME(add_head_rows)(values, rows, row_length, count, sums);
+        NAME(add_head_rows)(values, rows, row_length, count, sums, squares);
     }
 }
 

@@ -94,6 +94,35 @@ struct WideLoopParityTests {
         }
     }
 
+    /// The first rows' sums (the moments' shift) and squares (few-row `Float` tensors' raw sums): the C loop
+    /// adds in the Swift loop's order, so the same bits, over rows in fours and a tail, and positions in
+    /// eights and a tail. Magnitudes spread over 2^±20, so that another order would round otherwise.
+    @Test("the first rows' sums and squares", arguments: [(1, 5), (4, 8), (7, 23), (13, 64), (64, 1030)])
+    func headRows(rows: Int, rowLength: Int) {
+        var generator = SeededGenerator.fresh()
+        let magnitudes: [Double] = (0..<rows * rowLength).map { _ in
+            Double.random(in: -2...2, using: &generator) * Double(sign: .plus, exponent: Int.random(in: -20...20, using: &generator), significand: 1)
+        }
+        func check<Scalar: BatchNormScalar>(_ input: [Scalar]) {
+            let swift = FusedTuning.withSwiftLoops(true) {
+                FusedTuning.headRowSums(input, rows: rows, rowLength: rowLength, withSquares: true)
+            }
+            let wide = FusedTuning.withSwiftLoops(false) {
+                FusedTuning.headRowSums(input, rows: rows, rowLength: rowLength, withSquares: true)
+            }
+            let plain = FusedTuning.withSwiftLoops(false) {
+                FusedTuning.headRowSums(input, rows: rows, rowLength: rowLength, withSquares: false)
+            }
+            let context = "\(Scalar.self) \(rows)x\(rowLength) seed \(generator.seed)"
+            #expect(swift.sums.map(\.bitPattern) == wide.sums.map(\.bitPattern), "\(context) sums")
+            #expect((swift.squares ?? []).map(\.bitPattern) == (wide.squares ?? []).map(\.bitPattern), "\(context) squares")
+            #expect(swift.squares?.count == rowLength && plain.squares == nil, "\(context)")
+            #expect(plain.sums.map(\.bitPattern) == wide.sums.map(\.bitPattern), "\(context) sums without squares")
+        }
+        check(magnitudes.map { Float($0) })
+        check(magnitudes)
+    }
+
     func checkEveryOutput(entry: ([Int], TensorLayout), variant: Int?, data cases: [Data]) throws {
         let (parts, streaming) = variant.map { WorkSplitTests.variants[$0] } ?? (nil, nil)
         let shape = TestShapes.shape(entry)

@@ -34,7 +34,8 @@ long bn_level2_cache_bytes(void);
         const SCALAR *values, ptrdiff_t rows, ptrdiff_t channel_count, const SCALAR *shift, SCALAR *sums, SCALAR *squares, \
         int choices);                                                                                       \
     void bn_wide_add_head_rows_##SUFFIX(                                                                     \
-        const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums);            \
+        const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums,            \
+        double *squares /* nullable */);                                                                     \
     void bn_wide_flush_accumulators_##SUFFIX(                                                                \
         const SCALAR *first_accumulator, const SCALAR *second_accumulator, double *first, double *second,    \
         ptrdiff_t count);                                                                                    \

@@ -128,8 +128,11 @@ enum FusedPasses {
     }
 
     /// The per-channel sums of a tensor read as rows (`grouping`: channels-last, or short channels-first
-    /// runs) about the mean of the first rows, in one pass; ``ChannelLoops`` turns them into moments, or
-    /// finds some channel ill-conditioned for that shift (or non-finite).
+    /// runs) about the mean of the first rows, in one pass after those rows'; ``ChannelLoops`` turns them
+    /// into moments, or finds some channel ill-conditioned for that shift (or non-finite). A `Float` tensor
+    /// whose rows are all first rows (at most 64 rows of channels, or the samples that give a channel 32
+    /// values) is read once: 2-D `[32...64, C]` training forwards 4-15% faster, short runs of 2-4 samples
+    /// 7-22% (docs/BENCHMARK_NOTES.md, "Moments of few rows in one read").
     static func interleavedShiftedSums<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, grouping: Fused.RowGrouping, parts: Int
     ) -> ShiftedSums<Scalar> {
@@ -139,9 +142,26 @@ enum FusedPasses {
         // 0.3% of the channels, so a 2,048-channel tensor fell back to the exact two-pass on most calls.
         let headRows = grouping.runLength == 1 ? min(geometry.outerCount, 64)
             : min(geometry.outerCount, (32 + grouping.runLength - 1) / grouping.runLength)
-        let shift = grouping.channelMeans(
-            ofRowSums: headRowSums(input, rows: headRows, rowLength: grouping.rowLength, parts: parts), rows: headRows
-        ).map { Scalar($0) }
+        // A `Float` tensor whose rows are all in the head: the head's pass also sums the squares, and the
+        // shifted sums come from them (``Fused/shiftedSums(fromRawSums:squares:shift:count:)``) without a
+        // second read; a channel they do not suit sums its own values about the shift.
+        let rawSquares = headRows == geometry.outerCount && Scalar.self == Float.self
+        let head = headRowSums(
+            input, rows: headRows, rowLength: grouping.rowLength, parts: parts, withSquares: rawSquares)
+        let shift = grouping.channelMeans(ofRowSums: head.sums, rows: headRows).map { Scalar($0) }
+        if let headSquares = head.squares {
+            var channelSums = grouping.channelTotals(ofRowSums: head.sums)
+            var channelSquares = grouping.channelTotals(ofRowSums: headSquares)
+            let rejected = Fused.shiftedSums(
+                fromRawSums: &channelSums, squares: &channelSquares, shift: shift,
+                count: Double(geometry.valuesPerChannel))
+            for channel in rejected {
+                (channelSums[channel], channelSquares[channel]) = channelShiftedSums(
+                    input, channel: channel, geometry: geometry, shift: shift[channel])
+            }
+            return ShiftedSums(
+                valueCount: geometry.valuesPerChannel, shift: shift, sums: channelSums, squares: channelSquares)
+        }
         // Rows are summed as group rows of `width` positions, then folded back to channels.
         let width = grouping.width
         let choices = Fused.rowLoopChoices(geometry, Scalar.self)
@@ -171,58 +191,104 @@ enum FusedPasses {
             squares: grouping.channelTotals(squares, parts: parts))
     }
 
+    /// `(Σ(x - shift), Σ(x - shift)²)` over one channel's values of a tensor read as rows (`geometry`:
+    /// `innerCount` values a run, one run a row), in `Double`, in memory order: the shifted sums of a channel
+    /// whose raw sums were not accepted (``interleavedShiftedSums(_:geometry:grouping:parts:)``). It reads
+    /// only that channel's values, so the result depends on them alone. `Σ(x - shift)²` beyond `Scalar`'s
+    /// range reads as infinite, as the `Scalar` loops' sums would: the caller then takes the channel's
+    /// exact, scaled route (``Fused/shiftedSums(fromRawSums:squares:shift:count:)``).
+    static func channelShiftedSums<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, channel: Int, geometry: ChannelGeometry, shift: Scalar
+    ) -> (sum: Double, sumOfSquares: Double) {
+        let runLength = geometry.innerCount, rowLength = geometry.channelCount * runLength
+        let center = Double(shift)
+        var sum = 0.0, sumOfSquares = 0.0
+        for row in 0..<geometry.outerCount {
+            let run = input + row * rowLength + channel * runLength
+            for index in 0..<runLength {
+                let deviation = Double(run[index]) - center
+                sum += deviation
+                sumOfSquares += deviation * deviation
+            }
+        }
+        return (sum, sumOfSquares <= Double(Scalar.greatestFiniteMagnitude) ? sumOfSquares : .infinity)
+    }
+
     /// The sums of each value of the first `rows` rows (`rowLength` values each), added in `Double` in
     /// row order: the shift of ``interleavedShiftedMoments(_:geometry:grouping:parts:)``, once divided
-    /// (``Fused/RowGrouping/channelMeans(ofRowSums:rows:)``). The values of a row are split over `parts`
-    /// threads (each value's rows stay in order, so the sums do not depend on the split): for short
-    /// channels-first runs these rows are whole samples, a quarter of a 16-sample 3x3 tensor.
+    /// (``Fused/RowGrouping/channelMeans(ofRowSums:rows:)``), and `withSquares` the sums of their squares
+    /// likewise. The values of a row are split over `parts` threads (each value's rows stay in order, so
+    /// the sums do not depend on the split): for short channels-first runs these rows are whole samples, a
+    /// quarter of a 16-sample 3x3 tensor.
     ///
     /// Row by row, four rows per visit of the sums (a column walk would read rows 4-8 KB apart for
     /// 1-2k channels), written to vectorize: as a subscripted array loop it took a sixth of the
     /// moments' time on 32x7x7x2048 (docs/BENCHMARK_NOTES.md, "Serial per-channel work").
     static func headRowSums<Scalar: BatchNormScalar>(
-        _ input: UnsafePointer<Scalar>, rows: Int, rowLength: Int, parts: Int
-    ) -> [Double] {
+        _ input: UnsafePointer<Scalar>, rows: Int, rowLength: Int, parts: Int, withSquares: Bool = false
+    ) -> (sums: [Double], squares: [Double]?) {
         var sums = [Double](repeating: 0, count: rowLength)
+        var squares = [Double](repeating: 0, count: withSquares ? rowLength : 0)
         sums.withUnsafeMutableBufferPointer { buffer in
+        squares.withUnsafeMutableBufferPointer { squaresBuffer in
             guard let base = buffer.baseAddress else { return }
             let shared = Fused.SharedPointer(base: base)
+            // An empty array may still have a base address: the squares' only where asked for.
+            let sharedSquares = withSquares ? squaresBuffer.baseAddress.map { Fused.SharedPointer(base: $0) } : nil
             // One thread below the fork-join threshold, as for whole tensors.
             let headParts = min(parts, Fused.threadCount(elementCount: rows * rowLength))
             Fused.forEachPart(headParts) { part in
                 let positions = Fused.slice(rowLength, part: part, of: headParts)
                 addHeadRows(input + positions.lowerBound, rows: rows, rowLength: rowLength,
-                            count: positions.count, into: shared.base + positions.lowerBound)
+                            count: positions.count, into: shared.base + positions.lowerBound,
+                            squares: sharedSquares.map { $0.base + positions.lowerBound })
             }
-        }
-        return sums
+        }}
+        return (sums, withSquares ? squares : nil)
     }
 
-    /// `sums[j] += Σ_row input[row · rowLength + j]` for `j < count`, rows in order, four per visit.
-    /// Where the CPU has AVX2, the C loop (``Fused/WideLoops/addHeadRows(_:rows:rowLength:count:into:)``)
+    /// `sums[j] += Σ_row input[row · rowLength + j]` for `j < count`, rows in order, four per visit, and
+    /// with `squares` `squares[j] += Σ_row input[row · rowLength + j]²` likewise (each square in `Double`).
+    /// Where the CPU has AVX2, the C loop (``Fused/WideLoops/addHeadRows(_:rows:rowLength:count:into:squares:)``)
     /// does the same additions eight positions a step: 5-10% of the training forward of `[64...128, C]`
     /// tensors, whose head is half or all of the tensor (docs/BENCHMARK_NOTES.md, "The shift's head rows").
     private static func addHeadRows<Scalar: BatchNormScalar>(
-        _ input: UnsafePointer<Scalar>, rows: Int, rowLength: Int, count: Int, into sums: UnsafeMutablePointer<Double>
+        _ input: UnsafePointer<Scalar>, rows: Int, rowLength: Int, count: Int, into sums: UnsafeMutablePointer<Double>,
+        squares: UnsafeMutablePointer<Double>?
     ) {
-        if Fused.WideLoops.addHeadRows(input, rows: rows, rowLength: rowLength, count: count, into: sums) { return }
+        if Fused.WideLoops.addHeadRows(
+            input, rows: rows, rowLength: rowLength, count: count, into: sums, squares: squares) { return }
         var row = 0
         while row + 4 <= rows {
             let first = input + row * rowLength, second = first + rowLength
             let third = second + rowLength, fourth = third + rowLength
             for position in 0..<count {
+                let a = Double(first[position]), b = Double(second[position])
+                let c = Double(third[position]), d = Double(fourth[position])
                 var sum = sums[position]
-                sum += Double(first[position])
-                sum += Double(second[position])
-                sum += Double(third[position])
-                sum += Double(fourth[position])
+                sum += a
+                sum += b
+                sum += c
+                sum += d
                 sums[position] = sum
+                if let squares {
+                    var square = squares[position]
+                    square += a * a
+                    square += b * b
+                    square += c * c
+                    square += d * d
+                    squares[position] = square
+                }
             }
             row += 4
         }
         while row < rows {
             let values = input + row * rowLength
-            for position in 0..<count { sums[position] += Double(values[position]) }
+            for position in 0..<count {
+                let value = Double(values[position])
+                sums[position] += value
+                if let squares { squares[position] += value * value }
+            }
             row += 1
         }
     }

@@ -21,6 +21,84 @@ extension Fused {
     /// Largest accepted `S2 / M2` (one bit).
     static let maximumAmplification = 2.0
 
+    /// Largest accepted `M·Σx² / M2` of ``shiftedSums(fromRawSums:squares:shift:count:)``: 2^26.
+    static let maximumRawAmplification = Double(1 << 26)
+
+    /// Shifted sums about `shift` (`K`) derived in place from each channel's raw sums `Σx` (`sums`) and
+    /// `Σx²` (`squares`) over `count` (`M`) values, both added in `Double`
+    /// (``FusedPasses/headRowSums(_:rows:rowLength:parts:withSquares:)``; `Float` values only, whose squares
+    /// are exact in `Double`): `M2 = Σx² - (Σx)²/M`, `S1 = Σx - M·K`, `S2 = M2 + S1²/M`, so that
+    /// ``momentsFromShiftedSums(count:shift:sum:sumOfSquares:)`` gives back `M2`. Returns the channels not
+    /// accepted (their sums are left as they were), in order.
+    ///
+    /// The additions round by at most about `M·u·Σx²` (`u = 2^-53`), and `M2`'s cancellation multiplies
+    /// that by `Σx² / M2`, so a channel is accepted only where `M·Σx² ≤ 2^26·M2`
+    /// (``maximumRawAmplification``; every value finite): `M2` then within `3·2^-27` of itself, finer than
+    /// the shifted loops' `Float` squares, each rounded by up to `2^-24`. Data about zero and offsets up to
+    /// about 1,000 standard deviations (for `M = 64`) pass; a constant non-zero channel, a larger offset or a
+    /// non-finite value does not, nor a channel whose `S2` passes `Scalar`'s range: there the shifted loops'
+    /// sums overflow, and the caller's exact route, which scales a channel whose `x - mean` could overflow,
+    /// must take it (`M2` in `Double` alone would not say so). One reciprocal for every channel: `(Σx)²·(1/M)` is off `(Σx)²/M` by at
+    /// most `u·Σx²`, inside that bound, and `S1²/M` is far below `M2` (`K` is the rounded mean).
+    static func shiftedSums<Scalar: BatchNormScalar>(
+        fromRawSums sums: inout [Double], squares: inout [Double], shift: [Scalar], count: Double
+    ) -> [Int] {
+        precondition(sums.count == shift.count && squares.count == shift.count)
+        let reciprocal = 1 / count, limit = maximumRawAmplification
+        let largest = Double(Scalar.greatestFiniteMagnitude)
+        var rejected = [Int]()
+        sums.withUnsafeMutableBufferPointer { sums in
+        squares.withUnsafeMutableBufferPointer { squares in
+        shift.withUnsafeBufferPointer { shift in
+            guard let sumBase = sums.baseAddress, let squareBase = squares.baseAddress,
+                  let shiftBase = shift.baseAddress else { return }
+            // One channel: the same operations as a lane of the vector loop below, so the same bits.
+            func derive(_ channel: Int) {
+                let sum = sumBase[channel], sumOfSquares = squareBase[channel]
+                let m2 = sumOfSquares - sum * sum * reciprocal
+                let shiftedSum = sum - count * Double(shiftBase[channel])
+                let shiftedSquares = m2 + shiftedSum * shiftedSum * reciprocal
+                // `Σx²` finite and the bound met (NaN fails both): then `M2`, `S1` and `S2` are finite.
+                guard sumOfSquares < .infinity, count * sumOfSquares <= limit * m2, shiftedSquares <= largest else {
+                    rejected.append(channel)
+                    return
+                }
+                sumBase[channel] = shiftedSum
+                squareBase[channel] = shiftedSquares
+            }
+            // Four channels a step (a few hundred thousand channels of a `[2, C]` tensor make this loop a
+            // visible part of the training forward), each lane's operations those of `derive`.
+            let countVector = SIMD4<Double>(repeating: count), reciprocalVector = SIMD4<Double>(repeating: reciprocal)
+            let limitVector = SIMD4<Double>(repeating: limit), infinity = SIMD4<Double>(repeating: .infinity)
+            let largestVector = SIMD4<Double>(repeating: largest)
+            var channel = 0
+            while channel + 4 <= shift.count {
+                let sum = UnsafeRawPointer(sumBase + channel).loadUnaligned(as: SIMD4<Double>.self)
+                let sumOfSquares = UnsafeRawPointer(squareBase + channel).loadUnaligned(as: SIMD4<Double>.self)
+                let m2 = sumOfSquares - sum * sum * reciprocalVector
+                let channelShift = SIMD4<Double>(
+                    Double(shiftBase[channel]), Double(shiftBase[channel + 1]), Double(shiftBase[channel + 2]),
+                    Double(shiftBase[channel + 3]))
+                let shiftedSum = sum - countVector * channelShift
+                let shiftedSquares = m2 + shiftedSum * shiftedSum * reciprocalVector
+                let accepted = (sumOfSquares .< infinity) .& (countVector * sumOfSquares .<= limitVector * m2)
+                    .& (shiftedSquares .<= largestVector)
+                if all(accepted) {
+                    UnsafeMutableRawPointer(sumBase + channel).storeBytes(of: shiftedSum, as: SIMD4<Double>.self)
+                    UnsafeMutableRawPointer(squareBase + channel).storeBytes(of: shiftedSquares, as: SIMD4<Double>.self)
+                } else {
+                    for lane in channel..<channel + 4 { derive(lane) }
+                }
+                channel += 4
+            }
+            while channel < shift.count {
+                derive(channel)
+                channel += 1
+            }
+        }}}
+        return rejected
+    }
+
     /// Moments from shifted sums, or `nil` when the shift was too far from the mean.
     @inline(__always)
     static func momentsFromShiftedSums(

@@ -190,6 +190,30 @@ package enum FusedTuning {
         Fused.threadCount(for: geometry, scalar, reduces: reduces, threads: threads)
     }
 
+    /// `Float` shifted sums derived from raw sums `Σx`, `Σx²` over `count` values
+    /// (`Fused.shiftedSums(fromRawSums:squares:shift:count:)`): the derived sums, and the channels whose
+    /// raw sums were not accepted (their entries left as given).
+    package static func shiftedSumsFromRawSums(
+        _ sums: [Double], squares: [Double], shift: [Float], count: Int
+    ) -> (sums: [Double], squares: [Double], rejected: [Int]) {
+        var sums = sums, squares = squares
+        let rejected = Fused.shiftedSums(fromRawSums: &sums, squares: &squares, shift: shift, count: Double(count))
+        return (sums, squares, rejected)
+    }
+
+    /// The sums of each value of the first `rows` rows of `values` (`rowLength` values a row), and with
+    /// `withSquares` of their squares (`FusedPasses.headRowSums`, one part): to compare the C loop with the
+    /// Swift one (``withSwiftLoops(_:_:)``).
+    package static func headRowSums<Scalar: BatchNormScalar>(
+        _ values: [Scalar], rows: Int, rowLength: Int, withSquares: Bool
+    ) -> (sums: [Double], squares: [Double]?) {
+        precondition(values.count >= rows * rowLength)
+        return values.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return ([Double](repeating: 0, count: rowLength), nil) }
+            return FusedPasses.headRowSums(base, rows: rows, rowLength: rowLength, parts: 1, withSquares: withSquares)
+        }
+    }
+
     /// Whether this CPU runs AVX-512 (for tests of rules that differ there).
     package static var avx512Supported: Bool { Fused.WideLoops.avx512Supported }
 

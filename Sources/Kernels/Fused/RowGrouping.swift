@@ -166,14 +166,20 @@ extension Fused {
         /// Per-channel means from the sums of each value of a tensor row over `rows` rows (`rowLength`
         /// sums): added by channel in row order, then divided once by the channel's value count.
         func channelMeans(ofRowSums sums: [Double], rows: Int) -> [Double] {
+            ChannelLoops.quotients(channelTotals(ofRowSums: sums), dividingBy: Double(rows * runLength))
+        }
+
+        /// Per-channel totals of the sums of each value of a tensor row (`rowLength` sums), added by channel
+        /// in position order.
+        func channelTotals(ofRowSums sums: [Double]) -> [Double] {
             precondition(sums.count == rowLength)
-            guard runLength > 1 else { return ChannelLoops.quotients(sums, dividingBy: Double(rows)) }
+            guard runLength > 1 else { return sums }
             // Short runs are never grouped: a tensor row is a group row.
             var totals = [Double](repeating: 0, count: channelCount)
             totals.withUnsafeMutableBufferPointer { totals in
                 sums.withUnsafeBufferPointer { sums in addPositions(sums, from: 0, into: totals) }
             }
-            return ChannelLoops.quotients(totals, dividingBy: Double(rows * runLength))
+            return totals
         }
 
         /// Adds the `width` position values from `values[first]` into their channels' `totals`, in

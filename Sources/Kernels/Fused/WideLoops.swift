@@ -57,17 +57,19 @@ extension Fused {
             return true
         }
 
-        /// ``FusedPasses/addHeadRows(_:rows:rowLength:count:into:)``: `sums[j] += Double(values[row ·
-        /// rowLength + j])` for `j < count`, the rows in order.
+        /// ``FusedPasses/addHeadRows(_:rows:rowLength:count:into:squares:)``: `sums[j] += Double(values[row ·
+        /// rowLength + j])` for `j < count`, the rows in order, and with `squares` the values' squares
+        /// likewise.
         @inline(__always)
         static func addHeadRows<Scalar: BatchNormScalar>(
-            _ values: UnsafePointer<Scalar>, rows: Int, rowLength: Int, count: Int, into sums: UnsafeMutablePointer<Double>
+            _ values: UnsafePointer<Scalar>, rows: Int, rowLength: Int, count: Int, into sums: UnsafeMutablePointer<Double>,
+            squares: UnsafeMutablePointer<Double>?
         ) -> Bool {
             guard enabled else { return false }
             if Scalar.self == Float.self {
-                bn_wide_add_head_rows_float(floats(values), rows, rowLength, count, sums)
+                bn_wide_add_head_rows_float(floats(values), rows, rowLength, count, sums, squares)
             } else if Scalar.self == Double.self {
-                bn_wide_add_head_rows_double(doubles(values), rows, rowLength, count, sums)
+                bn_wide_add_head_rows_double(doubles(values), rows, rowLength, count, sums, squares)
             } else {
                 return false
             }
