@@ -455,16 +455,22 @@ WIDE_INLINE void NAME(shifted_sums_prefetched_rows)(
 
 /// `FusedPasses.addHeadRows`: `sums[j] += (double)values[row · row_length + j]` for `j < count`, the rows
 /// in order, four per visit of the sums, and with `squares` (nullable) `squares[j] += value · value` in the
-/// same order. Each sum adds its rows in the Swift loop's order (the conversions are exact, each add
-/// rounds once; the squares of `float` values are exact in `double`, and FP_CONTRACT is off), so the same
-/// bits; eight values per step where the Swift loop (baseline SSE2) converts two. `with_squares` is a
-/// constant at each call, so each loop is compiled without the other's work.
+/// same order; with `centers` (nullable; only with `squares`) each value is first `(double)value -
+/// centers[j]`. Each sum adds its rows in the Swift loop's order (the conversions are exact, each add or
+/// subtraction rounds once; the squares of `float` values are exact in `double`, and FP_CONTRACT is off),
+/// so the same bits; eight values per step where the Swift loop (baseline SSE2) converts two. `with_squares`
+/// and `with_centers` are constants at each call, so each loop is compiled without the others' work.
 WIDE_INLINE void NAME(add_head_rows_body)(
     const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums, double *squares,
-    int with_squares) {
+    const double *centers, int with_squares, int with_centers) {
     typedef SCALAR scalar8 __attribute__((ext_vector_type(8)));
     typedef double double8 __attribute__((ext_vector_type(8)));
-#define WIDE_HEAD_VALUES(row_values) __builtin_convertvector(WIDE_LOAD(scalar8, (row_values) + position), double8)
+#define WIDE_HEAD_VALUES(row_values)                                                                          \
+    (with_centers ? __builtin_convertvector(WIDE_LOAD(scalar8, (row_values) + position), double8) -            \
+                        WIDE_LOAD(double8, centers + position)                                                 \
+                  : __builtin_convertvector(WIDE_LOAD(scalar8, (row_values) + position), double8))
+#define WIDE_HEAD_VALUE(row_values) \
+    (with_centers ? (double)(row_values)[position] - centers[position] : (double)(row_values)[position])
     ptrdiff_t row = 0;
     for (; row + 4 <= rows; row += 4) {
         const SCALAR *first = values + row * row_length, *second = first + row_length;
@@ -489,8 +495,8 @@ WIDE_INLINE void NAME(add_head_rows_body)(
             }
         }
         for (; position < count; position++) {
-            double a = (double)first[position], b = (double)second[position];
-            double c = (double)third[position], d = (double)fourth[position];
+            double a = WIDE_HEAD_VALUE(first), b = WIDE_HEAD_VALUE(second);
+            double c = WIDE_HEAD_VALUE(third), d = WIDE_HEAD_VALUE(fourth);
             double sum = sums[position];
             sum += a;
             sum += b;
@@ -516,37 +522,44 @@ WIDE_INLINE void NAME(add_head_rows_body)(
             if (with_squares) WIDE_STORE(double8, squares + position, WIDE_LOAD(double8, squares + position) + a * a);
         }
         for (; position < count; position++) {
-            double a = (double)row_values[position];
+            double a = WIDE_HEAD_VALUE(row_values);
             sums[position] += a;
             if (with_squares) squares[position] += a * a;
         }
     }
 #undef WIDE_HEAD_VALUES
+#undef WIDE_HEAD_VALUE
 }
 
 WIDE_INLINE void NAME(add_head_rows)(
-    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums, double *squares) {
-    if (squares) {
-        NAME(add_head_rows_body)(values, rows, row_length, count, sums, squares, 1);
+    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums, double *squares,
+    const double *centers) {
+    if (squares && centers) {
+        NAME(add_head_rows_body)(values, rows, row_length, count, sums, squares, centers, 1, 1);
+    } else if (squares) {
+        NAME(add_head_rows_body)(values, rows, row_length, count, sums, squares, 0, 1, 0);
     } else {
-        NAME(add_head_rows_body)(values, rows, row_length, count, sums, 0, 0);
+        NAME(add_head_rows_body)(values, rows, row_length, count, sums, 0, 0, 0, 0);
     }
 }
 
 /// `NAME(add_head_rows)` compiled for AVX-512.
 WIDE_REGISTERS_TARGET static void NAME(add_head_rows_avx512)(
-    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums, double *squares) {
-    NAME(add_head_rows)(values, rows, row_length, count, sums, squares);
+    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums, double *squares,
+    const double *centers) {
+    NAME(add_head_rows)(values, rows, row_length, count, sums, squares, centers);
 }
 
-/// `FusedPasses.addHeadRows` (the first rows' sums that pick the moments' shift, and, for a tensor whose
-/// rows are all in the head, their squares), as 512-bit instructions where the CPU has them.
+/// `FusedPasses.addHeadRows` (the first rows' sums that pick the moments' shift; for a tensor whose rows
+/// are all in the head, their squares; and the `double` shifted sums of channels whose raw sums were not
+/// accepted), as 512-bit instructions where the CPU has them.
 WIDE_TARGET void NAME(bn_wide_add_head_rows)(
-    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums, double *squares) {
+    const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums, double *squares,
+    const double *centers) {
     if (wide_register_rows_available()) {
-        NAME(add_head_rows_avx512)(values, rows, row_length, count, sums, squares);
+        NAME(add_head_rows_avx512)(values, rows, row_length, count, sums, squares, centers);
     } else {
-        NAME(add_head_rows)(values, rows, row_length, count, sums, squares);
+        NAME(add_head_rows)(values, rows, row_length, count, sums, squares, centers);
     }
 }
 

@@ -5,7 +5,8 @@ import BatchNormTestSupport
 
 /// A `Float` tensor whose rows are all among the moments' first rows (at most 64 rows of channels) takes
 /// each channel's shifted sums from the raw `Σx` and `Σx²` of one read, where they keep `M2` to
-/// `3·2^-27`; other channels sum their own values again (`Fused.shiftedSums(fromRawSums:squares:shift:count:)`).
+/// `3·2^-27`; a channel whose raw sums do not suit it takes its deviations' sums in `Double`
+/// (`Fused.shiftedSums(fromRawSums:squares:shift:count:)`, `FusedPasses.exactShiftedSums`).
 /// The rule decides speed and which arithmetic a channel gets; the nasty-data suites' few-rows walk checks
 /// the results of both branches against the reference.
 @Suite("Moments of few rows from raw sums")
@@ -42,7 +43,7 @@ struct RawSumsTests {
         }
     }
 
-    @Test("far offsets, constant channels, values beyond the range and NaN sum their values again")
+    @Test("far offsets, constant channels, values beyond the range and NaN are rejected")
     func rejected() {
         var generator = SeededGenerator.fresh()
         let count = 40
@@ -79,5 +80,68 @@ struct RawSumsTests {
         #expect(derived.sums[6].bitPattern == derived.sums[2].bitPattern)
         #expect(derived.squares[6].bitPattern == derived.squares[2].bitPattern)
         #expect(derived.squares[2].bitPattern != raw.squares[2].bitPattern, "channel 2 was not derived")
+    }
+    /// A rejected channel's `Double` sums are the same bits whether its column is walked alone (few rejected
+    /// channels) or every position is summed in one pass (many): which one runs depends on the other
+    /// channels, its result must not.
+    @Test("a rejected channel's sums do not depend on how many others were rejected", arguments: [1, 3])
+    func exactSumsEitherWay(runLength: Int) {
+        var generator = SeededGenerator.fresh()
+        let geometry = ChannelGeometry(outerCount: 24, channelCount: 64, innerCount: runLength)
+        // Magnitudes over 2^-12...1 about a shift of other bits: the deviations and their squares carry more
+        // bits than a Double keeps, so another order of additions would round otherwise.
+        let values = (0..<geometry.elementCount).map { _ in
+            Float.random(in: -1...1, using: &generator) * Float(sign: .plus, exponent: Int.random(in: -12...0, using: &generator), significand: 1)
+        }
+        let shift = (0..<geometry.channelCount).map { _ in Float.random(in: -0.01...0.01, using: &generator) }
+        let every = FusedTuning.exactShiftedSums(values, geometry: geometry, shift: shift, channels: Array(0..<64))
+        for channel in [0, 17, 63] {
+            let alone = FusedTuning.exactShiftedSums(values, geometry: geometry, shift: shift, channels: [channel])
+            #expect(alone[0].sum.bitPattern == every[channel].sum.bitPattern, "channel \(channel) seed \(generator.seed)")
+            #expect(alone[0].sumOfSquares.bitPattern == every[channel].sumOfSquares.bitPattern, "channel \(channel)")
+            // And the sums are the channel's: against a plain Double loop over its values, in its order.
+            var sum = 0.0, squares = 0.0
+            for index in 0..<runLength {
+                var positionSum = 0.0, positionSquares = 0.0
+                for row in 0..<geometry.outerCount {
+                    let d = Double(values[(row * 64 + channel) * runLength + index]) - Double(shift[channel])
+                    positionSum += d
+                    positionSquares += d * d
+                }
+                sum += positionSum
+                squares += positionSquares
+            }
+            #expect(alone[0].sum == sum && alone[0].sumOfSquares == squares, "channel \(channel)")
+        }
+    }
+    /// Whichever way a channel's sums come (raw, or its deviations in `Double`), a rejected neighbour does
+    /// not change them: a NaN, a far-off or a constant channel leaves every other channel's shift and sums
+    /// the same bits (what keeps a mean of exactly 0, and so a ReLU's mask, from moving).
+    @Test("a rejected channel leaves its neighbours' sums alone", arguments: [1, 3])
+    func isolation(runLength: Int) throws {
+        var generator = SeededGenerator.fresh()
+        // Every row among the first rows (20 rows; 10 samples of 3-value runs, 30 values a channel).
+        let geometry = ChannelGeometry(outerCount: runLength == 1 ? 20 : 10, channelCount: 12, innerCount: runLength)
+        let clean = (0..<geometry.elementCount).map { _ in Float.random(in: -1...2, using: &generator) }
+        let reference = try #require(FusedTuning.rowShiftedSums(clean, geometry: geometry))
+        let poisons: [(String, (Int) -> Float)] = [("NaN", { $0 == 5 ? .nan : 1 }), ("far off", { _ in 1e5 }),
+                                                   ("constant", { _ in 0.1 })]
+        for (name, poison) in poisons {
+            var poisoned = clean
+            var index = 0
+            for row in 0..<geometry.outerCount {
+                for value in 0..<runLength {
+                    let position = (row * geometry.channelCount + 7) * runLength + value
+                    poisoned[position] = name == "far off" ? clean[position] / 1000 + poison(index) : poison(index)
+                    index += 1
+                }
+            }
+            let result = try #require(FusedTuning.rowShiftedSums(poisoned, geometry: geometry))
+            for channel in 0..<geometry.channelCount where channel != 7 {
+                #expect(result.shift[channel].bitPattern == reference.shift[channel].bitPattern, "\(name) \(channel)")
+                #expect(result.sums[channel].bitPattern == reference.sums[channel].bitPattern, "\(name) \(channel)")
+                #expect(result.squares[channel].bitPattern == reference.squares[channel].bitPattern, "\(name) \(channel)")
+            }
+        }
     }
 }

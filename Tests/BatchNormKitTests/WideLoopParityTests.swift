@@ -94,8 +94,9 @@ struct WideLoopParityTests {
         }
     }
 
-    /// The first rows' sums (the moments' shift) and squares (few-row `Float` tensors' raw sums): the C loop
-    /// adds in the Swift loop's order, so the same bits, over rows in fours and a tail, and positions in
+    /// The first rows' sums (the moments' shift), squares (few-row `Float` tensors' raw sums) and centered
+    /// sums and squares (their rejected channels' `Double` shifted sums): the C loop adds in the Swift loop's
+    /// order, so the same bits, over rows in fours and a tail, and positions in
     /// eights and a tail. Magnitudes spread over 2^±20, so that another order would round otherwise.
     @Test("the first rows' sums and squares", arguments: [(1, 5), (4, 8), (7, 23), (13, 64), (64, 1030)])
     func headRows(rows: Int, rowLength: Int) {
@@ -113,11 +114,22 @@ struct WideLoopParityTests {
             let plain = FusedTuning.withSwiftLoops(false) {
                 FusedTuning.headRowSums(input, rows: rows, rowLength: rowLength, withSquares: false)
             }
+            let centers = (0..<rowLength).map { Double(input[$0]) / 3 }
+            let swiftCentered = FusedTuning.withSwiftLoops(true) {
+                FusedTuning.headRowSums(input, rows: rows, rowLength: rowLength, withSquares: true, centers: centers)
+            }
+            let wideCentered = FusedTuning.withSwiftLoops(false) {
+                FusedTuning.headRowSums(input, rows: rows, rowLength: rowLength, withSquares: true, centers: centers)
+            }
             let context = "\(Scalar.self) \(rows)x\(rowLength) seed \(generator.seed)"
             #expect(swift.sums.map(\.bitPattern) == wide.sums.map(\.bitPattern), "\(context) sums")
             #expect((swift.squares ?? []).map(\.bitPattern) == (wide.squares ?? []).map(\.bitPattern), "\(context) squares")
             #expect(swift.squares?.count == rowLength && plain.squares == nil, "\(context)")
             #expect(plain.sums.map(\.bitPattern) == wide.sums.map(\.bitPattern), "\(context) sums without squares")
+            #expect(swiftCentered.sums.map(\.bitPattern) == wideCentered.sums.map(\.bitPattern), "\(context) centered sums")
+            #expect((swiftCentered.squares ?? []).map(\.bitPattern) == (wideCentered.squares ?? []).map(\.bitPattern),
+                    "\(context) centered squares")
+            #expect(swiftCentered.sums.map(\.bitPattern) != swift.sums.map(\.bitPattern), "\(context) centers unused")
         }
         check(magnitudes.map { Float($0) })
         check(magnitudes)

@@ -35,7 +35,7 @@ long bn_level2_cache_bytes(void);
         int choices);                                                                                       \
     void bn_wide_add_head_rows_##SUFFIX(                                                                     \
         const SCALAR *values, ptrdiff_t rows, ptrdiff_t row_length, ptrdiff_t count, double *sums,            \
-        double *squares /* nullable */);                                                                     \
+        double *squares /* nullable */, const double *centers /* nullable; only with squares */);            \
     void bn_wide_flush_accumulators_##SUFFIX(                                                                \
         const SCALAR *first_accumulator, const SCALAR *second_accumulator, double *first, double *second,    \
         ptrdiff_t count);                                                                                    \

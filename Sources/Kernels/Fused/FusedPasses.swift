@@ -155,10 +155,9 @@ enum FusedPasses {
             let rejected = Fused.shiftedSums(
                 fromRawSums: &channelSums, squares: &channelSquares, shift: shift,
                 count: Double(geometry.valuesPerChannel))
-            for channel in rejected {
-                (channelSums[channel], channelSquares[channel]) = channelShiftedSums(
-                    input, channel: channel, geometry: geometry, shift: shift[channel])
-            }
+            exactShiftedSums(
+                input, geometry: geometry, shift: shift, channels: rejected, parts: parts,
+                sums: &channelSums, squares: &channelSquares)
             return ShiftedSums(
                 valueCount: geometry.valuesPerChannel, shift: shift, sums: channelSums, squares: channelSquares)
         }
@@ -191,27 +190,72 @@ enum FusedPasses {
             squares: grouping.channelTotals(squares, parts: parts))
     }
 
-    /// `(Σ(x - shift), Σ(x - shift)²)` over one channel's values of a tensor read as rows (`geometry`:
-    /// `innerCount` values a run, one run a row), in `Double`, in memory order: the shifted sums of a channel
-    /// whose raw sums were not accepted (``interleavedShiftedSums(_:geometry:grouping:parts:)``). It reads
-    /// only that channel's values, so the result depends on them alone. `Σ(x - shift)²` beyond `Scalar`'s
-    /// range reads as infinite, as the `Scalar` loops' sums would: the caller then takes the channel's
-    /// exact, scaled route (``Fused/shiftedSums(fromRawSums:squares:shift:count:)``).
-    static func channelShiftedSums<Scalar: BatchNormScalar>(
-        _ input: UnsafePointer<Scalar>, channel: Int, geometry: ChannelGeometry, shift: Scalar
-    ) -> (sum: Double, sumOfSquares: Double) {
+    /// `sums[c] = Σ(x - shift)`, `squares[c] = Σ(x - shift)²` in `Double` for each `c` of `channels` (of a
+    /// tensor read as rows: `geometry`, `innerCount` values a run, one run a row): the shifted sums of the
+    /// channels whose raw sums were not accepted (``interleavedShiftedSums(_:geometry:grouping:parts:)``). Each position of a channel (a value
+    /// of its run) adds its rows in order, `d = Double(x) - Double(shift)`, `sum += d`, `squares += d·d`, and
+    /// the channel adds its positions in order: the same operations whether one channel is walked alone (few
+    /// channels: a column of the tensor each) or every position in one pass over the tensor (from an eighth
+    /// of the channels; with 2^16 channels of two values a few are always rejected, and with a large offset
+    /// all are, where walking each alone ran 2.4-5x the time of the shifted pass it stands for). So a channel's
+    /// sums depend on its values alone, not on how many others were rejected. `Σ(x - shift)²` beyond
+    /// `Scalar`'s range reads as infinite, as the `Scalar` loops' sums would: the caller then takes the
+    /// channel's exact, scaled route (``Fused/shiftedSums(fromRawSums:squares:shift:count:)``).
+    static func exactShiftedSums<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, shift: [Scalar], channels: [Int], parts: Int,
+        sums: inout [Double], squares: inout [Double]
+    ) {
         let runLength = geometry.innerCount, rowLength = geometry.channelCount * runLength
-        let center = Double(shift)
-        var sum = 0.0, sumOfSquares = 0.0
-        for row in 0..<geometry.outerCount {
-            let run = input + row * rowLength + channel * runLength
-            for index in 0..<runLength {
-                let deviation = Double(run[index]) - center
-                sum += deviation
-                sumOfSquares += deviation * deviation
+        let rows = geometry.outerCount
+        let largest = Double(Scalar.greatestFiniteMagnitude)
+        if channels.count * 8 < geometry.channelCount {
+            for channel in channels {
+                var sum = 0.0, sumOfSquares = 0.0
+                let center = Double(shift[channel])
+                for index in 0..<runLength {
+                    var positionSum = 0.0, positionSquares = 0.0
+                    let column = input + channel * runLength + index
+                    for row in 0..<rows {
+                        let deviation = Double(column[row * rowLength]) - center
+                        positionSum += deviation
+                        positionSquares += deviation * deviation
+                    }
+                    sum += positionSum
+                    sumOfSquares += positionSquares
+                }
+                sums[channel] = sum
+                squares[channel] = sumOfSquares <= largest ? sumOfSquares : .infinity
             }
+            return
         }
-        return (sum, sumOfSquares <= Double(Scalar.greatestFiniteMagnitude) ? sumOfSquares : .infinity)
+        // Every position at once, in the head rows' loop with centers (the positions split over the threads,
+        // each adding its own rows in order).
+        var centers = shift.map { Double($0) }
+        if runLength > 1 {
+            var positions = [Double]()
+            positions.reserveCapacity(rowLength)
+            for center in centers {
+                for _ in 0..<runLength { positions.append(center) }
+            }
+            centers = positions
+        }
+        let (positionSums, positionSquares) = headRowSums(
+            input, rows: rows, rowLength: rowLength, parts: parts, withSquares: true, centers: centers)
+        guard let positionSquares else { preconditionFailure("squares were asked for") }
+        positionSums.withUnsafeBufferPointer { positionSums in
+        positionSquares.withUnsafeBufferPointer { positionSquares in
+        sums.withUnsafeMutableBufferPointer { sums in
+        squares.withUnsafeMutableBufferPointer { squares in
+            for channel in channels {
+                var sum = 0.0, sumOfSquares = 0.0
+                for position in channel * runLength..<(channel + 1) * runLength {
+                    sum += positionSums[position]
+                    sumOfSquares += positionSquares[position]
+                }
+                sums[channel] = sum
+                squares[channel] = sumOfSquares <= largest ? sumOfSquares : .infinity
+            }
+        }}}}
     }
 
     /// The sums of each value of the first `rows` rows (`rowLength` values each), added in `Double` in
@@ -225,46 +269,59 @@ enum FusedPasses {
     /// 1-2k channels), written to vectorize: as a subscripted array loop it took a sixth of the
     /// moments' time on 32x7x7x2048 (docs/BENCHMARK_NOTES.md, "Serial per-channel work").
     static func headRowSums<Scalar: BatchNormScalar>(
-        _ input: UnsafePointer<Scalar>, rows: Int, rowLength: Int, parts: Int, withSquares: Bool = false
+        _ input: UnsafePointer<Scalar>, rows: Int, rowLength: Int, parts: Int, withSquares: Bool = false,
+        centers: [Double]? = nil
     ) -> (sums: [Double], squares: [Double]?) {
+        precondition(centers == nil || (withSquares && centers?.count == rowLength))
         var sums = [Double](repeating: 0, count: rowLength)
         var squares = [Double](repeating: 0, count: withSquares ? rowLength : 0)
+        let centerValues = centers ?? []
         sums.withUnsafeMutableBufferPointer { buffer in
         squares.withUnsafeMutableBufferPointer { squaresBuffer in
+        centerValues.withUnsafeBufferPointer { centersBuffer in
             guard let base = buffer.baseAddress else { return }
             let shared = Fused.SharedPointer(base: base)
-            // An empty array may still have a base address: the squares' only where asked for.
+            // An empty array may still have a base address: the squares' and centers' only where asked for.
             let sharedSquares = withSquares ? squaresBuffer.baseAddress.map { Fused.SharedPointer(base: $0) } : nil
+            let sharedCenters = UncheckedSendableBox(centers == nil ? nil : centersBuffer.baseAddress)
             // One thread below the fork-join threshold, as for whole tensors.
             let headParts = min(parts, Fused.threadCount(elementCount: rows * rowLength))
             Fused.forEachPart(headParts) { part in
                 let positions = Fused.slice(rowLength, part: part, of: headParts)
                 addHeadRows(input + positions.lowerBound, rows: rows, rowLength: rowLength,
                             count: positions.count, into: shared.base + positions.lowerBound,
-                            squares: sharedSquares.map { $0.base + positions.lowerBound })
+                            squares: sharedSquares.map { $0.base + positions.lowerBound },
+                            centers: sharedCenters.value.map { $0 + positions.lowerBound })
             }
-        }}
+        }}}
         return (sums, withSquares ? squares : nil)
     }
 
     /// `sums[j] += Σ_row input[row · rowLength + j]` for `j < count`, rows in order, four per visit, and
-    /// with `squares` `squares[j] += Σ_row input[row · rowLength + j]²` likewise (each square in `Double`).
-    /// Where the CPU has AVX2, the C loop (``Fused/WideLoops/addHeadRows(_:rows:rowLength:count:into:squares:)``)
-    /// does the same additions eight positions a step: 5-10% of the training forward of `[64...128, C]`
+    /// with `squares` `squares[j] += Σ_row input[row · rowLength + j]²` likewise (each square in `Double`);
+    /// with `centers` (only with `squares`) each value is `Double(value) - centers[j]` first.
+    /// Where the CPU has AVX2, the C loop (``Fused/WideLoops/addHeadRows(_:rows:rowLength:count:into:squares:centers:)``)
+    /// does the same operations eight positions a step: 5-10% of the training forward of `[64...128, C]`
     /// tensors, whose head is half or all of the tensor (docs/BENCHMARK_NOTES.md, "The shift's head rows").
     private static func addHeadRows<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, rows: Int, rowLength: Int, count: Int, into sums: UnsafeMutablePointer<Double>,
-        squares: UnsafeMutablePointer<Double>?
+        squares: UnsafeMutablePointer<Double>?, centers: UnsafePointer<Double>?
     ) {
         if Fused.WideLoops.addHeadRows(
-            input, rows: rows, rowLength: rowLength, count: count, into: sums, squares: squares) { return }
+            input, rows: rows, rowLength: rowLength, count: count, into: sums, squares: squares, centers: centers) {
+            return
+        }
+        @inline(__always) func value(_ values: UnsafePointer<Scalar>, _ position: Int) -> Double {
+            if let centers { return Double(values[position]) - centers[position] }
+            return Double(values[position])
+        }
         var row = 0
         while row + 4 <= rows {
             let first = input + row * rowLength, second = first + rowLength
             let third = second + rowLength, fourth = third + rowLength
             for position in 0..<count {
-                let a = Double(first[position]), b = Double(second[position])
-                let c = Double(third[position]), d = Double(fourth[position])
+                let a = value(first, position), b = value(second, position)
+                let c = value(third, position), d = value(fourth, position)
                 var sum = sums[position]
                 sum += a
                 sum += b
@@ -285,9 +342,9 @@ enum FusedPasses {
         while row < rows {
             let values = input + row * rowLength
             for position in 0..<count {
-                let value = Double(values[position])
-                sums[position] += value
-                if let squares { squares[position] += value * value }
+                let a = value(values, position)
+                sums[position] += a
+                if let squares { squares[position] += a * a }
             }
             row += 1
         }

@@ -36,10 +36,11 @@ extension Fused {
     /// (``maximumRawAmplification``; every value finite): `M2` then within `3·2^-27` of itself, finer than
     /// the shifted loops' `Float` squares, each rounded by up to `2^-24`. Data about zero and offsets up to
     /// about 1,000 standard deviations (for `M = 64`) pass; a constant non-zero channel, a larger offset or a
-    /// non-finite value does not, nor a channel whose `S2` passes `Scalar`'s range: there the shifted loops'
-    /// sums overflow, and the caller's exact route, which scales a channel whose `x - mean` could overflow,
-    /// must take it (`M2` in `Double` alone would not say so). One reciprocal for every channel: `(Σx)²·(1/M)` is off `(Σx)²/M` by at
-    /// most `u·Σx²`, inside that bound, and `S1²/M` is far below `M2` (`K` is the rounded mean).
+    /// non-finite value does not, nor a channel whose `S2` passes `Scalar`'s range (there the shifted loops'
+    /// sums overflow, and the moments' exact route, which scales a channel whose `x - mean` could overflow,
+    /// must take it; `M2` in `Double` alone would not say so). The caller sums the rejected channels'
+    /// deviations in `Double` (`FusedPasses.exactShiftedSums`). One reciprocal for every channel: `(Σx)²·(1/M)` is off `(Σx)²/M` by at most
+    /// `u·Σx²`, inside that bound, and `S1²/M` is far below `M2` (`K` is the rounded mean).
     static func shiftedSums<Scalar: BatchNormScalar>(
         fromRawSums sums: inout [Double], squares: inout [Double], shift: [Scalar], count: Double
     ) -> [Int] {
@@ -52,22 +53,9 @@ extension Fused {
         shift.withUnsafeBufferPointer { shift in
             guard let sumBase = sums.baseAddress, let squareBase = squares.baseAddress,
                   let shiftBase = shift.baseAddress else { return }
-            // One channel: the same operations as a lane of the vector loop below, so the same bits.
-            func derive(_ channel: Int) {
-                let sum = sumBase[channel], sumOfSquares = squareBase[channel]
-                let m2 = sumOfSquares - sum * sum * reciprocal
-                let shiftedSum = sum - count * Double(shiftBase[channel])
-                let shiftedSquares = m2 + shiftedSum * shiftedSum * reciprocal
-                // `Σx²` finite and the bound met (NaN fails both): then `M2`, `S1` and `S2` are finite.
-                guard sumOfSquares < .infinity, count * sumOfSquares <= limit * m2, shiftedSquares <= largest else {
-                    rejected.append(channel)
-                    return
-                }
-                sumBase[channel] = shiftedSum
-                squareBase[channel] = shiftedSquares
-            }
             // Four channels a step (a few hundred thousand channels of a `[2, C]` tensor make this loop a
-            // visible part of the training forward), each lane's operations those of `derive`.
+            // visible part of the training forward); a step with a rejected lane keeps its accepted lanes.
+            // The last channels take the same operations one by one, so the same bits.
             let countVector = SIMD4<Double>(repeating: count), reciprocalVector = SIMD4<Double>(repeating: reciprocal)
             let limitVector = SIMD4<Double>(repeating: limit), infinity = SIMD4<Double>(repeating: .infinity)
             let largestVector = SIMD4<Double>(repeating: largest)
@@ -81,18 +69,37 @@ extension Fused {
                     Double(shiftBase[channel + 3]))
                 let shiftedSum = sum - countVector * channelShift
                 let shiftedSquares = m2 + shiftedSum * shiftedSum * reciprocalVector
+                // `Σx²` finite, the bound met and `S2` in range (NaN fails each): then `M2`, `S1`, `S2` are finite.
                 let accepted = (sumOfSquares .< infinity) .& (countVector * sumOfSquares .<= limitVector * m2)
                     .& (shiftedSquares .<= largestVector)
                 if all(accepted) {
                     UnsafeMutableRawPointer(sumBase + channel).storeBytes(of: shiftedSum, as: SIMD4<Double>.self)
                     UnsafeMutableRawPointer(squareBase + channel).storeBytes(of: shiftedSquares, as: SIMD4<Double>.self)
                 } else {
-                    for lane in channel..<channel + 4 { derive(lane) }
+                    // Rejections come one in thousands or in most channels (a large offset): room for the rest.
+                    if rejected.isEmpty { rejected.reserveCapacity(shift.count - channel) }
+                    for lane in 0..<4 {
+                        if accepted[lane] {
+                            sumBase[channel + lane] = shiftedSum[lane]
+                            squareBase[channel + lane] = shiftedSquares[lane]
+                        } else {
+                            rejected.append(channel + lane)
+                        }
+                    }
                 }
                 channel += 4
             }
             while channel < shift.count {
-                derive(channel)
+                let sum = sumBase[channel], sumOfSquares = squareBase[channel]
+                let m2 = sumOfSquares - sum * sum * reciprocal
+                let shiftedSum = sum - count * Double(shiftBase[channel])
+                let shiftedSquares = m2 + shiftedSum * shiftedSum * reciprocal
+                if sumOfSquares < .infinity, count * sumOfSquares <= limit * m2, shiftedSquares <= largest {
+                    sumBase[channel] = shiftedSum
+                    squareBase[channel] = shiftedSquares
+                } else {
+                    rejected.append(channel)
+                }
                 channel += 1
             }
         }}}

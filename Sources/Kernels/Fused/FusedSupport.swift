@@ -202,16 +202,47 @@ package enum FusedTuning {
     }
 
     /// The sums of each value of the first `rows` rows of `values` (`rowLength` values a row), and with
-    /// `withSquares` of their squares (`FusedPasses.headRowSums`, one part): to compare the C loop with the
-    /// Swift one (``withSwiftLoops(_:_:)``).
+    /// `withSquares` of their squares, each less its `centers` value if given (`FusedPasses.headRowSums`,
+    /// one part): to compare the C loop with the Swift one (``withSwiftLoops(_:_:)``).
     package static func headRowSums<Scalar: BatchNormScalar>(
-        _ values: [Scalar], rows: Int, rowLength: Int, withSquares: Bool
+        _ values: [Scalar], rows: Int, rowLength: Int, withSquares: Bool, centers: [Double]? = nil
     ) -> (sums: [Double], squares: [Double]?) {
         precondition(values.count >= rows * rowLength)
         return values.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return ([Double](repeating: 0, count: rowLength), nil) }
-            return FusedPasses.headRowSums(base, rows: rows, rowLength: rowLength, parts: 1, withSquares: withSquares)
+            return FusedPasses.headRowSums(
+                base, rows: rows, rowLength: rowLength, parts: 1, withSquares: withSquares, centers: centers)
         }
+    }
+
+    /// The per-channel shifted sums of `values` read as rows (`FusedPasses.interleavedShiftedSums`, one part):
+    /// the shift, `Σ(x - shift)` and `Σ(x - shift)²`; `nil` for a tensor the kernels do not read as rows.
+    package static func rowShiftedSums<Scalar: BatchNormScalar>(
+        _ values: [Scalar], geometry: ChannelGeometry
+    ) -> (shift: [Scalar], sums: [Double], squares: [Double])? {
+        precondition(values.count == geometry.elementCount)
+        guard let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) else { return nil }
+        return values.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return nil }
+            let sums = FusedPasses.interleavedShiftedSums(base, geometry: geometry, grouping: grouping, parts: 1)
+            return (sums.shift, sums.sums, sums.squares)
+        }
+    }
+
+    /// `FusedPasses.exactShiftedSums`: the `Double` shifted sums of `channels` of `values` (a tensor read as
+    /// rows, `geometry`), each channel's column walked alone or every position in one pass by how many
+    /// channels are asked for (one part).
+    package static func exactShiftedSums<Scalar: BatchNormScalar>(
+        _ values: [Scalar], geometry: ChannelGeometry, shift: [Scalar], channels: [Int]
+    ) -> [(sum: Double, sumOfSquares: Double)] {
+        precondition(values.count == geometry.elementCount && shift.count == geometry.channelCount)
+        var sums = [Double](repeating: 0, count: geometry.channelCount), squares = sums
+        values.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            FusedPasses.exactShiftedSums(
+                base, geometry: geometry, shift: shift, channels: channels, parts: 1, sums: &sums, squares: &squares)
+        }
+        return channels.map { (sums[$0], squares[$0]) }
     }
 
     /// Whether this CPU runs AVX-512 (for tests of rules that differ there).

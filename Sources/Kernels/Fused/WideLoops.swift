@@ -57,19 +57,19 @@ extension Fused {
             return true
         }
 
-        /// ``FusedPasses/addHeadRows(_:rows:rowLength:count:into:squares:)``: `sums[j] += Double(values[row ·
-        /// rowLength + j])` for `j < count`, the rows in order, and with `squares` the values' squares
-        /// likewise.
+        /// ``FusedPasses/addHeadRows(_:rows:rowLength:count:into:squares:centers:)``: `sums[j] +=
+        /// Double(values[row · rowLength + j])` for `j < count`, the rows in order, and with `squares` the
+        /// values' squares likewise, each value less `centers[j]` first where `centers` are given.
         @inline(__always)
         static func addHeadRows<Scalar: BatchNormScalar>(
             _ values: UnsafePointer<Scalar>, rows: Int, rowLength: Int, count: Int, into sums: UnsafeMutablePointer<Double>,
-            squares: UnsafeMutablePointer<Double>?
+            squares: UnsafeMutablePointer<Double>?, centers: UnsafePointer<Double>?
         ) -> Bool {
             guard enabled else { return false }
             if Scalar.self == Float.self {
-                bn_wide_add_head_rows_float(floats(values), rows, rowLength, count, sums, squares)
+                bn_wide_add_head_rows_float(floats(values), rows, rowLength, count, sums, squares, centers)
             } else if Scalar.self == Double.self {
-                bn_wide_add_head_rows_double(doubles(values), rows, rowLength, count, sums, squares)
+                bn_wide_add_head_rows_double(doubles(values), rows, rowLength, count, sums, squares, centers)
             } else {
                 return false
             }
