@@ -91,7 +91,8 @@ struct RawSumsTests {
         // Magnitudes over 2^-12...1 about a shift of other bits: the deviations and their squares carry more
         // bits than a Double keeps, so another order of additions would round otherwise.
         let values = (0..<geometry.elementCount).map { _ in
-            Float.random(in: -1...1, using: &generator) * Float(sign: .plus, exponent: Int.random(in: -12...0, using: &generator), significand: 1)
+            let exponent = Int.random(in: -12...0, using: &generator)
+            return Float.random(in: -1...1, using: &generator) * Float(sign: .plus, exponent: exponent, significand: 1)
         }
         let shift = (0..<geometry.channelCount).map { _ in Float.random(in: -0.01...0.01, using: &generator) }
         let every = FusedTuning.exactShiftedSums(values, geometry: geometry, shift: shift, channels: Array(0..<64))

@@ -192,15 +192,15 @@ enum FusedPasses {
 
     /// `sums[c] = Σ(x - shift)`, `squares[c] = Σ(x - shift)²` in `Double` for each `c` of `channels` (of a
     /// tensor read as rows: `geometry`, `innerCount` values a run, one run a row): the shifted sums of the
-    /// channels whose raw sums were not accepted (``interleavedShiftedSums(_:geometry:grouping:parts:)``). Each position of a channel (a value
-    /// of its run) adds its rows in order, `d = Double(x) - Double(shift)`, `sum += d`, `squares += d·d`, and
-    /// the channel adds its positions in order: the same operations whether one channel is walked alone (few
-    /// channels: a column of the tensor each) or every position in one pass over the tensor (from an eighth
-    /// of the channels; with 2^16 channels of two values a few are always rejected, and with a large offset
-    /// all are, where walking each alone ran 2.4-5x the time of the shifted pass it stands for). So a channel's
-    /// sums depend on its values alone, not on how many others were rejected. `Σ(x - shift)²` beyond
-    /// `Scalar`'s range reads as infinite, as the `Scalar` loops' sums would: the caller then takes the
-    /// channel's exact, scaled route (``Fused/shiftedSums(fromRawSums:squares:shift:count:)``).
+    /// channels whose raw sums were not accepted (``interleavedShiftedSums(_:geometry:grouping:parts:)``).
+    /// Each position of a channel (a value of its run) adds its rows in order, `d = Double(x) -
+    /// Double(shift)`, `sum += d`, `squares += d·d`, and the channel adds its positions in order: the same
+    /// operations whether one channel is walked alone (few channels: a column of the tensor each) or every
+    /// position in one pass over the tensor (from an eighth of the channels; with a large offset all are
+    /// rejected, where walking each alone ran 2.4-5x the time of the shifted pass it stands for). So a
+    /// channel's sums depend on its values alone, not on how many others were rejected. `Σ(x - shift)²`
+    /// beyond `Scalar`'s range reads as infinite, as the `Scalar` loops' sums would: the caller then takes
+    /// the channel's exact, scaled route (``Fused/shiftedSums(fromRawSums:squares:shift:count:)``).
     static func exactShiftedSums<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, shift: [Scalar], channels: [Int], parts: Int,
         sums: inout [Double], squares: inout [Double]

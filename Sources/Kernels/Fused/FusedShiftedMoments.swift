@@ -39,8 +39,9 @@ extension Fused {
     /// non-finite value does not, nor a channel whose `S2` passes `Scalar`'s range (there the shifted loops'
     /// sums overflow, and the moments' exact route, which scales a channel whose `x - mean` could overflow,
     /// must take it; `M2` in `Double` alone would not say so). The caller sums the rejected channels'
-    /// deviations in `Double` (`FusedPasses.exactShiftedSums`). One reciprocal for every channel: `(Σx)²·(1/M)` is off `(Σx)²/M` by at most
-    /// `u·Σx²`, inside that bound, and `S1²/M` is far below `M2` (`K` is the rounded mean).
+    /// deviations in `Double` (`FusedPasses.exactShiftedSums`). One reciprocal for every channel:
+    /// `(Σx)²·(1/M)` is off `(Σx)²/M` by at most `u·Σx²`, inside that bound, and `S1²/M` is far below `M2`
+    /// (`K` is the rounded mean).
     static func shiftedSums<Scalar: BatchNormScalar>(
         fromRawSums sums: inout [Double], squares: inout [Double], shift: [Scalar], count: Double
     ) -> [Int] {
