@@ -155,9 +155,11 @@ enum FusedPasses {
             let rejected = Fused.shiftedSums(
                 fromRawSums: &channelSums, squares: &channelSquares, shift: shift,
                 count: Double(geometry.valuesPerChannel))
-            exactShiftedSums(
-                input, geometry: geometry, shift: shift, channels: rejected, parts: parts,
-                sums: &channelSums, squares: &channelSquares)
+            if !rejected.isEmpty {
+                exactShiftedSums(
+                    input, geometry: geometry, shift: shift, channels: rejected, parts: parts,
+                    sums: &channelSums, squares: &channelSquares)
+            }
             return ShiftedSums(
                 valueCount: geometry.valuesPerChannel, shift: shift, sums: channelSums, squares: channelSquares)
         }
@@ -247,8 +249,10 @@ enum FusedPasses {
         sums.withUnsafeMutableBufferPointer { sums in
         squares.withUnsafeMutableBufferPointer { squares in
             for channel in channels {
-                var sum = 0.0, sumOfSquares = 0.0
-                for position in channel * runLength..<(channel + 1) * runLength {
+                // A channel's positions in order, as the walk's `0 + s_0 + s_1 ...`: position sums start at +0
+                // and so are never -0, and 0 + x = x for every other x.
+                var sum = positionSums[channel * runLength], sumOfSquares = positionSquares[channel * runLength]
+                for position in channel * runLength + 1..<(channel + 1) * runLength {
                     sum += positionSums[position]
                     sumOfSquares += positionSquares[position]
                 }

@@ -55,8 +55,8 @@ extension Fused {
             guard let sumBase = sums.baseAddress, let squareBase = squares.baseAddress,
                   let shiftBase = shift.baseAddress else { return }
             // Four channels a step (a few hundred thousand channels of a `[2, C]` tensor make this loop a
-            // visible part of the training forward); a step with a rejected lane keeps its accepted lanes.
-            // The last channels take the same operations one by one, so the same bits.
+            // visible part of the training forward); a step with a rejected lane, and the last channels, take
+            // the same operations a channel at a time (`derived`), so the same bits.
             let countVector = SIMD4<Double>(repeating: count), reciprocalVector = SIMD4<Double>(repeating: reciprocal)
             let limitVector = SIMD4<Double>(repeating: limit), infinity = SIMD4<Double>(repeating: .infinity)
             let largestVector = SIMD4<Double>(repeating: largest)
@@ -79,23 +79,23 @@ extension Fused {
                 } else {
                     // Rejections come one in thousands or in most channels (a large offset): room for the rest.
                     if rejected.isEmpty { rejected.reserveCapacity(shift.count - channel) }
-                    for lane in 0..<4 {
-                        if accepted[lane] {
-                            sumBase[channel + lane] = shiftedSum[lane]
-                            squareBase[channel + lane] = shiftedSquares[lane]
+                    for lane in channel..<channel + 4 {
+                        if let (shiftedSum, shiftedSquares) = derived(
+                            sum: sumBase[lane], sumOfSquares: squareBase[lane], shift: Double(shiftBase[lane]),
+                            count: count, reciprocal: reciprocal, largest: largest) {
+                            sumBase[lane] = shiftedSum
+                            squareBase[lane] = shiftedSquares
                         } else {
-                            rejected.append(channel + lane)
+                            rejected.append(lane)
                         }
                     }
                 }
                 channel += 4
             }
             while channel < shift.count {
-                let sum = sumBase[channel], sumOfSquares = squareBase[channel]
-                let m2 = sumOfSquares - sum * sum * reciprocal
-                let shiftedSum = sum - count * Double(shiftBase[channel])
-                let shiftedSquares = m2 + shiftedSum * shiftedSum * reciprocal
-                if sumOfSquares < .infinity, count * sumOfSquares <= limit * m2, shiftedSquares <= largest {
+                if let (shiftedSum, shiftedSquares) = derived(
+                    sum: sumBase[channel], sumOfSquares: squareBase[channel], shift: Double(shiftBase[channel]),
+                    count: count, reciprocal: reciprocal, largest: largest) {
                     sumBase[channel] = shiftedSum
                     squareBase[channel] = shiftedSquares
                 } else {
@@ -105,6 +105,20 @@ extension Fused {
             }
         }}}
         return rejected
+    }
+
+    /// One channel of ``shiftedSums(fromRawSums:squares:shift:count:)``: `(S1, S2)`, or `nil` where the raw
+    /// sums are rejected. The operations of a lane of its vector loop, so the same bits.
+    @inline(__always)
+    private static func derived(
+        sum: Double, sumOfSquares: Double, shift: Double, count: Double, reciprocal: Double, largest: Double
+    ) -> (Double, Double)? {
+        let m2 = sumOfSquares - sum * sum * reciprocal
+        let shiftedSum = sum - count * shift
+        let shiftedSquares = m2 + shiftedSum * shiftedSum * reciprocal
+        guard sumOfSquares < .infinity, count * sumOfSquares <= maximumRawAmplification * m2,
+              shiftedSquares <= largest else { return nil }
+        return (shiftedSum, shiftedSquares)
     }
 
     /// Moments from shifted sums, or `nil` when the shift was too far from the mean.
