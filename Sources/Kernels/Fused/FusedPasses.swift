@@ -157,7 +157,7 @@ enum FusedPasses {
                 count: Double(geometry.valuesPerChannel))
             if !rejected.isEmpty {
                 exactShiftedSums(
-                    input, geometry: geometry, shift: shift, channels: rejected, parts: parts,
+                    input, geometry: geometry, grouping: grouping, shift: shift, channels: rejected, parts: parts,
                     sums: &channelSums, squares: &channelSquares)
             }
             return ShiftedSums(
@@ -204,8 +204,8 @@ enum FusedPasses {
     /// beyond `Scalar`'s range reads as infinite, as the `Scalar` loops' sums would: the caller then takes
     /// the channel's exact, scaled route (``Fused/shiftedSums(fromRawSums:squares:shift:count:)``).
     static func exactShiftedSums<Scalar: BatchNormScalar>(
-        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, shift: [Scalar], channels: [Int], parts: Int,
-        sums: inout [Double], squares: inout [Double]
+        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, grouping: Fused.RowGrouping, shift: [Scalar],
+        channels: [Int], parts: Int, sums: inout [Double], squares: inout [Double]
     ) {
         let runLength = geometry.innerCount, rowLength = geometry.channelCount * runLength
         let rows = geometry.outerCount
@@ -232,15 +232,10 @@ enum FusedPasses {
         }
         // Every position at once, in the head rows' loop with centers (the positions split over the threads,
         // each adding its own rows in order).
-        var centers = shift.map { Double($0) }
-        if runLength > 1 {
-            var positions = [Double]()
-            positions.reserveCapacity(rowLength)
-            for center in centers {
-                for _ in 0..<runLength { positions.append(center) }
-            }
-            centers = positions
-        }
+        // Per position: a channel's own center, or its run's (short runs are never grouped, so their tiling
+        // is a tensor row's positions).
+        let channelCenters = shift.map { Double($0) }
+        let centers = runLength == 1 ? channelCenters : grouping.tiled(channelCenters)
         let (positionSums, positionSquares) = headRowSums(
             input, rows: rows, rowLength: rowLength, parts: parts, withSquares: true, centers: centers)
         guard let positionSquares else { preconditionFailure("squares were asked for") }

@@ -56,7 +56,7 @@ extension Fused {
                   let shiftBase = shift.baseAddress else { return }
             // Four channels a step (a few hundred thousand channels of a `[2, C]` tensor make this loop a
             // visible part of the training forward); a step with a rejected lane, and the last channels, take
-            // the same operations a channel at a time (`derived`), so the same bits.
+            // the same operations a channel at a time (`derive`), so the same bits.
             let countVector = SIMD4<Double>(repeating: count), reciprocalVector = SIMD4<Double>(repeating: reciprocal)
             let limitVector = SIMD4<Double>(repeating: limit), infinity = SIMD4<Double>(repeating: .infinity)
             let largestVector = SIMD4<Double>(repeating: largest)
@@ -79,46 +79,40 @@ extension Fused {
                 } else {
                     // Rejections come one in thousands or in most channels (a large offset): room for the rest.
                     if rejected.isEmpty { rejected.reserveCapacity(shift.count - channel) }
-                    for lane in channel..<channel + 4 {
-                        if let (shiftedSum, shiftedSquares) = derived(
-                            sum: sumBase[lane], sumOfSquares: squareBase[lane], shift: Double(shiftBase[lane]),
-                            count: count, reciprocal: reciprocal, largest: largest) {
-                            sumBase[lane] = shiftedSum
-                            squareBase[lane] = shiftedSquares
-                        } else {
-                            rejected.append(lane)
-                        }
+                    for lane in channel..<channel + 4 where !derive(
+                        lane, sums: sumBase, squares: squareBase, shift: shiftBase, count: count,
+                        reciprocal: reciprocal, largest: largest) {
+                        rejected.append(lane)
                     }
                 }
                 channel += 4
             }
-            while channel < shift.count {
-                if let (shiftedSum, shiftedSquares) = derived(
-                    sum: sumBase[channel], sumOfSquares: squareBase[channel], shift: Double(shiftBase[channel]),
-                    count: count, reciprocal: reciprocal, largest: largest) {
-                    sumBase[channel] = shiftedSum
-                    squareBase[channel] = shiftedSquares
-                } else {
-                    rejected.append(channel)
-                }
-                channel += 1
+            for last in channel..<shift.count where !derive(
+                last, sums: sumBase, squares: squareBase, shift: shiftBase, count: count, reciprocal: reciprocal,
+                largest: largest) {
+                rejected.append(last)
             }
         }}}
         return rejected
     }
 
-    /// One channel of ``shiftedSums(fromRawSums:squares:shift:count:)``: `(S1, S2)`, or `nil` where the raw
-    /// sums are rejected. The operations of a lane of its vector loop, so the same bits.
+    /// One channel of ``shiftedSums(fromRawSums:squares:shift:count:)``, in place: `(S1, S2)` over the raw
+    /// sums and `true`, or `false` (the sums left as they were) where they are rejected. The operations of a
+    /// lane of its vector loop, so the same bits.
     @inline(__always)
-    private static func derived(
-        sum: Double, sumOfSquares: Double, shift: Double, count: Double, reciprocal: Double, largest: Double
-    ) -> (Double, Double)? {
+    private static func derive<Scalar: BatchNormScalar>(
+        _ channel: Int, sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>,
+        shift: UnsafePointer<Scalar>, count: Double, reciprocal: Double, largest: Double
+    ) -> Bool {
+        let sum = sums[channel], sumOfSquares = squares[channel]
         let m2 = sumOfSquares - sum * sum * reciprocal
-        let shiftedSum = sum - count * shift
+        let shiftedSum = sum - count * Double(shift[channel])
         let shiftedSquares = m2 + shiftedSum * shiftedSum * reciprocal
         guard sumOfSquares < .infinity, count * sumOfSquares <= maximumRawAmplification * m2,
-              shiftedSquares <= largest else { return nil }
-        return (shiftedSum, shiftedSquares)
+              shiftedSquares <= largest else { return false }
+        sums[channel] = shiftedSum
+        squares[channel] = shiftedSquares
+        return true
     }
 
     /// Moments from shifted sums, or `nil` when the shift was too far from the mean.

@@ -229,18 +229,22 @@ package enum FusedTuning {
         }
     }
 
-    /// `FusedPasses.exactShiftedSums`: the `Double` shifted sums of `channels` of `values` (a tensor read as
-    /// rows, `geometry`), each channel's column walked alone or every position in one pass by how many
+    /// `FusedPasses.exactShiftedSums`: the `Double` shifted sums of `channels` of `values` (a tensor the
+    /// kernels read as rows, `geometry`), each channel's column walked alone or every position in one pass by how many
     /// channels are asked for (one part).
     package static func exactShiftedSums<Scalar: BatchNormScalar>(
         _ values: [Scalar], geometry: ChannelGeometry, shift: [Scalar], channels: [Int]
     ) -> [(sum: Double, sumOfSquares: Double)] {
         precondition(values.count == geometry.elementCount && shift.count == geometry.channelCount)
+        guard let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) else {
+            preconditionFailure("a tensor the kernels read as rows")
+        }
         var sums = [Double](repeating: 0, count: geometry.channelCount), squares = sums
         values.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             FusedPasses.exactShiftedSums(
-                base, geometry: geometry, shift: shift, channels: channels, parts: 1, sums: &sums, squares: &squares)
+                base, geometry: geometry, grouping: grouping, shift: shift, channels: channels, parts: 1,
+                sums: &sums, squares: &squares)
         }
         return channels.map { (sums[$0], squares[$0]) }
     }
