@@ -4,12 +4,14 @@ import Kernels
 import BatchNormTestSupport
 
 /// A `Float` tensor whose rows are all among the moments' first rows (at most 64 rows of channels) takes
-/// each channel's shifted sums from the raw `Σx` and `Σx²` of one read, where they keep `M2` to
-/// `3·2^-27`; a channel whose raw sums do not suit it takes its deviations' sums in `Double`
-/// (`Fused.shiftedSums(fromRawSums:squares:shift:count:)`, `FusedPasses.exactShiftedSums`).
+/// each channel's shifted sums from `Σd` and `Σd²` of one read, `d = x - c` about a center `c` (+0, the raw
+/// sums; or, for rows of channels whose first value looks far from zero, that value), where they keep `M2`
+/// to `3·2^-27`; a channel whose sums do not suit it takes its deviations' sums in `Double`
+/// (`Fused.shiftedSums(fromCenteredSums:squares:centers:shift:count:)`, `FusedPasses.rowCenters`,
+/// `FusedPasses.exactShiftedSums`).
 /// The rule decides speed and which arithmetic a channel gets; the nasty-data suites' few-rows walk checks
 /// the results of both branches against the reference.
-@Suite("Moments of few rows from raw sums")
+@Suite("Moments of few rows from raw or centered sums")
 struct RawSumsTests {
     /// The raw sums of `channels` (each `count` values) and the shift the kernels take: the `Float`-rounded mean.
     func rawSums(_ channels: [[Float]]) -> (sums: [Double], squares: [Double], shift: [Float]) {
@@ -17,6 +19,8 @@ struct RawSumsTests {
         let squares = channels.map { $0.reduce(0.0) { $0 + Double($1) * Double($1) } }
         return (sums, squares, zip(sums, channels).map { Float($0 / Double($1.count)) })
     }
+
+    func zeros(_ count: Int) -> [Double] { [Double](repeating: 0, count: count) }
 
     @Test("data about zero and offsets up to hundreds of deviations take the raw sums, M2 to 3·2^-27")
     func accepted() {
@@ -30,7 +34,8 @@ struct RawSumsTests {
         }
         channels.append([Float](repeating: 0, count: count))
         let raw = rawSums(channels)
-        let derived = FusedTuning.shiftedSumsFromRawSums(raw.sums, squares: raw.squares, shift: raw.shift, count: count)
+        let derived = FusedTuning.shiftedSumsFromCenteredSums(
+            raw.sums, squares: raw.squares, centers: zeros(raw.sums.count), shift: raw.shift, count: count)
         #expect(derived.rejected.isEmpty, "seed \(generator.seed)")
         for (channel, values) in channels.enumerated() {
             // M2 back from the shifted sums, as the moments take it, against a two-pass in Double about the
@@ -43,7 +48,7 @@ struct RawSumsTests {
         }
     }
 
-    @Test("far offsets, constant channels, values beyond the range and NaN are rejected")
+    @Test("about +0, far offsets, constant channels, values beyond the range and NaN are rejected")
     func rejected() {
         var generator = SeededGenerator.fresh()
         let count = 40
@@ -56,7 +61,8 @@ struct RawSumsTests {
             (0..<count).map { _ in Float.random(in: -1...1, using: &generator) },  // accepted beside them
         ]
         let raw = rawSums(channels)
-        let derived = FusedTuning.shiftedSumsFromRawSums(raw.sums, squares: raw.squares, shift: raw.shift, count: count)
+        let derived = FusedTuning.shiftedSumsFromCenteredSums(
+            raw.sums, squares: raw.squares, centers: zeros(raw.sums.count), shift: raw.shift, count: count)
         #expect(derived.rejected == [0, 1, 2, 3, 4], "seed \(generator.seed)")
         // A rejected channel's entries stay as given, for the caller to replace.
         for channel in derived.rejected {
@@ -75,12 +81,121 @@ struct RawSumsTests {
         channels[5] = [Float](repeating: -7.3, count: count)
         channels[6] = channels[2]
         let raw = rawSums(channels)
-        let derived = FusedTuning.shiftedSumsFromRawSums(raw.sums, squares: raw.squares, shift: raw.shift, count: count)
+        let derived = FusedTuning.shiftedSumsFromCenteredSums(
+            raw.sums, squares: raw.squares, centers: zeros(raw.sums.count), shift: raw.shift, count: count)
         #expect(derived.rejected == [1, 5])
         #expect(derived.sums[6].bitPattern == derived.sums[2].bitPattern)
         #expect(derived.squares[6].bitPattern == derived.squares[2].bitPattern)
         #expect(derived.squares[2].bitPattern != raw.squares[2].bitPattern, "channel 2 was not derived")
     }
+
+    /// About its first value, a channel far off zero or constant keeps `M2` as data about zero does.
+    @Test("about their first values, far offsets and constant channels are accepted, M2 to 3·2^-27")
+    func centeredAccepted() {
+        var generator = SeededGenerator.fresh()
+        let count = 40
+        let channels: [[Float]] = [
+            (0..<count).map { _ in 1e4 + Float.random(in: -0.017...0.017, using: &generator) },  // 1e6 deviations
+            (0..<count).map { _ in -3e7 + Float.random(in: -4...4, using: &generator) },  // the ulp is 2
+            [Float](repeating: 0.1, count: count),
+            (0..<count).map { _ in Float.random(in: -1...1, using: &generator) },
+        ]
+        let centers = channels.map { Double($0[0]) }
+        let sums = channels.map { values in values.reduce(0.0) { $0 + (Double($1) - Double(values[0])) } }
+        let squares = channels.map { values in
+            values.reduce(0.0) { $0 + (Double($1) - Double(values[0])) * (Double($1) - Double(values[0])) }
+        }
+        let shift = zip(centers, sums).map { Float($0 + $1 / Double(count)) }
+        let derived = FusedTuning.shiftedSumsFromCenteredSums(
+            sums, squares: squares, centers: centers, shift: shift, count: count)
+        #expect(derived.rejected.isEmpty, "seed \(generator.seed)")
+        for (channel, values) in channels.enumerated() {
+            let m2 = derived.squares[channel] - derived.sums[channel] * derived.sums[channel] / Double(count)
+            let mean = values.reduce(0.0) { $0 + Double($1) } / Double(count)
+            let exact = values.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) }
+            #expect(abs(m2 - exact) <= 3 * 0x1p-27 * exact, "channel \(channel): \(m2) against \(exact)")
+        }
+        #expect(derived.sums[2] == 0 && derived.squares[2] == 0, "a constant channel: M2 = 0 exactly")
+        // The same channels about +0: the first two are rejected, as is the constant one.
+        let raw = rawSums(channels)
+        let aboutZero = FusedTuning.shiftedSumsFromCenteredSums(
+            raw.sums, squares: raw.squares, centers: zeros(channels.count), shift: raw.shift, count: count)
+        #expect(aboutZero.rejected == [0, 1, 2])
+    }
+
+    /// Which channels of rows are centered on their first value: those whose next two values lie within
+    /// 1/256 of its magnitude; none for data about zero; the vector steps and the last channels alike.
+    @Test("the first-value centers: far-off and constant channels, not data about zero")
+    func firstValueCenters() throws {
+        var generator = SeededGenerator.fresh()
+        let channelCount = 21  // two vector steps of eight and a tail of five
+        var rows = (0..<3 * channelCount).map { _ in Float.random(in: -0.5...1.5, using: &generator) }
+        // Data about zero (0.5 ± 1): nothing to center, the raw sums as they were (for this seed's draws:
+        // the test holds by chance in about one channel in 10^5).
+        let none = FusedTuning.rowCenters(rows, channelCount: channelCount)
+        #expect(none.centers == nil && none.centeredPositions == nil, "seed \(generator.seed)")
+        // Channel 3 (a vector lane) far off, 17 and 18 (the tail) constant and far off: centered on their
+        // first values. Channel 9 has one close value and one far: +0.
+        for (channel, values) in [(3, [1e4, 1e4 + 0.01, 1e4 - 0.02]), (17, [0.1, 0.1, 0.1]),
+                                  (18, [-300, -300.5, -299.5]), (9, [100, 100.1, 101])] as [(Int, [Float])] {
+            for row in 0..<3 { rows[row * channelCount + channel] = values[row] }
+        }
+        let few = FusedTuning.rowCenters(rows, channelCount: channelCount)
+        let centers = try #require(few.centers)
+        for channel in 0..<channelCount {
+            let expected: Double = [3, 17, 18].contains(channel) ? Double(rows[channel]) : 0
+            #expect(centers[channel].bitPattern == expected.bitPattern, "channel \(channel)")
+        }
+        // Three of 21 is more than a 64th: every position subtracts its center (+0 for most).
+        #expect(few.centeredPositions == nil)
+        var wide = [Float](repeating: 0.5, count: 3 * 256)
+        for row in 0..<3 { for channel in 0..<256 { wide[row * 256 + channel] += Float(row + channel % 7) } }
+        for row in 0..<3 { wide[row * 256 + 200] = 5e3 + Float(row) / 1000 }
+        for row in 0..<3 { wide[row * 256 + 201] = -7e3 }
+        let ranged = FusedTuning.rowCenters(wide, channelCount: 256)
+        #expect(ranged.centeredPositions == [200..<202])
+    }
+
+    /// A centered channel's sums take the subtraction only where it is centered; whether it is among a
+    /// few (the loop splits at its positions) or many (every position subtracts, most of them +0), its
+    /// shift and sums are the same bits, and they are the formula's over its own values.
+    @Test("a centered channel's sums are the same bits among few or many centered channels")
+    func centeredSumsEitherWay() throws {
+        var generator = SeededGenerator.fresh()
+        let geometry = ChannelGeometry(outerCount: 48, channelCount: 128, innerCount: 1)
+        let farOff = (0..<48).map { _ in 2.5e4 + Float.random(in: -0.02...0.02, using: &generator) }
+        var few = (0..<geometry.elementCount).map { _ in Float.random(in: -1...2, using: &generator) }
+        var many = few
+        for row in 0..<48 {
+            few[row * 128 + 70] = farOff[row]
+            for channel in stride(from: 0, to: 128, by: 2) where channel != 70 {
+                many[row * 128 + channel] = farOff[row] + Float(channel)
+            }
+            many[row * 128 + 70] = farOff[row]
+        }
+        let alone = try #require(FusedTuning.rowShiftedSums(few, geometry: geometry))
+        let among = try #require(FusedTuning.rowShiftedSums(many, geometry: geometry))
+        #expect(FusedTuning.rowCenters(few, channelCount: 128).centeredPositions == [70..<71])
+        #expect(FusedTuning.rowCenters(many, channelCount: 128).centeredPositions == nil)
+        #expect(alone.shift[70].bitPattern == among.shift[70].bitPattern, "seed \(generator.seed)")
+        #expect(alone.sums[70].bitPattern == among.sums[70].bitPattern)
+        #expect(alone.squares[70].bitPattern == among.squares[70].bitPattern)
+        // The formula over channel 70's values about its first: `Σd`, `Σd²` in row order, then the derivation.
+        let center = Double(farOff[0]), count = 48.0
+        var sum = 0.0, squares = 0.0
+        for value in farOff {
+            let d = Double(value) - center
+            sum += d
+            squares += d * d
+        }
+        let shift = Float(center + sum / count)
+        let m2 = squares - sum * sum * (1 / count)
+        let shiftedSum = sum - count * (Double(shift) - center)
+        #expect(alone.shift[70] == shift)
+        #expect(alone.sums[70].bitPattern == shiftedSum.bitPattern)
+        #expect(alone.squares[70].bitPattern == (m2 + shiftedSum * shiftedSum * (1 / count)).bitPattern)
+    }
+
     /// A rejected channel's `Double` sums are the same bits whether its column is walked alone (few rejected
     /// channels) or every position is summed in one pass (many): which one runs depends on the other
     /// channels, its result must not.

@@ -131,8 +131,10 @@ enum FusedPasses {
     /// runs) about the mean of the first rows, in one pass after those rows'; ``ChannelLoops`` turns them
     /// into moments, or finds some channel ill-conditioned for that shift (or non-finite). A `Float` tensor
     /// whose rows are all first rows (at most 64 rows of channels, or the samples that give a channel 32
-    /// values) is read once: 2-D `[32...64, C]` training forwards 4-15% faster, short runs of 2-4 samples
-    /// 7-22% (docs/BENCHMARK_NOTES.md, "Moments of few rows in one read").
+    /// values) is read once (``centeredShiftedSums(_:geometry:grouping:parts:)``): 2-D `[32...64, C]`
+    /// training forwards 4-15% faster, short runs of 2-4 samples 7-22% (docs/BENCHMARK_NOTES.md, "Moments
+    /// of few rows in one read"), and rows far off zero no slower (entry "Moments of few rows about their
+    /// first values").
     static func interleavedShiftedSums<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, grouping: Fused.RowGrouping, parts: Int
     ) -> ShiftedSums<Scalar> {
@@ -142,27 +144,11 @@ enum FusedPasses {
         // 0.3% of the channels, so a 2,048-channel tensor fell back to the exact two-pass on most calls.
         let headRows = grouping.runLength == 1 ? min(geometry.outerCount, 64)
             : min(geometry.outerCount, (32 + grouping.runLength - 1) / grouping.runLength)
-        // A `Float` tensor whose rows are all in the head: the head's pass also sums the squares, and the
-        // shifted sums come from them (``Fused/shiftedSums(fromRawSums:squares:shift:count:)``) without a
-        // second read; a channel they do not suit sums its own values about the shift.
-        let rawSquares = headRows == geometry.outerCount && Scalar.self == Float.self
-        let head = headRowSums(
-            input, rows: headRows, rowLength: grouping.rowLength, parts: parts, withSquares: rawSquares)
-        let shift = grouping.channelMeans(ofRowSums: head.sums, rows: headRows).map { Scalar($0) }
-        if let headSquares = head.squares {
-            var channelSums = grouping.channelTotals(ofRowSums: head.sums)
-            var channelSquares = grouping.channelTotals(ofRowSums: headSquares)
-            let rejected = Fused.shiftedSums(
-                fromRawSums: &channelSums, squares: &channelSquares, shift: shift,
-                count: Double(geometry.valuesPerChannel))
-            if !rejected.isEmpty {
-                exactShiftedSums(
-                    input, geometry: geometry, grouping: grouping, shift: shift, channels: rejected, parts: parts,
-                    sums: &channelSums, squares: &channelSquares)
-            }
-            return ShiftedSums(
-                valueCount: geometry.valuesPerChannel, shift: shift, sums: channelSums, squares: channelSquares)
+        if headRows == geometry.outerCount && Scalar.self == Float.self {
+            return centeredShiftedSums(input, geometry: geometry, grouping: grouping, parts: parts)
         }
+        let head = headRowSums(input, rows: headRows, rowLength: grouping.rowLength, parts: parts)
+        let shift = grouping.channelMeans(ofRowSums: head.sums, rows: headRows).map { Scalar($0) }
         // Rows are summed as group rows of `width` positions, then folded back to channels.
         let width = grouping.width
         let choices = Fused.rowLoopChoices(geometry, Scalar.self)
@@ -192,6 +178,123 @@ enum FusedPasses {
             squares: grouping.channelTotals(squares, parts: parts))
     }
 
+    /// The shifted sums of a `Float` tensor whose rows are all the shift's first rows, in one read: each
+    /// value's `d = Double(x) - c` about a center `c` of its channel, and `d·d`, added in `Double` (the head
+    /// rows' loop); the shift is `Float(c + Σd/M)`, and the sums about it come from `Σd` and `Σd²`
+    /// (``Fused/shiftedSums(fromCenteredSums:squares:centers:shift:count:)``). `c` is +0 (the raw `Σx`,
+    /// `Σx²`) unless the tensor is rows of channels (channels-last, `[N, C]`) and the channel's first value
+    /// looks far from zero against its spread (``centersOnFirstValue(_:_:_:)``); then it is that value. A
+    /// channel the sums do not suit (a first value far out among its others, NaN or infinity, `S2` beyond
+    /// `Float`'s range, or a far-off mean on +0) sums its deviations from the shift in `Double`
+    /// (``exactShiftedSums``). Each channel's center, and so its sums, depend on its own values alone.
+    static func centeredShiftedSums<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, grouping: Fused.RowGrouping, parts: Int
+    ) -> ShiftedSums<Scalar> {
+        let channelCount = geometry.channelCount, rows = geometry.outerCount
+        let count = Double(geometry.valuesPerChannel)
+        // Three rows to test a channel by. Short channels-first runs keep the raw sums: a version that tested
+        // them read 2x256x4x4 and 8x128x2x2 (8-20 µs calls) about 5% slower, near the host's noise but in
+        // every run.
+        let (centers, centeredPositions) = geometry.innerCount == 1 && rows > 2
+            ? rowCenters(UnsafeRawPointer(input).assumingMemoryBound(to: Float.self), channelCount: channelCount)
+            : (nil, nil)
+        let head = headRowSums(
+            input, rows: rows, rowLength: grouping.rowLength, parts: parts, withSquares: true, centers: centers,
+            centeredPositions: centeredPositions)
+        guard let headSquares = head.squares else { preconditionFailure("squares were asked for") }
+        var sums = grouping.channelTotals(ofRowSums: head.sums)
+        var squares = grouping.channelTotals(ofRowSums: headSquares)
+        // The shift: `Float(c + Σd/M)`; `Float(Σx/M)` where no channel is centered.
+        let means = ChannelLoops.quotients(sums, dividingBy: count)
+        let shift: [Scalar]
+        if let centers {
+            shift = ChannelLoops.array(count: channelCount) { shift in
+                for channel in 0..<channelCount { shift[channel] = Scalar(centers[channel] + means[channel]) }
+            }
+        } else {
+            shift = means.map { Scalar($0) }
+        }
+        let rejected = Fused.shiftedSums(
+            fromCenteredSums: &sums, squares: &squares, centers: centers, shift: shift, count: count)
+        if !rejected.isEmpty {
+            exactShiftedSums(
+                input, geometry: geometry, grouping: grouping, shift: shift, channels: rejected, parts: parts,
+                sums: &sums, squares: &squares)
+        }
+        return ShiftedSums(valueCount: geometry.valuesPerChannel, shift: shift, sums: sums, squares: squares)
+    }
+
+    /// The centers of ``centeredShiftedSums(_:geometry:grouping:parts:)`` for rows of `channelCount` `Float`
+    /// channels from `rows` (at least three): `nil` where every center is +0 (data about zero: the raw sums,
+    /// as they were), else each channel's (``centersOnFirstValue(_:_:_:)``) and, for up to a 64th of the
+    /// channels centered, the ranges of those channels (the loop subtracts only there: the same bits). Out
+    /// of line: inlined, it made the rest of the moments slower.
+    @inline(never)
+    static func rowCenters(
+        _ rows: UnsafePointer<Float>, channelCount: Int
+    ) -> (centers: [Double]?, centeredPositions: [Range<Int>]?) {
+        guard anyCentersOnFirstValue(rows, channelCount: channelCount) else { return (nil, nil) }
+        var centeredCount = 0
+        let centers: [Double] = ChannelLoops.array(count: channelCount) { centers in
+            for channel in 0..<channelCount {
+                let centered = centersOnFirstValue(rows[channel], rows[channelCount + channel], rows[2 * channelCount + channel])
+                centers[channel] = centered ? Double(rows[channel]) : 0
+                centeredCount += centered ? 1 : 0
+            }
+        }
+        guard centeredCount * 64 <= channelCount else { return (centers, nil) }
+        var ranges = [Range<Int>]()
+        for channel in 0..<channelCount where centers[channel] != 0 {
+            if let last = ranges.last, last.upperBound == channel {
+                ranges[ranges.count - 1] = last.lowerBound..<channel + 1
+            } else {
+                ranges.append(channel..<channel + 1)
+            }
+        }
+        return (centers, ranges)
+    }
+
+    /// Whether a channel's one-read sums (``centeredShiftedSums(_:geometry:grouping:parts:)``) are taken about
+    /// its first value rather than +0, from its first three values: where both others lie within 1/256 of
+    /// the first's magnitude from it (a mean perhaps hundreds of deviations off zero, or a constant channel).
+    /// About +0 the sums are the raw `Σx`, `Σx²`, which keep `M2` only for means within about `2^13/√M`
+    /// deviations of zero (1,000 for `M = 64`); about the first value a far-off mean costs nothing. Data
+    /// about zero meets the test by chance in about one channel in 10^5 (two distances, each under 1/256 of
+    /// the value, about 0.2% apiece), so its sums stay raw and the loop subtracts nothing. A wrong guess
+    /// costs speed only: a far-off channel left on +0 is rejected and summed again (docs/BENCHMARK_NOTES.md,
+    /// "Moments of few rows about their first values"). Squares in `Float`: one overflowing to infinity, or
+    /// a NaN, says +0.
+    @inline(__always)
+    static func centersOnFirstValue(_ first: Float, _ second: Float, _ third: Float) -> Bool {
+        let bound = first * (1 / 256), toSecond = second - first, toThird = third - first
+        return toSecond * toSecond < bound * bound && toThird * toThird < bound * bound
+    }
+
+    /// Whether ``centersOnFirstValue(_:_:_:)`` holds for any channel of the three rows of `channelCount`
+    /// `Float` channels from `rows`: eight channels a step, the same operations lane by lane (generic `SIMD8`
+    /// arithmetic here ran 14 ns a channel).
+    static func anyCentersOnFirstValue(_ rows: UnsafePointer<Float>, channelCount: Int) -> Bool {
+        @inline(__always) func load(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
+            UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
+        }
+        var any = SIMDMask<SIMD8<Int32>>(repeating: false)
+        var channel = 0
+        while channel + 8 <= channelCount {
+            let first = load(rows + channel)
+            let bound = first * SIMD8(repeating: 1 / 256)
+            let toSecond = load(rows + channelCount + channel) - first
+            let toThird = load(rows + 2 * channelCount + channel) - first
+            any .|= (toSecond * toSecond .< bound * bound) .& (toThird * toThird .< bound * bound)
+            channel += 8
+        }
+        var anyInTail: UInt8 = 0  // (no `||`: a branch a channel)
+        for channel in channel..<channelCount {
+            anyInTail |= centersOnFirstValue(rows[channel], rows[channelCount + channel], rows[2 * channelCount + channel])
+                ? 1 : 0
+        }
+        return Swift.any(any) || anyInTail != 0
+    }
+
     /// `sums[c] = Σ(x - shift)`, `squares[c] = Σ(x - shift)²` in `Double` for each `c` of `channels` (of a
     /// tensor read as rows: `geometry`, `innerCount` values a run, one run a row): the shifted sums of the
     /// channels whose raw sums were not accepted (``interleavedShiftedSums(_:geometry:grouping:parts:)``).
@@ -202,7 +305,7 @@ enum FusedPasses {
     /// rejected, where walking each alone ran 2.4-5x the time of the shifted pass it stands for). So a
     /// channel's sums depend on its values alone, not on how many others were rejected. `Σ(x - shift)²`
     /// beyond `Scalar`'s range reads as infinite, as the `Scalar` loops' sums would: the caller then takes
-    /// the channel's exact, scaled route (``Fused/shiftedSums(fromRawSums:squares:shift:count:)``).
+    /// the channel's exact, scaled route (``Fused/shiftedSums(fromCenteredSums:squares:centers:shift:count:)``).
     static func exactShiftedSums<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, grouping: Fused.RowGrouping, shift: [Scalar],
         channels: [Int], parts: Int, sums: inout [Double], squares: inout [Double]
@@ -269,9 +372,10 @@ enum FusedPasses {
     /// moments' time on 32x7x7x2048 (docs/BENCHMARK_NOTES.md, "Serial per-channel work").
     static func headRowSums<Scalar: BatchNormScalar>(
         _ input: UnsafePointer<Scalar>, rows: Int, rowLength: Int, parts: Int, withSquares: Bool = false,
-        centers: [Double]? = nil
+        centers: [Double]? = nil, centeredPositions: [Range<Int>]? = nil
     ) -> (sums: [Double], squares: [Double]?) {
         precondition(centers == nil || (withSquares && centers?.count == rowLength))
+        precondition(centeredPositions == nil || centers != nil)
         var sums = [Double](repeating: 0, count: rowLength)
         var squares = [Double](repeating: 0, count: withSquares ? rowLength : 0)
         let centerValues = centers ?? []
@@ -282,15 +386,30 @@ enum FusedPasses {
             let shared = Fused.SharedPointer(base: base)
             // An empty array may still have a base address: the squares' and centers' only where asked for.
             let sharedSquares = withSquares ? squaresBuffer.baseAddress.map { Fused.SharedPointer(base: $0) } : nil
-            let sharedCenters = UncheckedSendableBox(centers == nil ? nil : centersBuffer.baseAddress)
+            let sharedCenters = UncheckedSendableBox((centers == nil ? nil : centersBuffer.baseAddress, centeredPositions))
             // One thread below the fork-join threshold, as for whole tensors.
             let headParts = min(parts, Fused.threadCount(elementCount: rows * rowLength))
             Fused.forEachPart(headParts) { part in
+                let (centers, centeredPositions) = sharedCenters.value
+                func add(_ positions: Range<Int>, centered: Bool) {
+                    addHeadRows(input + positions.lowerBound, rows: rows, rowLength: rowLength,
+                                count: positions.count, into: shared.base + positions.lowerBound,
+                                squares: sharedSquares.map { $0.base + positions.lowerBound },
+                                centers: centered ? centers.map { $0 + positions.lowerBound } : nil)
+                }
                 let positions = Fused.slice(rowLength, part: part, of: headParts)
-                addHeadRows(input + positions.lowerBound, rows: rows, rowLength: rowLength,
-                            count: positions.count, into: shared.base + positions.lowerBound,
-                            squares: sharedSquares.map { $0.base + positions.lowerBound },
-                            centers: sharedCenters.value.map { $0 + positions.lowerBound })
+                guard let centeredPositions else { return add(positions, centered: centers != nil) }
+                // Between the centered ranges every center is +0, and `v - (+0)` is `v`: those positions add
+                // their values as they are, the same bits without the subtraction. Each position still adds
+                // its rows in order, so the split changes nothing.
+                var position = positions.lowerBound
+                for range in centeredPositions where range.upperBound > position && range.lowerBound < positions.upperBound {
+                    let start = max(range.lowerBound, position), end = min(range.upperBound, positions.upperBound)
+                    if start > position { add(position..<start, centered: false) }
+                    add(start..<end, centered: true)
+                    position = end
+                }
+                if position < positions.upperBound { add(position..<positions.upperBound, centered: false) }
             }
         }}}
         return (sums, withSquares ? squares : nil)

@@ -21,39 +21,50 @@ extension Fused {
     /// Largest accepted `S2 / M2` (one bit).
     static let maximumAmplification = 2.0
 
-    /// Largest accepted `M·Σx² / M2` of ``shiftedSums(fromRawSums:squares:shift:count:)``: 2^26.
+    /// Largest accepted `M·Σd² / M2` of ``shiftedSums(fromCenteredSums:squares:centers:shift:count:)``: 2^26.
     static let maximumRawAmplification = Double(1 << 26)
 
-    /// Shifted sums about `shift` (`K`) derived in place from each channel's raw sums `Σx` (`sums`) and
-    /// `Σx²` (`squares`) over `count` (`M`) values, both added in `Double`
-    /// (``FusedPasses/headRowSums(_:rows:rowLength:parts:withSquares:)``; `Float` values only, whose squares
-    /// are exact in `Double`): `M2 = Σx² - (Σx)²/M`, `S1 = Σx - M·K`, `S2 = M2 + S1²/M`, so that
-    /// ``momentsFromShiftedSums(count:shift:sum:sumOfSquares:)`` gives back `M2`. Returns the channels not
-    /// accepted (their sums are left as they were), in order.
+    /// Shifted sums about `shift` (`K`) derived in place from each channel's sums about a center `c`
+    /// (`centers`; `nil`: +0 for all): `Σd` (`sums`) and `Σd²` (`squares`) with `d = Double(x) - c`, over
+    /// `count` (`M`) values, added in `Double` (``FusedPasses/centeredShiftedSums(_:geometry:grouping:parts:)``,
+    /// where `c` is +0 or the channel's first value; `Float` values only): `M2 = Σd² - (Σd)²/M`, `S1 = Σd - M·(K - c)`,
+    /// `S2 = M2 + S1²/M`, so that ``momentsFromShiftedSums(count:shift:sum:sumOfSquares:)`` gives back `M2`.
+    /// Returns the channels not accepted (their sums are left as they were), in order.
     ///
-    /// The additions round by at most about `M·u·Σx²` (`u = 2^-53`), and `M2`'s cancellation multiplies
-    /// that by `Σx² / M2`, so a channel is accepted only where `M·Σx² ≤ 2^26·M2`
+    /// `d` is exact unless `x` and `c` lie more than 2^29 apart in magnitude, and `d·d` then too where
+    /// `x` is within a factor of two of `c`; otherwise each rounds by at most `u = 2^-53` of itself. With
+    /// the `M - 1` additions of each sum, `Σd²` and `(Σd)²/M` are off by at most about `3M·u·Σd²` together
+    /// (`|Σd|·Σ|d| ≤ M·Σd²`), and `M2`'s cancellation multiplies that by `Σd² / M2`, so a channel is accepted
+    /// only where `M·Σd² ≤ 2^26·M2`
     /// (``maximumRawAmplification``; every value finite): `M2` then within `3·2^-27` of itself, finer than
-    /// the shifted loops' `Float` squares, each rounded by up to `2^-24`. Data about zero and offsets up to
-    /// about 1,000 standard deviations (for `M = 64`) pass; a constant non-zero channel, a larger offset or a
-    /// non-finite value does not, nor a channel whose `S2` passes `Scalar`'s range (there the shifted loops'
-    /// sums overflow, and the moments' exact route, which scales a channel whose `x - mean` could overflow,
-    /// must take it; `M2` in `Double` alone would not say so). The caller sums the rejected channels'
-    /// deviations in `Double` (`FusedPasses.exactShiftedSums`). One reciprocal for every channel:
-    /// `(Σx)²·(1/M)` is off `(Σx)²/M` by at most `u·Σx²`, inside that bound, and `S1²/M` is far below `M2`
-    /// (`K` is the rounded mean).
+    /// the shifted loops' `Float` squares, each rounded by up to `2^-24`. About its first value a channel
+    /// passes unless that value lies about `2^13/√M` standard deviations (1,000 for `M = 64`) from the mean;
+    /// a large offset of the whole channel costs nothing, and a constant channel has `Σd = Σd² = 0`, `M2 = 0`
+    /// exactly. A non-finite value is rejected, and so is a channel whose `S2` passes `Scalar`'s range (there
+    /// the shifted loops' sums overflow, and the moments' exact route, which scales a channel whose
+    /// `x - mean` could overflow, must take it; `M2` in `Double` alone would not say so). The caller sums
+    /// the rejected channels' deviations in `Double` (`FusedPasses.exactShiftedSums`). One reciprocal for
+    /// every channel: `(Σd)²·(1/M)` is off `(Σd)²/M` by at most `u·Σd²`, inside that bound, and `S1²/M` is
+    /// far below `M2` (`K` is the rounded mean). `K - c` is exact in `Double` unless the two lie more than
+    /// 2^29 apart; then it rounds by `u` of itself, and `S1` by about `2u·M·|mean - c|`, which moves the mean
+    /// by `2^-39` standard deviations at most (`(mean - c)² ≤ Σd²/M`).
     static func shiftedSums<Scalar: BatchNormScalar>(
-        fromRawSums sums: inout [Double], squares: inout [Double], shift: [Scalar], count: Double
+        fromCenteredSums sums: inout [Double], squares: inout [Double], centers: [Double]?, shift: [Scalar],
+        count: Double
     ) -> [Int] {
         precondition(sums.count == shift.count && squares.count == shift.count)
+        precondition(centers == nil || centers?.count == shift.count)
         let reciprocal = 1 / count, limit = maximumRawAmplification
         let largest = Double(Scalar.greatestFiniteMagnitude)
         var rejected = [Int]()
         sums.withUnsafeMutableBufferPointer { sums in
         squares.withUnsafeMutableBufferPointer { squares in
+        (centers ?? []).withUnsafeBufferPointer { centers in
         shift.withUnsafeBufferPointer { shift in
             guard let sumBase = sums.baseAddress, let squareBase = squares.baseAddress,
                   let shiftBase = shift.baseAddress else { return }
+            // No centers: every center +0, `K - 0` is `K`.
+            let centerBase = centers.isEmpty ? nil : centers.baseAddress
             // Four channels a step (a few hundred thousand channels of a `[2, C]` tensor make this loop a
             // visible part of the training forward); a step with a rejected lane, and the last channels, take
             // the same operations a channel at a time (`derive`), so the same bits.
@@ -64,23 +75,24 @@ extension Fused {
             while channel + 4 <= shift.count {
                 let sum = UnsafeRawPointer(sumBase + channel).loadUnaligned(as: SIMD4<Double>.self)
                 let sumOfSquares = UnsafeRawPointer(squareBase + channel).loadUnaligned(as: SIMD4<Double>.self)
+                let center = centerBase.map { UnsafeRawPointer($0 + channel).loadUnaligned(as: SIMD4<Double>.self) } ?? .zero
                 let m2 = sumOfSquares - sum * sum * reciprocalVector
                 let channelShift = SIMD4<Double>(
                     Double(shiftBase[channel]), Double(shiftBase[channel + 1]), Double(shiftBase[channel + 2]),
                     Double(shiftBase[channel + 3]))
-                let shiftedSum = sum - countVector * channelShift
+                let shiftedSum = sum - countVector * (channelShift - center)
                 let shiftedSquares = m2 + shiftedSum * shiftedSum * reciprocalVector
-                // `Σx²` finite, the bound met and `S2` in range (NaN fails each): then `M2`, `S1`, `S2` are finite.
+                // `Σd²` finite, the bound met and `S2` in range (NaN fails each): then `M2`, `S1`, `S2` are finite.
                 let accepted = (sumOfSquares .< infinity) .& (countVector * sumOfSquares .<= limitVector * m2)
                     .& (shiftedSquares .<= largestVector)
                 if all(accepted) {
                     UnsafeMutableRawPointer(sumBase + channel).storeBytes(of: shiftedSum, as: SIMD4<Double>.self)
                     UnsafeMutableRawPointer(squareBase + channel).storeBytes(of: shiftedSquares, as: SIMD4<Double>.self)
                 } else {
-                    // Rejections come one in thousands or in most channels (a large offset): room for the rest.
+                    // Rejections come one in thousands or in most channels: room for the rest.
                     if rejected.isEmpty { rejected.reserveCapacity(shift.count - channel) }
                     for lane in channel..<channel + 4 where !derive(
-                        lane, sums: sumBase, squares: squareBase, shift: shiftBase, count: count,
+                        lane, sums: sumBase, squares: squareBase, centers: centerBase, shift: shiftBase, count: count,
                         reciprocal: reciprocal, largest: largest) {
                         rejected.append(lane)
                     }
@@ -88,25 +100,26 @@ extension Fused {
                 channel += 4
             }
             for last in channel..<shift.count where !derive(
-                last, sums: sumBase, squares: squareBase, shift: shiftBase, count: count, reciprocal: reciprocal,
-                largest: largest) {
+                last, sums: sumBase, squares: squareBase, centers: centerBase, shift: shiftBase, count: count,
+                reciprocal: reciprocal, largest: largest) {
                 rejected.append(last)
             }
-        }}}
+        }}}}
         return rejected
     }
 
-    /// One channel of ``shiftedSums(fromRawSums:squares:shift:count:)``, in place: `(S1, S2)` over the raw
-    /// sums and `true`, or `false` (the sums left as they were) where they are rejected. The operations of a
-    /// lane of its vector loop, so the same bits.
+    /// One channel of ``shiftedSums(fromCenteredSums:squares:centers:shift:count:)``, in place: `(S1, S2)`
+    /// over the centered sums and `true`, or `false` (the sums left as they were) where they are rejected.
+    /// The operations of a lane of its vector loop, so the same bits.
     @inline(__always)
     private static func derive<Scalar: BatchNormScalar>(
         _ channel: Int, sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>,
-        shift: UnsafePointer<Scalar>, count: Double, reciprocal: Double, largest: Double
+        centers: UnsafePointer<Double>?, shift: UnsafePointer<Scalar>, count: Double, reciprocal: Double,
+        largest: Double
     ) -> Bool {
         let sum = sums[channel], sumOfSquares = squares[channel]
         let m2 = sumOfSquares - sum * sum * reciprocal
-        let shiftedSum = sum - count * Double(shift[channel])
+        let shiftedSum = sum - count * (Double(shift[channel]) - (centers?[channel] ?? 0))
         let shiftedSquares = m2 + shiftedSum * shiftedSum * reciprocal
         guard sumOfSquares < .infinity, count * sumOfSquares <= maximumRawAmplification * m2,
               shiftedSquares <= largest else { return false }

@@ -190,15 +190,29 @@ package enum FusedTuning {
         Fused.threadCount(for: geometry, scalar, reduces: reduces, threads: threads)
     }
 
-    /// `Float` shifted sums derived from raw sums `Σx`, `Σx²` over `count` values
-    /// (`Fused.shiftedSums(fromRawSums:squares:shift:count:)`): the derived sums, and the channels whose
-    /// raw sums were not accepted (their entries left as given).
-    package static func shiftedSumsFromRawSums(
-        _ sums: [Double], squares: [Double], shift: [Float], count: Int
+    /// `Float` shifted sums derived from sums `Σd`, `Σd²` about `centers` (`d = x - c`) over `count` values
+    /// (`Fused.shiftedSums(fromCenteredSums:squares:centers:shift:count:)`): the derived sums, and the
+    /// channels whose centered sums were not accepted (their entries left as given).
+    package static func shiftedSumsFromCenteredSums(
+        _ sums: [Double], squares: [Double], centers: [Double], shift: [Float], count: Int
     ) -> (sums: [Double], squares: [Double], rejected: [Int]) {
         var sums = sums, squares = squares
-        let rejected = Fused.shiftedSums(fromRawSums: &sums, squares: &squares, shift: shift, count: Double(count))
+        let rejected = Fused.shiftedSums(
+            fromCenteredSums: &sums, squares: &squares, centers: centers, shift: shift, count: Double(count))
         return (sums, squares, rejected)
+    }
+
+    /// The one read's centers for rows of `channelCount` `Float` channels (`FusedPasses.rowCenters`; at
+    /// least three rows): `nil` where every center is +0, else each channel's, and the ranges of the centered
+    /// channels where they are few.
+    package static func rowCenters(
+        _ values: [Float], channelCount: Int
+    ) -> (centers: [Double]?, centeredPositions: [Range<Int>]?) {
+        precondition(values.count >= 3 * channelCount)
+        return values.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return (nil, nil) }
+            return FusedPasses.rowCenters(base, channelCount: channelCount)
+        }
     }
 
     /// The sums of each value of the first `rows` rows of `values` (`rowLength` values a row), and with

@@ -3,8 +3,8 @@ import BatchNormKit
 /// The small 4-D shapes the nasty-data suites use, one per way the fused kernels walk a tensor:
 /// channels-first runs of 72 values (the run loops), channels-first runs of 35 (read as rows of samples,
 /// `Fused.RowGrouping`), channels-last rows, and channels-last rows few enough (40) that the moments' first
-/// rows are all of them (`Float` channels then take their variance from one read's raw sums where those
-/// suit them, `Fused.shiftedSums(fromRawSums:squares:shift:count:)`). (The two channels-first shapes
+/// rows are all of them (`Float` channels then take their variance from one read's sums about +0 or their
+/// first value where those suit them, `Fused.shiftedSums(fromCenteredSums:squares:centers:shift:count:)`). (The two channels-first shapes
 /// also differ in their values per channel, 432 and 210, which changes the summation error: a plain sum
 /// in the scaled moments passed `OverflowTests` at 210 and failed at 432.)
 enum TensorWalk: CaseIterable, Sendable, CustomStringConvertible {
