@@ -115,39 +115,50 @@ extension Fused {
             precondition(perChannel.count == channelCount)
             guard width != channelCount else { return perChannel }
             return [Scalar](unsafeUninitializedCapacity: width) { positions, initialized in
-                var position = 0
-                if runLength > 1 {
-                    for value in perChannel {
-                        for _ in 0..<runLength {
-                            positions.initializeElement(at: position, to: value)
-                            position += 1
-                        }
-                    }
-                } else {
-                    for _ in 0..<rowsPerGroup {
-                        for value in perChannel {
-                            positions.initializeElement(at: position, to: value)
-                            position += 1
-                        }
-                    }
-                }
-                initialized = position
+                guard let base = positions.baseAddress else { return }
+                initializeTiled(perChannel, at: base)
+                initialized = width
             }
         }
 
         /// The value of position `j % width` for `j` in `0..<width + Fused.width`: what the interleaved
         /// elementwise loops load, with `width` as their period, so that a vector starting at any
         /// position reads `Fused.width` consecutive positions, wrapping at the end of the group row.
+        /// Built in place, a run's value repeated and the row's start copied after it: for tensors of few
+        /// samples these arrays are about as large as the tensor, and built by appending slices they took
+        /// as long as reading it (docs/BENCHMARK_NOTES.md, "The per-call arrays of few-sample tensors").
         func periodic<Scalar>(_ perChannel: [Scalar]) -> [Scalar] {
             precondition(perChannel.count == channelCount)
             guard channelCount > 0 else { return [] }
-            // Whole copies of the row, then the start of one more (no division per value).
-            let row = tiled(perChannel)
             let count = width + Fused.width
-            var result = [Scalar]()
-            result.reserveCapacity(count)
-            while result.count < count { result.append(contentsOf: row.prefix(count - result.count)) }
-            return result
+            return [Scalar](unsafeUninitializedCapacity: count) { positions, initialized in
+                guard let base = positions.baseAddress else { return }
+                initializeTiled(perChannel, at: base)
+                // Whole copies of the row, then the start of one more (a row may be narrower than a vector).
+                var position = width
+                while position < count {
+                    let copied = min(width, count - position)
+                    (base + position).initialize(from: base, count: copied)
+                    position += copied
+                }
+                initialized = count
+            }
+        }
+
+        /// Initializes `width` positions from `base` with their channels' values of `perChannel`.
+        private func initializeTiled<Scalar>(_ perChannel: [Scalar], at base: UnsafeMutablePointer<Scalar>) {
+            perChannel.withUnsafeBufferPointer { values in
+                guard let first = values.baseAddress else { return }
+                if runLength > 1 {
+                    for channel in 0..<channelCount {
+                        (base + channel * runLength).initialize(repeating: values[channel], count: runLength)
+                    }
+                } else {
+                    for group in 0..<rowsPerGroup {
+                        (base + group * channelCount).initialize(from: first, count: channelCount)
+                    }
+                }
+            }
         }
 
         /// The `channelCount` per-channel totals of `grouped`: `parts` consecutive blocks of `width`
@@ -190,7 +201,21 @@ extension Fused {
         ) {
             var position = first
             if runLength > 1 {
-                for channel in 0..<channelCount {
+                // Four channels at once: four chains of additions side by side, each channel's positions
+                // still in order (so the same bits), where one channel at a time waited on each addition.
+                var channel = 0
+                while channel + 4 <= channelCount {
+                    var total = SIMD4(totals[channel], totals[channel + 1], totals[channel + 2], totals[channel + 3])
+                    for offset in 0..<runLength {
+                        let at = position + offset
+                        total += SIMD4(values[at], values[at + runLength], values[at + 2 * runLength],
+                                       values[at + 3 * runLength])
+                    }
+                    for lane in 0..<4 { totals[channel + lane] = total[lane] }
+                    channel += 4
+                    position += 4 * runLength
+                }
+                for channel in channel..<channelCount {
                     var total = totals[channel]
                     for _ in 0..<runLength {
                         total += values[position]
