@@ -141,3 +141,53 @@ CHANNEL_STEPS(double, channel_double4, double)
 CHANNEL_FINISH(float, channel_float4, float)
 CHANNEL_FINISH(double, channel_double4, double)
 #undef CHANNEL_FINISH
+
+// `Fused.shiftedSums(fromCenteredSums:squares:centers:shift:count:)`'s derivation for `float` shifts, four
+// channels a step: per channel `M2 = Σd² - Σd·Σd·(1/M)`, `S1 = Σd - M·(K - c)`, `S2 = M2 + S1·S1·(1/M)`,
+// accepted where `Σd² < inf`, `M·Σd² <= limit·M2` and `S2 <= largest` (NaN fails each), the operations and
+// their order of the Swift lanes (FP_CONTRACT off), so the same bits. An accepted channel's sums are
+// replaced; a rejected one's are left, its index written to `rejected` (room for `count` indices). Returns
+// the number rejected.
+CHANNEL_AVX ptrdiff_t bn_centered_sums_derive_avx_float(
+    double *sums, double *squares, const double *centers, const float *shift, double count, double reciprocal,
+    double limit, double largest, ptrdiff_t first, ptrdiff_t channel_count, ptrdiff_t *rejected) {
+    const channel_double4 count_vector = count, reciprocal_vector = reciprocal, limit_vector = limit;
+    const channel_double4 largest_vector = largest, infinity = __builtin_inf();
+    ptrdiff_t rejected_count = 0, channel = first;
+    const ptrdiff_t end = first + channel_count;
+    for (; channel + 4 <= end; channel += 4) {
+        const channel_double4 sum = CHANNEL_LOAD(channel_double4, sums + channel);
+        const channel_double4 sum_of_squares = CHANNEL_LOAD(channel_double4, squares + channel);
+        const channel_double4 center = centers ? CHANNEL_LOAD(channel_double4, centers + channel) : (channel_double4)0;
+        const channel_double4 channel_shift = __builtin_convertvector(CHANNEL_LOAD(channel_float4, shift + channel), channel_double4);
+        const channel_double4 m2 = sum_of_squares - sum * sum * reciprocal_vector;
+        const channel_double4 shifted_sum = sum - count_vector * (channel_shift - center);
+        const channel_double4 shifted_squares = m2 + shifted_sum * shifted_sum * reciprocal_vector;
+        const channel_long4 accepted = (channel_long4)((sum_of_squares < infinity) & (count_vector * sum_of_squares <= limit_vector * m2)
+            & (shifted_squares <= largest_vector));
+        // Bitwise selects: the derived words where accepted, the given ones elsewhere.
+        CHANNEL_STORE(channel_double4, sums + channel,
+                      (channel_double4)(((channel_long4)shifted_sum & accepted) | ((channel_long4)sum & ~accepted)));
+        CHANNEL_STORE(channel_double4, squares + channel,
+                      (channel_double4)(((channel_long4)shifted_squares & accepted)
+                                        | ((channel_long4)sum_of_squares & ~accepted)));
+        if (!(accepted[0] & accepted[1] & accepted[2] & accepted[3])) {
+            for (int lane = 0; lane < 4; lane++) {
+                if (!accepted[lane]) rejected[rejected_count++] = channel + lane;
+            }
+        }
+    }
+    for (; channel < end; channel++) {
+        const double sum = sums[channel], sum_of_squares = squares[channel];
+        const double m2 = sum_of_squares - sum * sum * reciprocal;
+        const double shifted_sum = sum - count * ((double)shift[channel] - (centers ? centers[channel] : 0.0));
+        const double shifted_squares = m2 + shifted_sum * shifted_sum * reciprocal;
+        if (sum_of_squares < __builtin_inf() && count * sum_of_squares <= limit * m2 && shifted_squares <= largest) {
+            sums[channel] = shifted_sum;
+            squares[channel] = shifted_squares;
+        } else {
+            rejected[rejected_count++] = channel;
+        }
+    }
+    return rejected_count;
+}

@@ -136,6 +136,42 @@ struct WideLoopParityTests {
         check(magnitudes)
     }
 
+    /// The derivation of the one read's shifted sums (`Fused.shiftedSums(fromCenteredSums:...)`): the AVX
+    /// loop (1,024 channels a call, four a step, a tail) decides and derives as the Swift lanes, bit for bit,
+    /// and lists the same rejected channels in order; about +0 and about centers.
+    @Test("the one read's derived sums and rejections", arguments: [3, 1030, 2053])
+    func derivedSums(channelCount: Int) {
+        var generator = SeededGenerator.fresh()
+        let count = 24
+        var sums = [Double](), squares = [Double](), centers = [Double](), shift = [Float]()
+        for channel in 0..<channelCount {
+            // Mostly accepted; every ninth far off +0, every thirteenth constant, every 97th NaN.
+            let offset: Float = channel % 9 == 0 ? 3e4 : 0.5
+            var values = (0..<count).map { _ in offset + Float.random(in: -1...1, using: &generator) }
+            if channel % 13 == 0 { values = [Float](repeating: offset, count: count) }
+            if channel % 97 == 0 { values[5] = .nan }
+            let center = channel % 2 == 0 ? Double(values[0]) : 0
+            sums.append(values.reduce(0.0) { $0 + (Double($1) - center) })
+            squares.append(values.reduce(0.0) { $0 + (Double($1) - center) * (Double($1) - center) })
+            centers.append(center)
+            shift.append(Float(center + sums[channel] / Double(count)))
+        }
+        for withCenters in [false, true] {
+            let given = withCenters ? centers : [Double](repeating: 0, count: channelCount)
+            let swift = FusedTuning.withSwiftLoops(true) {
+                FusedTuning.shiftedSumsFromCenteredSums(sums, squares: squares, centers: given, shift: shift, count: count)
+            }
+            let wide = FusedTuning.withSwiftLoops(false) {
+                FusedTuning.shiftedSumsFromCenteredSums(sums, squares: squares, centers: given, shift: shift, count: count)
+            }
+            let context = "\(channelCount) channels, centers \(withCenters), seed \(generator.seed)"
+            #expect(swift.rejected == wide.rejected, "\(context)")
+            #expect(!swift.rejected.isEmpty || channelCount < 9, "\(context): some channel is rejected")
+            #expect(swift.sums.map(\.bitPattern) == wide.sums.map(\.bitPattern), "\(context) sums")
+            #expect(swift.squares.map(\.bitPattern) == wide.squares.map(\.bitPattern), "\(context) squares")
+        }
+    }
+
     func checkEveryOutput(entry: ([Int], TensorLayout), variant: Int?, data cases: [Data]) throws {
         let (parts, streaming) = variant.map { WorkSplitTests.variants[$0] } ?? (nil, nil)
         let shape = TestShapes.shape(entry)

@@ -14,6 +14,11 @@ void bn_inverse_square_roots(const double *variance, double epsilon, double *res
 /// gives the bits of its scalar expression.
 /// quotient[i] = dividend[i] / divisor (quotient may be dividend).
 void bn_quotients_avx(const double *dividend, double divisor, double *quotient, ptrdiff_t count);
+/// `Fused.shiftedSums(fromCenteredSums:squares:centers:shift:count:)` over `channel_count` channels from
+/// `first` (`centers` nullable: +0); the rejected channels' indices to `rejected`, their number returned.
+ptrdiff_t bn_centered_sums_derive_avx_float(
+    double *sums, double *squares, const double *centers /* nullable */, const float *shift, double count,
+    double reciprocal, double limit, double largest, ptrdiff_t first, ptrdiff_t channel_count, ptrdiff_t *rejected);
 /// result[i] = 1 / sqrt(variance[i] + epsilon) (result may be variance).
 void bn_inverse_square_roots_avx(const double *variance, double epsilon, double *result, ptrdiff_t count);
 /// The training backward's per-channel step (Kernels' `BatchNormKernels.trainingChannelStep`) for

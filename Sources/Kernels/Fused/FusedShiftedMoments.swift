@@ -1,3 +1,5 @@
+internal import CKernelSupport
+
 /// One-pass moments about a fixed per-channel shift `K`, with a conditioning check.
 ///
 /// With `S1 = Σ(x - K)` and `S2 = Σ(x - K)²`: `mean = K + S1/M`, `M2 = S2 - S1²/M`. The rounding
@@ -65,6 +67,11 @@ extension Fused {
                   let shiftBase = shift.baseAddress else { return }
             // No centers: every center +0, `K - 0` is `K`.
             let centerBase = centers.isEmpty ? nil : centers.baseAddress
+            if deriveCenteredSumsAVX(
+                sums: sumBase, squares: squareBase, centers: centerBase, shift: shiftBase, count: count,
+                reciprocal: reciprocal, largest: largest, channelCount: shift.count, rejected: &rejected) {
+                return
+            }
             // Four channels a step (a few hundred thousand channels of a `[2, C]` tensor make this loop a
             // visible part of the training forward); a step with a rejected lane, and the last channels, take
             // the same operations a channel at a time (`derive`), so the same bits.
@@ -106,6 +113,35 @@ extension Fused {
             }
         }}}}
         return rejected
+    }
+
+    /// ``shiftedSums(fromCenteredSums:squares:centers:shift:count:)``'s derivation in its AVX build
+    /// (ChannelMath.c: the same operations lane by lane, so the same bits), 1,024 channels a call, the
+    /// rejected channels appended to `rejected`; `false` (nothing done) where it does not run (another CPU,
+    /// the Swift loops forced, `Double` shifts). In the x86-64 baseline build the vector loop is two-lane
+    /// SSE2 with a scalar reduction of the mask: on `[8, 16384]` it took more time than the one read itself
+    /// (docs/BENCHMARK_NOTES.md, "The derivation of the one read's sums in AVX").
+    @inline(__always)
+    private static func deriveCenteredSumsAVX<Scalar: BatchNormScalar>(
+        sums: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>, centers: UnsafePointer<Double>?,
+        shift: UnsafePointer<Scalar>, count: Double, reciprocal: Double, largest: Double, channelCount: Int,
+        rejected: inout [Int]
+    ) -> Bool {
+        guard Scalar.self == Float.self, WideLoops.enabled else { return false }
+        let chunk = 1024
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: chunk) { chunkRejected in
+            guard let chunkBase = chunkRejected.baseAddress else { return }
+            var first = 0
+            while first < channelCount {
+                let channels = min(chunk, channelCount - first)
+                let found = bn_centered_sums_derive_avx_float(
+                    sums, squares, centers, WideLoops.floats(shift), count, reciprocal, maximumRawAmplification,
+                    largest, first, channels, chunkBase)
+                if found > 0 { rejected.append(contentsOf: UnsafeBufferPointer(start: chunkBase, count: found)) }
+                first += channels
+            }
+        }
+        return true
     }
 
     /// One channel of ``shiftedSums(fromCenteredSums:squares:centers:shift:count:)``, in place: `(S1, S2)`
