@@ -227,8 +227,8 @@ enum FusedPasses {
     /// The centers of ``centeredShiftedSums(_:geometry:grouping:parts:)`` for rows of `channelCount` `Float`
     /// channels from `rows` (at least three): `nil` where every center is +0 (data about zero: the raw sums,
     /// as they were), else each channel's (``centersOnFirstValue(_:_:_:)``) and, for up to a 64th of the
-    /// channels centered, the ranges of those channels (the loop subtracts only there: the same bits). Out
-    /// of line: inlined, it made the rest of the moments slower.
+    /// channels centered, the ranges of those channels (the loop subtracts only there: the same bits). Out of
+    /// line, so the moments of data about zero carry only its first test.
     @inline(never)
     static func rowCenters(
         _ rows: UnsafePointer<Float>, channelCount: Int
@@ -365,7 +365,9 @@ enum FusedPasses {
     /// (``Fused/RowGrouping/channelMeans(ofRowSums:rows:)``), and `withSquares` the sums of their squares
     /// likewise. The values of a row are split over `parts` threads (each value's rows stay in order, so
     /// the sums do not depend on the split): for short channels-first runs these rows are whole samples, a
-    /// quarter of a 16-sample 3x3 tensor.
+    /// quarter of a 16-sample 3x3 tensor. With `centers` (only with squares) each value is first less its
+    /// position's center; `centeredPositions`, sorted ranges outside which every center is +0, lets the
+    /// loop skip the subtraction there (the same bits).
     ///
     /// Row by row, four rows per visit of the sums (a column walk would read rows 4-8 KB apart for
     /// 1-2k channels), written to vectorize: as a subscripted array loop it took a sixth of the
