@@ -231,8 +231,8 @@ extension BatchNormKernels {
     static func inferenceParameterGradients<Scalar: BatchNormScalar>(
         reductions: BackwardReductions<Scalar>, inverseStandardDeviation: [Scalar]
     ) -> (gamma: [Scalar], beta: [Scalar]) {
-        let gradGamma = inverseStandardDeviation.indices.map { channel in
-            Scalar(Double(inverseStandardDeviation[channel]) * Double(reductions.sumGradientTimesCentered[channel]))
+        let gradGamma = ChannelLoops.map(inverseStandardDeviation, reductions.sumGradientTimesCentered) {
+            Scalar(Double($0) * Double($1))
         }
         return (gradGamma, reductions.sumGradient)
     }

@@ -148,7 +148,7 @@ enum FusedPasses {
             return centeredShiftedSums(input, geometry: geometry, grouping: grouping, parts: parts)
         }
         let head = headRowSums(input, rows: headRows, rowLength: grouping.rowLength, parts: parts)
-        let shift = grouping.channelMeans(ofRowSums: head.sums, rows: headRows).map { Scalar($0) }
+        let shift = ChannelLoops.map(grouping.channelMeans(ofRowSums: head.sums, rows: headRows)) { Scalar($0) }
         // Rows are summed as group rows of `width` positions, then folded back to channels.
         let width = grouping.width
         let choices = Fused.rowLoopChoices(geometry, Scalar.self)
@@ -212,7 +212,7 @@ enum FusedPasses {
                 for channel in 0..<channelCount { shift[channel] = Scalar(centers[channel] + means[channel]) }
             }
         } else {
-            shift = means.map { Scalar($0) }
+            shift = ChannelLoops.map(means) { Scalar($0) }
         }
         let rejected = Fused.shiftedSums(
             fromCenteredSums: &sums, squares: &squares, centers: centers, shift: shift, count: count)
@@ -337,7 +337,7 @@ enum FusedPasses {
         // each adding its own rows in order).
         // Per position: a channel's own center, or its run's (short runs are never grouped, so their tiling
         // is a tensor row's positions).
-        let channelCenters = shift.map { Double($0) }
+        let channelCenters = ChannelLoops.map(shift) { Double($0) }
         let centers = runLength == 1 ? channelCenters : grouping.tiled(channelCenters)
         let (positionSums, positionSquares) = headRowSums(
             input, rows: rows, rowLength: rowLength, parts: parts, withSquares: true, centers: centers)
