@@ -103,15 +103,18 @@ CHANNEL_STEPS(double, channel_double4, double)
 // The vector loop of the one-loop training statistics (Kernels' `ChannelLoops.finishChannels`) for
 // `channel_count` channels, a multiple of 4: per channel `M2 = S2 - S1²/n` and the one-pass check, the
 // two-word mean `shift + S1/n` by TwoSum (its error 0 where not finite), the mean, its low word and
-// `max(M2, 0)` rounded to the scalar type, and `max(M2, 0)/n` into `variance`. The operations and their
-// order are the Swift loop's, so the same bits. Returns 1 when some channel is not ordinary (a non-finite
-// M2, S2 or mean, S2 beyond `maximum_amplification`·M2, or an M2 beyond the scalar type's range).
+// `max(M2, 0)` rounded to the scalar type, and `invstd = 1 / sqrt(max(M2, 0)/n + epsilon)` rounded to it
+// (`ChannelLoops.inverseSquareRoots`' operations, in the same loop: no `Double` row of variances between
+// two passes). The operations and their order are the Swift loops', so the same bits. Returns 1 when some
+// channel is not ordinary (a non-finite M2, S2 or mean, S2 beyond `maximum_amplification`·M2, or an M2
+// beyond the scalar type's range).
 #define CHANNEL_FINISH(SCALAR, VECTOR, SUFFIX)                                                                \
     CHANNEL_AVX int bn_finish_channels_avx_##SUFFIX(                                                         \
         const SCALAR *shift, const double *sums, const double *squares, double count,                        \
-        double maximum_amplification, SCALAR *mean_out, SCALAR *mean_low_out, SCALAR *m2_out, double *variance, \
-        ptrdiff_t channel_count) {                                                                           \
+        double maximum_amplification, double epsilon, SCALAR *mean_out, SCALAR *mean_low_out, SCALAR *m2_out, \
+        SCALAR *inverse_standard_deviation_out, ptrdiff_t channel_count) {                                   \
         const channel_double4 n = count, amplification = maximum_amplification, zero = 0;                    \
+        const channel_double4 epsilon_vector = epsilon;                                                      \
         channel_long4 rejected = 0;                                                                          \
         for (ptrdiff_t c = 0; c + 4 <= channel_count; c += 4) {                                              \
             channel_double4 sum = CHANNEL_LOAD(channel_double4, sums + c);                                   \
@@ -126,7 +129,8 @@ CHANNEL_STEPS(double, channel_double4, double)
             channel_double4 low = channel_finite_or_zero((shift_ - a_part) + (quotient - (mean - a_part)));  \
             rejected |= ~CHANNEL_FINITE(mean);                                                               \
             channel_double4 non_negative = (channel_double4)((channel_long4)m2 & ~(m2 < zero));              \
-            CHANNEL_STORE(channel_double4, variance + c, non_negative / n);                                  \
+            const channel_double4 inverse = 1.0 / __builtin_elementwise_sqrt(non_negative / n + epsilon_vector); \
+            CHANNEL_STORE(VECTOR, inverse_standard_deviation_out + c, __builtin_convertvector(inverse, VECTOR)); \
             VECTOR mean_word = __builtin_convertvector(mean, VECTOR);                                        \
             CHANNEL_STORE(VECTOR, mean_out + c, mean_word);                                                  \
             channel_double4 rest = channel_finite_or_zero(                                                   \

@@ -33,12 +33,14 @@ void bn_training_channel_steps_avx_double(
     double *bias, ptrdiff_t channel_count);
 /// The one-loop training statistics' vector loop (Kernels' `ChannelLoops.finishChannels`) for
 /// `channel_count` channels, a multiple of 4: the mean's two words and max(M2, 0) rounded to the scalar
-/// type, max(M2, 0)/n into `variance`; returns 1 when some channel is not ordinary.
+/// type, and `1 / sqrt(max(M2, 0)/n + epsilon)` rounded to it; returns 1 when some channel is not ordinary.
 int bn_finish_channels_avx_float(
     const float *shift, const double *sums, const double *squares, double count, double maximum_amplification,
-    float *mean, float *mean_low, float *sum_of_squared_deviations, double *variance, ptrdiff_t channel_count);
+    double epsilon, float *mean, float *mean_low, float *sum_of_squared_deviations, float *inverse_standard_deviation,
+    ptrdiff_t channel_count);
 int bn_finish_channels_avx_double(
     const double *shift, const double *sums, const double *squares, double count, double maximum_amplification,
-    double *mean, double *mean_low, double *sum_of_squared_deviations, double *variance, ptrdiff_t channel_count);
+    double epsilon, double *mean, double *mean_low, double *sum_of_squared_deviations,
+    double *inverse_standard_deviation, ptrdiff_t channel_count);
 
 #endif

@@ -70,26 +70,29 @@ extension ChannelLoops {
     }
 
     /// The vector loop of ``finishChannels(_:count:shift:sums:squares:epsilon:into:)`` over `channels` (a
-    /// multiple of 4 of them): whether every channel was ordinary, or `nil` when the AVX build does not run.
+    /// multiple of 4 of them), `invstd` included (`words.variance` untouched): whether every channel was
+    /// ordinary, or `nil` when the AVX build does not run.
     @inline(__always)
     static func finishVectorChannelsAVX<Scalar: BatchNormScalar>(
         _ channels: Range<Int>, count: Double, shift: UnsafePointer<Scalar>, sums: UnsafePointer<Double>,
-        squares: UnsafePointer<Double>, into words: ChannelWords<Scalar>
+        squares: UnsafePointer<Double>, epsilon: Double, into words: ChannelWords<Scalar>
     ) -> Bool? {
         typealias Wide = Fused.WideLoops
         guard Wide.enabled else { return nil }
         let first = channels.lowerBound
         if Scalar.self == Float.self {
             return bn_finish_channels_avx_float(
-                Wide.floats(shift + first), sums + first, squares + first, count, Fused.maximumAmplification,
+                Wide.floats(shift + first), sums + first, squares + first, count, Fused.maximumAmplification, epsilon,
                 Wide.floats(words.mean + first), Wide.floats(words.meanLow + first),
-                Wide.floats(words.sumOfSquaredDeviations + first), words.variance + first, channels.count) == 0
+                Wide.floats(words.sumOfSquaredDeviations + first), Wide.floats(words.inverseStandardDeviation + first),
+                channels.count) == 0
         }
         if Scalar.self == Double.self {
             return bn_finish_channels_avx_double(
                 Wide.doubles(shift + first), sums + first, squares + first, count, Fused.maximumAmplification,
-                Wide.doubles(words.mean + first), Wide.doubles(words.meanLow + first),
-                Wide.doubles(words.sumOfSquaredDeviations + first), words.variance + first, channels.count) == 0
+                epsilon, Wide.doubles(words.mean + first), Wide.doubles(words.meanLow + first),
+                Wide.doubles(words.sumOfSquaredDeviations + first),
+                Wide.doubles(words.inverseStandardDeviation + first), channels.count) == 0
         }
         return nil
     }

@@ -346,11 +346,16 @@ extension ChannelLoops {
         var ordinary = true
         let vectorEnd = channels.upperBound - channels.count % 4
         var channel = channels.lowerBound
-        // The vector channels in the AVX build of this loop where the CPU has it (ChannelLoops+AVX.swift).
+        // The channels whose `invstd` the passes below take from `words.variance` (all but the AVX loop's).
+        var viaVariance = channels
+        // The vector channels in the AVX build of this loop where the CPU has it (ChannelLoops+AVX.swift),
+        // `invstd` included.
         if vectorEnd > channel, let vectorOrdinary = finishVectorChannelsAVX(
-            channel..<vectorEnd, count: count, shift: shift, sums: sums, squares: squares, into: words) {
+            channel..<vectorEnd, count: count, shift: shift, sums: sums, squares: squares, epsilon: epsilon,
+            into: words) {
             ordinary = vectorOrdinary
             channel = vectorEnd
+            viaVariance = vectorEnd..<channels.upperBound
         }
         while channel < vectorEnd {
             let (mean, low, m2) = shiftedMoments(
@@ -385,11 +390,12 @@ extension ChannelLoops {
             if !isOrdinary { ordinary = false }
             channel += 1
         }
-        if !channels.isEmpty {
-            let first = channels.lowerBound
-            inverseSquareRoots(words.variance + first, epsilon: epsilon, into: words.variance + first, count: channels.count)
+        if !viaVariance.isEmpty {
+            let first = viaVariance.lowerBound
+            inverseSquareRoots(
+                words.variance + first, epsilon: epsilon, into: words.variance + first, count: viaVariance.count)
         }
-        channel = channels.lowerBound
+        channel = viaVariance.lowerBound
         while channel + 4 <= channels.upperBound {
             store(load4(words.variance + channel), roundedTo: words.inverseStandardDeviation + channel)
             channel += 4
