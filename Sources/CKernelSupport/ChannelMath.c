@@ -100,6 +100,42 @@ CHANNEL_STEPS(float, channel_float4, float)
 CHANNEL_STEPS(double, channel_double4, double)
 #undef CHANNEL_STEPS
 
+// The inference forward's per-channel steps in one loop (Kernels' `ChannelLoops.inferenceCoefficients`):
+// `BatchNormKernels.inverseStandardDeviation(variance:epsilon:)`, `foldedScale` and the fused normalize's
+// `foldingLowWord` of a center without a low word, each the same double operations rounded once to the scalar
+// type, so the same bits as those passes, without their four intermediate arrays.
+#define CHANNEL_INFERENCE(SCALAR, VECTOR, SUFFIX)                                                             \
+    CHANNEL_AVX void bn_inference_coefficients_avx_##SUFFIX(                                                 \
+        const SCALAR *variance, const SCALAR *gamma, const SCALAR *beta, double epsilon, SCALAR *scale,      \
+        SCALAR *folded_shift, ptrdiff_t channel_count) {                                                     \
+        const channel_double4 epsilon_vector = epsilon, zero = 0;                                            \
+        ptrdiff_t c = 0;                                                                                     \
+        for (; c + 4 <= channel_count; c += 4) {                                                             \
+            const channel_double4 shifted =                                                                  \
+                __builtin_convertvector(CHANNEL_LOAD(VECTOR, variance + c), channel_double4) + epsilon_vector; \
+            VECTOR scale_word = __builtin_convertvector(1.0 / __builtin_elementwise_sqrt(shifted), VECTOR);  \
+            if (gamma) {                                                                                     \
+                scale_word = __builtin_convertvector(                                                        \
+                    __builtin_convertvector(CHANNEL_LOAD(VECTOR, gamma + c), channel_double4)                \
+                        * __builtin_convertvector(scale_word, channel_double4), VECTOR);                     \
+            }                                                                                                \
+            const channel_double4 shift_ = beta                                                              \
+                ? __builtin_convertvector(CHANNEL_LOAD(VECTOR, beta + c), channel_double4) : zero;           \
+            CHANNEL_STORE(VECTOR, scale + c, scale_word);                                                    \
+            CHANNEL_STORE(VECTOR, folded_shift + c, __builtin_convertvector(                                 \
+                shift_ - zero * __builtin_convertvector(scale_word, channel_double4), VECTOR));              \
+        }                                                                                                    \
+        for (; c < channel_count; c++) {                                                                     \
+            SCALAR scale_word = (SCALAR)(1.0 / __builtin_sqrt((double)variance[c] + epsilon));               \
+            if (gamma) scale_word = (SCALAR)((double)gamma[c] * (double)scale_word);                         \
+            scale[c] = scale_word;                                                                           \
+            folded_shift[c] = (SCALAR)((beta ? (double)beta[c] : 0.0) - 0.0 * (double)scale_word);           \
+        }                                                                                                    \
+    }
+CHANNEL_INFERENCE(float, channel_float4, float)
+CHANNEL_INFERENCE(double, channel_double4, double)
+#undef CHANNEL_INFERENCE
+
 // The vector loop of the one-loop training statistics (Kernels' `ChannelLoops.finishChannels`) for
 // `channel_count` channels, a multiple of 4: per channel `M2 = S2 - S1²/n` and the one-pass check, the
 // two-word mean `shift + S1/n` by TwoSum (its error 0 where not finite), the mean, its low word and

@@ -51,16 +51,14 @@ extension BatchNormKernels {
     ) {
         assert(input.count == geometry.elementCount && output.count == geometry.elementCount)
         if let residual { assert(residual.count == geometry.elementCount) }
-        let inverseStandardDeviation = inverseStandardDeviation(variance: variance, epsilon: epsilon)
-        let scale = foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma)
-        let shift = beta ?? [Scalar](repeating: 0, count: geometry.channelCount)
+        let coefficients = fusedInferenceCoefficients(variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
         withEpilogue(residual, relu: relu) { epilogue in
             input.withUnsafeBufferPointer { inputBuffer in
                 output.withUnsafeMutableBufferPointer { outputBuffer in
                     guard let inputBase = inputBuffer.baseAddress, let outputBase = outputBuffer.baseAddress else { return }
                     FusedPasses.normalize(
-                        inputBase, outputBase, geometry: geometry, center: ChannelCenter(high: mean), scale: scale,
-                        shift: shift, epilogue: epilogue)
+                        inputBase, outputBase, geometry: geometry, center: mean, scale: coefficients.scale,
+                        foldedShift: coefficients.foldedShift, epilogue: epilogue)
                 }
             }
         }

@@ -12,6 +12,24 @@ extension BatchNormKernels {
         }
     }
 
+    /// The fused inference forward's `scale = γ·invstd` (``foldedScale(inverseStandardDeviation:gamma:)`` of
+    /// ``inverseStandardDeviation(variance:epsilon:)``) and `foldedShift = β - 0·scale` (the fold of a center
+    /// without a low word, `ChannelCenter.foldingLowWord`), from given (running) variances: in one C loop
+    /// where the AVX build runs (``ChannelLoops/inferenceCoefficients(variance:gamma:beta:epsilon:)``), else
+    /// in those passes; the same bits either way.
+    package static func fusedInferenceCoefficients<Scalar: BatchNormScalar>(
+        variance: [Scalar], gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar
+    ) -> (scale: [Scalar], foldedShift: [Scalar]) {
+        if let coefficients = ChannelLoops.inferenceCoefficients(
+            variance: variance, gamma: gamma, beta: beta, epsilon: Double(epsilon)) {
+            return coefficients
+        }
+        let scale = foldedScale(
+            inverseStandardDeviation: inverseStandardDeviation(variance: variance, epsilon: epsilon), gamma: gamma)
+        let shift = beta ?? [Scalar](repeating: 0, count: scale.count)
+        return (scale, ChannelLoops.map(shift, scale) { ChannelCenter<Scalar>.foldedShift($0, center: 0, scale: $1) })
+    }
+
     /// Training forward: batch moments of `input`, then
     /// `output = (input - mean) * (gamma * invstd) + beta` (`gamma = 1`, `beta = 0` when absent).
     /// - Returns: the batch moments (the running statistics' update, the saved mean) and `invstd` (saved
@@ -66,6 +84,18 @@ extension BatchNormKernels {
         gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar,
         into output: inout MutableSpan<Scalar>, path: KernelPath
     ) {
+        if path == .fused {
+            let coefficients = fusedInferenceCoefficients(variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
+            input.withUnsafeBufferPointer { inputBuffer in
+                output.withUnsafeMutableBufferPointer { outputBuffer in
+                    guard let inputBase = inputBuffer.baseAddress, let outputBase = outputBuffer.baseAddress else { return }
+                    FusedPasses.normalize(
+                        inputBase, outputBase, geometry: geometry, center: mean, scale: coefficients.scale,
+                        foldedShift: coefficients.foldedShift)
+                }
+            }
+            return
+        }
         let inverseStandardDeviation = inverseStandardDeviation(variance: variance, epsilon: epsilon)
         normalize(
             input, geometry: geometry, center: ChannelCenter(high: mean),

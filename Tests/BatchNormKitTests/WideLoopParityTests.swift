@@ -172,6 +172,43 @@ struct WideLoopParityTests {
         }
     }
 
+    /// The inference forward's coefficients in one C loop (four channels a step, a tail; split over the
+    /// threads from 8,192 channels) against the Swift passes they stand for, bit for bit: running variances
+    /// of every kind a caller may set (0, -0, subnormal, near the top of the range, infinite, NaN, negative),
+    /// `γ` of either sign and 0, with and without `γ` and `β`.
+    @Test("the inference coefficients in one loop", arguments: [3, 1030, 8195])
+    func inferenceCoefficients(channelCount: Int) {
+        check(Float.self)
+        check(Double.self)
+        func check<Scalar: BatchNormScalar>(_: Scalar.Type) where Scalar.RawSignificand: FixedWidthInteger {
+            var generator = SeededGenerator.fresh()
+            var variance = [Scalar].random(count: channelCount, in: 0...4, using: &generator)
+            let specials: [Scalar] = [0, -0.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude, .infinity, .nan, -1]
+            for (index, special) in specials.enumerated() where index * 7 < channelCount { variance[index * 7] = special }
+            var gamma = [Scalar].random(count: channelCount, in: -2...2, using: &generator)
+            gamma[channelCount / 2] = 0
+            let beta = [Scalar].random(count: channelCount, in: -3...3, using: &generator)
+            for (withGamma, withBeta) in [(true, true), (false, true), (true, false), (false, false)] {
+                func coefficients(swiftLoops: Bool) -> (scale: [Scalar], foldedShift: [Scalar]) {
+                    FusedTuning.withSwiftLoops(swiftLoops) {
+                        BatchNormKernels.fusedInferenceCoefficients(
+                            variance: variance, gamma: withGamma ? gamma : nil, beta: withBeta ? beta : nil,
+                            epsilon: 1e-5)
+                    }
+                }
+                let swift = coefficients(swiftLoops: true), wide = coefficients(swiftLoops: false)
+                let context = "\(Scalar.self) \(channelCount) channels, gamma \(withGamma), beta \(withBeta)"
+                for (name, swiftValues, wideValues) in [
+                    ("scale", swift.scale, wide.scale), ("folded shift", swift.foldedShift, wide.foldedShift),
+                ] {
+                    #expect(swiftValues.count == channelCount && wideValues.count == channelCount, "\(context) \(name)")
+                    let first = swiftValues.indices.first { !Self.agree(Double(swiftValues[$0]), Double(wideValues[$0])) }
+                    #expect(first == nil, "\(context) \(name) differs first at \(first ?? 0)")
+                }
+            }
+        }
+    }
+
     func checkEveryOutput(entry: ([Int], TensorLayout), variant: Int?, data cases: [Data]) throws {
         let (parts, streaming) = variant.map { WorkSplitTests.variants[$0] } ?? (nil, nil)
         let shape = TestShapes.shape(entry)

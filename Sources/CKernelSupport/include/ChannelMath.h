@@ -31,6 +31,15 @@ void bn_training_channel_steps_avx_double(
     const double *sum_gradient, const double *sum_product, const double *inverse_standard_deviation,
     const double *gamma, double count, double *grad_gamma, double *gradient_scale, double *centered_scale,
     double *bias, ptrdiff_t channel_count);
+/// The inference forward's coefficients (Kernels' `ChannelLoops.inferenceCoefficients`) of `channel_count`
+/// channels: `invstd = 1 / sqrt(variance + epsilon)`, `scale = γ·invstd` (`invstd` where `gamma` is NULL) and
+/// `folded_shift = β - 0·scale` (β 0 where `beta` is NULL), each computed in double and rounded once.
+void bn_inference_coefficients_avx_float(
+    const float *variance, const float *gamma, const float *beta, double epsilon, float *scale, float *folded_shift,
+    ptrdiff_t channel_count);
+void bn_inference_coefficients_avx_double(
+    const double *variance, const double *gamma, const double *beta, double epsilon, double *scale,
+    double *folded_shift, ptrdiff_t channel_count);
 /// The one-loop training statistics' vector loop (Kernels' `ChannelLoops.finishChannels`) for
 /// `channel_count` channels, a multiple of 4: the mean's two words and max(M2, 0) rounded to the scalar
 /// type, and `1 / sqrt(max(M2, 0)/n + epsilon)` rounded to it; returns 1 when some channel is not ordinary.

@@ -42,6 +42,54 @@ extension ChannelLoops {
         bn_inverse_square_roots(variance, epsilon, result, count)
     }
 
+    /// The inference forward's `scale = γ·invstd` and `foldedShift = β - 0·scale` from given (running)
+    /// variances in one C loop, split over the threads by channels from ``minimumChannelsPerPart``·2
+    /// channels: the same bits as ``BatchNormKernels/inverseStandardDeviation(variance:epsilon:)``,
+    /// ``BatchNormKernels/foldedScale(inverseStandardDeviation:gamma:)`` and the fused normalize's fold of a
+    /// center without a low word, which built four arrays between five passes. `nil` when the AVX build does
+    /// not run.
+    static func inferenceCoefficients<Scalar: BatchNormScalar>(
+        variance: [Scalar], gamma: [Scalar]?, beta: [Scalar]?, epsilon: Double
+    ) -> (scale: [Scalar], foldedShift: [Scalar])? {
+        typealias Wide = Fused.WideLoops
+        let channelCount = variance.count
+        guard Wide.enabled, Scalar.self == Float.self || Scalar.self == Double.self, channelCount > 0 else { return nil }
+        precondition(gamma.map { $0.count == channelCount } ?? true && beta.map { $0.count == channelCount } ?? true)
+        let parts = channelCount >= minimumChannelsPerPart * 2
+            ? min(Fused.threadLimit, channelCount / minimumChannelsPerPart) : 1
+        var foldedShift = [Scalar]()
+        let hasGamma = gamma != nil, hasBeta = beta != nil
+        let scale: [Scalar] = variance.withUnsafeBufferPointer { variance in
+        (gamma ?? []).withUnsafeBufferPointer { gamma in
+        (beta ?? []).withUnsafeBufferPointer { beta in
+            array(count: channelCount) { scale in
+                foldedShift = array(count: channelCount) { foldedShift in
+                    guard let variance = variance.baseAddress else { return }
+                    // (An empty array's buffer may have a base address: absent parameters are nil here.)
+                    let shared = UncheckedSendableBox((
+                        variance, hasGamma ? gamma.baseAddress : nil, hasBeta ? beta.baseAddress : nil, scale, foldedShift))
+                    Fused.forEachPart(parts) { part in
+                        let (variance, gamma, beta, scale, foldedShift) = shared.value
+                        let channels = Fused.slice(channelCount, part: part, of: parts)
+                        let first = channels.lowerBound
+                        if Scalar.self == Float.self {
+                            bn_inference_coefficients_avx_float(
+                                Wide.floats(variance + first), gamma.map { Wide.floats($0 + first) },
+                                beta.map { Wide.floats($0 + first) }, epsilon, Wide.floats(scale + first),
+                                Wide.floats(foldedShift + first), channels.count)
+                        } else {
+                            bn_inference_coefficients_avx_double(
+                                Wide.doubles(variance + first), gamma.map { Wide.doubles($0 + first) },
+                                beta.map { Wide.doubles($0 + first) }, epsilon, Wide.doubles(scale + first),
+                                Wide.doubles(foldedShift + first), channels.count)
+                        }
+                    }
+                }
+            }
+        }}}
+        return (scale, foldedShift)
+    }
+
     /// `BatchNormKernels.trainingChannelStep` of `channelCount` channels, the four outputs initialized;
     /// `false` when the AVX build does not run.
     @inline(__always)
