@@ -70,6 +70,10 @@ extension BatchNorm {
         // Saturates: a counter at Int.max stays there rather than trapping.
         if numBatchesTracked < Int.max { numBatchesTracked += 1 }
         let factor = momentum.map(Double.init) ?? 1 / Double(numBatchesTracked)
+        // One C loop where the AVX build runs (the same operations, so the same bits).
+        if moments.updateRunningStatisticsAVX(runningMean: &runningMean, runningVariance: &runningVariance, factor: factor) {
+            return
+        }
         // Two loops through pointers (subscripted stores into the properties checked uniqueness per
         // channel: docs/BENCHMARK_NOTES.md, "Per-channel steps of a wide [N, C]").
         runningMean.withUnsafeMutableBufferPointer { runningMean in

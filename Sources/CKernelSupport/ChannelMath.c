@@ -136,6 +136,38 @@ CHANNEL_INFERENCE(float, channel_float4, float)
 CHANNEL_INFERENCE(double, channel_double4, double)
 #undef CHANNEL_INFERENCE
 
+// The running statistics' update in one loop (BatchNormKit's `BatchNorm.updateRunningStatistics`, its two
+// loops and `ChannelMoments.unbiasedVariance`'s quotients): per channel the same operations in the same
+// order, `M2 / divisor` in the scalar type, the blend in double rounded once, so the same bits.
+#define CHANNEL_RUNNING(SCALAR, VECTOR, SUFFIX)                                                               \
+    CHANNEL_AVX void bn_update_running_statistics_avx_##SUFFIX(                                              \
+        SCALAR *running_mean, SCALAR *running_variance, const SCALAR *mean,                                  \
+        const SCALAR *sum_of_squared_deviations, SCALAR divisor, double factor, ptrdiff_t channel_count) {   \
+        const double keep = 1 - factor;                                                                      \
+        const channel_double4 keep_vector = keep, factor_vector = factor;                                    \
+        const VECTOR divisor_vector = divisor;                                                               \
+        ptrdiff_t c = 0;                                                                                     \
+        for (; c + 4 <= channel_count; c += 4) {                                                             \
+            const channel_double4 old_mean = __builtin_convertvector(CHANNEL_LOAD(VECTOR, running_mean + c), channel_double4); \
+            const channel_double4 batch_mean = __builtin_convertvector(CHANNEL_LOAD(VECTOR, mean + c), channel_double4); \
+            CHANNEL_STORE(VECTOR, running_mean + c,                                                          \
+                          __builtin_convertvector(keep_vector * old_mean + factor_vector * batch_mean, VECTOR)); \
+            const VECTOR unbiased = CHANNEL_LOAD(VECTOR, sum_of_squared_deviations + c) / divisor_vector;    \
+            const channel_double4 old_variance =                                                             \
+                __builtin_convertvector(CHANNEL_LOAD(VECTOR, running_variance + c), channel_double4);        \
+            CHANNEL_STORE(VECTOR, running_variance + c, __builtin_convertvector(                             \
+                keep_vector * old_variance + factor_vector * __builtin_convertvector(unbiased, channel_double4), VECTOR)); \
+        }                                                                                                    \
+        for (; c < channel_count; c++) {                                                                     \
+            running_mean[c] = (SCALAR)(keep * (double)running_mean[c] + factor * (double)mean[c]);           \
+            const SCALAR unbiased = sum_of_squared_deviations[c] / divisor;                                  \
+            running_variance[c] = (SCALAR)(keep * (double)running_variance[c] + factor * (double)unbiased);  \
+        }                                                                                                    \
+    }
+CHANNEL_RUNNING(float, channel_float4, float)
+CHANNEL_RUNNING(double, channel_double4, double)
+#undef CHANNEL_RUNNING
+
 // The vector loop of the one-loop training statistics (Kernels' `ChannelLoops.finishChannels`) for
 // `channel_count` channels, a multiple of 4: per channel `M2 = S2 - S1²/n` and the one-pass check, the
 // two-word mean `shift + S1/n` by TwoSum (its error 0 where not finite), the mean, its low word and

@@ -40,6 +40,15 @@ void bn_inference_coefficients_avx_float(
 void bn_inference_coefficients_avx_double(
     const double *variance, const double *gamma, const double *beta, double epsilon, double *scale,
     double *folded_shift, ptrdiff_t channel_count);
+/// The running statistics' update (BatchNormKit's `BatchNorm.updateRunningStatistics`) of `channel_count`
+/// channels: `running_mean = (1 - f)·running_mean + f·mean` and `running_variance = (1 - f)·running_variance
+/// + f·(M2 / divisor)`, in double and rounded once, the unbiased variance `M2 / divisor` in the scalar type.
+void bn_update_running_statistics_avx_float(
+    float *running_mean, float *running_variance, const float *mean, const float *sum_of_squared_deviations,
+    float divisor, double factor, ptrdiff_t channel_count);
+void bn_update_running_statistics_avx_double(
+    double *running_mean, double *running_variance, const double *mean, const double *sum_of_squared_deviations,
+    double divisor, double factor, ptrdiff_t channel_count);
 /// The one-loop training statistics' vector loop (Kernels' `ChannelLoops.finishChannels`) for
 /// `channel_count` channels, a multiple of 4: the mean's two words and max(M2, 0) rounded to the scalar
 /// type, and `1 / sqrt(max(M2, 0)/n + epsilon)` rounded to it; returns 1 when some channel is not ordinary.
