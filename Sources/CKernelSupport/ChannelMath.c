@@ -47,13 +47,42 @@ CHANNEL_AVX static inline channel_double4 channel_finite_or_zero(channel_double4
 #define CHANNEL_LOAD(T, pointer) ({ T channel_value_; __builtin_memcpy(&channel_value_, (pointer), sizeof channel_value_); channel_value_; })
 #define CHANNEL_STORE(T, pointer, value) do { T channel_value_ = (value); __builtin_memcpy((pointer), &channel_value_, sizeof channel_value_); } while (0)
 
-CHANNEL_AVX void bn_quotients_avx(const double *dividend, double divisor, double *quotient, ptrdiff_t count) {
-    const channel_double4 divisor_vector = divisor;
+// MARK: Divisions by a power of two
+//
+// `x / n` and `x · (1/n)` are the same correctly rounded value of the same real number when `n` is a power of
+// two whose reciprocal is a normal double (`1/n` exact), for every `x`, infinities, zeros, NaN and subnormal
+// results included. The per-channel steps divide by a channel's value count several times per channel, and
+// the divider is their bottleneck (a `[N, C]` of few rows: docs/BENCHMARK_NOTES.md, "Per-channel steps of a
+// wide [N, C]"), so a count that is a power of two (a batch of 8, 32 or 64 rows) multiplies instead: the
+// same bits. Each loop is instantiated twice, `by_reciprocal` constant in each.
+
+/// Whether `count` is a positive power of two with a normal reciprocal.
+static inline int channel_exact_reciprocal(double count) {
+    int exponent;
+    return __builtin_frexp(count, &exponent) == 0.5 && exponent <= 1000 && exponent >= -1000;
+}
+
+#define CHANNEL_DIVIDE(x, by_reciprocal, divisor, reciprocal) ((by_reciprocal) ? (x) * (reciprocal) : (x) / (divisor))
+
+CHANNEL_AVX __attribute__((always_inline)) static inline void channel_quotients(
+    const double *dividend, double divisor, double *quotient, ptrdiff_t count, const int by_reciprocal) {
+    const double reciprocal = 1 / divisor;
+    const channel_double4 divisor_vector = divisor, reciprocal_vector = reciprocal;
     ptrdiff_t index = 0;
     for (; index + 4 <= count; index += 4) {
-        CHANNEL_STORE(channel_double4, quotient + index, CHANNEL_LOAD(channel_double4, dividend + index) / divisor_vector);
+        CHANNEL_STORE(channel_double4, quotient + index,
+                      CHANNEL_DIVIDE(CHANNEL_LOAD(channel_double4, dividend + index), by_reciprocal, divisor_vector,
+                                     reciprocal_vector));
     }
-    for (; index < count; index++) quotient[index] = dividend[index] / divisor;
+    for (; index < count; index++) quotient[index] = CHANNEL_DIVIDE(dividend[index], by_reciprocal, divisor, reciprocal);
+}
+
+CHANNEL_AVX void bn_quotients_avx(const double *dividend, double divisor, double *quotient, ptrdiff_t count) {
+    if (channel_exact_reciprocal(divisor)) {
+        channel_quotients(dividend, divisor, quotient, count, 1);
+    } else {
+        channel_quotients(dividend, divisor, quotient, count, 0);
+    }
 }
 
 CHANNEL_AVX void bn_inverse_square_roots_avx(const double *variance, double epsilon, double *result, ptrdiff_t count) {
@@ -70,11 +99,12 @@ CHANNEL_AVX void bn_inverse_square_roots_avx(const double *variance, double epsi
 // dγ = invstd·S_xy, k = γ·invstd, centered scale = -k·invstd·dγ/M, bias = -k·S_y/M, each rounded once to
 // the scalar type.
 #define CHANNEL_STEPS(SCALAR, VECTOR, SUFFIX)                                                                  \
-    CHANNEL_AVX void bn_training_channel_steps_avx_##SUFFIX(                                                 \
+    CHANNEL_AVX __attribute__((always_inline)) static inline void training_channel_steps_##SUFFIX(           \
         const SCALAR *sum_gradient, const SCALAR *sum_product, const SCALAR *inverse_standard_deviation,     \
         const SCALAR *gamma, double count, SCALAR *grad_gamma, SCALAR *gradient_scale, SCALAR *centered_scale, \
-        SCALAR *bias, ptrdiff_t channel_count) {                                                             \
-        const channel_double4 count_vector = count;                                                          \
+        SCALAR *bias, ptrdiff_t channel_count, const int by_reciprocal) {                                    \
+        const channel_double4 count_vector = count, reciprocal_vector = 1 / count;                           \
+        const double reciprocal = 1 / count;                                                                 \
         ptrdiff_t c = 0;                                                                                     \
         for (; c + 4 <= channel_count; c += 4) {                                                             \
             channel_double4 invstd = __builtin_convertvector(CHANNEL_LOAD(VECTOR, inverse_standard_deviation + c), channel_double4); \
@@ -84,16 +114,31 @@ CHANNEL_AVX void bn_inverse_square_roots_avx(const double *variance, double epsi
             CHANNEL_STORE(VECTOR, grad_gamma + c, __builtin_convertvector(d_gamma, VECTOR));                 \
             CHANNEL_STORE(VECTOR, gradient_scale + c, __builtin_convertvector(k, VECTOR));                   \
             CHANNEL_STORE(VECTOR, centered_scale + c,                                                        \
-                          __builtin_convertvector(-k * invstd * d_gamma / count_vector, VECTOR));            \
-            CHANNEL_STORE(VECTOR, bias + c, __builtin_convertvector(-k * d_beta / count_vector, VECTOR));    \
+                          __builtin_convertvector(                                                           \
+                              CHANNEL_DIVIDE(-k * invstd * d_gamma, by_reciprocal, count_vector, reciprocal_vector), \
+                              VECTOR));                                                                      \
+            CHANNEL_STORE(VECTOR, bias + c, __builtin_convertvector(                                         \
+                CHANNEL_DIVIDE(-k * d_beta, by_reciprocal, count_vector, reciprocal_vector), VECTOR));       \
         }                                                                                                    \
         for (; c < channel_count; c++) {                                                                     \
             double invstd = (double)inverse_standard_deviation[c], d_gamma = invstd * (double)sum_product[c]; \
             double k = (double)gamma[c] * invstd;                                                            \
             grad_gamma[c] = (SCALAR)d_gamma;                                                                 \
             gradient_scale[c] = (SCALAR)k;                                                                   \
-            centered_scale[c] = (SCALAR)(-k * invstd * d_gamma / count);                                     \
-            bias[c] = (SCALAR)(-k * (double)sum_gradient[c] / count);                                        \
+            centered_scale[c] = (SCALAR)CHANNEL_DIVIDE(-k * invstd * d_gamma, by_reciprocal, count, reciprocal); \
+            bias[c] = (SCALAR)CHANNEL_DIVIDE(-k * (double)sum_gradient[c], by_reciprocal, count, reciprocal); \
+        }                                                                                                    \
+    }                                                                                                        \
+    CHANNEL_AVX void bn_training_channel_steps_avx_##SUFFIX(                                                 \
+        const SCALAR *sum_gradient, const SCALAR *sum_product, const SCALAR *inverse_standard_deviation,     \
+        const SCALAR *gamma, double count, SCALAR *grad_gamma, SCALAR *gradient_scale, SCALAR *centered_scale, \
+        SCALAR *bias, ptrdiff_t channel_count) {                                                             \
+        if (channel_exact_reciprocal(count)) {                                                               \
+            training_channel_steps_##SUFFIX(sum_gradient, sum_product, inverse_standard_deviation, gamma, count, \
+                                            grad_gamma, gradient_scale, centered_scale, bias, channel_count, 1); \
+        } else {                                                                                             \
+            training_channel_steps_##SUFFIX(sum_gradient, sum_product, inverse_standard_deviation, gamma, count, \
+                                            grad_gamma, gradient_scale, centered_scale, bias, channel_count, 0); \
         }                                                                                                    \
     }
 CHANNEL_STEPS(float, channel_float4, float)
@@ -177,27 +222,28 @@ CHANNEL_RUNNING(double, channel_double4, double)
 // channel is not ordinary (a non-finite M2, S2 or mean, S2 beyond `maximum_amplification`·M2, or an M2
 // beyond the scalar type's range).
 #define CHANNEL_FINISH(SCALAR, VECTOR, SUFFIX)                                                                \
-    CHANNEL_AVX int bn_finish_channels_avx_##SUFFIX(                                                         \
+    CHANNEL_AVX __attribute__((always_inline)) static inline int finish_channels_##SUFFIX(                   \
         const SCALAR *shift, const double *sums, const double *squares, double count,                        \
         double maximum_amplification, double epsilon, SCALAR *mean_out, SCALAR *mean_low_out, SCALAR *m2_out, \
-        SCALAR *inverse_standard_deviation_out, ptrdiff_t channel_count) {                                   \
+        SCALAR *inverse_standard_deviation_out, ptrdiff_t channel_count, const int by_reciprocal) {          \
         const channel_double4 n = count, amplification = maximum_amplification, zero = 0;                    \
-        const channel_double4 epsilon_vector = epsilon;                                                      \
+        const channel_double4 epsilon_vector = epsilon, reciprocal = 1 / count;                              \
         channel_long4 rejected = 0;                                                                          \
         for (ptrdiff_t c = 0; c + 4 <= channel_count; c += 4) {                                              \
             channel_double4 sum = CHANNEL_LOAD(channel_double4, sums + c);                                   \
             channel_double4 squares_ = CHANNEL_LOAD(channel_double4, squares + c);                           \
-            channel_double4 m2 = squares_ - sum * sum / n;                                                   \
+            channel_double4 m2 = squares_ - CHANNEL_DIVIDE(sum * sum, by_reciprocal, n, reciprocal);         \
             rejected |= ~(CHANNEL_FINITE(m2) & CHANNEL_FINITE(squares_));                                    \
             rejected |= (squares_ > amplification * m2) & (squares_ > zero);                                 \
             channel_double4 shift_ = __builtin_convertvector(CHANNEL_LOAD(VECTOR, shift + c), channel_double4); \
-            channel_double4 quotient = sum / n;                                                              \
+            channel_double4 quotient = CHANNEL_DIVIDE(sum, by_reciprocal, n, reciprocal);                    \
             channel_double4 mean = shift_ + quotient;                                                        \
             channel_double4 a_part = mean - quotient;                                                        \
             channel_double4 low = channel_finite_or_zero((shift_ - a_part) + (quotient - (mean - a_part)));  \
             rejected |= ~CHANNEL_FINITE(mean);                                                               \
             channel_double4 non_negative = (channel_double4)((channel_long4)m2 & ~(m2 < zero));              \
-            const channel_double4 inverse = 1.0 / __builtin_elementwise_sqrt(non_negative / n + epsilon_vector); \
+            const channel_double4 variance = CHANNEL_DIVIDE(non_negative, by_reciprocal, n, reciprocal);     \
+            const channel_double4 inverse = 1.0 / __builtin_elementwise_sqrt(variance + epsilon_vector);     \
             CHANNEL_STORE(VECTOR, inverse_standard_deviation_out + c, __builtin_convertvector(inverse, VECTOR)); \
             VECTOR mean_word = __builtin_convertvector(mean, VECTOR);                                        \
             CHANNEL_STORE(VECTOR, mean_out + c, mean_word);                                                  \
@@ -209,6 +255,18 @@ CHANNEL_RUNNING(double, channel_double4, double)
             rejected |= ~CHANNEL_FINITE(__builtin_convertvector(m2_word, channel_double4));                  \
         }                                                                                                    \
         return (rejected[0] | rejected[1] | rejected[2] | rejected[3]) != 0;                                 \
+    }                                                                                                        \
+    CHANNEL_AVX int bn_finish_channels_avx_##SUFFIX(                                                         \
+        const SCALAR *shift, const double *sums, const double *squares, double count,                        \
+        double maximum_amplification, double epsilon, SCALAR *mean_out, SCALAR *mean_low_out, SCALAR *m2_out, \
+        SCALAR *inverse_standard_deviation_out, ptrdiff_t channel_count) {                                   \
+        if (channel_exact_reciprocal(count)) {                                                               \
+            return finish_channels_##SUFFIX(shift, sums, squares, count, maximum_amplification, epsilon,     \
+                                            mean_out, mean_low_out, m2_out, inverse_standard_deviation_out,  \
+                                            channel_count, 1);                                               \
+        }                                                                                                    \
+        return finish_channels_##SUFFIX(shift, sums, squares, count, maximum_amplification, epsilon, mean_out, \
+                                        mean_low_out, m2_out, inverse_standard_deviation_out, channel_count, 0); \
     }
 CHANNEL_FINISH(float, channel_float4, float)
 CHANNEL_FINISH(double, channel_double4, double)
