@@ -145,41 +145,75 @@ CHANNEL_STEPS(float, channel_float4, float)
 CHANNEL_STEPS(double, channel_double4, double)
 #undef CHANNEL_STEPS
 
-// The inference forward's per-channel steps in one loop (Kernels' `ChannelLoops.inferenceCoefficients`):
-// `BatchNormKernels.inverseStandardDeviation(variance:epsilon:)`, `foldedScale` and the fused normalize's
-// `foldingLowWord` of a center without a low word, each the same double operations rounded once to the scalar
-// type, so the same bits as those passes, without their four intermediate arrays.
-#define CHANNEL_INFERENCE(SCALAR, VECTOR, SUFFIX)                                                             \
+// MARK: Coefficients of the elementwise step
+//
+// `scale = γ·invstd` (`foldedScale`; `invstd` where `gamma` is NULL) and `folded_shift = β - low·scale`
+// (`ChannelCenter.foldingLowWord`; β 0 where `beta` is NULL, `low` 0 where `low` is NULL), in double, each
+// rounded once to the scalar type: the same bits as Kernels' passes, without their intermediate arrays (and
+// the zeros an absent β took).
+#define CHANNEL_COEFFICIENTS(SCALAR, VECTOR, SUFFIX)                                                          \
+    /* Four channels from `c`, given their `invstd` words. */                                                \
+    CHANNEL_AVX __attribute__((always_inline)) static inline void coefficients_step_##SUFFIX(                \
+        VECTOR inverse_standard_deviation, ptrdiff_t c, const SCALAR *low, const SCALAR *gamma,             \
+        const SCALAR *beta, SCALAR *scale, SCALAR *folded_shift) {                                           \
+        const channel_double4 zero = 0;                                                                      \
+        VECTOR scale_word = inverse_standard_deviation;                                                      \
+        if (gamma) {                                                                                         \
+            scale_word = __builtin_convertvector(                                                            \
+                __builtin_convertvector(CHANNEL_LOAD(VECTOR, gamma + c), channel_double4)                    \
+                    * __builtin_convertvector(scale_word, channel_double4), VECTOR);                         \
+        }                                                                                                    \
+        const channel_double4 shift_ = beta                                                                  \
+            ? __builtin_convertvector(CHANNEL_LOAD(VECTOR, beta + c), channel_double4) : zero;               \
+        const channel_double4 low_ = low                                                                     \
+            ? __builtin_convertvector(CHANNEL_LOAD(VECTOR, low + c), channel_double4) : zero;                \
+        CHANNEL_STORE(VECTOR, scale + c, scale_word);                                                        \
+        CHANNEL_STORE(VECTOR, folded_shift + c, __builtin_convertvector(                                     \
+            shift_ - low_ * __builtin_convertvector(scale_word, channel_double4), VECTOR));                  \
+    }                                                                                                        \
+    /* Channel `c` alone. */                                                                                 \
+    static inline void coefficients_one_##SUFFIX(                                                            \
+        SCALAR inverse_standard_deviation, ptrdiff_t c, const SCALAR *low, const SCALAR *gamma,             \
+        const SCALAR *beta, SCALAR *scale, SCALAR *folded_shift) {                                           \
+        SCALAR scale_word = inverse_standard_deviation;                                                      \
+        if (gamma) scale_word = (SCALAR)((double)gamma[c] * (double)scale_word);                             \
+        scale[c] = scale_word;                                                                               \
+        folded_shift[c] = (SCALAR)((beta ? (double)beta[c] : 0.0) - (low ? (double)low[c] : 0.0) * (double)scale_word); \
+    }                                                                                                        \
+    /* The inference forward's (Kernels' `ChannelLoops.inferenceCoefficients`): `invstd = 1 / sqrt(variance + */ \
+    /* epsilon)` rounded once (`BatchNormKernels.inverseStandardDeviation(variance:epsilon:)`), no low word. */ \
     CHANNEL_AVX void bn_inference_coefficients_avx_##SUFFIX(                                                 \
         const SCALAR *variance, const SCALAR *gamma, const SCALAR *beta, double epsilon, SCALAR *scale,      \
         SCALAR *folded_shift, ptrdiff_t channel_count) {                                                     \
-        const channel_double4 epsilon_vector = epsilon, zero = 0;                                            \
+        const channel_double4 epsilon_vector = epsilon;                                                      \
         ptrdiff_t c = 0;                                                                                     \
         for (; c + 4 <= channel_count; c += 4) {                                                             \
             const channel_double4 shifted =                                                                  \
                 __builtin_convertvector(CHANNEL_LOAD(VECTOR, variance + c), channel_double4) + epsilon_vector; \
-            VECTOR scale_word = __builtin_convertvector(1.0 / __builtin_elementwise_sqrt(shifted), VECTOR);  \
-            if (gamma) {                                                                                     \
-                scale_word = __builtin_convertvector(                                                        \
-                    __builtin_convertvector(CHANNEL_LOAD(VECTOR, gamma + c), channel_double4)                \
-                        * __builtin_convertvector(scale_word, channel_double4), VECTOR);                     \
-            }                                                                                                \
-            const channel_double4 shift_ = beta                                                              \
-                ? __builtin_convertvector(CHANNEL_LOAD(VECTOR, beta + c), channel_double4) : zero;           \
-            CHANNEL_STORE(VECTOR, scale + c, scale_word);                                                    \
-            CHANNEL_STORE(VECTOR, folded_shift + c, __builtin_convertvector(                                 \
-                shift_ - zero * __builtin_convertvector(scale_word, channel_double4), VECTOR));              \
+            coefficients_step_##SUFFIX(__builtin_convertvector(1.0 / __builtin_elementwise_sqrt(shifted), VECTOR), \
+                                       c, 0, gamma, beta, scale, folded_shift);                              \
         }                                                                                                    \
         for (; c < channel_count; c++) {                                                                     \
-            SCALAR scale_word = (SCALAR)(1.0 / __builtin_sqrt((double)variance[c] + epsilon));               \
-            if (gamma) scale_word = (SCALAR)((double)gamma[c] * (double)scale_word);                         \
-            scale[c] = scale_word;                                                                           \
-            folded_shift[c] = (SCALAR)((beta ? (double)beta[c] : 0.0) - 0.0 * (double)scale_word);           \
+            coefficients_one_##SUFFIX((SCALAR)(1.0 / __builtin_sqrt((double)variance[c] + epsilon)), c, 0, gamma, \
+                                      beta, scale, folded_shift);                                            \
+        }                                                                                                    \
+    }                                                                                                        \
+    /* The training forward's (Kernels' `FusedPasses.trainingCoefficients`), from its `invstd` words. */      \
+    CHANNEL_AVX void bn_training_coefficients_avx_##SUFFIX(                                                  \
+        const SCALAR *inverse_standard_deviation, const SCALAR *low, const SCALAR *gamma, const SCALAR *beta, \
+        SCALAR *scale, SCALAR *folded_shift, ptrdiff_t channel_count) {                                      \
+        ptrdiff_t c = 0;                                                                                     \
+        for (; c + 4 <= channel_count; c += 4) {                                                             \
+            coefficients_step_##SUFFIX(CHANNEL_LOAD(VECTOR, inverse_standard_deviation + c), c, low, gamma, beta, \
+                                       scale, folded_shift);                                                 \
+        }                                                                                                    \
+        for (; c < channel_count; c++) {                                                                     \
+            coefficients_one_##SUFFIX(inverse_standard_deviation[c], c, low, gamma, beta, scale, folded_shift); \
         }                                                                                                    \
     }
-CHANNEL_INFERENCE(float, channel_float4, float)
-CHANNEL_INFERENCE(double, channel_double4, double)
-#undef CHANNEL_INFERENCE
+CHANNEL_COEFFICIENTS(float, channel_float4, float)
+CHANNEL_COEFFICIENTS(double, channel_double4, double)
+#undef CHANNEL_COEFFICIENTS
 
 // The running statistics' update in one loop (BatchNormKit's `BatchNorm.updateRunningStatistics`, its two
 // loops and `ChannelMoments.unbiasedVariance`'s quotients): per channel the same operations in the same

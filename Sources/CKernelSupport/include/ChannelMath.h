@@ -40,6 +40,15 @@ void bn_inference_coefficients_avx_float(
 void bn_inference_coefficients_avx_double(
     const double *variance, const double *gamma, const double *beta, double epsilon, double *scale,
     double *folded_shift, ptrdiff_t channel_count);
+/// The training forward's coefficients (Kernels' `FusedPasses.trainingCoefficients`) of `channel_count`
+/// channels: `scale = γ·invstd` (`invstd` where `gamma` is NULL) and `folded_shift = β - low·scale` (β 0 where
+/// `beta` is NULL, `low` 0 where `low` is NULL), each computed in double and rounded once.
+void bn_training_coefficients_avx_float(
+    const float *inverse_standard_deviation, const float *low, const float *gamma, const float *beta, float *scale,
+    float *folded_shift, ptrdiff_t channel_count);
+void bn_training_coefficients_avx_double(
+    const double *inverse_standard_deviation, const double *low, const double *gamma, const double *beta,
+    double *scale, double *folded_shift, ptrdiff_t channel_count);
 /// The running statistics' update (BatchNormKit's `BatchNorm.updateRunningStatistics`) of `channel_count`
 /// channels: `running_mean = (1 - f)·running_mean + f·mean` and `running_variance = (1 - f)·running_variance
 /// + f·(M2 / divisor)`, in double and rounded once, the unbiased variance `M2 / divisor` in the scalar type.

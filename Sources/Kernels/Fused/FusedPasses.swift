@@ -539,6 +539,11 @@ enum FusedPasses {
     static func trainingCoefficients<Scalar: BatchNormScalar>(
         center: ChannelCenter<Scalar>, inverseStandardDeviation: [Scalar], gamma: [Scalar]?, beta: [Scalar]?
     ) -> (scale: [Scalar], foldedShift: [Scalar]) {
+        // In one C loop where the AVX build runs (the same operations, so the same bits).
+        if let coefficients = ChannelLoops.trainingCoefficients(
+            inverseStandardDeviation: inverseStandardDeviation, low: center.low, gamma: gamma, beta: beta) {
+            return coefficients
+        }
         let scale = BatchNormKernels.foldedScale(inverseStandardDeviation: inverseStandardDeviation, gamma: gamma)
         let shift = beta ?? [Scalar](repeating: 0, count: scale.count)
         return (scale, center.foldingLowWord(into: shift, scale: scale))

@@ -43,8 +43,8 @@ extension ChannelLoops {
     }
 
     /// The inference forward's `scale = γ·invstd` and `foldedShift = β - 0·scale` from given (running)
-    /// variances in one C loop, split over the threads by channels from ``minimumChannelsPerPart``·2
-    /// channels: the same bits as ``BatchNormKernels/inverseStandardDeviation(variance:epsilon:)``,
+    /// variances in one C loop (``coefficientArrays(channelCount:_:)``): the same bits as
+    /// ``BatchNormKernels/inverseStandardDeviation(variance:epsilon:)``,
     /// ``BatchNormKernels/foldedScale(inverseStandardDeviation:gamma:)`` and the fused normalize's fold of a
     /// center without a low word, which built four arrays between five passes. `nil` when the AVX build does
     /// not run.
@@ -55,39 +55,90 @@ extension ChannelLoops {
         let channelCount = variance.count
         guard Wide.enabled, Scalar.self == Float.self || Scalar.self == Double.self, channelCount > 0 else { return nil }
         precondition(gamma.map { $0.count == channelCount } ?? true && beta.map { $0.count == channelCount } ?? true)
-        let parts = channelCount >= minimumChannelsPerPart * 2
-            ? min(Fused.threadLimit, channelCount / minimumChannelsPerPart) : 1
-        var foldedShift = [Scalar]()
-        let hasGamma = gamma != nil, hasBeta = beta != nil
-        let scale: [Scalar] = variance.withUnsafeBufferPointer { variance in
-        (gamma ?? []).withUnsafeBufferPointer { gamma in
-        (beta ?? []).withUnsafeBufferPointer { beta in
-            array(count: channelCount) { scale in
-                foldedShift = array(count: channelCount) { foldedShift in
-                    guard let variance = variance.baseAddress else { return }
-                    // (An empty array's buffer may have a base address: absent parameters are nil here.)
-                    let shared = UncheckedSendableBox((
-                        variance, hasGamma ? gamma.baseAddress : nil, hasBeta ? beta.baseAddress : nil, scale, foldedShift))
-                    Fused.forEachPart(parts) { part in
-                        let (variance, gamma, beta, scale, foldedShift) = shared.value
-                        let channels = Fused.slice(channelCount, part: part, of: parts)
-                        let first = channels.lowerBound
-                        if Scalar.self == Float.self {
-                            bn_inference_coefficients_avx_float(
-                                Wide.floats(variance + first), gamma.map { Wide.floats($0 + first) },
-                                beta.map { Wide.floats($0 + first) }, epsilon, Wide.floats(scale + first),
-                                Wide.floats(foldedShift + first), channels.count)
-                        } else {
-                            bn_inference_coefficients_avx_double(
-                                Wide.doubles(variance + first), gamma.map { Wide.doubles($0 + first) },
-                                beta.map { Wide.doubles($0 + first) }, epsilon, Wide.doubles(scale + first),
-                                Wide.doubles(foldedShift + first), channels.count)
-                        }
-                    }
+        return variance.withUnsafeBufferPointer { variance in
+        withOptionalBase(gamma) { gamma in
+        withOptionalBase(beta) { beta in
+            coefficientArrays(channelCount: channelCount) { channels, scale, foldedShift in
+                guard let variance = variance.baseAddress else { return }
+                let first = channels.lowerBound
+                if Scalar.self == Float.self {
+                    bn_inference_coefficients_avx_float(
+                        Wide.floats(variance + first), gamma.map { Wide.floats($0 + first) },
+                        beta.map { Wide.floats($0 + first) }, epsilon, Wide.floats(scale + first),
+                        Wide.floats(foldedShift + first), channels.count)
+                } else {
+                    bn_inference_coefficients_avx_double(
+                        Wide.doubles(variance + first), gamma.map { Wide.doubles($0 + first) },
+                        beta.map { Wide.doubles($0 + first) }, epsilon, Wide.doubles(scale + first),
+                        Wide.doubles(foldedShift + first), channels.count)
                 }
             }
         }}}
+    }
+
+    /// The training forward's `scale = γ·invstd` and `foldedShift = β - low·scale` (`FusedPasses.trainingCoefficients`)
+    /// in one C loop (``coefficientArrays(channelCount:_:)``): the same bits as its two passes. `nil` when the
+    /// AVX build does not run.
+    static func trainingCoefficients<Scalar: BatchNormScalar>(
+        inverseStandardDeviation: [Scalar], low: [Scalar]?, gamma: [Scalar]?, beta: [Scalar]?
+    ) -> (scale: [Scalar], foldedShift: [Scalar])? {
+        typealias Wide = Fused.WideLoops
+        let channelCount = inverseStandardDeviation.count
+        guard Wide.enabled, Scalar.self == Float.self || Scalar.self == Double.self, channelCount > 0 else { return nil }
+        precondition([low, gamma, beta].allSatisfy { $0.map { $0.count == channelCount } ?? true })
+        return inverseStandardDeviation.withUnsafeBufferPointer { inverseStandardDeviation in
+        withOptionalBase(low) { low in
+        withOptionalBase(gamma) { gamma in
+        withOptionalBase(beta) { beta in
+            coefficientArrays(channelCount: channelCount) { channels, scale, foldedShift in
+                guard let inverseStandardDeviation = inverseStandardDeviation.baseAddress else { return }
+                let first = channels.lowerBound
+                if Scalar.self == Float.self {
+                    bn_training_coefficients_avx_float(
+                        Wide.floats(inverseStandardDeviation + first), low.map { Wide.floats($0 + first) },
+                        gamma.map { Wide.floats($0 + first) }, beta.map { Wide.floats($0 + first) },
+                        Wide.floats(scale + first), Wide.floats(foldedShift + first), channels.count)
+                } else {
+                    bn_training_coefficients_avx_double(
+                        Wide.doubles(inverseStandardDeviation + first), low.map { Wide.doubles($0 + first) },
+                        gamma.map { Wide.doubles($0 + first) }, beta.map { Wide.doubles($0 + first) },
+                        Wide.doubles(scale + first), Wide.doubles(foldedShift + first), channels.count)
+                }
+            }
+        }}}}
+    }
+
+    /// Two coefficient arrays of `channelCount` values, `scale` and `foldedShift`, written by `fill` over
+    /// slices of the channels: one slice, or one a thread from ``minimumChannelsPerPart``·2 channels (as the
+    /// training statistics split).
+    private static func coefficientArrays<Scalar: BatchNormScalar>(
+        channelCount: Int,
+        _ fill: (_ channels: Range<Int>, _ scale: UnsafeMutablePointer<Scalar>, _ foldedShift: UnsafeMutablePointer<Scalar>) -> Void
+    ) -> (scale: [Scalar], foldedShift: [Scalar]) {
+        let parts = channelCount >= minimumChannelsPerPart * 2
+            ? min(Fused.threadLimit, channelCount / minimumChannelsPerPart) : 1
+        var foldedShift = [Scalar]()
+        let scale: [Scalar] = array(count: channelCount) { scale in
+            foldedShift = array(count: channelCount) { foldedShift in
+                withoutActuallyEscaping(fill) { fill in
+                    let shared = UncheckedSendableBox((fill, scale, foldedShift))
+                    Fused.forEachPart(parts) { part in
+                        let (fill, scale, foldedShift) = shared.value
+                        fill(Fused.slice(channelCount, part: part, of: parts), scale, foldedShift)
+                    }
+                }
+            }
+        }
         return (scale, foldedShift)
+    }
+
+    /// `body` with the base address of `values`, or nil when `values` is nil (an empty array's buffer may
+    /// have a base address, so absence is not read from it).
+    private static func withOptionalBase<Scalar, Result>(
+        _ values: [Scalar]?, _ body: (UnsafePointer<Scalar>?) -> Result
+    ) -> Result {
+        guard let values else { return body(nil) }
+        return values.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
     /// The running statistics' update with the batch `moments` in one C loop:
