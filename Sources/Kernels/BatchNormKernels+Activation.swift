@@ -51,7 +51,8 @@ extension BatchNormKernels {
     ) {
         assert(input.count == geometry.elementCount && output.count == geometry.elementCount)
         if let residual { assert(residual.count == geometry.elementCount) }
-        let coefficients = fusedInferenceCoefficients(variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
+        let coefficients = fusedInferenceCoefficients(
+            mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
         withEpilogue(residual, relu: relu) { epilogue in
             input.withUnsafeBufferPointer { inputBuffer in
                 output.withUnsafeMutableBufferPointer { outputBuffer in

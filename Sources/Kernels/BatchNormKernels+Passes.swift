@@ -12,22 +12,20 @@ extension BatchNormKernels {
         }
     }
 
-    /// The fused inference forward's `scale = γ·invstd` (``foldedScale(inverseStandardDeviation:gamma:)`` of
-    /// ``inverseStandardDeviation(variance:epsilon:)``) and `foldedShift = β - 0·scale` (the fold of a center
-    /// without a low word, `ChannelCenter.foldingLowWord`), from given (running) variances: in one C loop
-    /// where the AVX build runs (``ChannelLoops/inferenceCoefficients(variance:gamma:beta:epsilon:)``), else
-    /// in those passes; the same bits either way.
+    /// The fused inference forward's `scale = γ·invstd` and `foldedShift = β - 0·scale` about `mean` (a
+    /// center without a low word): ``FusedPasses/trainingCoefficients(center:inverseStandardDeviation:gamma:beta:)``
+    /// of ``inverseStandardDeviation(variance:epsilon:)``, in one C loop where the AVX build runs
+    /// (``ChannelLoops/inferenceCoefficients(variance:gamma:beta:epsilon:)``); the same bits either way.
     package static func fusedInferenceCoefficients<Scalar: BatchNormScalar>(
-        variance: [Scalar], gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar
+        mean: [Scalar], variance: [Scalar], gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar
     ) -> (scale: [Scalar], foldedShift: [Scalar]) {
         if let coefficients = ChannelLoops.inferenceCoefficients(
             variance: variance, gamma: gamma, beta: beta, epsilon: Double(epsilon)) {
             return coefficients
         }
-        let scale = foldedScale(
-            inverseStandardDeviation: inverseStandardDeviation(variance: variance, epsilon: epsilon), gamma: gamma)
-        let shift = beta ?? [Scalar](repeating: 0, count: scale.count)
-        return (scale, ChannelLoops.map(shift, scale) { ChannelCenter<Scalar>.foldedShift($0, center: 0, scale: $1) })
+        return FusedPasses.trainingCoefficients(
+            center: ChannelCenter(high: mean), inverseStandardDeviation: inverseStandardDeviation(variance: variance, epsilon: epsilon),
+            gamma: gamma, beta: beta)
     }
 
     /// Training forward: batch moments of `input`, then
@@ -85,16 +83,9 @@ extension BatchNormKernels {
         into output: inout MutableSpan<Scalar>, path: KernelPath
     ) {
         if path == .fused {
-            let coefficients = fusedInferenceCoefficients(variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
-            input.withUnsafeBufferPointer { inputBuffer in
-                output.withUnsafeMutableBufferPointer { outputBuffer in
-                    guard let inputBase = inputBuffer.baseAddress, let outputBase = outputBuffer.baseAddress else { return }
-                    FusedPasses.normalize(
-                        inputBase, outputBase, geometry: geometry, center: mean, scale: coefficients.scale,
-                        foldedShift: coefficients.foldedShift)
-                }
-            }
-            return
+            return inferenceForward(
+                input, residual: nil, relu: false, geometry: geometry, mean: mean, variance: variance, gamma: gamma,
+                beta: beta, epsilon: epsilon, into: &output)
         }
         let inverseStandardDeviation = inverseStandardDeviation(variance: variance, epsilon: epsilon)
         normalize(

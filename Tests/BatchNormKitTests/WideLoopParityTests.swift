@@ -192,7 +192,7 @@ struct WideLoopParityTests {
                 func coefficients(swiftLoops: Bool) -> (scale: [Scalar], foldedShift: [Scalar]) {
                     FusedTuning.withSwiftLoops(swiftLoops) {
                         BatchNormKernels.fusedInferenceCoefficients(
-                            variance: variance, gamma: withGamma ? gamma : nil, beta: withBeta ? beta : nil,
+                            mean: variance, variance: variance, gamma: withGamma ? gamma : nil, beta: withBeta ? beta : nil,
                             epsilon: 1e-5)
                     }
                 }

@@ -141,40 +141,6 @@ extension ChannelLoops {
         return values.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
-    /// The running statistics' update with the batch `moments` in one C loop:
-    /// `running = (1 - factor)·running + factor·batch` in `Double`, rounded once, the variance taking
-    /// `M2 / (count - 1)` in `Scalar` (``ChannelMoments/unbiasedVariance``). The same operations as BatchNormKit's
-    /// Swift loops, so the same bits, without the unbiased variances' array. `false` (nothing written) when the
-    /// AVX build does not run or `moments` carry scaled channels (``ChannelMoments/deviationScale``).
-    static func updateRunningStatisticsAVX<Scalar: BatchNormScalar>(
-        runningMean: inout [Scalar], runningVariance: inout [Scalar], with moments: ChannelMoments<Scalar>,
-        factor: Double
-    ) -> Bool {
-        typealias Wide = Fused.WideLoops
-        let channelCount = moments.channelCount
-        guard Wide.enabled, moments.deviationScale == nil, channelCount > 0,
-              runningMean.count == channelCount, runningVariance.count == channelCount,
-              Scalar.self == Float.self || Scalar.self == Double.self else { return false }
-        runningMean.withUnsafeMutableBufferPointer { runningMean in
-        runningVariance.withUnsafeMutableBufferPointer { runningVariance in
-        moments.mean.withUnsafeBufferPointer { mean in
-        moments.sumOfSquaredDeviations.withUnsafeBufferPointer { sumOfSquaredDeviations in
-            guard let runningMean = runningMean.baseAddress, let runningVariance = runningVariance.baseAddress,
-                  let mean = mean.baseAddress, let sumOfSquaredDeviations = sumOfSquaredDeviations.baseAddress
-            else { return }
-            if Scalar.self == Float.self {
-                bn_update_running_statistics_avx_float(
-                    Wide.floats(runningMean), Wide.floats(runningVariance), Wide.floats(mean),
-                    Wide.floats(sumOfSquaredDeviations), Float(moments.count - 1), factor, channelCount)
-            } else {
-                bn_update_running_statistics_avx_double(
-                    Wide.doubles(runningMean), Wide.doubles(runningVariance), Wide.doubles(mean),
-                    Wide.doubles(sumOfSquaredDeviations), Double(moments.count - 1), factor, channelCount)
-            }
-        }}}}
-        return true
-    }
-
     /// `BatchNormKernels.trainingChannelStep` of `channelCount` channels, the four outputs initialized;
     /// `false` when the AVX build does not run.
     @inline(__always)
@@ -232,10 +198,33 @@ extension ChannelLoops {
 }
 
 extension ChannelMoments {
-    /// ``ChannelLoops/updateRunningStatisticsAVX(runningMean:runningVariance:with:factor:)`` with these
-    /// moments: `false` (nothing written) where it does not apply.
+    /// The running statistics' update with these batch moments in one C loop:
+    /// `running = (1 - factor)·running + factor·batch` in `Double`, rounded once, the variance taking
+    /// `M2 / (count - 1)` in `Scalar` (``unbiasedVariance``). The same operations as BatchNormKit's Swift
+    /// loops, so the same bits, without the unbiased variances' array. `false` (nothing written) when the AVX
+    /// build does not run or the moments carry scaled channels (``deviationScale``).
     package func updateRunningStatisticsAVX(runningMean: inout [Scalar], runningVariance: inout [Scalar], factor: Double) -> Bool {
-        ChannelLoops.updateRunningStatisticsAVX(
-            runningMean: &runningMean, runningVariance: &runningVariance, with: self, factor: factor)
+        typealias Wide = Fused.WideLoops
+        guard Wide.enabled, deviationScale == nil, channelCount > 0,
+              runningMean.count == channelCount, runningVariance.count == channelCount,
+              Scalar.self == Float.self || Scalar.self == Double.self else { return false }
+        runningMean.withUnsafeMutableBufferPointer { runningMean in
+        runningVariance.withUnsafeMutableBufferPointer { runningVariance in
+        mean.withUnsafeBufferPointer { mean in
+        sumOfSquaredDeviations.withUnsafeBufferPointer { sumOfSquaredDeviations in
+            guard let runningMean = runningMean.baseAddress, let runningVariance = runningVariance.baseAddress,
+                  let mean = mean.baseAddress, let sumOfSquaredDeviations = sumOfSquaredDeviations.baseAddress
+            else { return }
+            if Scalar.self == Float.self {
+                bn_update_running_statistics_avx_float(
+                    Wide.floats(runningMean), Wide.floats(runningVariance), Wide.floats(mean),
+                    Wide.floats(sumOfSquaredDeviations), Float(count - 1), factor, channelCount)
+            } else {
+                bn_update_running_statistics_avx_double(
+                    Wide.doubles(runningMean), Wide.doubles(runningVariance), Wide.doubles(mean),
+                    Wide.doubles(sumOfSquaredDeviations), Double(count - 1), factor, channelCount)
+            }
+        }}}}
+        return true
     }
 }
