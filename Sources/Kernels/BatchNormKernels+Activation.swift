@@ -51,15 +51,13 @@ extension BatchNormKernels {
     ) {
         assert(input.count == geometry.elementCount && output.count == geometry.elementCount)
         if let residual { assert(residual.count == geometry.elementCount) }
-        let coefficients = fusedInferenceCoefficients(
-            mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
         withEpilogue(residual, relu: relu) { epilogue in
             input.withUnsafeBufferPointer { inputBuffer in
                 output.withUnsafeMutableBufferPointer { outputBuffer in
                     guard let inputBase = inputBuffer.baseAddress, let outputBase = outputBuffer.baseAddress else { return }
-                    FusedPasses.normalize(
-                        inputBase, outputBase, geometry: geometry, center: mean, scale: coefficients.scale,
-                        foldedShift: coefficients.foldedShift, epilogue: epilogue)
+                    FusedPasses.inferenceNormalize(
+                        inputBase, outputBase, geometry: geometry, mean: mean, variance: variance, gamma: gamma,
+                        beta: beta, epsilon: epsilon, epilogue: epilogue)
                 }
             }
         }

@@ -31,6 +31,29 @@ struct ForwardParityTests {
         try checkInference(Double.self, entry: entry, path: path)
     }
 
+    /// Few rows of many channels (32,771: vectors cross rows), whose periodic coefficient arrays (128 KiB
+    /// and more in both precisions) the fused normalize builds in scratch memory kept between calls
+    /// (`ScratchMemory`): the inference forward twice (the second call reuses the first call's scratch),
+    /// with ReLU and with the residual add + ReLU, and the training forward, in `[N, C]` and in
+    /// channels-last. Eight rows, so that no channel's values lie so close together that its training
+    /// output is ill-conditioned beyond the stated tolerance (with three rows, some of the 32,771 channels
+    /// did). Bit-for-bit parity with the Swift loops' route, which builds arrays instead:
+    /// `WideLoopParityTests`' wide rows.
+    @Test("few wide rows (coefficients in scratch memory)",
+          arguments: [([8, 32771], TensorLayout.channelsFirst), ([2, 2, 2, 32771], .channelsLast)])
+    func fewWideRows(entry: ([Int], TensorLayout)) throws {
+        for _ in 0..<2 {
+            try checkInference(Float.self, entry: entry, path: .fused)
+            try checkInference(Double.self, entry: entry, path: .fused)
+        }
+        let activation = ActivationParityTests()
+        for epilogue in [EpilogueCase.relu, .addRelu] {
+            try activation.checkInference(Float.self, entry: entry, epilogue: epilogue, path: .fused)
+        }
+        try checkTraining(Float.self, entry: entry, path: .fused, affine: true)
+        try checkTraining(Double.self, entry: entry, path: .fused, affine: true)
+    }
+
     func checkTraining<Scalar: BatchNormScalar>(
         _: Scalar.Type, entry: ([Int], TensorLayout), path: KernelPath, affine: Bool
     ) throws where Scalar.RawSignificand: FixedWidthInteger {

@@ -61,8 +61,9 @@ struct WideLoopParityTests {
     /// ("Channel tiles"; with a residual, or on every normalize where the CPU has AVX-512): whole vectors,
     /// so streaming blocks too; a vector tail per row with one leftover row (blocks, not tiles); more rows
     /// than a group of tiles in a part, in equal tiles (Float) and in a ragged last tile with a lane tail
-    /// (Double: 1,032 channels are tiles of 352, 352 and 328); and
-    /// channels-first short runs in rows too wide for the row view (the run loops).
+    /// (Double: 1,032 channels are tiles of 352, 352 and 328);
+    /// channels-first short runs in rows too wide for the row view (the run loops); and rows whose periodic
+    /// coefficient arrays are large enough to be built in scratch memory (`FusedPasses.PeriodicCoefficients`).
     /// Random data only, the size-based choices and the 3-part splits (partial first rows) with and
     /// without streaming: the blocks change which rows go together, not the arithmetic, which the shapes
     /// above check on every kind of data (the run loops too).
@@ -72,6 +73,7 @@ struct WideLoopParityTests {
         ([140, 1648], .channelsFirst),        // [N, C]: interleaved; 70 rows a part at two parts > WIDE_TILE_ROWS
         ([140, 1032], .channelsFirst),
         ([1, 3641, 9], .channelsFirst),       // not rows: runs of 9 whose row view needs 131,076-byte arrays
+        ([2, 32771], .channelsFirst),         // periodic arrays of 128 KiB and more: in scratch memory
     ]
 
     enum Data: CaseIterable { case random, nanChannel, constantChannel, largeOffset }

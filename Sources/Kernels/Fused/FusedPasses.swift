@@ -579,7 +579,19 @@ enum FusedPasses {
             // One consecutive range of the interleaved values per thread, periodic coefficients (narrow
             // rows as group rows, short channels-first runs as rows of samples), so the loop's position
             // wraps by a subtraction, never a division.
-            let period = grouping.width
+            guard channelCount > 0 else { return }
+            if PeriodicCoefficients<Scalar>.inScratch(grouping) {
+                ScratchMemory.withScratch(Scalar.self, count: PeriodicCoefficients<Scalar>.count(grouping)) { scratch in
+                    let coefficients = PeriodicCoefficients(base: scratch, grouping: grouping)
+                    grouping.initializePeriodic(center, at: coefficients.center)
+                    grouping.initializePeriodic(scale, at: coefficients.scale)
+                    grouping.initializePeriodic(foldedShift, at: coefficients.shift)
+                    normalizeRows(input, output, geometry: geometry, period: grouping.width, center: coefficients.center,
+                                  scale: coefficients.scale, shift: coefficients.shift, epilogue: epilogue,
+                                  streaming: streaming)
+                }
+                return
+            }
             let periodicCenter = grouping.periodic(center)
             let periodicScale = grouping.periodic(scale)
             let periodicShift = grouping.periodic(foldedShift)
@@ -588,15 +600,8 @@ enum FusedPasses {
             periodicShift.withUnsafeBufferPointer { shiftBuffer in
                 guard let centerBase = centerBuffer.baseAddress, let scaleBase = scaleBuffer.baseAddress,
                       let shiftBase = shiftBuffer.baseAddress else { return }
-                let coefficients = UncheckedSendableBox((centerBase, scaleBase, shiftBase))
-                Fused.forEachSlice(geometry.elementCount, parts: parts, streaming: streaming) { range in
-                    Fused.normalizeInterleaved(
-                        input + range.lowerBound, sharedOutput.base + range.lowerBound, count: range.count,
-                        channelCount: period, firstChannel: range.lowerBound % period,
-                        center: coefficients.value.0, scale: coefficients.value.1, shift: coefficients.value.2,
-                        residual: epilogue.residual.map { $0 + range.lowerBound }, relu: epilogue.relu,
-                        streaming: streaming)
-                }
+                normalizeRows(input, output, geometry: geometry, period: grouping.width, center: centerBase,
+                              scale: scaleBase, shift: shiftBase, epilogue: epilogue, streaming: streaming)
             }}}
         } else {
             // Runs in memory order (outer-major), so the prefetchers see one stream per thread.
@@ -623,6 +628,95 @@ enum FusedPasses {
             }
             }}}
         }
+    }
+
+    /// The periodic `center`, `scale` and `shift` of the row view's normalize in scratch memory
+    /// (``ScratchMemory``), where they are large enough that arrays of their own would be mapped fresh
+    /// and faulted in on every call (``inScratch(_:)``): for few rows they are about as large as the
+    /// tensor. Three arrays of `grouping.periodicCount` values from `base`, each starting a page and a
+    /// quarter after the last: packed one after the other (64 bytes apart modulo 4 KiB), the inference
+    /// normalize of `[32, 16384]` ran 0.104 → 0.128 ms; staggered, 0.109 (docs/BENCHMARK_NOTES.md,
+    /// "Per-call scratch memory for few-row tensors").
+    struct PeriodicCoefficients<Scalar> {
+        let base: UnsafeMutablePointer<Scalar>
+        let grouping: Fused.RowGrouping
+        var center: UnsafeMutablePointer<Scalar> { base }
+        var scale: UnsafeMutablePointer<Scalar> { base + Self.stride(grouping) }
+        var shift: UnsafeMutablePointer<Scalar> { base + 2 * Self.stride(grouping) }
+
+        /// Whether a periodic array of `grouping` takes at least 128 KiB, glibc's mmap threshold at the
+        /// start of a process: smaller arrays come from the heap's free memory, and arrays of their own
+        /// measured faster there (the scratch layout was 5-15% slower on `[32, 16384]`).
+        static func inScratch(_ grouping: Fused.RowGrouping) -> Bool {
+            grouping.periodicCount * MemoryLayout<Scalar>.stride >= 128 << 10
+        }
+
+        /// Values from one array's start to the next's: a whole number of pages, and a quarter page more.
+        static func stride(_ grouping: Fused.RowGrouping) -> Int {
+            let pageBytes = 4096
+            let bytes = grouping.periodicCount * MemoryLayout<Scalar>.stride
+            return ((bytes + pageBytes - 1) / pageBytes * pageBytes + pageBytes / 4) / MemoryLayout<Scalar>.stride
+        }
+
+        /// The scratch values the three arrays take.
+        static func count(_ grouping: Fused.RowGrouping) -> Int { 3 * stride(grouping) }
+    }
+
+    /// The row view's normalize: `output = epilogue((input - center) * scale + shift)` with periodic
+    /// coefficients (`period` positions), one consecutive range of the interleaved values per thread, so
+    /// the loop's position wraps by a subtraction, never a division.
+    private static func normalizeRows<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
+        period: Int, center: UnsafePointer<Scalar>, scale: UnsafePointer<Scalar>, shift: UnsafePointer<Scalar>,
+        epilogue: Fused.ForwardEpilogue<Scalar>, streaming: Bool
+    ) {
+        let parts = Fused.threadCount(for: geometry, Scalar.self)
+        let sharedOutput = Fused.SharedPointer(base: output)
+        let pointers = UncheckedSendableBox((center, scale, shift))
+        Fused.forEachSlice(geometry.elementCount, parts: parts, streaming: streaming) { range in
+            Fused.normalizeInterleaved(
+                input + range.lowerBound, sharedOutput.base + range.lowerBound, count: range.count,
+                channelCount: period, firstChannel: range.lowerBound % period,
+                center: pointers.value.0, scale: pointers.value.1, shift: pointers.value.2,
+                residual: epilogue.residual.map { $0 + range.lowerBound }, relu: epilogue.relu,
+                streaming: streaming)
+        }
+    }
+
+    /// The inference forward's `output = epilogue((input - mean) * scale + foldedShift)` with
+    /// ``BatchNormKernels/fusedInferenceCoefficients(mean:variance:gamma:beta:epsilon:)``. Whole tensor rows
+    /// (`[N, C]`, channels-last rows of 64 channels or more) with periodic arrays in scratch memory
+    /// (``PeriodicCoefficients/inScratch(_:)``) compute the coefficients straight into them, where the AVX
+    /// build runs: a call then allocates nothing per channel (docs/BENCHMARK_NOTES.md, "Per-call scratch
+    /// memory for few-row tensors"). The same bits either way.
+    static func inferenceNormalize<Scalar: BatchNormScalar>(
+        _ input: UnsafePointer<Scalar>, _ output: UnsafeMutablePointer<Scalar>, geometry: ChannelGeometry,
+        mean: [Scalar], variance: [Scalar], gamma: [Scalar]?, beta: [Scalar]?, epsilon: Scalar,
+        epilogue: Fused.ForwardEpilogue<Scalar>
+    ) {
+        let channelCount = geometry.channelCount
+        if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1),
+           grouping.width == channelCount, PeriodicCoefficients<Scalar>.inScratch(grouping),
+           ChannelLoops.inferenceCoefficientsRun(Scalar.self, channelCount: channelCount) {
+            precondition(mean.count == channelCount && variance.count == channelCount)
+            ScratchMemory.withScratch(Scalar.self, count: PeriodicCoefficients<Scalar>.count(grouping)) { scratch in
+                let coefficients = PeriodicCoefficients(base: scratch, grouping: grouping)
+                grouping.initializePeriodic(mean, at: coefficients.center)
+                _ = ChannelLoops.inferenceCoefficients(
+                    variance: variance, gamma: gamma, beta: beta, epsilon: Double(epsilon), scale: coefficients.scale,
+                    foldedShift: coefficients.shift)
+                grouping.initializePeriodicTail(at: coefficients.scale)
+                grouping.initializePeriodicTail(at: coefficients.shift)
+                normalizeRows(input, output, geometry: geometry, period: grouping.width, center: coefficients.center,
+                              scale: coefficients.scale, shift: coefficients.shift, epilogue: epilogue,
+                              streaming: Fused.streamsOutput(geometry, Scalar.self))
+            }
+            return
+        }
+        let coefficients = BatchNormKernels.fusedInferenceCoefficients(
+            mean: mean, variance: variance, gamma: gamma, beta: beta, epsilon: epsilon)
+        normalize(input, output, geometry: geometry, center: mean, scale: coefficients.scale,
+                  foldedShift: coefficients.foldedShift, epilogue: epilogue)
     }
 
     // MARK: - Backward

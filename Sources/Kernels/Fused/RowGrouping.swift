@@ -116,7 +116,7 @@ extension Fused {
             guard width != channelCount else { return perChannel }
             return [Scalar](unsafeUninitializedCapacity: width) { positions, initialized in
                 guard let base = positions.baseAddress else { return }
-                initializeTiled(perChannel, at: base)
+                initializeTiled(perChannel, at: base, vectorCopy: false)
                 initialized = width
             }
         }
@@ -130,23 +130,42 @@ extension Fused {
         func periodic<Scalar>(_ perChannel: [Scalar]) -> [Scalar] {
             precondition(perChannel.count == channelCount)
             guard channelCount > 0 else { return [] }
-            let count = width + Fused.width
-            return [Scalar](unsafeUninitializedCapacity: count) { positions, initialized in
+            return [Scalar](unsafeUninitializedCapacity: periodicCount) { positions, initialized in
                 guard let base = positions.baseAddress else { return }
-                initializeTiled(perChannel, at: base)
-                // Whole copies of the row, then the start of one more (a row may be narrower than a vector).
-                var position = width
-                while position < count {
-                    let copied = min(width, count - position)
-                    (base + position).initialize(from: base, count: copied)
-                    position += copied
-                }
-                initialized = count
+                initializePeriodic(perChannel, at: base)
+                initialized = periodicCount
             }
         }
 
-        /// Initializes `width` positions from `base` with their channels' values of `perChannel`.
-        private func initializeTiled<Scalar>(_ perChannel: [Scalar], at base: UnsafeMutablePointer<Scalar>) {
+        /// The length of a ``periodic(_:)`` array: `width + Fused.width`.
+        var periodicCount: Int { width + Fused.width }
+
+        /// Initializes ``periodicCount`` values from `base` as ``periodic(_:)`` of `perChannel` (scratch
+        /// memory instead of an array: ``ScratchMemory``). `channelCount` must be at least 1.
+        func initializePeriodic<Scalar>(_ perChannel: [Scalar], at base: UnsafeMutablePointer<Scalar>) {
+            precondition(perChannel.count == channelCount && channelCount > 0)
+            initializeTiled(perChannel, at: base, vectorCopy: true)
+            initializePeriodicTail(at: base)
+        }
+
+        /// Initializes the positions of a periodic array from `width` on, after its first `width` (the
+        /// per-channel values tiled) are in place.
+        func initializePeriodicTail<Scalar>(at base: UnsafeMutablePointer<Scalar>) {
+            let count = periodicCount
+            // Whole copies of the row, then the start of one more (a row may be narrower than a vector).
+            var position = width
+            while position < count {
+                let copied = min(width, count - position)
+                (base + position).initialize(from: base, count: copied)
+                position += copied
+            }
+        }
+
+        /// Initializes `width` positions from `base` with their channels' values of `perChannel`; the rows of
+        /// channels copied by `memmove`, or with `vectorCopy` by ``copyBytes(from:to:count:)``.
+        private func initializeTiled<Scalar>(
+            _ perChannel: [Scalar], at base: UnsafeMutablePointer<Scalar>, vectorCopy: Bool
+        ) {
             perChannel.withUnsafeBufferPointer { values in
                 guard let first = values.baseAddress else { return }
                 if runLength > 1 {
@@ -155,7 +174,12 @@ extension Fused {
                     }
                 } else {
                     for group in 0..<rowsPerGroup {
-                        (base + group * channelCount).initialize(from: first, count: channelCount)
+                        if vectorCopy {
+                            Self.copyBytes(from: UnsafeRawPointer(first), to: UnsafeMutableRawPointer(base + group * channelCount),
+                                           count: channelCount * MemoryLayout<Scalar>.stride)
+                        } else {
+                            (base + group * channelCount).initialize(from: first, count: channelCount)
+                        }
                     }
                 }
             }
@@ -230,6 +254,27 @@ extension Fused {
                         position += 1
                     }
                 }
+            }
+        }
+
+        /// Copies `count` bytes in 32-byte vectors: the scratch arrays' copy (``initializePeriodic(_:at:)``,
+        /// 128 KiB and more). glibc's (2.36) `memmove` copies such sizes with `rep movsb`, which on the Zen 3
+        /// host took 80 µs for the 256 KiB of a 65,536-channel array inside an inference call (7 µs in a
+        /// loop of its own); this loop made the call of `[2, 65536]` 0.23 → 0.13 ms. The arrays below 128
+        /// KiB keep `memmove`, which was the faster there (`[32, 16384]` 0.104 against 0.133 ms)
+        /// (docs/BENCHMARK_NOTES.md, "Per-call scratch memory for few-row tensors"). Out of line, so that
+        /// the loop is not recognized as a `memcpy` where it is inlined.
+        @inline(never)
+        private static func copyBytes(from source: UnsafeRawPointer, to destination: UnsafeMutableRawPointer, count: Int) {
+            var offset = 0
+            while offset + 32 <= count {
+                destination.storeBytes(of: source.loadUnaligned(fromByteOffset: offset, as: SIMD32<UInt8>.self),
+                                       toByteOffset: offset, as: SIMD32<UInt8>.self)
+                offset += 32
+            }
+            while offset < count {
+                destination.storeBytes(of: source.load(fromByteOffset: offset, as: UInt8.self), toByteOffset: offset, as: UInt8.self)
+                offset += 1
             }
         }
 

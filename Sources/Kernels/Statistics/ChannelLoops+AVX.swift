@@ -51,14 +51,35 @@ extension ChannelLoops {
     static func inferenceCoefficients<Scalar: BatchNormScalar>(
         variance: [Scalar], gamma: [Scalar]?, beta: [Scalar]?, epsilon: Double
     ) -> (scale: [Scalar], foldedShift: [Scalar])? {
+        let channelCount = variance.count
+        guard inferenceCoefficientsRun(Scalar.self, channelCount: channelCount) else { return nil }
+        return coefficientArrays(channelCount: channelCount) { scale, foldedShift in
+            _ = inferenceCoefficients(
+                variance: variance, gamma: gamma, beta: beta, epsilon: epsilon, scale: scale, foldedShift: foldedShift)
+        }
+    }
+
+    /// Whether ``inferenceCoefficients(variance:gamma:beta:epsilon:scale:foldedShift:)`` runs for
+    /// `channelCount` channels of `Scalar`.
+    static func inferenceCoefficientsRun<Scalar: BatchNormScalar>(_: Scalar.Type, channelCount: Int) -> Bool {
+        Fused.WideLoops.enabled && (Scalar.self == Float.self || Scalar.self == Double.self) && channelCount > 0
+    }
+
+    /// ``inferenceCoefficients(variance:gamma:beta:epsilon:)`` into `variance.count` values at `scale` and
+    /// at `foldedShift` (scratch memory, ``ScratchMemory``); `false`, having written nothing, where the AVX
+    /// build does not run (``inferenceCoefficientsRun(_:channelCount:)``).
+    static func inferenceCoefficients<Scalar: BatchNormScalar>(
+        variance: [Scalar], gamma: [Scalar]?, beta: [Scalar]?, epsilon: Double,
+        scale: UnsafeMutablePointer<Scalar>, foldedShift: UnsafeMutablePointer<Scalar>
+    ) -> Bool {
         typealias Wide = Fused.WideLoops
         let channelCount = variance.count
-        guard Wide.enabled, Scalar.self == Float.self || Scalar.self == Double.self, channelCount > 0 else { return nil }
+        guard inferenceCoefficientsRun(Scalar.self, channelCount: channelCount) else { return false }
         precondition(gamma.map { $0.count == channelCount } ?? true && beta.map { $0.count == channelCount } ?? true)
         return variance.withUnsafeBufferPointer { variance in
         withOptionalBase(gamma) { gamma in
         withOptionalBase(beta) { beta in
-            coefficientArrays(channelCount: channelCount) { channels, scale, foldedShift in
+            fillCoefficients(channelCount: channelCount, scale: scale, foldedShift: foldedShift) { channels, scale, foldedShift in
                 guard let variance = variance.baseAddress else { return }
                 let first = channels.lowerBound
                 if Scalar.self == Float.self {
@@ -73,6 +94,7 @@ extension ChannelLoops {
                         Wide.doubles(foldedShift + first), channels.count)
                 }
             }
+            return true
         }}}
     }
 
@@ -90,7 +112,8 @@ extension ChannelLoops {
         withOptionalBase(low) { low in
         withOptionalBase(gamma) { gamma in
         withOptionalBase(beta) { beta in
-            coefficientArrays(channelCount: channelCount) { channels, scale, foldedShift in
+            coefficientArrays(channelCount: channelCount) { scale, foldedShift in
+            fillCoefficients(channelCount: channelCount, scale: scale, foldedShift: foldedShift) { channels, scale, foldedShift in
                 guard let inverseStandardDeviation = inverseStandardDeviation.baseAddress else { return }
                 let first = channels.lowerBound
                 if Scalar.self == Float.self {
@@ -105,31 +128,38 @@ extension ChannelLoops {
                         Wide.doubles(scale + first), Wide.doubles(foldedShift + first), channels.count)
                 }
             }
+            }
         }}}}
     }
 
-    /// Two coefficient arrays of `channelCount` values, `scale` and `foldedShift`, written by `fill` over
-    /// slices of the channels: one slice, or one a thread from ``minimumChannelsPerPart``·2 channels (as the
-    /// training statistics split).
+    /// Two coefficient arrays of `channelCount` values, `scale` and `foldedShift`, written by `fill`.
     private static func coefficientArrays<Scalar: BatchNormScalar>(
         channelCount: Int,
-        _ fill: (_ channels: Range<Int>, _ scale: UnsafeMutablePointer<Scalar>, _ foldedShift: UnsafeMutablePointer<Scalar>) -> Void
+        _ fill: (_ scale: UnsafeMutablePointer<Scalar>, _ foldedShift: UnsafeMutablePointer<Scalar>) -> Void
     ) -> (scale: [Scalar], foldedShift: [Scalar]) {
-        let parts = channelCount >= minimumChannelsPerPart * 2
-            ? min(Fused.threadLimit, channelCount / minimumChannelsPerPart) : 1
         var foldedShift = [Scalar]()
         let scale: [Scalar] = array(count: channelCount) { scale in
-            foldedShift = array(count: channelCount) { foldedShift in
-                withoutActuallyEscaping(fill) { fill in
-                    let shared = UncheckedSendableBox((fill, scale, foldedShift))
-                    Fused.forEachPart(parts) { part in
-                        let (fill, scale, foldedShift) = shared.value
-                        fill(Fused.slice(channelCount, part: part, of: parts), scale, foldedShift)
-                    }
-                }
-            }
+            foldedShift = array(count: channelCount) { foldedShift in fill(scale, foldedShift) }
         }
         return (scale, foldedShift)
+    }
+
+    /// Fills `channelCount` values of `scale` and of `foldedShift` by `fill` over slices of the channels:
+    /// one slice, or one a thread from ``minimumChannelsPerPart``·2 channels (as the training statistics
+    /// split).
+    private static func fillCoefficients<Scalar: BatchNormScalar>(
+        channelCount: Int, scale: UnsafeMutablePointer<Scalar>, foldedShift: UnsafeMutablePointer<Scalar>,
+        _ fill: (_ channels: Range<Int>, _ scale: UnsafeMutablePointer<Scalar>, _ foldedShift: UnsafeMutablePointer<Scalar>) -> Void
+    ) {
+        let parts = channelCount >= minimumChannelsPerPart * 2
+            ? min(Fused.threadLimit, channelCount / minimumChannelsPerPart) : 1
+        withoutActuallyEscaping(fill) { fill in
+            let shared = UncheckedSendableBox((fill, scale, foldedShift))
+            Fused.forEachPart(parts) { part in
+                let (fill, scale, foldedShift) = shared.value
+                fill(Fused.slice(channelCount, part: part, of: parts), scale, foldedShift)
+            }
+        }
     }
 
     /// `body` with the base address of `values`, or nil when `values` is nil (an empty array's buffer may
