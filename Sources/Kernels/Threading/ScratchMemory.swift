@@ -1,4 +1,4 @@
-import Synchronization
+import Glibc
 
 /// Memory a kernel call needs only while it runs, kept between calls: one buffer, handed to one call at
 /// a time.
@@ -15,6 +15,8 @@ import Synchronization
 /// it is too small) and gives it back when its body returns. Of two buffers the larger is kept, up to
 /// ``largestKeptBytes``; the other is freed then. So the process holds at most that many bytes between
 /// calls, and concurrent callers never wait for each other (the lock is held only to swap the pointer).
+/// The lock is a pthread mutex, which ThreadSanitizer intercepts: with `Synchronization.Mutex`, whose
+/// lock it does not see, it reported the handed-over buffer as a race (scripts/sanitizers.sh).
 package enum ScratchMemory {
     /// The largest buffer kept between calls (a `Float` tensor row of about 5.5 million channels in its
     /// three periodic arrays); larger ones are freed when their call ends.
@@ -26,7 +28,7 @@ package enum ScratchMemory {
         _: Scalar.Type, count: Int, _ body: (UnsafeMutablePointer<Scalar>) -> Result
     ) -> Result {
         let bytes = max(count, 1) * MemoryLayout<Scalar>.stride
-        var buffer = kept.withLock { kept in
+        var buffer = withKept { kept in
             let taken = kept
             kept = nil
             return taken
@@ -43,7 +45,7 @@ package enum ScratchMemory {
     /// Keeps `buffer` for the next call, or frees it (too large, or smaller than one kept meanwhile).
     private static func giveBack(_ buffer: Buffer) {
         guard buffer.bytes <= largestKeptBytes else { return buffer.base.deallocate() }
-        let freed = kept.withLock { kept -> Buffer? in
+        let freed = withKept { kept -> Buffer? in
             guard let other = kept else {
                 kept = buffer
                 return nil
@@ -56,7 +58,7 @@ package enum ScratchMemory {
     }
 
     /// The bytes kept between calls now (0 when none): for tests.
-    package static var keptBytes: Int { kept.withLock { $0?.bytes ?? 0 } }
+    package static var keptBytes: Int { withKept { $0?.bytes ?? 0 } }
 
     /// A raw allocation and its size; owned by whichever call or slot holds it.
     private struct Buffer: @unchecked Sendable {
@@ -64,5 +66,20 @@ package enum ScratchMemory {
         let bytes: Int
     }
 
-    private static let kept = Mutex<Buffer?>(nil)
+    /// Runs `body` on the kept buffer (or `nil`) under the lock.
+    private static func withKept<Result>(_ body: (inout Buffer?) -> Result) -> Result {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return body(&kept)
+    }
+
+    /// The buffer kept between calls; read and written only under `lock`.
+    private nonisolated(unsafe) static var kept: Buffer?
+
+    /// Guards `kept`; lives for the process.
+    private nonisolated(unsafe) static let lock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(lock, nil)
+        return lock
+    }()
 }
