@@ -240,16 +240,9 @@ enum FusedPasses {
         // whose data met the test somewhere (docs/BENCHMARK_NOTES.md, "Per-call scratch memory for few-row
         // tensors").
         let centers: [Double] = ChannelLoops.array(count: channelCount) { centers in
-            @inline(__always) func load(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
-                UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
-            }
             var channel = 0
             while channel + 8 <= channelCount {
-                let first = load(rows + channel)
-                let bound = first * SIMD8(repeating: 1 / 256)
-                let toSecond = load(rows + channelCount + channel) - first
-                let toThird = load(rows + 2 * channelCount + channel) - first
-                let centered = (toSecond * toSecond .< bound * bound) .& (toThird * toThird .< bound * bound)
+                let (first, centered) = centersOnFirstValues(rows, channelCount: channelCount, from: channel)
                 let chosen = SIMD8<Float>(repeating: 0).replacing(with: first, where: centered)
                 for lane in 0..<8 { centers[channel + lane] = Double(chosen[lane]) }
                 centeredCount += Int(SIMD8<Int32>(repeating: 0).replacing(with: 1, where: centered).wrappedSum())
@@ -289,21 +282,31 @@ enum FusedPasses {
         return toSecond * toSecond < bound * bound && toThird * toThird < bound * bound
     }
 
+    /// ``centersOnFirstValue(_:_:_:)`` for the eight channels from `channel` of the three rows of
+    /// `channelCount` `Float` channels from `rows`, the same operations lane by lane: the channels' first
+    /// values and the lanes that center on them.
+    @inline(__always)
+    static func centersOnFirstValues(
+        _ rows: UnsafePointer<Float>, channelCount: Int, from channel: Int
+    ) -> (first: SIMD8<Float>, centered: SIMDMask<SIMD8<Int32>>) {
+        @inline(__always) func load(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
+            UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
+        }
+        let first = load(rows + channel)
+        let bound = first * SIMD8(repeating: 1 / 256)
+        let toSecond = load(rows + channelCount + channel) - first
+        let toThird = load(rows + 2 * channelCount + channel) - first
+        return (first, (toSecond * toSecond .< bound * bound) .& (toThird * toThird .< bound * bound))
+    }
+
     /// Whether ``centersOnFirstValue(_:_:_:)`` holds for any channel of the three rows of `channelCount`
     /// `Float` channels from `rows`: eight channels a step, the same operations lane by lane (generic `SIMD8`
     /// arithmetic here ran 14 ns a channel).
     static func anyCentersOnFirstValue(_ rows: UnsafePointer<Float>, channelCount: Int) -> Bool {
-        @inline(__always) func load(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
-            UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
-        }
         var any = SIMDMask<SIMD8<Int32>>(repeating: false)
         var channel = 0
         while channel + 8 <= channelCount {
-            let first = load(rows + channel)
-            let bound = first * SIMD8(repeating: 1 / 256)
-            let toSecond = load(rows + channelCount + channel) - first
-            let toThird = load(rows + 2 * channelCount + channel) - first
-            any .|= (toSecond * toSecond .< bound * bound) .& (toThird * toThird .< bound * bound)
+            any .|= centersOnFirstValues(rows, channelCount: channelCount, from: channel).centered
             channel += 8
         }
         var anyInTail: UInt8 = 0  // (no `||`: a branch a channel)
