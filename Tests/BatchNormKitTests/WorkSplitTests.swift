@@ -1,6 +1,7 @@
 import Testing
 import BatchNormKit
 import Kernels
+import BatchNormTestSupport
 
 /// The fused path's size-based variants, forced on small tensors (`FusedTuning`), with the same
 /// checks and tolerances as the parity and nasty-data suites:
@@ -56,6 +57,52 @@ struct WorkSplitTests {
         #expect(parts(8, 65536, 1, reduces: true) == 2)
         #expect(parts(2, 64, 1024, reduces: true) == 2)
         #expect(FusedTuning.withForcedPartCount(3) { parts(2, 65536, 1, reduces: true) } == 3)
+    }
+
+    /// Rows of 32,768 channels or more merge their parts' partial sums on the threads, each thread its own
+    /// channels (`Fused.RowGrouping.channelTotals(_:_:parts:)`): the same additions in the same order as the
+    /// merge on the calling thread, so the same bits, signed zeros, infinities and NaNs included. Checked
+    /// against that merge directly, at 2 and 3 parts, on a width that is no whole number of vectors.
+    @Test("partial sums of wide rows merged on the threads", arguments: [2, 3])
+    func wideRowsMergeOnThreads(parts: Int) {
+        let channelCount = FusedTuning.parallelTotalsWidth + 3
+        var generator = SeededGenerator.fresh()
+        let specials: [Double] = [0, -0.0, .infinity, -.infinity, .nan, 1e308, -1e308, 5e-324, -5e-324]
+        func partials() -> [Double] {
+            (0..<(parts * channelCount)).map { index in
+                index % 97 == 0 ? specials[index / 97 % specials.count]
+                    : Double.random(in: -1e6...1e6, using: &generator) * (index % 5 == 0 ? 1e-300 : 1)
+            }
+        }
+        let first = partials(), second = partials()
+        let totals = FusedTuning.withForcedPartCount(parts) {
+            FusedTuning.channelTotals(first, second, channelCount: channelCount, parts: parts)
+        }
+        for array in 0..<2 {
+            #expect(totals.merged[array].count == channelCount)
+            let mismatches = (0..<channelCount).filter {
+                totals.merged[array][$0].bitPattern != totals.serial[array][$0].bitPattern
+            }
+            #expect(mismatches.count == 0, "array \(array): \(mismatches.count) channels differ, first \(mismatches.first ?? -1)")
+        }
+    }
+
+    /// The passes that merge on the threads, end to end, against the float64 reference with the parity suites'
+    /// tolerances: the backward's gradient sums over few wide rows (`[8, 32771]`, `[2, 2, 2, 32771]`
+    /// channels-last), and the training forward's shifted sums over more rows than the shift's head
+    /// (`[80, 32771]`), at 2 and 3 parts.
+    @Test("wide rows split into parts", arguments: [2, 3])
+    func wideRowsSplit(parts: Int) throws {
+        try FusedTuning.withForcedPartCount(parts) {
+            let backward = BackwardParityTests()
+            for entry in [([8, 32771], TensorLayout.channelsFirst), ([2, 2, 2, 32771], .channelsLast)] {
+                try backward.checkTraining(Float.self, entry: entry, path: .fused, affine: true)
+                try backward.checkTraining(Double.self, entry: entry, path: .fused, affine: false)
+            }
+            let forward = ForwardParityTests()
+            try forward.checkTraining(Float.self, entry: ([80, 32771], .channelsFirst), path: .fused, affine: true)
+            try forward.checkTraining(Double.self, entry: ([80, 32771], .channelsFirst), path: .fused, affine: true)
+        }
     }
 
     @Test("nasty data", arguments: TensorWalk.allCases, variants)

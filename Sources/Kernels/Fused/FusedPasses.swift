@@ -152,8 +152,8 @@ enum FusedPasses {
         // Rows are summed as group rows of `width` positions, then folded back to channels.
         let width = grouping.width
         let choices = Fused.rowLoopChoices(geometry, Scalar.self)
-        var sums = [Double](repeating: 0, count: width * parts)
-        var squares = [Double](repeating: 0, count: width * parts)
+        var sums = Fused.partialSums(width: width, parts: parts)
+        var squares = Fused.partialSums(width: width, parts: parts)
         grouping.tiled(shift).withUnsafeBufferPointer { shiftBuffer in
         sums.withUnsafeMutableBufferPointer { sumsBuffer in
         squares.withUnsafeMutableBufferPointer { squaresBuffer in
@@ -163,6 +163,8 @@ enum FusedPasses {
             Fused.forEachPart(parts) { part in
                 let rows = Fused.slice(geometry.outerCount, part: part, of: parts)
                 let (shiftPointer, sumsPointer, squaresPointer) = shared.value
+                (sumsPointer + part * width).initialize(repeating: 0, count: width)
+                (squaresPointer + part * width).initialize(repeating: 0, count: width)
                 // The leftover rows add into the first row of the group's sums (the shift's first
                 // `channelCount` values are the per-channel ones).
                 grouping.forEachBlock(of: rows) { firstValue, rowCount, rowLength in
@@ -173,9 +175,9 @@ enum FusedPasses {
                 }
             }
         }}}
+        let totals = grouping.channelTotals(sums, squares, parts: parts)
         return ShiftedSums(
-            valueCount: geometry.valuesPerChannel, shift: shift, sums: grouping.channelTotals(sums, parts: parts),
-            squares: grouping.channelTotals(squares, parts: parts))
+            valueCount: geometry.valuesPerChannel, shift: shift, sums: totals.first, squares: totals.second)
     }
 
     /// The shifted sums of a `Float` tensor whose rows are all the shift's first rows, in one read: each
@@ -777,8 +779,8 @@ enum FusedPasses {
         let grouping = rowGrouping ?? .ungrouped(channelCount: channelCount)
         let width = grouping.width
         let choices = Fused.rowLoopChoices(wholeGeometry ?? geometry, Scalar.self)
-        var sumGradient = [Double](repeating: 0, count: width * parts)
-        var sumProduct = [Double](repeating: 0, count: width * parts)
+        var sumGradient = Fused.partialSums(width: width, parts: parts)
+        var sumProduct = Fused.partialSums(width: width, parts: parts)
         sumGradient.withUnsafeMutableBufferPointer { gradientBuffer in
         sumProduct.withUnsafeMutableBufferPointer { productBuffer in
         grouping.tiled(center.high).withUnsafeBufferPointer { centerBuffer in
@@ -806,6 +808,8 @@ enum FusedPasses {
                 defer { if streamsMaskedGradient { Fused.streamingFence() } }
                 let partGradient = sharedGradient.base + part * width
                 let partProduct = sharedProduct.base + part * width
+                partGradient.initialize(repeating: 0, count: width)
+                partProduct.initialize(repeating: 0, count: width)
                 let center = sharedCenter.value
                 // One loop per filter: the plain backward's loop tests no mask.
                 if rowGrouping != nil {
@@ -862,8 +866,7 @@ enum FusedPasses {
                 }
             }
         }}}}}}
-        let totalGradient = grouping.channelTotals(sumGradient, parts: parts)
-        let totalProduct = grouping.channelTotals(sumProduct, parts: parts)
+        let (totalGradient, totalProduct) = grouping.channelTotals(sumGradient, sumProduct, parts: parts)
         // Σ dy·(x - high - low) = Σ dy·(x - high) - low·Σ dy (through pointers: subscripted stores
         // checked uniqueness per channel, a sixth of a 2x16384 backward).
         guard let low = center.low else { return (totalGradient, totalProduct) }

@@ -95,6 +95,14 @@ enum Fused {
     /// per-channel steps split over when a tensor has many channels and few values.
     static var threadLimit: Int { threadCount(elementCount: .max) }
 
+    /// `parts` rows of `width` partial sums, uninitialized: each part zeroes its own row
+    /// (`initialize(repeating: 0, count: width)`) on its thread before it adds into it. Zeroed on the
+    /// calling thread, the partial sums of `[8, 65536]`'s backward took a sixth of it at 2 threads
+    /// (docs/BENCHMARK_NOTES.md, "The merge and zeroing of few rows' partial sums").
+    static func partialSums(width: Int, parts: Int) -> [Double] {
+        ChannelLoops.array(count: width * parts) { _ in }
+    }
+
     /// Runs `body(part)` for `part in 0..<parts`, concurrently when `parts > 1`.
     static func forEachPart(_ parts: Int, _ body: (Int) -> Void) {
         ForkJoinPool.shared.run(parts: max(1, parts), body)
@@ -189,6 +197,21 @@ package enum FusedTuning {
     ) -> Int {
         Fused.threadCount(for: geometry, scalar, reduces: reduces, threads: threads)
     }
+
+    /// The per-channel totals of two arrays of `parts` rows of `channelCount` partial sums (rows of channels):
+    /// as the passes merge them (`Fused.RowGrouping.channelTotals(_:_:parts:)`, on the threads for rows of
+    /// 32,768 channels or more), and one array at a time on the calling thread, to compare their bits.
+    package static func channelTotals(
+        _ first: [Double], _ second: [Double], channelCount: Int, parts: Int
+    ) -> (merged: [[Double]], serial: [[Double]]) {
+        let grouping = Fused.RowGrouping(channelCount: channelCount)
+        let merged = grouping.channelTotals(first, second, parts: parts)
+        return ([merged.first, merged.second],
+                [grouping.channelTotals(first, parts: parts), grouping.channelTotals(second, parts: parts)])
+    }
+
+    /// The row width from which the passes merge partial sums on the threads.
+    package static var parallelTotalsWidth: Int { Fused.RowGrouping.parallelTotalsWidth }
 
     /// `Float` shifted sums derived from sums `Σd`, `Σd²` about `centers` (`d = x - c`) over `count` values
     /// (`Fused.shiftedSums(fromCenteredSums:squares:centers:shift:count:)`): the derived sums, and the

@@ -198,6 +198,61 @@ extension Fused {
             return totals
         }
 
+        /// ``channelTotals(_:parts:)`` of two arrays of partial sums. Rows of many channels (ungrouped, `width` at
+        /// least ``parallelTotalsWidth``) merge their channels on the threads, each its own channels: every
+        /// channel's additions are the same, in the same order, so the same bits as one thread.
+        func channelTotals(_ first: [Double], _ second: [Double], parts: Int) -> (first: [Double], second: [Double]) {
+            let threads = min(parts, Fused.threadLimit)
+            guard threads > 1, rowsPerGroup == 1, runLength == 1, width >= Self.parallelTotalsWidth else {
+                return (channelTotals(first, parts: parts), channelTotals(second, parts: parts))
+            }
+            precondition(first.count == parts * width && second.count == parts * width)
+            let width = width, channelCount = channelCount
+            var firstTotals = [Double](), secondTotals = [Double]()
+            first.withUnsafeBufferPointer { first in
+            second.withUnsafeBufferPointer { second in
+                guard let firstBase = first.baseAddress, let secondBase = second.baseAddress else { return }
+                firstTotals = ChannelLoops.array(count: channelCount) { firstOut in
+                secondTotals = ChannelLoops.array(count: channelCount) { secondOut in
+                    let shared = UncheckedSendableBox((firstBase, secondBase, firstOut, secondOut))
+                    Fused.forEachPart(threads) { thread in
+                        let (first, second, firstOut, secondOut) = shared.value
+                        let channels = Fused.slice(channelCount, part: thread, of: threads)
+                        // Four channels a step, each total kept in a register over the parts: `0 + p0 + p1 ...`
+                        // in part order, the serial loop's additions.
+                        var channel = channels.lowerBound
+                        while channel + 4 <= channels.upperBound {
+                            var firstTotal = SIMD4<Double>(repeating: 0), secondTotal = SIMD4<Double>(repeating: 0)
+                            for part in 0..<parts {
+                                firstTotal += UnsafeRawPointer(first + part * width + channel)
+                                    .loadUnaligned(as: SIMD4<Double>.self)
+                                secondTotal += UnsafeRawPointer(second + part * width + channel)
+                                    .loadUnaligned(as: SIMD4<Double>.self)
+                            }
+                            UnsafeMutableRawPointer(firstOut + channel).storeBytes(of: firstTotal, as: SIMD4<Double>.self)
+                            UnsafeMutableRawPointer(secondOut + channel).storeBytes(of: secondTotal, as: SIMD4<Double>.self)
+                            channel += 4
+                        }
+                        for channel in channel..<channels.upperBound {
+                            var firstTotal = 0.0, secondTotal = 0.0
+                            for part in 0..<parts {
+                                firstTotal += first[part * width + channel]
+                                secondTotal += second[part * width + channel]
+                            }
+                            (firstOut + channel).initialize(to: firstTotal)
+                            (secondOut + channel).initialize(to: secondTotal)
+                        }
+                    }
+                }}
+            }}
+            return (firstTotals, secondTotals)
+        }
+
+        /// Positions from which ``channelTotals(_:_:parts:)`` merges on the threads (256 KiB of `Double` partial
+        /// sums a part): the merge of `[8, 65536]`'s two parts took a sixth of its backward at 2 threads, on
+        /// the calling thread (docs/BENCHMARK_NOTES.md, "The merge and zeroing of few rows' partial sums").
+        static let parallelTotalsWidth = 1 << 15
+
         /// Per-channel means from the sums of each value of a tensor row over `rows` rows (`rowLength`
         /// sums): added by channel in row order, then divided once by the channel's value count.
         func channelMeans(ofRowSums sums: [Double], rows: Int) -> [Double] {
