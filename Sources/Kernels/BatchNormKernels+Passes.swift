@@ -180,22 +180,34 @@ extension BatchNormKernels {
             gradientScale = ChannelLoops.array(count: channelCount) { gradientScale in
             centeredScale = ChannelLoops.array(count: channelCount) { centeredScale in
             bias = ChannelLoops.array(count: channelCount) { bias in
-                // The step is bound by its two divisions: in AVX where the CPU has it (ChannelLoops+AVX.swift).
-                if let sumGradient = sumGradient.baseAddress, let sumProduct = sumProduct.baseAddress,
-                   let inverseStandardDeviation = inverseStandardDeviation.baseAddress, let gamma = gamma.baseAddress,
-                   ChannelLoops.trainingChannelStepsAVX(
-                       sumGradient: sumGradient, sumProduct: sumProduct, inverseStandardDeviation: inverseStandardDeviation,
-                       gamma: gamma, count: count, gradGamma: gradGamma, gradientScale: gradientScale,
-                       centeredScale: centeredScale, bias: bias, channelCount: channelCount) { return }
-                for channel in 0..<channelCount {
-                    let step = trainingChannelStep(
-                        sumGradient: sumGradient[channel], sumGradientTimesCentered: sumProduct[channel],
-                        inverseStandardDeviation: inverseStandardDeviation[channel], gamma: gamma[channel],
-                        count: count)
-                    (gradGamma + channel).initialize(to: step.gradGamma)
-                    (gradientScale + channel).initialize(to: step.gradientScale)
-                    (centeredScale + channel).initialize(to: step.centeredScale)
-                    (bias + channel).initialize(to: step.bias)
+                guard let sumGradient = sumGradient.baseAddress, let sumProduct = sumProduct.baseAddress,
+                      let inverseStandardDeviation = inverseStandardDeviation.baseAddress,
+                      let gamma = gamma.baseAddress else { return }
+                let shared = UncheckedSendableBox(
+                    (sumGradient, sumProduct, inverseStandardDeviation, gamma, gradGamma, gradientScale, centeredScale, bias))
+                // Over the threads for many channels (`[8, 65536]`: the per-channel steps ran on the calling
+                // thread while the other waited; docs/BENCHMARK_NOTES.md, "The backward's per-channel steps
+                // on the threads"). Each channel's step is its own, so the same bits.
+                ChannelLoops.forEachChannelSlice(channelCount) { channels in
+                    let (sumGradient, sumProduct, inverseStandardDeviation, gamma, gradGamma, gradientScale,
+                         centeredScale, bias) = shared.value
+                    let first = channels.lowerBound
+                    // The step is bound by its two divisions: in AVX where the CPU has it (ChannelLoops+AVX.swift).
+                    if ChannelLoops.trainingChannelStepsAVX(
+                        sumGradient: sumGradient + first, sumProduct: sumProduct + first,
+                        inverseStandardDeviation: inverseStandardDeviation + first, gamma: gamma + first, count: count,
+                        gradGamma: gradGamma + first, gradientScale: gradientScale + first,
+                        centeredScale: centeredScale + first, bias: bias + first, channelCount: channels.count) { return }
+                    for channel in channels {
+                        let step = trainingChannelStep(
+                            sumGradient: sumGradient[channel], sumGradientTimesCentered: sumProduct[channel],
+                            inverseStandardDeviation: inverseStandardDeviation[channel], gamma: gamma[channel],
+                            count: count)
+                        (gradGamma + channel).initialize(to: step.gradGamma)
+                        (gradientScale + channel).initialize(to: step.gradientScale)
+                        (centeredScale + channel).initialize(to: step.centeredScale)
+                        (bias + channel).initialize(to: step.bias)
+                    }
                 }
             }}}}
         }}}}

@@ -753,8 +753,24 @@ enum FusedPasses {
     ) -> BackwardReductions<Scalar> {
         let (sumGradient, sumProduct) = reductionsInDouble(
             input, gradient, geometry: geometry, center: center, mask: mask, recomputed: recomputed)
-        return BackwardReductions(sumGradient: ChannelLoops.map(sumGradient) { Scalar($0) },
-                                  sumGradientTimesCentered: ChannelLoops.map(sumProduct) { Scalar($0) })
+        // Both rounded in one loop, over the threads for many channels (each channel its own: the same bits).
+        var gradientOut = [Scalar](), productOut = [Scalar]()
+        sumGradient.withUnsafeBufferPointer { sumGradient in
+        sumProduct.withUnsafeBufferPointer { sumProduct in
+            guard let sumGradient = sumGradient.baseAddress, let sumProduct = sumProduct.baseAddress else { return }
+            gradientOut = ChannelLoops.array(count: geometry.channelCount) { gradientOut in
+            productOut = ChannelLoops.array(count: geometry.channelCount) { productOut in
+                let shared = UncheckedSendableBox((sumGradient, sumProduct, gradientOut, productOut))
+                ChannelLoops.forEachChannelSlice(geometry.channelCount) { channels in
+                    let (sumGradient, sumProduct, gradientOut, productOut) = shared.value
+                    for channel in channels {
+                        (gradientOut + channel).initialize(to: Scalar(sumGradient[channel]))
+                        (productOut + channel).initialize(to: Scalar(sumProduct[channel]))
+                    }
+                }
+            }}
+        }}
+        return BackwardReductions(sumGradient: gradientOut, sumGradientTimesCentered: productOut)
     }
 
     /// With a `mask`, the sums are of the masked gradient `dz = [y > 0] · dy`, which is also written

@@ -151,14 +151,20 @@ extension ChannelLoops {
         channelCount: Int, scale: UnsafeMutablePointer<Scalar>, foldedShift: UnsafeMutablePointer<Scalar>,
         _ fill: (_ channels: Range<Int>, _ scale: UnsafeMutablePointer<Scalar>, _ foldedShift: UnsafeMutablePointer<Scalar>) -> Void
     ) {
+        let shared = UncheckedSendableBox((scale, foldedShift))
+        forEachChannelSlice(channelCount) { channels in fill(channels, shared.value.0, shared.value.1) }
+    }
+
+    /// Runs `body` over slices of `channelCount` channels: one slice, or one a thread from
+    /// ``minimumChannelsPerPart``·2 channels (as the training statistics split). For per-channel steps whose
+    /// slices write disjoint ranges.
+    static func forEachChannelSlice(_ channelCount: Int, _ body: (_ channels: Range<Int>) -> Void) {
         let parts = channelCount >= minimumChannelsPerPart * 2
             ? min(Fused.threadLimit, channelCount / minimumChannelsPerPart) : 1
-        withoutActuallyEscaping(fill) { fill in
-            let shared = UncheckedSendableBox((fill, scale, foldedShift))
-            Fused.forEachPart(parts) { part in
-                let (fill, scale, foldedShift) = shared.value
-                fill(Fused.slice(channelCount, part: part, of: parts), scale, foldedShift)
-            }
+        guard parts > 1 else { return body(0..<channelCount) }
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendableBox(body)
+            Fused.forEachPart(parts) { part in shared.value(Fused.slice(channelCount, part: part, of: parts)) }
         }
     }
 
