@@ -71,6 +71,39 @@ struct RawSumsTests {
         }
     }
 
+    /// From 8,192 channels the derivation splits its channels over the threads (`ChannelLoops.forEachChannelSlice`'s
+    /// rule), each slice listing its own rejected channels: the same sums, bit for bit, and the same rejected
+    /// channels in the same (ascending) order as one slice. The six channels of the test above, repeated over
+    /// 20,004 channels, at 3 parts against 1.
+    @Test("many channels derive alike over the threads")
+    func manyChannelsOverThreads() {
+        var generator = SeededGenerator.fresh()
+        let count = 40
+        let channels: [[Float]] = [
+            (0..<count).map { _ in 1e4 + Float.random(in: -0.017...0.017, using: &generator) },
+            (0..<count).map { _ in 2_000 + Float.random(in: -1...1, using: &generator) },
+            [Float](repeating: 0.1, count: count),
+            (0..<count).map { _ in Float.random(in: -1...1, using: &generator) * .greatestFiniteMagnitude },
+            (0..<count).map { $0 == 7 ? .nan : Float($0) },
+            (0..<count).map { _ in Float.random(in: -1...1, using: &generator) },
+        ]
+        let raw = rawSums(channels)
+        let repeats = 3_334
+        func repeated<Value>(_ values: [Value]) -> [Value] { Array((0..<repeats).map { _ in values }.joined()) }
+        let sums = repeated(raw.sums), squares = repeated(raw.squares), shift = repeated(raw.shift)
+        func derived(parts: Int) -> (sums: [Double], squares: [Double], rejected: [Int]) {
+            FusedTuning.withForcedPartCount(parts) {
+                FusedTuning.shiftedSumsFromCenteredSums(
+                    sums, squares: squares, centers: zeros(sums.count), shift: shift, count: count)
+            }
+        }
+        let one = derived(parts: 1), three = derived(parts: 3)
+        #expect(one.rejected == (0..<repeats).flatMap { copy in (0..<5).map { copy * 6 + $0 } })
+        #expect(three.rejected == one.rejected)
+        #expect(zip(one.sums, three.sums).allSatisfy { $0.bitPattern == $1.bitPattern })
+        #expect(zip(one.squares, three.squares).allSatisfy { $0.bitPattern == $1.bitPattern })
+    }
+
     @Test("the vector loop and the one-channel tail decide and derive alike")
     func lanesAndTail() {
         // Seven channels: one vector of four and a tail of three. Channel 6 (tail) repeats channel 2 (a lane),
@@ -154,6 +187,33 @@ struct RawSumsTests {
         for row in 0..<3 { wide[row * 256 + 201] = -7e3 }
         let ranged = FusedTuning.rowCenters(wide, channelCount: 256)
         #expect(ranged.centeredPositions == [200..<202])
+    }
+
+    /// From 8,192 channels the first-value centers split their channels over the threads, each slice counting
+    /// its own centered channels: the same centers, bit for bit, and the same decision on the ranges (few
+    /// centered: their ranges; more than a 64th: none) as one slice. 20,003 channels (slices that end mid-vector)
+    /// at 3 parts against 1, with a few centered channels spread over the slices, then with many.
+    @Test("the first-value centers over the threads")
+    func firstValueCentersOverThreads() throws {
+        var generator = SeededGenerator.fresh()
+        let channelCount = 20_003
+        var rows = (0..<3 * channelCount).map { _ in Float.random(in: -0.5...1.5, using: &generator) }
+        func centered(_ channels: [Int]) {
+            for channel in channels {
+                for row in 0..<3 { rows[row * channelCount + channel] = 4e3 + Float(channel) + Float(row) / 100 }
+            }
+        }
+        func compare(_ expectedRanges: [Range<Int>]?) throws {
+            let one = FusedTuning.withForcedPartCount(1) { FusedTuning.rowCenters(rows, channelCount: channelCount) }
+            let three = FusedTuning.withForcedPartCount(3) { FusedTuning.rowCenters(rows, channelCount: channelCount) }
+            let oneCenters = try #require(one.centers), threeCenters = try #require(three.centers)
+            #expect(zip(oneCenters, threeCenters).allSatisfy { $0.bitPattern == $1.bitPattern })
+            #expect(one.centeredPositions == expectedRanges && three.centeredPositions == expectedRanges)
+        }
+        centered([5, 6, 6_667, 13_335, 20_002])
+        try compare([5..<7, 6_667..<6_668, 13_335..<13_336, 20_002..<20_003])
+        centered(Array(stride(from: 1, to: channelCount, by: 50)))
+        try compare(nil)
     }
 
     /// A centered channel's sums take the subtraction only where it is centered; whether it is among a

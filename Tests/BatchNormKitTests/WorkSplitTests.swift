@@ -90,8 +90,9 @@ struct WorkSplitTests {
     /// The passes that merge on the threads, end to end, against the float64 reference with the parity suites'
     /// tolerances: the backward's gradient sums over few wide rows (`[8, 32771]`, `[2, 2, 2, 32771]`
     /// channels-last) and its per-channel steps, which split their channels over the threads from 8,192
-    /// channels (`ChannelLoops.forEachChannelSlice`), and the training forward's shifted sums over more rows
-    /// than the shift's head (`[80, 32771]`), at 2 and 3 parts. A slice left out fails it.
+    /// channels (`ChannelLoops.forEachChannelSlice`); the training forward of `[8, 32771]` (its one read's
+    /// derivation and the running statistics split so) and its shifted sums over more rows than the shift's head
+    /// (`[80, 32771]`), at 2 and 3 parts. A slice left out fails it.
     @Test("wide rows split into parts", arguments: [2, 3])
     func wideRowsSplit(parts: Int) throws {
         try FusedTuning.withForcedPartCount(parts) {
@@ -101,6 +102,7 @@ struct WorkSplitTests {
                 try backward.checkTraining(Double.self, entry: entry, path: .fused, affine: false)
             }
             let forward = ForwardParityTests()
+            try forward.checkTraining(Float.self, entry: ([8, 32771], .channelsFirst), path: .fused, affine: true)
             try forward.checkTraining(Float.self, entry: ([80, 32771], .channelsFirst), path: .fused, affine: true)
             try forward.checkTraining(Double.self, entry: ([80, 32771], .channelsFirst), path: .fused, affine: true)
         }

@@ -236,26 +236,39 @@ enum FusedPasses {
         _ rows: UnsafePointer<Float>, channelCount: Int
     ) -> (centers: [Double]?, centeredPositions: [Range<Int>]?) {
         guard anyCentersOnFirstValue(rows, channelCount: channelCount) else { return (nil, nil) }
-        var centeredCount = 0
         // Eight channels a step, lane by lane the test of `centersOnFirstValue` (the same operations): one
         // channel at a time this loop took 2.7 ns a channel, a quarter of a `[8, 65536]` training forward
         // whose data met the test somewhere (docs/BENCHMARK_NOTES.md, "Per-call scratch memory for few-row
-        // tensors").
+        // tensors"). Over the threads for many channels (`ChannelLoops.channelParts`), each slice counting its
+        // own centered channels; a channel's center is its own, so the same values.
+        let parts = ChannelLoops.channelParts(channelCount)
+        var centeredBySlice = [Int](repeating: 0, count: parts)
         let centers: [Double] = ChannelLoops.array(count: channelCount) { centers in
-            var channel = 0
-            while channel + 8 <= channelCount {
-                let (first, centered) = centersOnFirstValues(rows, channelCount: channelCount, from: channel)
-                let chosen = SIMD8<Float>(repeating: 0).replacing(with: first, where: centered)
-                for lane in 0..<8 { centers[channel + lane] = Double(chosen[lane]) }
-                centeredCount += Int(SIMD8<Int32>(repeating: 0).replacing(with: 1, where: centered).wrappedSum())
-                channel += 8
-            }
-            for channel in channel..<channelCount {
-                let centered = centersOnFirstValue(rows[channel], rows[channelCount + channel], rows[2 * channelCount + channel])
-                centers[channel] = centered ? Double(rows[channel]) : 0
-                centeredCount += centered ? 1 : 0
+            centeredBySlice.withUnsafeMutableBufferPointer { centeredBySlice in
+                guard let counts = centeredBySlice.baseAddress else { return }
+                let shared = UncheckedSendableBox((centers, counts))
+                Fused.forEachPart(parts) { part in
+                    let (centers, counts) = shared.value
+                    let mine = Fused.slice(channelCount, part: part, of: parts)
+                    var centeredCount = 0, channel = mine.lowerBound
+                    while channel + 8 <= mine.upperBound {
+                        let (first, centered) = centersOnFirstValues(rows, channelCount: channelCount, from: channel)
+                        let chosen = SIMD8<Float>(repeating: 0).replacing(with: first, where: centered)
+                        for lane in 0..<8 { centers[channel + lane] = Double(chosen[lane]) }
+                        centeredCount += Int(SIMD8<Int32>(repeating: 0).replacing(with: 1, where: centered).wrappedSum())
+                        channel += 8
+                    }
+                    for channel in channel..<mine.upperBound {
+                        let centered = centersOnFirstValue(
+                            rows[channel], rows[channelCount + channel], rows[2 * channelCount + channel])
+                        centers[channel] = centered ? Double(rows[channel]) : 0
+                        centeredCount += centered ? 1 : 0
+                    }
+                    counts[part] = centeredCount
+                }
             }
         }
+        let centeredCount = centeredBySlice.reduce(0, +)
         guard centeredCount * 64 <= channelCount else { return (centers, nil) }
         var ranges = [Range<Int>]()
         for channel in 0..<channelCount where centers[channel] != 0 {

@@ -159,13 +159,18 @@ extension ChannelLoops {
     /// ``minimumChannelsPerPart``·2 channels (as the training statistics split). For per-channel steps whose
     /// slices write disjoint ranges.
     static func forEachChannelSlice(_ channelCount: Int, _ body: (_ channels: Range<Int>) -> Void) {
-        let parts = channelCount >= minimumChannelsPerPart * 2
-            ? min(Fused.threadLimit, channelCount / minimumChannelsPerPart) : 1
+        let parts = channelParts(channelCount)
         guard parts > 1 else { return body(0..<channelCount) }
         withoutActuallyEscaping(body) { body in
             let shared = UncheckedSendableBox(body)
             Fused.forEachPart(parts) { part in shared.value(Fused.slice(channelCount, part: part, of: parts)) }
         }
+    }
+
+    /// The slices ``forEachChannelSlice(_:_:)`` takes for `channelCount` channels: one, or one a thread from
+    /// ``minimumChannelsPerPart``·2 channels.
+    static func channelParts(_ channelCount: Int) -> Int {
+        channelCount >= minimumChannelsPerPart * 2 ? min(Fused.threadLimit, channelCount / minimumChannelsPerPart) : 1
     }
 
     /// `body` with the base address of `values`, or nil when `values` is nil (an empty array's buffer may
@@ -251,14 +256,22 @@ extension ChannelMoments {
             guard let runningMean = runningMean.baseAddress, let runningVariance = runningVariance.baseAddress,
                   let mean = mean.baseAddress, let sumOfSquaredDeviations = sumOfSquaredDeviations.baseAddress
             else { return }
-            if Scalar.self == Float.self {
-                bn_update_running_statistics_avx_float(
-                    Wide.floats(runningMean), Wide.floats(runningVariance), Wide.floats(mean),
-                    Wide.floats(sumOfSquaredDeviations), Float(count - 1), factor, channelCount)
-            } else {
-                bn_update_running_statistics_avx_double(
-                    Wide.doubles(runningMean), Wide.doubles(runningVariance), Wide.doubles(mean),
-                    Wide.doubles(sumOfSquaredDeviations), Double(count - 1), factor, channelCount)
+            // Over the threads for many channels, each channel its own (the same bits).
+            let shared = UncheckedSendableBox((runningMean, runningVariance, mean, sumOfSquaredDeviations))
+            let count = count
+            ChannelLoops.forEachChannelSlice(channelCount) { channels in
+                let (runningMean, runningVariance, mean, sumOfSquaredDeviations) = shared.value
+                let first = channels.lowerBound
+                if Scalar.self == Float.self {
+                    bn_update_running_statistics_avx_float(
+                        Wide.floats(runningMean + first), Wide.floats(runningVariance + first), Wide.floats(mean + first),
+                        Wide.floats(sumOfSquaredDeviations + first), Float(count - 1), factor, channels.count)
+                } else {
+                    bn_update_running_statistics_avx_double(
+                        Wide.doubles(runningMean + first), Wide.doubles(runningVariance + first),
+                        Wide.doubles(mean + first), Wide.doubles(sumOfSquaredDeviations + first), Double(count - 1),
+                        factor, channels.count)
+                }
             }
         }}}}
         return true
