@@ -87,6 +87,38 @@ struct WorkSplitTests {
         }
     }
 
+    /// From 8,192 channels the `dx` step builds its periodic coefficients (`k`, the center's high word, `p`, and
+    /// `q` with the low word folded in) over the channel slices in one pass: the same bits as the arrays built one
+    /// by one, with a low word and without, signed zeros, infinities and NaNs among the terms. 20,003 channels
+    /// (a tail that is no whole vector) at 3 parts; at 1 part the sliced build does not apply.
+    @Test("the dx step's periodic coefficients over the threads")
+    func periodicGradientCoefficientsOverThreads() throws {
+        var generator = SeededGenerator.fresh()
+        let channelCount = 20_003
+        let specials: [Float] = [0, -0.0, .infinity, -.infinity, .nan, 1e38, -1e-45]
+        func terms() -> [Float] {
+            (0..<channelCount).map { index in
+                index % 101 == 0 ? specials[index / 101 % specials.count] : Float.random(in: -4...4, using: &generator)
+            }
+        }
+        let gradientScale = terms(), high = terms(), low = terms().map { $0 * 0x1p-24 }, scale = terms(), bias = terms()
+        for center in [ChannelCenter(high: high, low: low), ChannelCenter(high: high)] {
+            let built = FusedTuning.withForcedPartCount(3) {
+                FusedTuning.periodicGradientCoefficients(gradientScale: gradientScale, center: center, scale: scale, bias: bias)
+            }
+            let sliced = try #require(built.sliced)
+            for (array, (slicedValues, serialValues)) in zip(sliced, built.serial).enumerated() {
+                #expect(slicedValues.count == serialValues.count)
+                let differing = zip(slicedValues, serialValues).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(differing == 0, "array \(array), low word \(center.low != nil)")
+            }
+            #expect(FusedTuning.withForcedPartCount(1) {
+                FusedTuning.periodicGradientCoefficients(
+                    gradientScale: gradientScale, center: center, scale: scale, bias: bias).sliced
+            } == nil)
+        }
+    }
+
     /// The passes that merge on the threads, end to end, against the float64 reference with the parity suites'
     /// tolerances: the backward's gradient sums over few wide rows (`[8, 32771]`, `[2, 2, 2, 32771]`
     /// channels-last) and its per-channel steps, which split their channels over the threads from 8,192

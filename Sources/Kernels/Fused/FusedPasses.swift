@@ -904,6 +904,61 @@ enum FusedPasses {
         })
     }
 
+    /// The `dx` step's periodic `k`, center (its high word), `p` and `q` with the low word folded in
+    /// (`ChannelCenter.foldingLowWord(into:scale:)`) for rows of many channels: ungrouped rows whose channels
+    /// ``ChannelLoops/channelParts(_:)`` splits over the threads (8,192 or more), built in one pass over the
+    /// channel slices and then the arrays' tails. The same values as ``Fused/RowGrouping/periodic(_:)`` of
+    /// each, where the calling thread built them one after another while the others waited
+    /// (docs/BENCHMARK_NOTES.md, "The backward's periodic coefficients on the threads"). `nil` elsewhere.
+    static func periodicGradientCoefficients<Scalar: BatchNormScalar>(
+        _ grouping: Fused.RowGrouping, gradientScale: [Scalar], centered: InputGradientCoefficients<Scalar>.CenteredTerm
+    ) -> (k: [Scalar], center: [Scalar], p: [Scalar], q: [Scalar])? {
+        let channelCount = grouping.channelCount
+        guard grouping.rowsPerGroup == 1, grouping.runLength == 1, ChannelLoops.channelParts(channelCount) > 1,
+              channelCount >= Fused.width else { return nil }
+        precondition(gradientScale.count == channelCount && centered.scale.count == channelCount
+                     && centered.bias.count == channelCount && centered.center.channelCount == channelCount)
+        let count = grouping.periodicCount
+        var k = [Scalar](), center = [Scalar](), p = [Scalar](), q = [Scalar]()
+        gradientScale.withUnsafeBufferPointer { gradientScale in
+        centered.center.high.withUnsafeBufferPointer { high in
+        (centered.center.low ?? []).withUnsafeBufferPointer { low in
+        centered.scale.withUnsafeBufferPointer { scale in
+        centered.bias.withUnsafeBufferPointer { bias in
+            guard let gradientScale = gradientScale.baseAddress, let high = high.baseAddress,
+                  let scale = scale.baseAddress, let bias = bias.baseAddress else { return }
+            // (An empty array may still have a base address: a low word only where the center has one.)
+            let low = centered.center.low == nil ? nil : low.baseAddress
+            k = ChannelLoops.array(count: count) { kOut in
+            center = ChannelLoops.array(count: count) { centerOut in
+            p = ChannelLoops.array(count: count) { pOut in
+            q = ChannelLoops.array(count: count) { qOut in
+                let shared = UncheckedSendableBox((gradientScale, high, low, scale, bias, kOut, centerOut, pOut, qOut))
+                ChannelLoops.forEachChannelSlice(channelCount) { channels in
+                    let (gradientScale, high, low, scale, bias, kOut, centerOut, pOut, qOut) = shared.value
+                    let first = channels.lowerBound
+                    (kOut + first).initialize(from: gradientScale + first, count: channels.count)
+                    (centerOut + first).initialize(from: high + first, count: channels.count)
+                    (pOut + first).initialize(from: scale + first, count: channels.count)
+                    // `foldingLowWord`'s two forms: the low word, or a center of 0 where there is none.
+                    if let low {
+                        for channel in channels {
+                            (qOut + channel).initialize(to: ChannelCenter<Scalar>.foldedShift(
+                                bias[channel], center: Double(low[channel]), scale: scale[channel]))
+                        }
+                    } else {
+                        for channel in channels {
+                            (qOut + channel).initialize(to: ChannelCenter<Scalar>.foldedShift(
+                                bias[channel], center: 0, scale: scale[channel]))
+                        }
+                    }
+                }
+                for array in [kOut, centerOut, pOut, qOut] { grouping.initializePeriodicTail(at: array) }
+            }}}}
+        }}}}}
+        return (k, center, p, q)
+    }
+
     /// `dx = k·dy + p·(x - center) + q` (or `k·dy` without a centered term); with `recomputed` (which
     /// needs the centered term), the recomputed ReLU mask's `dz` in place of `dy`.
     /// `chunkStreaming`: `geometry` is a chunk of a larger tensor, stepped by the calling thread alone, with
@@ -926,17 +981,25 @@ enum FusedPasses {
         let center = coefficients.centered?.center.high ?? .init(repeating: 0, count: channelCount)
         let p = coefficients.centered?.scale
         // The low word of the center folded into the bias: p·(x - high - low) + q = p·(x - high) + (q - low·p).
-        let q = coefficients.centered.map { centered in
-            centered.center.foldingLowWord(into: centered.bias, scale: centered.scale)
-        } ?? [Scalar](repeating: 0, count: channelCount)
+        func foldedBias() -> [Scalar] {
+            coefficients.centered.map { centered in
+                centered.center.foldingLowWord(into: centered.bias, scale: centered.scale)
+            } ?? [Scalar](repeating: 0, count: channelCount)
+        }
         if let grouping = rowGrouping {
             // One consecutive range of the interleaved values per thread, periodic coefficients (as in
             // `normalize`), so the loop's position wraps by a subtraction, never a division.
             let period = grouping.width
-            let periodicK = grouping.periodic(k)
-            let periodicCenter = grouping.periodic(center)
-            let periodicP = p.map(grouping.periodic)
-            let periodicQ = grouping.periodic(q)
+            let periodicK: [Scalar], periodicCenter: [Scalar], periodicP: [Scalar]?, periodicQ: [Scalar]
+            if let centered = coefficients.centered,
+               let built = periodicGradientCoefficients(grouping, gradientScale: k, centered: centered) {
+                (periodicK, periodicCenter, periodicP, periodicQ) = (built.k, built.center, built.p, built.q)
+            } else {
+                periodicK = grouping.periodic(k)
+                periodicCenter = grouping.periodic(center)
+                periodicP = p.map(grouping.periodic)
+                periodicQ = grouping.periodic(foldedBias())
+            }
             // The mask as bounds when the coefficients allow it, else the pre-activation's coefficients.
             let periodicMaskBound = recomputed?.maskBound.map(grouping.periodic)
             let evaluated = periodicMaskBound == nil ? recomputed : nil
@@ -982,6 +1045,7 @@ enum FusedPasses {
             // Runs in memory order, so the prefetchers see one stream per operand and thread; one loop
             // per filter: the plain backward's loop tests no mask. The AVX2 loops have no mask evaluated
             // from the pre-activation's coefficients (only its bounds).
+            let q = foldedBias()
             let maskBound = recomputed?.maskBound
             let wide = recomputed == nil || maskBound != nil
             center.withUnsafeBufferPointer { centerBuffer in

@@ -210,6 +210,20 @@ package enum FusedTuning {
                 [grouping.channelTotals(first, parts: parts), grouping.channelTotals(second, parts: parts)])
     }
 
+    /// The `dx` step's periodic coefficients of rows of `gradientScale.count` channels, built over the channel slices
+    /// (`FusedPasses.periodicGradientCoefficients`, `nil` where it does not apply: fewer than 8,192 channels or one
+    /// thread), and one array at a time as the step builds them otherwise, to compare their bits.
+    package static func periodicGradientCoefficients<Scalar: BatchNormScalar>(
+        gradientScale: [Scalar], center: ChannelCenter<Scalar>, scale: [Scalar], bias: [Scalar]
+    ) -> (sliced: [[Scalar]]?, serial: [[Scalar]]) {
+        let centered = InputGradientCoefficients<Scalar>.CenteredTerm(center: center, scale: scale, bias: bias)
+        let grouping = Fused.RowGrouping(channelCount: gradientScale.count)
+        let sliced = FusedPasses.periodicGradientCoefficients(grouping, gradientScale: gradientScale, centered: centered)
+        let serial = [gradientScale, centered.center.high, centered.scale,
+                      centered.center.foldingLowWord(into: centered.bias, scale: centered.scale)].map(grouping.periodic)
+        return (sliced.map { [$0.k, $0.center, $0.p, $0.q] }, serial)
+    }
+
     /// The row width from which the passes merge partial sums on the threads.
     package static var parallelTotalsWidth: Int { Fused.RowGrouping.parallelTotalsWidth }
 
