@@ -239,33 +239,28 @@ enum FusedPasses {
         // Eight channels a step, lane by lane the test of `centersOnFirstValue` (the same operations): one
         // channel at a time this loop took 2.7 ns a channel, a quarter of a `[8, 65536]` training forward
         // whose data met the test somewhere (docs/BENCHMARK_NOTES.md, "Per-call scratch memory for few-row
-        // tensors"). Over the threads for many channels (`ChannelLoops.channelParts`), each slice counting its
+        // tensors"). Over the threads for many channels (`ChannelLoops.mapChannelSlices`), each slice counting its
         // own centered channels; a channel's center is its own, so the same values.
-        let parts = ChannelLoops.channelParts(channelCount)
-        var centeredBySlice = [Int](repeating: 0, count: parts)
+        var centeredBySlice = [Int]()
         let centers: [Double] = ChannelLoops.array(count: channelCount) { centers in
-            centeredBySlice.withUnsafeMutableBufferPointer { centeredBySlice in
-                guard let counts = centeredBySlice.baseAddress else { return }
-                let shared = UncheckedSendableBox((centers, counts))
-                Fused.forEachPart(parts) { part in
-                    let (centers, counts) = shared.value
-                    let mine = Fused.slice(channelCount, part: part, of: parts)
-                    var centeredCount = 0, channel = mine.lowerBound
-                    while channel + 8 <= mine.upperBound {
-                        let (first, centered) = centersOnFirstValues(rows, channelCount: channelCount, from: channel)
-                        let chosen = SIMD8<Float>(repeating: 0).replacing(with: first, where: centered)
-                        for lane in 0..<8 { centers[channel + lane] = Double(chosen[lane]) }
-                        centeredCount += Int(SIMD8<Int32>(repeating: 0).replacing(with: 1, where: centered).wrappedSum())
-                        channel += 8
-                    }
-                    for channel in channel..<mine.upperBound {
-                        let centered = centersOnFirstValue(
-                            rows[channel], rows[channelCount + channel], rows[2 * channelCount + channel])
-                        centers[channel] = centered ? Double(rows[channel]) : 0
-                        centeredCount += centered ? 1 : 0
-                    }
-                    counts[part] = centeredCount
+            let shared = UncheckedSendableBox(centers)
+            centeredBySlice = ChannelLoops.mapChannelSlices(channelCount) { channels in
+                let centers = shared.value
+                var centeredCount = 0, channel = channels.lowerBound
+                while channel + 8 <= channels.upperBound {
+                    let (first, centered) = centersOnFirstValues(rows, channelCount: channelCount, from: channel)
+                    let chosen = SIMD8<Float>(repeating: 0).replacing(with: first, where: centered)
+                    for lane in 0..<8 { centers[channel + lane] = Double(chosen[lane]) }
+                    centeredCount += Int(SIMD8<Int32>(repeating: 0).replacing(with: 1, where: centered).wrappedSum())
+                    channel += 8
                 }
+                for channel in channel..<channels.upperBound {
+                    let centered = centersOnFirstValue(
+                        rows[channel], rows[channelCount + channel], rows[2 * channelCount + channel])
+                    centers[channel] = centered ? Double(rows[channel]) : 0
+                    centeredCount += centered ? 1 : 0
+                }
+                return centeredCount
             }
         }
         let centeredCount = centeredBySlice.reduce(0, +)
@@ -914,8 +909,8 @@ enum FusedPasses {
         _ grouping: Fused.RowGrouping, gradientScale: [Scalar], centered: InputGradientCoefficients<Scalar>.CenteredTerm
     ) -> (k: [Scalar], center: [Scalar], p: [Scalar], q: [Scalar])? {
         let channelCount = grouping.channelCount
-        guard grouping.rowsPerGroup == 1, grouping.runLength == 1, ChannelLoops.channelParts(channelCount) > 1,
-              channelCount >= Fused.width else { return nil }
+        guard grouping.rowsPerGroup == 1, grouping.runLength == 1, ChannelLoops.channelParts(channelCount) > 1
+        else { return nil }
         precondition(gradientScale.count == channelCount && centered.scale.count == channelCount
                      && centered.bias.count == channelCount && centered.center.channelCount == channelCount)
         let count = grouping.periodicCount
@@ -940,17 +935,10 @@ enum FusedPasses {
                     (kOut + first).initialize(from: gradientScale + first, count: channels.count)
                     (centerOut + first).initialize(from: high + first, count: channels.count)
                     (pOut + first).initialize(from: scale + first, count: channels.count)
-                    // `foldingLowWord`'s two forms: the low word, or a center of 0 where there is none.
-                    if let low {
-                        for channel in channels {
-                            (qOut + channel).initialize(to: ChannelCenter<Scalar>.foldedShift(
-                                bias[channel], center: Double(low[channel]), scale: scale[channel]))
-                        }
-                    } else {
-                        for channel in channels {
-                            (qOut + channel).initialize(to: ChannelCenter<Scalar>.foldedShift(
-                                bias[channel], center: 0, scale: scale[channel]))
-                        }
+                    // As `foldingLowWord`: the low word, or a center of 0 where there is none.
+                    for channel in channels {
+                        (qOut + channel).initialize(to: ChannelCenter<Scalar>.foldedShift(
+                            bias[channel], center: low.map { Double($0[channel]) } ?? 0, scale: scale[channel]))
                     }
                 }
                 for array in [kOut, centerOut, pOut, qOut] { grouping.initializePeriodicTail(at: array) }

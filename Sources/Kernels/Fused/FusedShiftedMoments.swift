@@ -130,32 +130,26 @@ extension Fused {
         guard Scalar.self == Float.self, WideLoops.enabled else { return false }
         // Over the threads for many channels (each channel its own: the same bits), each slice's rejected
         // channels in a list of its own, joined in slice order.
-        let parts = ChannelLoops.channelParts(channelCount)
-        var rejectedBySlice = [[Int]](repeating: [], count: parts)
-        rejectedBySlice.withUnsafeMutableBufferPointer { rejectedBySlice in
-            guard let slices = rejectedBySlice.baseAddress else { return }
-            let shared = UncheckedSendableBox((slices, sums, squares, centers, WideLoops.floats(shift)))
-            Fused.forEachPart(parts) { part in
-                let (slices, sums, squares, centers, shift) = shared.value
-                let mine = Fused.slice(channelCount, part: part, of: parts)
-                let chunk = 1024
-                var found = [Int]()
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: chunk) { chunkRejected in
-                    guard let chunkBase = chunkRejected.baseAddress else { return }
-                    var first = mine.lowerBound
-                    while first < mine.upperBound {
-                        let channels = min(chunk, mine.upperBound - first)
-                        let rejectedCount = bn_centered_sums_derive_avx_float(
-                            sums, squares, centers, shift, count, reciprocal, maximumRawAmplification, largest, first,
-                            channels, chunkBase)
-                        if rejectedCount > 0 {
-                            found.append(contentsOf: UnsafeBufferPointer(start: chunkBase, count: rejectedCount))
-                        }
-                        first += channels
+        let shared = UncheckedSendableBox((sums, squares, centers, WideLoops.floats(shift)))
+        let rejectedBySlice = ChannelLoops.mapChannelSlices(channelCount) { mine in
+            let (sums, squares, centers, shift) = shared.value
+            let chunk = 1024
+            var found = [Int]()
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: chunk) { chunkRejected in
+                guard let chunkBase = chunkRejected.baseAddress else { return }
+                var first = mine.lowerBound
+                while first < mine.upperBound {
+                    let channels = min(chunk, mine.upperBound - first)
+                    let rejectedCount = bn_centered_sums_derive_avx_float(
+                        sums, squares, centers, shift, count, reciprocal, maximumRawAmplification, largest, first,
+                        channels, chunkBase)
+                    if rejectedCount > 0 {
+                        found.append(contentsOf: UnsafeBufferPointer(start: chunkBase, count: rejectedCount))
                     }
+                    first += channels
                 }
-                slices[part] = found
             }
+            return found
         }
         for slice in rejectedBySlice where !slice.isEmpty { rejected.append(contentsOf: slice) }
         return true

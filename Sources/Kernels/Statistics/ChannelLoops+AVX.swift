@@ -167,6 +167,25 @@ extension ChannelLoops {
         }
     }
 
+    /// `body` of each slice ``forEachChannelSlice(_:_:)`` would take, its results in slice order: for per-channel
+    /// steps that also report something of their slice (a count, a list of channels).
+    static func mapChannelSlices<Result>(_ channelCount: Int, _ body: (_ channels: Range<Int>) -> Result) -> [Result] {
+        let parts = channelParts(channelCount)
+        guard parts > 1 else { return [body(0..<channelCount)] }
+        var results = [Result?](repeating: nil, count: parts)
+        results.withUnsafeMutableBufferPointer { results in
+            guard let slots = results.baseAddress else { return }
+            withoutActuallyEscaping(body) { body in
+                let shared = UncheckedSendableBox((body, slots))
+                Fused.forEachPart(parts) { part in
+                    let (body, slots) = shared.value
+                    slots[part] = body(Fused.slice(channelCount, part: part, of: parts))
+                }
+            }
+        }
+        return results.map { $0! }
+    }
+
     /// The slices ``forEachChannelSlice(_:_:)`` takes for `channelCount` channels: one, or one a thread from
     /// ``minimumChannelsPerPart``·2 channels.
     static func channelParts(_ channelCount: Int) -> Int {
