@@ -162,9 +162,10 @@ struct RawSumsTests {
     func firstValueCenters() throws {
         var generator = SeededGenerator.fresh()
         let channelCount = 21  // two vector steps of eight and a tail of five
-        var rows = (0..<3 * channelCount).map { _ in Float.random(in: -0.5...1.5, using: &generator) }
-        // Data about zero (0.5 ± 1): nothing to center, the raw sums as they were (for this seed's draws:
-        // the test holds by chance in about one channel in 10^5).
+        // Data about zero: each channel's first value in [-0.5, 0.5], its next two 1 and 2 above it, so
+        // no channel meets the test (random rows about zero meet it by chance in one channel in 10^5).
+        var rows = Self.rowsAboutZero(rows: 3, channelCount: channelCount, using: &generator)
+        // Nothing to center: the raw sums as they were.
         let none = FusedTuning.rowCenters(rows, channelCount: channelCount)
         #expect(none.centers == nil && none.centeredPositions == nil, "seed \(generator.seed)")
         // Channel 3 (a vector lane) far off, 17 and 18 (the tail) constant and far off: centered on their
@@ -189,6 +190,14 @@ struct RawSumsTests {
         #expect(ranged.centeredPositions == [200..<202])
     }
 
+    /// `rows` rows of `channelCount` channels about zero that no channel's first value centers: row `r` of
+    /// channel `c` is `u_c + r` with `u_c` drawn from [-0.5, 0.5], so the next values lie 1 and 2 from the
+    /// first, far beyond 1/256 of its magnitude.
+    static func rowsAboutZero(rows: Int, channelCount: Int, using generator: inout SeededGenerator) -> [Float] {
+        let firstValues = (0..<channelCount).map { _ in Float.random(in: -0.5...0.5, using: &generator) }
+        return (0..<rows * channelCount).map { index in firstValues[index % channelCount] + Float(index / channelCount) }
+    }
+
     /// From 8,192 channels the first-value centers split their channels over the threads, each slice counting
     /// its own centered channels: the same centers, bit for bit, and the same decision on the ranges (few
     /// centered: their ranges; more than a 64th: none) as one slice. 20,003 channels (slices that end mid-vector)
@@ -197,7 +206,9 @@ struct RawSumsTests {
     func firstValueCentersOverThreads() throws {
         var generator = SeededGenerator.fresh()
         let channelCount = 20_003
-        var rows = (0..<3 * channelCount).map { _ in Float.random(in: -0.5...1.5, using: &generator) }
+        // About zero, so that only the channels made far-off below are centered (random rows about zero
+        // would center one channel in 10^5 by chance: a fifth of the draws of 20,003 channels).
+        var rows = Self.rowsAboutZero(rows: 3, channelCount: channelCount, using: &generator)
         func centered(_ channels: [Int]) {
             for channel in channels {
                 for row in 0..<3 { rows[row * channelCount + channel] = 4e3 + Float(channel) + Float(row) / 100 }
@@ -224,7 +235,8 @@ struct RawSumsTests {
         var generator = SeededGenerator.fresh()
         let geometry = ChannelGeometry(outerCount: 48, channelCount: 128, innerCount: 1)
         let farOff = (0..<48).map { _ in 2.5e4 + Float.random(in: -0.02...0.02, using: &generator) }
-        var few = (0..<geometry.elementCount).map { _ in Float.random(in: -1...2, using: &generator) }
+        // The other channels about zero and never centered (`rowsAboutZero`), so that channel 70 alone is.
+        var few = Self.rowsAboutZero(rows: 48, channelCount: 128, using: &generator)
         var many = few
         for row in 0..<48 {
             few[row * 128 + 70] = farOff[row]
