@@ -6,8 +6,8 @@
 // Bits: the elementwise loops compute each value with the Swift loop's operations in its order, so the
 // vector width and the head and tail split do not matter; they take 16 lanes, then 8 and 4, then scalars.
 // The reductions keep the Swift loop's lanes exactly (16-lane accumulators per block of `Fused.blockLength`
-// values, the pairwise lane sum, then the tail's values one by one in `double`), so their sums are the same
-// bits too. No FMA (the target enables "avx2" only and FP contraction is off).
+// values, a long tail as one more overlapped vector, the pairwise lane sum, then a short tail's values one by
+// one in `double`), so their sums are the same bits too. No FMA (the target enables "avx2" only and FP contraction is off).
 // Not a module header (it is outside include/), so Swift never sees it.
 
 /// `Fused.blockLength`: values summed in working-precision lanes before the sums move to `double`.
@@ -193,12 +193,31 @@ WIDE_INLINE double NAME(lane_sum)(VECTOR vector) {
     return (double)(two[0] + two[1]);
 }
 
+/// `Fused.overlappedTailLength`: the fewest values after a block's vector steps that `NAME(shifted_sums_run)`
+/// takes as one more vector. In a harness of runs of 17-36 values (AVX2, Zen 3) the vector was 12% slower
+/// than the values one by one for 1 value, 3% faster for 2, 12-43% faster from 3 (docs/BENCHMARK_NOTES.md,
+/// "The tails of short channels-first runs").
+#ifndef RUN_OVERLAPPED_TAIL
+#define RUN_OVERLAPPED_TAIL 3
+#endif
+
+/// `Fused.overlappedTail`: `vector`, the last 16 values of a block, with its first `16 - tail` lanes (the
+/// values the block's vector steps already summed) set to +0, so that only the `tail` values after those
+/// steps remain (`0 < tail < 16`).
+WIDE_INLINE VECTOR NAME(overlapped_tail)(VECTOR vector, ptrdiff_t tail) {
+    MASK lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    return (VECTOR)((MASK)vector & (lane >= (MASK)(WIDE_LANES - tail)));
+}
+
 WIDE_INLINE ptrdiff_t NAME(block_end)(ptrdiff_t start, ptrdiff_t count) {
     return count - start < RUN_BLOCK_LENGTH ? count : start + RUN_BLOCK_LENGTH;
 }
 
 /// `Fused.shiftedSums` over one run: `Σ(x - shift)` and `Σ(x - shift)²` in `double`, each block of
-/// `Fused.blockLength` values in two pairs of 16-lane accumulators.
+/// `Fused.blockLength` values in two pairs of 16-lane accumulators. The values after the block's vector
+/// steps, when there are `RUN_OVERLAPPED_TAIL` or more of them in a block of 16 values or more, join `s1`
+/// and `q1` as the vector of the block's last 16 values with the lanes already summed set to +0
+/// (`Fused.overlappedTail`); otherwise they go one by one in `double` after the lane sums.
 WIDE_INLINE void NAME(shifted_sums_run)(const SCALAR *values, ptrdiff_t count, SCALAR shift, double *sum_out,
                                         double *squares_out) {
     VECTOR shift_ = shift;
@@ -219,6 +238,12 @@ WIDE_INLINE void NAME(shifted_sums_run)(const SCALAR *values, ptrdiff_t count, S
             s0 = s0 + d0;
             q0 = q0 + d0 * d0;
             index += WIDE_LANES;
+        }
+        if (end - index >= RUN_OVERLAPPED_TAIL && end - start >= WIDE_LANES) {
+            VECTOR d1 = NAME(overlapped_tail)(NAME(load)(values + end - WIDE_LANES) - shift_, end - index);
+            s1 = s1 + d1;
+            q1 = q1 + d1 * d1;
+            index = end;
         }
         sum += NAME(lane_sum)(s0 + s1);
         squares += NAME(lane_sum)(q0 + q1);
@@ -271,8 +296,9 @@ WIDE_TARGET void NAME(bn_wide_shifted_sums_runs)(
 /// accumulators per block), where `dz` is `dy` (`unfiltered`), `dy` zeroed where `y <= 0` and stored to
 /// `masked_gradient` (`forward_output_mask`: `Fused.GradientMask`; `forward_output` and `masked_gradient`
 /// at the run's first value), or `dy` zeroed where `x - center <= *bound` (`bounded_mask`: `Fused.BoundedMask`;
-/// `bound` at the run's channel). The values one by one go through `NAME(filter)`; its vector form loads
-/// 16 channels' bounds, so the vectors test the run's one bound here.
+/// `bound` at the run's channel). A block's last values join the lanes as in `NAME(shifted_sums_run)`
+/// (`RUN_OVERLAPPED_TAIL`), or go one by one through `NAME(filter)`; its vector form loads 16 channels'
+/// bounds, so the vectors test the run's one bound here.
 WIDE_INLINE void NAME(gradient_sums_run)(
     const int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t count, SCALAR center,
     const SCALAR *forward_output, SCALAR *masked_gradient, const SCALAR *bound, double *sum_gradient_out,
@@ -293,6 +319,22 @@ WIDE_INLINE void NAME(gradient_sums_run)(
             }
             gradient0 = gradient0 + dz;
             product0 = product0 + dz * centered;
+        }
+        if (end - index >= RUN_OVERLAPPED_TAIL && end - start >= WIDE_LANES) {
+            // The block's last values as one more vector (as in `NAME(shifted_sums_run)`); its lanes
+            // already summed are stored again with the same values and their terms set to +0.
+            ptrdiff_t at = end - WIDE_LANES;
+            VECTOR centered = NAME(load)(input + at) - center_;
+            VECTOR dz = NAME(load)(gradient + at);
+            if (NAME(reads_forward_output)(kind)) {
+                dz = NAME(zero_where_at_most)(dz, NAME(load)(forward_output + at), (VECTOR)0);
+                if (kind == NAME(forward_output_mask)) NAME(store)(masked_gradient + at, dz, 0);
+            } else if (kind == NAME(bounded_mask)) {
+                dz = NAME(zero_where_at_most)(dz, centered, bound_);
+            }
+            gradient0 = gradient0 + NAME(overlapped_tail)(dz, end - index);
+            product0 = product0 + NAME(overlapped_tail)(dz * centered, end - index);
+            index = end;
         }
         sum_gradient += NAME(lane_sum)(gradient0);
         sum_product += NAME(lane_sum)(product0);

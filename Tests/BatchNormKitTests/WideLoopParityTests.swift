@@ -14,7 +14,7 @@ import BatchNormTestSupport
 /// ones that make vectors cross rows, more than 64 rows (the accumulators' flush), rows wide enough to
 /// be walked in blocks of four (with and without a vector tail, leftover rows, partial first rows from
 /// the forced splits); channels-first runs of every length from 2 to 17 in the shapes' mix (below, at
-/// and above the 4-, 8- and 16-lane steps), 49 and 100, and runs longer than a reduction block, short ones
+/// and above the 4-, 8- and 16-lane steps), 25, 49 and 100, and runs longer than a reduction block, short ones
 /// both as runs and as rows of samples; the
 /// forced work splits (which start a part inside the channels) and streaming stores (whose heads
 /// depend on each run's alignment); random data, a NaN in one channel, a constant channel, a large
@@ -54,6 +54,7 @@ struct WideLoopParityTests {
         ([3, 3, 10, 10], .channelsFirst),
         ([2, 3, 1100], .channelsFirst),
         ([2, 90, 49], .channelsFirst),        // runs of 49, 17,640-byte Float arrays: run loops
+        ([3, 200, 5, 5], .channelsFirst),     // runs of 25 in the run loops: a tail of 9 as one more vector
     ]
 
     /// Rows wide enough that every loop walks them in blocks of four (WideLoopsTemplate.h, "Row blocks";

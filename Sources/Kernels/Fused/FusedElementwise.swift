@@ -109,8 +109,8 @@ extension Fused {
 
     // MARK: - Backward reductions
 
-    /// `(Σ dz, Σ dz · (x - center))` over one run, in `Double` (SIMD lanes per block), where `dz` is
-    /// `filter`'s gradient (`dy` itself for the plain backward).
+    /// `(Σ dz, Σ dz · (x - center))` over one run, in `Double` (SIMD lanes per block, a long tail as one
+    /// more overlapped vector), where `dz` is `filter`'s gradient (`dy` itself for the plain backward).
     @inline(__always)
     static func reduceRun<Scalar: BatchNormScalar, Filter: GradientFilter<Scalar>>(
         _ input: UnsafePointer<Scalar>, _ gradient: UnsafePointer<Scalar>, _ count: Int, center: Scalar,
@@ -129,6 +129,16 @@ extension Fused {
                 gradient0 += dz
                 product0 += dz * centered
                 index += width
+            }
+            // The block's last few values as one more vector, as in `shiftedSums` (`overlappedTail`): the
+            // lanes already summed go through the filter again (a mask stores the same values) and add +0.
+            if end - index >= overlappedTailLength && end - start >= width {
+                let at = end - width
+                let centered = load(input + at) - centerVector
+                let dz = filter(load(gradient + at), centered: centered, index: at, channel: channel)
+                gradient0 += overlappedTail(dz, tail: end - index)
+                product0 += overlappedTail(dz * centered, tail: end - index)
+                index = end
             }
             sumGradient += laneSum(gradient0)
             sumProduct += laneSum(product0)

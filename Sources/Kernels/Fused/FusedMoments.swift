@@ -23,7 +23,7 @@ extension Fused {
         let shift = Scalar(sum / Double(count))
 
         // Second pass over the (L1-resident) block: centered sums about its own mean.
-        let (centered, squares) = shiftedSums(values, count, shift: shift)
+        let (centered, squares) = shiftedSums(values, count, shift: shift, overlapsTail: false)
         let n = Double(count)
         return MomentsAccumulator(
             count: n, mean: Double(shift) + centered / n, sumOfSquaredDeviations: squares - centered * centered / n)

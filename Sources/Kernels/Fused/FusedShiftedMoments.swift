@@ -193,10 +193,15 @@ extension Fused {
         return MomentsAccumulator(count: count, mean: mean, sumOfSquaredDeviations: m2, meanLow: low)
     }
 
-    /// `(Σ(x - shift), Σ(x - shift)²)` over one contiguous run.
+    /// `(Σ(x - shift), Σ(x - shift)²)` over one contiguous run: each block of `blockLength` values in two
+    /// pairs of working-precision lanes; the values after the vector steps, when there are
+    /// ``overlappedTailLength`` or more of them in a block of a vector or more, as one more vector
+    /// (``overlappedTail(_:tail:)``), else one by one in `Double`. `overlapsTail: false` takes every tail
+    /// one by one: ``blockMoments(_:_:)``, whose sums no AVX2 loop stands in for, keeps its bits, and this
+    /// loop's lane mask (which compiles to a store per lane) stays out of the per-channel shifts.
     @inline(__always)
     static func shiftedSums<Scalar: BatchNormScalar>(
-        _ values: UnsafePointer<Scalar>, _ count: Int, shift: Scalar
+        _ values: UnsafePointer<Scalar>, _ count: Int, shift: Scalar, overlapsTail: Bool = true
     ) -> (sum: Double, sumOfSquares: Double) {
         let shiftVector = Vector<Scalar>(repeating: shift)
         var sum = 0.0, sumOfSquares = 0.0
@@ -219,6 +224,13 @@ extension Fused {
                 s0 += d0
                 q0 += d0 * d0
                 index += width
+            }
+            // A block of a vector or more: its last few values as one more vector (`overlappedTail`).
+            if overlapsTail && end - index >= overlappedTailLength && end - start >= width {
+                let d1 = overlappedTail(load(values + end - width) - shiftVector, tail: end - index)
+                s1 += d1
+                q1 += d1 * d1
+                index = end
             }
             sum += laneSum(s0 + s1)
             sumOfSquares += laneSum(q0 + q1)

@@ -36,6 +36,22 @@ enum Fused {
         return Double(two[0] + two[1])
     }
 
+    /// The fewest values after a block's vector steps that ``shiftedSums(_:_:shift:)`` takes as one more
+    /// vector (``overlappedTail(_:tail:)``): in a harness of runs of 17-36 values the vector was slower than
+    /// the values one by one for 1 value and 12-43% faster from 3 (`RUN_OVERLAPPED_TAIL` in the AVX2 loops).
+    static let overlappedTailLength = 3
+
+    /// `vector`, the last `width` values of a block, with its first `width - tail` lanes (the values the
+    /// block's vector steps already summed) set to +0, so that only the `tail` values after those steps
+    /// remain (`0 < tail < width`). A run's last few values then join the lanes as one more vector instead
+    /// of going one by one in `Double`: 5x5 runs summed 1.8x faster (docs/BENCHMARK_NOTES.md, "The tails of
+    /// short channels-first runs"). The AVX2 loops do the same (`overlapped_tail`).
+    @inline(__always)
+    static func overlappedTail<Scalar: BatchNormScalar>(_ vector: Vector<Scalar>, tail: Int) -> Vector<Scalar> {
+        let lane = Vector<Scalar>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        return vector.replacing(with: 0, where: lane .< Scalar(width - tail))
+    }
+
     /// Pointers handed to worker threads. The kernels guarantee that threads write disjoint ranges.
     struct SharedPointer<Scalar>: @unchecked Sendable {
         let base: UnsafeMutablePointer<Scalar>
