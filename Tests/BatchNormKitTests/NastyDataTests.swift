@@ -73,6 +73,37 @@ struct NastyDataTests {
         expectClose(output, expected, tolerance: 64 * u, context + " output")
     }
 
+    /// The same trend in `Double`, about 1e6 with a spread of 1e-3: where the shifted sums reject their
+    /// shift, the exact path's mean (Chan's merges, rounded at each) is refined by one more read about it
+    /// into two words (`Fused.refinedMoments`), so the mean is within an ulp (2u relative about 1e6) and
+    /// `dγ = invstd·Σ dy·(x - mean)` keeps its digits (64u at the scale `M`, as for the large offset),
+    /// which it did not without the refinement.
+    @Test("a first block far from the mean, in Double: the mean in two words", arguments: walks)
+    func trendInDouble(walk: TensorWalk, path: KernelPath) throws {
+        let shape = walk.shape
+        var generator = SeededGenerator.fresh()
+        var layer = try BatchNorm<Double>.random(channelCount: shape.channelCount, path: path, using: &generator)
+        let perSample = shape.elementCount / shape.batchSize
+        let input = (0..<shape.elementCount).map { index in
+            1e6 + (index < perSample ? 1 : 0) + Double.random(in: -1e-3...1e-3, using: &generator)
+        }
+        let (_, statistics) = try layer.forwardTraining(input, shape: shape)
+        var expected = [Double](repeating: 0, count: input.count)
+        let reference = NaiveBatchNorm.trainingForward(
+            input, shape: shape, gamma: layer.gammaInDouble, beta: layer.betaInDouble, epsilon: 1e-5, into: &expected)
+        let u = unitRoundoff(Double.self)
+        let context = "\(shape) \(path) seed \(generator.seed)"
+        expectClose(statistics.mean, reference.mean, tolerance: 2 * u, scale: 0, context + " mean")
+        let gradOutput = [Double].random(count: shape.elementCount, in: -1...1, using: &generator)
+        let gradients = try layer.backward(gradOutput: gradOutput, input: input, shape: shape, statistics: statistics)
+        var expectedGradient = [Double](repeating: 0, count: input.count)
+        let expectedParameters = NaiveBatchNorm.trainingBackward(
+            gradOutput: gradOutput, input: input, shape: shape, statistics: reference, gamma: layer.gammaInDouble,
+            into: &expectedGradient)
+        expectClose(gradients.parameters.gamma, expectedParameters.gamma, tolerance: 64 * u,
+                    scale: Double(shape.valuesPerChannel), context + " dgamma")
+    }
+
     /// A constant channel has variance exactly 0 and normalizes to exactly β (x - mean is exactly 0),
     /// and its `dx` is `γ·invstd·(dy - mean(dy))`.
     @Test("constant channels", arguments: walks)

@@ -101,6 +101,7 @@ extension FusedPasses {
             for sample in 0..<samples {
                 Fused.runMoments(input + (sample * channelCount + channel) * runLength, runLength, into: &accumulator)
             }
+            accumulator = Fused.refinedMoments([accumulator], input, geometry: geometry, channels: [channel])[0]
         }
         if !(accumulator.mean.isFinite && accumulator.sumOfSquaredDeviations.isFinite) {
             accumulator = ScaledMoments.channel(input, geometry: geometry, channel: channel)

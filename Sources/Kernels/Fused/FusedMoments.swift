@@ -42,6 +42,63 @@ extension Fused {
         }
     }
 
+    /// `exact` (the moments of `channels`, in that order, from the exact path: Chan's merges of blocks, which
+    /// rejected shifted sums fall back to) refined by one more read of those channels about their rounded
+    /// means, with the loops of the accepted channels' sums: the rows of a channels-last tensor in one pass
+    /// (``interleavedShiftedSums(_:rows:channelCount:shift:sums:squares:choices:)``, whatever the number of
+    /// channels), a channels-first channel's runs one by one (``shiftedSums(_:_:shift:overlapsTail:)``). The
+    /// sums give each mean in two words (``momentsFromShiftedSums(count:shift:sum:sumOfSquares:)``), as an
+    /// accepted channel has it; Chan's merges round the mean at each merge and keep no low word: a `Double`
+    /// channel of 76 values about 50 (spread 0.05) came out 2.8 units in the last place off, and its `dγ` 368
+    /// `u` of its terms' absolute sum (docs/BENCHMARK_NOTES.md, "The exact path's mean in two words"). A
+    /// channel keeps `exact` where that is not finite, or where the read rejects its shift too (a spread of a
+    /// few units in the last place).
+    static func refinedMoments<Scalar: BatchNormScalar>(
+        _ exact: [MomentsAccumulator], _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, channels: [Int]
+    ) -> [MomentsAccumulator] {
+        precondition(exact.count == channels.count)
+        let channelCount = geometry.channelCount, runLength = geometry.innerCount
+        let shifts = exact.map { Scalar($0.mean) }
+        let refines = channels.indices.map { slot in
+            exact[slot].mean.isFinite && exact[slot].sumOfSquaredDeviations.isFinite && shifts[slot].isFinite
+        }
+        // (Non-finite channels alone, a NaN's: nothing to read.)
+        guard refines.contains(true) else { return exact }
+        var sums = [Double](repeating: 0, count: channels.count), squares = sums
+        if runLength == 1 {
+            var shiftRow = [Scalar](repeating: 0, count: channelCount)
+            for (slot, channel) in channels.enumerated() where refines[slot] { shiftRow[channel] = shifts[slot] }
+            var rowSums = [Double](repeating: 0, count: channelCount), rowSquares = rowSums
+            shiftRow.withUnsafeBufferPointer { shift in
+            rowSums.withUnsafeMutableBufferPointer { rowSums in
+            rowSquares.withUnsafeMutableBufferPointer { rowSquares in
+                guard let shift = shift.baseAddress, let rowSums = rowSums.baseAddress,
+                      let rowSquares = rowSquares.baseAddress else { return }
+                interleavedShiftedSums(
+                    input, rows: geometry.outerCount, channelCount: channelCount, shift: shift, sums: rowSums,
+                    squares: rowSquares, choices: rowLoopChoices(geometry, Scalar.self))
+            }}}
+            for (slot, channel) in channels.enumerated() {
+                sums[slot] = rowSums[channel]
+                squares[slot] = rowSquares[channel]
+            }
+        } else {
+            for (slot, channel) in channels.enumerated() where refines[slot] {
+                for outer in 0..<geometry.outerCount {
+                    let run = shiftedSums(input + (outer * channelCount + channel) * runLength, runLength, shift: shifts[slot])
+                    sums[slot] += run.sum
+                    squares[slot] += run.sumOfSquares
+                }
+            }
+        }
+        return channels.indices.map { slot in
+            guard refines[slot] else { return exact[slot] }
+            return momentsFromShiftedSums(
+                count: Double(geometry.valuesPerChannel), shift: Double(shifts[slot]), sum: sums[slot],
+                sumOfSquares: squares[slot]) ?? exact[slot]
+        }
+    }
+
     /// Per-channel moments of `rows` rows of `channelCount` interleaved channels (channels-last), merged
     /// into `moments[c]`. Rows are taken in blocks that fit L1; within a block each group of 16 channels
     /// is accumulated in registers, two passes (sum, then centered sums) over the cached block.

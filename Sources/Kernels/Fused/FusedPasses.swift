@@ -42,10 +42,16 @@ enum FusedPasses {
         // Channels whose shift was poor (or whose sums are not finite) take an exact fallback; every
         // other channel keeps its shifted moments, so a NaN or a far-off channel cannot move the
         // rounding of its neighbours (a mean of exactly 0, and so a ReLU's mask, would shift).
-        let exact = geometry.innerCount == 1
-            ? interleavedBlockMoments(input, geometry: geometry, parts: parts)
-            : runOrderMoments(input, geometry: geometry, parts: parts)  // short channels-first runs
-        for channel in rejectedChannels { result[channel] = exact[channel] }
+        // (Channels-last rows refined to a two-word mean here; short channels-first runs in `runOrderMoments`.)
+        if geometry.innerCount == 1 {
+            let exact = interleavedBlockMoments(input, geometry: geometry, parts: parts)
+            let refined = Fused.refinedMoments(
+                rejectedChannels.map { exact[$0] }, input, geometry: geometry, channels: rejectedChannels)
+            for (channel, moments) in zip(rejectedChannels, refined) { result[channel] = moments }
+        } else {
+            let exact = runOrderMoments(input, geometry: geometry, parts: parts)  // short channels-first runs
+            for channel in rejectedChannels { result[channel] = exact[channel] }
+        }
         return result
     }
 
@@ -123,7 +129,7 @@ enum FusedPasses {
             for outer in 0..<geometry.outerCount {
                 Fused.runMoments(input + (outer * channelCount + channel) * runLength, runLength, into: &moments)
             }
-            return moments
+            return Fused.refinedMoments([moments], input, geometry: geometry, channels: [channel])[0]
         }
     }
 
