@@ -43,8 +43,8 @@ extension Fused {
     }
 
     /// `exact` (the moments of `channels`, in that order, from the exact path: Chan's merges of blocks, which
-    /// rejected shifted sums fall back to) refined by one more read of those channels about their rounded
-    /// means, with the loops of the accepted channels' sums: the rows of a channels-last tensor in one pass
+    /// rejected shifted sums fall back to) refined, for `Double` data, by one more read of those channels
+    /// about their rounded means, with the loops of the accepted channels' sums: the rows of a channels-last tensor in one pass
     /// (``interleavedShiftedSums(_:rows:channelCount:shift:sums:squares:choices:)``, whatever the number of
     /// channels), a channels-first channel's runs one by one (``shiftedSums(_:_:shift:overlapsTail:)``). The
     /// sums give each mean in two words (``momentsFromShiftedSums(count:shift:sum:sumOfSquares:)``), as an
@@ -57,6 +57,10 @@ extension Fused {
         _ exact: [MomentsAccumulator], _ input: UnsafePointer<Scalar>, geometry: ChannelGeometry, channels: [Int]
     ) -> [MomentsAccumulator] {
         precondition(exact.count == channels.count)
+        // A `Float` mean from the exact path's `Double` sums splits into two words with room to spare; the
+        // read's `Float` lanes would do worse there (their error scales with the spread: 3 ulps off on a trend
+        // whose spread is the mean's size, where the `Double` merges were correctly rounded).
+        guard Scalar.significandBitCount >= Double.significandBitCount else { return exact }
         let channelCount = geometry.channelCount, runLength = geometry.innerCount
         let shifts = exact.map { Scalar($0.mean) }
         let refines = channels.indices.map { slot in
