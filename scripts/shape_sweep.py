@@ -4,16 +4,17 @@
 Usage: python3 scripts/shape_sweep.py PATH/TO/batchnorm [--seed S] [--cases N] [--max-elements E] [--threads 1,2] [--wide]
 
 scripts/e2e_cli.py checks fixed shapes chosen to reach each loop. This sweep draws the shapes instead, so the
-loops also meet channel counts, ranks, run lengths and sizes nobody picked. Per case: a layout, a precision,
-rank 2-5, a channel count (40% under a vector of 16, the rest from widths around the vector, tile and
-cache-line edges up to 6,144; with --wide all from 8,191-65,537, around the thresholds where the per-channel
-steps and the partial sums' merge go over the threads), a size log-uniform up to --max-elements, an inner
-(spatial) size of 1-16 in half the rank-3+ cases (channels-first runs shorter than a vector), 1 or 2 threads
-(OPENBLAS_NUM_THREADS, which OpenBLAS caps at the core count; --threads draws from other counts on larger
-machines), training or inference, an epilogue (none, ReLU, add, add + ReLU), affine or not, and data with a mean
-offset of up to 50 over a spread down to 0.05, sometimes a constant channel and sometimes one NaN or infinity. It
-runs the forward (output, saved and updated statistics), then the backward with that forward's `y`: dx, and dgamma
-and dbeta (in inference half the cases ask for dx alone, the frozen form), and dresidual with a residual.
+loops also meet channel counts, ranks, run lengths and sizes nobody picked. Per case: a layout, a precision, rank
+2-5, a channel count (40% under a vector of 16, the rest from widths around the vector, tile and cache-line edges
+up to 6,144; with --wide all from 8,191-65,537, around the thresholds where the per-channel steps and the partial
+sums' merge go over the threads), a size log-uniform up to --max-elements, an inner (spatial) size of 1-16 in half
+the rank-3+ cases (channels-first runs shorter than a vector), 1 or 2 threads (OPENBLAS_NUM_THREADS, which
+OpenBLAS caps at the core count; --threads draws from other counts on larger machines), training or inference, an
+epilogue (none, ReLU, add, add + ReLU), affine or not, and data with a mean offset of up to 50 over a spread down
+to 0.05, sometimes a constant channel, one NaN or infinity, or a first sample 30 or 1,000 spreads above the others
+(the moments' exact fallback). It runs the forward (output, saved and updated statistics), then the backward with
+that forward's `y`: dx, and dgamma and dbeta (in inference half the cases ask for dx alone, the frozen form), and
+dresidual with a residual.
 
 The references are e2e_cli's, evaluated in np.longdouble (a 64-bit significand on x86), so that the float64
 checks measure the tool's rounding and not NumPy float64's: on a channel with mean 50 and spread 0.05 NumPy's
@@ -141,6 +142,11 @@ class Sweep:
         if rng.random() < 0.15:
             x.reshape(-1)[int(rng.integers(0, x.size))] = rng.choice([np.nan, np.inf, -np.inf])
             label += ", one NaN or infinity"
+        if rng.random() < 0.1:
+            # A trend: the first sample far above the others, so that a shift taken from the first values
+            # lies more than a standard deviation from the mean and the exact fallback runs.
+            x[0] = (x[0].astype(np.float64) + float(rng.choice([30.0, 1000.0])) * spread).astype(dtype)
+            label += ", the first sample far off"
         dy = rng.standard_normal(shape).astype(dtype)
         residual = rng.standard_normal(shape).astype(dtype)
         gamma = (rng.standard_normal(channels) * 0.5 + 1).astype(dtype)
