@@ -197,8 +197,8 @@ extension Fused {
     /// pairs of working-precision lanes; the values after the vector steps, when there are
     /// ``overlappedTailLength`` or more of them in a block of a vector or more, as one more vector
     /// (``overlappedTail(_:tail:)``), else one by one in `Double`. `overlapsTail: false` takes every tail
-    /// one by one: ``blockMoments(_:_:)``, whose sums no AVX2 loop stands in for, keeps its bits, and this
-    /// loop's lane mask (which compiles to a store per lane) stays out of the per-channel shifts.
+    /// one by one: ``blockMoments(_:_:)`` (the exact path and the run loops' shifts), whose sums no AVX2
+    /// loop stands in for, keeps its bits.
     @inline(__always)
     static func shiftedSums<Scalar: BatchNormScalar>(
         _ values: UnsafePointer<Scalar>, _ count: Int, shift: Scalar, overlapsTail: Bool = true
