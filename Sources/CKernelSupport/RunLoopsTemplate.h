@@ -292,6 +292,22 @@ WIDE_TARGET void NAME(bn_wide_shifted_sums_runs)(
     }
 }
 
+/// The vector of `NAME(gradient_sums_run)` at `index`: `*centered = x - center` and the filtered `dz` (stored to
+/// `masked_gradient` for `forward_output_mask`).
+WIDE_INLINE VECTOR NAME(run_gradient_vector)(
+    const int kind, const SCALAR *input, const SCALAR *gradient, ptrdiff_t index, VECTOR center, VECTOR bound,
+    const SCALAR *forward_output, SCALAR *masked_gradient, VECTOR *centered) {
+    *centered = NAME(load)(input + index) - center;
+    VECTOR dz = NAME(load)(gradient + index);
+    if (NAME(reads_forward_output)(kind)) {
+        dz = NAME(zero_where_at_most)(dz, NAME(load)(forward_output + index), (VECTOR)0);
+        if (kind == NAME(forward_output_mask)) NAME(store)(masked_gradient + index, dz, 0);
+    } else if (kind == NAME(bounded_mask)) {
+        dz = NAME(zero_where_at_most)(dz, *centered, bound);
+    }
+    return dz;
+}
+
 /// `Fused.reduceRun` over one run: `Σ dz` and `Σ dz · (x - center)` in `double` (one pair of 16-lane
 /// accumulators per block), where `dz` is `dy` (`unfiltered`), `dy` zeroed where `y <= 0` and stored to
 /// `masked_gradient` (`forward_output_mask`: `Fused.GradientMask`; `forward_output` and `masked_gradient`
@@ -309,29 +325,16 @@ WIDE_INLINE void NAME(gradient_sums_run)(
         ptrdiff_t end = NAME(block_end)(start, count), index = start;
         VECTOR gradient0 = 0, product0 = 0;
         for (; index + WIDE_LANES <= end; index += WIDE_LANES) {
-            VECTOR centered = NAME(load)(input + index) - center_;
-            VECTOR dz = NAME(load)(gradient + index);
-            if (NAME(reads_forward_output)(kind)) {
-                dz = NAME(zero_where_at_most)(dz, NAME(load)(forward_output + index), (VECTOR)0);
-                if (kind == NAME(forward_output_mask)) NAME(store)(masked_gradient + index, dz, 0);
-            } else if (kind == NAME(bounded_mask)) {
-                dz = NAME(zero_where_at_most)(dz, centered, bound_);
-            }
+            VECTOR centered, dz = NAME(run_gradient_vector)(kind, input, gradient, index, center_, bound_,
+                                                           forward_output, masked_gradient, &centered);
             gradient0 = gradient0 + dz;
             product0 = product0 + dz * centered;
         }
         if (end - index >= RUN_OVERLAPPED_TAIL && end - start >= WIDE_LANES) {
             // The block's last values as one more vector (as in `NAME(shifted_sums_run)`); its lanes
             // already summed are stored again with the same values and their terms set to +0.
-            ptrdiff_t at = end - WIDE_LANES;
-            VECTOR centered = NAME(load)(input + at) - center_;
-            VECTOR dz = NAME(load)(gradient + at);
-            if (NAME(reads_forward_output)(kind)) {
-                dz = NAME(zero_where_at_most)(dz, NAME(load)(forward_output + at), (VECTOR)0);
-                if (kind == NAME(forward_output_mask)) NAME(store)(masked_gradient + at, dz, 0);
-            } else if (kind == NAME(bounded_mask)) {
-                dz = NAME(zero_where_at_most)(dz, centered, bound_);
-            }
+            VECTOR centered, dz = NAME(run_gradient_vector)(kind, input, gradient, end - WIDE_LANES, center_, bound_,
+                                                           forward_output, masked_gradient, &centered);
             gradient0 = gradient0 + NAME(overlapped_tail)(dz, end - index);
             product0 = product0 + NAME(overlapped_tail)(dz * centered, end - index);
             index = end;
