@@ -3,8 +3,9 @@ import Testing
 
 /// When the backward's dx step streams `dx` (`Fused.streamsInputGradient`) and the training forward
 /// streams `y` (`Fused.streamsTrainingOutput`): every tensor of 16 MiB or more, and below that when the
-/// output and the tensors its pass reads outgrow the 32 MiB L3, unless the output is written in
-/// channels-first runs shorter than 256 bytes (or, forward, in the normalize loop's channel tiles).
+/// output and the tensors its pass reads outgrow the 32 MiB L3 (20 MiB for a dx step on one thread), unless
+/// the output is written in channels-first runs shorter than 256 bytes (or, forward, in the normalize
+/// loop's channel tiles).
 /// Values are the same bits either way (the parity suites force both); this pins which one runs, so a
 /// rule that silently stopped streaming (or streamed short runs) fails here rather than only in a benchmark.
 @Suite("Streaming stores below 16 MiB")
@@ -43,6 +44,29 @@ struct StreamingRuleTests {
             geometry(32, 2048, spatial: 49, channelsLast: true), Float.self, centered: false, inPlace: false))
         #expect(!FusedTuning.inputGradientStreams(
             geometry(32, 2048, spatial: 49, channelsLast: true), Float.self, centered: true, inPlace: true))
+    }
+
+    @Test("a dx step on one thread streams from 20 MiB of x, dy and dx, two threads from the L3's 32 MiB")
+    func singleThreadFootprint() {
+        // 7.1 MB a tensor (21.2 MB of three), rows and long channels-first runs: one thread streams.
+        let rows = geometry(12, 256, spatial: 576, channelsLast: true)
+        let runs = geometry(12, 256, spatial: 576, channelsLast: false)
+        for geometry in [rows, runs] {
+            #expect(FusedTuning.inputGradientStreams(geometry, Float.self, centered: true, inPlace: false, parts: 1))
+            #expect(!FusedTuning.inputGradientStreams(geometry, Float.self, centered: true, inPlace: false, parts: 2))
+            // Two tensors (the inference backward) are 14.2 MB: below it either way.
+            #expect(!FusedTuning.inputGradientStreams(geometry, Float.self, centered: false, inPlace: false, parts: 1))
+        }
+        // 6.3 MB a tensor (18.9 MB of three) keeps plain stores on one thread, and so do 49-value runs.
+        #expect(!FusedTuning.inputGradientStreams(
+            ChannelGeometry(outerCount: 24_576, channelCount: 64, innerCount: 1), Float.self,
+            centered: true, inPlace: false, parts: 1))
+        #expect(!FusedTuning.inputGradientStreams(
+            geometry(32, 2048, spatial: 49, channelsLast: false), Float.self, centered: true, inPlace: false, parts: 1))
+        // `Double` by its bytes: 14,336 rows of 64 are 7.3 MB a tensor.
+        #expect(FusedTuning.inputGradientStreams(
+            ChannelGeometry(outerCount: 14_336, channelCount: 64, innerCount: 1), Double.self,
+            centered: true, inPlace: false, parts: 1))
     }
 
     @Test("tensors of 16 MiB or more always stream, and a forced choice wins")

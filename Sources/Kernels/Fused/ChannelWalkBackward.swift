@@ -33,7 +33,7 @@ extension FusedPasses {
         let channelCount = geometry.channelCount, runLength = geometry.innerCount, samples = geometry.outerCount
         let parts = Fused.threadCount(for: geometry, Scalar.self)
         let streaming = Fused.streamsInputGradient(
-            geometry, Scalar.self, centered: true, inPlace: gradient == UnsafePointer(inputGradient))
+            geometry, Scalar.self, centered: true, inPlace: gradient == UnsafePointer(inputGradient), parts: parts)
         // `dz` goes to the residual gradient (streamed like the memory-order sums stream it), or nowhere.
         let residualGradient = mask.flatMap { $0.maskedGradient == inputGradient ? nil : $0.maskedGradient }
         let streamsResidualGradient = residualGradient != nil && Fused.streamsOutput(geometry, Scalar.self)

@@ -970,7 +970,7 @@ enum FusedPasses {
         let rowGrouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1)
         let streaming = chunkStreaming ?? Fused.streamsInputGradient(
             geometry, Scalar.self, centered: coefficients.centered != nil,
-            inPlace: gradient == UnsafePointer(inputGradient))
+            inPlace: gradient == UnsafePointer(inputGradient), parts: parts)
         let k = coefficients.gradientScale
         let center = coefficients.centered?.center.high ?? .init(repeating: 0, count: channelCount)
         let p = coefficients.centered?.scale

@@ -181,11 +181,12 @@ package enum FusedTuning {
 
     /// Whether the fused backward's dx step streams `dx` for `geometry` when no override is set (the
     /// production rule, `Fused.streamsInputGradient`): `centered` for the training backward (it reads
-    /// `x`), `inPlace` when `dz` is read from the `dx` buffer.
+    /// `x`), `inPlace` when `dz` is read from the `dx` buffer, `parts` the threads of the step (one thread
+    /// streams from a smaller footprint).
     package static func inputGradientStreams<Scalar>(
-        _ geometry: ChannelGeometry, _ scalar: Scalar.Type, centered: Bool, inPlace: Bool
+        _ geometry: ChannelGeometry, _ scalar: Scalar.Type, centered: Bool, inPlace: Bool, parts: Int = 2
     ) -> Bool {
-        Fused.streamsInputGradient(geometry, scalar, centered: centered, inPlace: inPlace)
+        Fused.streamsInputGradient(geometry, scalar, centered: centered, inPlace: inPlace, parts: parts)
     }
 
     /// Whether the fused training forward streams `y` for `geometry` when no override is set (the
@@ -417,23 +418,39 @@ extension Fused {
     /// until the next layer reads it anyway. Runs of 49 values (two of their four lines shared with the
     /// neighbouring runs' plain stores) ran 10-18% slower streamed (docs/BENCHMARK_NOTES.md, "The dx step
     /// streamed by its footprint").
-    static func streamsOutput<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type, tensors: Int = 2) -> Bool {
+    /// `footprintLimit`: the bytes the `tensors` must exceed (by default the L3, twice the threshold).
+    static func streamsOutput<Scalar>(
+        _ geometry: ChannelGeometry, _: Scalar.Type, tensors: Int = 2,
+        footprintLimit: Int = 2 * streamingThresholdBytes
+    ) -> Bool {
         if let forced = FusedTuning.streamingStoresOverride { return forced }
         let bytes = geometry.elementCount * MemoryLayout<Scalar>.stride
         if bytes >= streamingThresholdBytes { return true }
-        guard tensors * bytes > 2 * streamingThresholdBytes else { return false }
+        guard tensors * bytes > footprintLimit else { return false }
         return geometry.innerCount * MemoryLayout<Scalar>.stride >= minimumStreamedRunBytes
             || RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) != nil
     }
 
-    /// Whether the backward's dx step streams `dx` (``streamsOutput(_:_:tensors:)``, after the reductions
-    /// read `x` and `dy`): its tensors are `dx`, `x` when `centered`, and `dy` or `dz` unless `inPlace`
-    /// (read from the `dx` buffer itself). Tensors of 12.8-13.2 MB ran 10-30% faster streamed.
+    /// Whether the backward's dx step streams `dx` (``streamsOutput(_:_:tensors:footprintLimit:)``, after the
+    /// reductions read `x` and `dy`): its tensors are `dx`, `x` when `centered`, and `dy` or `dz` unless
+    /// `inPlace` (read from the `dx` buffer itself). Tensors of 12.8-13.2 MB ran 10-30% faster streamed.
+    /// A step on one thread (`parts`) streams from ``singleThreadInputGradientFootprintBytes`` of tensors:
+    /// one core's reads are bound by its own misses in flight, a third of which the read for ownership of
+    /// `dx` takes, and 7.1-10.5 MB tensors (21-31 MB of x, dy and dx) ran 0-33% faster streamed at 1 thread;
+    /// at 2 threads the channels-first ones ran up to 25% slower streamed, so two cores keep the L3 rule
+    /// (docs/BENCHMARK_NOTES.md, "The dx step streamed on one thread").
     static func streamsInputGradient<Scalar>(
-        _ geometry: ChannelGeometry, _: Scalar.Type, centered: Bool, inPlace: Bool
+        _ geometry: ChannelGeometry, _: Scalar.Type, centered: Bool, inPlace: Bool, parts: Int
     ) -> Bool {
-        streamsOutput(geometry, Scalar.self, tensors: 1 + (centered ? 1 : 0) + (inPlace ? 0 : 1))
+        streamsOutput(
+            geometry, Scalar.self, tensors: 1 + (centered ? 1 : 0) + (inPlace ? 0 : 1),
+            footprintLimit: parts == 1 ? singleThreadInputGradientFootprintBytes : 2 * streamingThresholdBytes)
     }
+
+    /// 20 MiB: the footprint of the dx step's tensors beyond which it streams `dx` on one thread
+    /// (``streamsInputGradient(_:_:centered:inPlace:parts:)``). 6.3 MB tensors (19 MB of three) read
+    /// the same either way; 7.1 MB ones (21 MB) gained.
+    static let singleThreadInputGradientFootprintBytes = 20 << 20
 
     /// Whether the training forward's normalize step (after the moments read `x`) streams `y`
     /// (``streamsOutput(_:_:tensors:)``): with a residual its tensors are `x`, the residual and `y`, but
