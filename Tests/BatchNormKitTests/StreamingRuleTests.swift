@@ -3,7 +3,8 @@ import Testing
 
 /// When the backward's dx step streams `dx` (`Fused.streamsInputGradient`) and the training forward
 /// streams `y` (`Fused.streamsTrainingOutput`): every tensor of 16 MiB or more, and below that when the
-/// output and the tensors its pass reads outgrow the 32 MiB L3 (20 MiB for a dx step on one thread), unless
+/// output and the tensors its pass reads outgrow the 32 MiB L3 (20 MiB on one thread for a pass that rereads
+/// what the call read before: the dx step, the training forward's normalize with a residual), unless
 /// the output is written in channels-first runs shorter than 256 bytes (or, forward, in the normalize
 /// loop's channel tiles).
 /// Values are the same bits either way (the parity suites force both); this pins which one runs, so a
@@ -103,6 +104,20 @@ struct StreamingRuleTests {
         }
         #expect(FusedTuning.trainingOutputStreams(rows2048, Float.self, residual: true)
                 == !FusedTuning.wideLoopsSupported)
+    }
+
+    @Test("the training forward with a residual on one thread streams y from 20 MiB of x, the residual and y")
+    func trainingForwardOnOneThread() {
+        // 7.2-7.3 MB a tensor (22 MB of three), rows of 256 channels and 784-value channels-first runs.
+        for geometry in [geometry(7, 256, spatial: 1_024, channelsLast: true),
+                         geometry(9, 256, spatial: 784, channelsLast: false)] {
+            #expect(FusedTuning.trainingOutputStreams(geometry, Float.self, residual: true, parts: 1))
+            #expect(!FusedTuning.trainingOutputStreams(geometry, Float.self, residual: true, parts: 2))
+            #expect(!FusedTuning.trainingOutputStreams(geometry, Float.self, residual: false, parts: 1))
+        }
+        // 6.3 MB a tensor (19 MB of three) keeps plain stores on one thread.
+        #expect(!FusedTuning.trainingOutputStreams(
+            ChannelGeometry(outerCount: 24_576, channelCount: 64, innerCount: 1), Float.self, residual: true, parts: 1))
     }
 
     @Test("the normalize walks wide rows in channel tiles with a residual, and without one only with AVX-512")

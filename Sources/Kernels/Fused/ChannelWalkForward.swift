@@ -23,7 +23,8 @@ extension FusedPasses {
     ) -> (moments: ChannelMoments<Scalar>, inverseStandardDeviation: [Scalar]) {
         let channelCount = geometry.channelCount, runLength = geometry.innerCount, samples = geometry.outerCount
         let parts = Fused.threadCount(for: geometry, Scalar.self)
-        let streaming = Fused.streamsTrainingOutput(geometry, Scalar.self, residual: epilogue.residual != nil)
+        let streaming = Fused.streamsTrainingOutput(
+            geometry, Scalar.self, residual: epilogue.residual != nil, parts: parts)
         let channelBytes = geometry.valuesPerChannel * MemoryLayout<Scalar>.stride
         let groupSize = max(1, Fused.channelWalkGroupBytes / max(channelBytes, 1))
         var perChannel = [MomentsAccumulator](repeating: .init(), count: channelCount)

@@ -610,7 +610,7 @@ enum FusedPasses {
         let parts = Fused.threadCount(for: geometry, Scalar.self)
         let sharedOutput = Fused.SharedPointer(base: output)
         let streaming = training
-            ? Fused.streamsTrainingOutput(geometry, Scalar.self, residual: epilogue.residual != nil)
+            ? Fused.streamsTrainingOutput(geometry, Scalar.self, residual: epilogue.residual != nil, parts: parts)
             : Fused.streamsOutput(geometry, Scalar.self)
         // (Any sample count: the elementwise steps split values, not rows.)
         if let grouping = Fused.RowGrouping(geometry: geometry, scalar: Scalar.self, parts: 1) {

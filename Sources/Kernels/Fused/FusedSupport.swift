@@ -190,11 +190,12 @@ package enum FusedTuning {
     }
 
     /// Whether the fused training forward streams `y` for `geometry` when no override is set (the
-    /// production rule, `Fused.streamsTrainingOutput`), with or without a residual.
+    /// production rule, `Fused.streamsTrainingOutput`), with or without a residual, `parts` the threads
+    /// of its normalize.
     package static func trainingOutputStreams<Scalar>(
-        _ geometry: ChannelGeometry, _ scalar: Scalar.Type, residual: Bool
+        _ geometry: ChannelGeometry, _ scalar: Scalar.Type, residual: Bool, parts: Int = 2
     ) -> Bool {
-        Fused.streamsTrainingOutput(geometry, scalar, residual: residual)
+        Fused.streamsTrainingOutput(geometry, scalar, residual: residual, parts: parts)
     }
 
     /// Whether the AVX2 normalize loop walks whole rows of `channelCount` values in channel tiles when it
@@ -434,7 +435,7 @@ extension Fused {
     /// Whether the backward's dx step streams `dx` (``streamsOutput(_:_:tensors:footprintLimit:)``, after the
     /// reductions read `x` and `dy`): its tensors are `dx`, `x` when `centered`, and `dy` or `dz` unless
     /// `inPlace` (read from the `dx` buffer itself). Tensors of 12.8-13.2 MB ran 10-30% faster streamed.
-    /// A step on one thread (`parts`) streams from ``singleThreadInputGradientFootprintBytes`` of tensors:
+    /// A step on one thread (`parts`) streams from ``singleThreadRereadFootprintBytes`` of tensors:
     /// one core's reads are bound by its own misses in flight, a third of which the read for ownership of
     /// `dx` takes, and 7.1-10.5 MB tensors (21-31 MB of x, dy and dx) ran 0-33% faster streamed at 1 thread;
     /// at 2 threads the channels-first ones ran up to 25% slower streamed, so two cores keep the L3 rule
@@ -444,19 +445,27 @@ extension Fused {
     ) -> Bool {
         streamsOutput(
             geometry, Scalar.self, tensors: 1 + (centered ? 1 : 0) + (inPlace ? 0 : 1),
-            footprintLimit: parts == 1 ? singleThreadInputGradientFootprintBytes : 2 * streamingThresholdBytes)
+            footprintLimit: parts == 1 ? singleThreadRereadFootprintBytes : 2 * streamingThresholdBytes)
     }
 
-    /// 20 MiB: the footprint of the dx step's tensors beyond which it streams `dx` on one thread
-    /// (``streamsInputGradient(_:_:centered:inPlace:parts:)``). 6.3 MB tensors (19 MB of three) read
-    /// the same either way; 7.1 MB ones (21 MB) gained.
-    static let singleThreadInputGradientFootprintBytes = 20 << 20
+    /// 20 MiB: the footprint beyond which a pass on one thread that rereads what an earlier pass of the
+    /// same call read streams its output: the dx step (``streamsInputGradient(_:_:centered:inPlace:parts:)``)
+    /// and the training forward's normalize with a residual
+    /// (``streamsTrainingOutput(_:_:residual:parts:)``). For the dx step, 6.3 MB tensors (19 MB of three)
+    /// read the same either way; 7.1 MB ones (21 MB) gained.
+    static let singleThreadRereadFootprintBytes = 20 << 20
 
     /// Whether the training forward's normalize step (after the moments read `x`) streams `y`
-    /// (``streamsOutput(_:_:tensors:)``): with a residual its tensors are `x`, the residual and `y`, but
-    /// rows that the normalize walks in channel tiles stay unstreamed below the threshold (the tiles run
-    /// only unstreamed, and were faster: 2,048-channel rows, 1.54 against 1.76 ms streamed).
-    static func streamsTrainingOutput<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type, residual: Bool) -> Bool {
+    /// (``streamsOutput(_:_:tensors:footprintLimit:)``): with a residual its tensors are `x`, the residual
+    /// and `y`, beyond the L3 or, on one thread (`parts`), beyond ``singleThreadRereadFootprintBytes``
+    /// (7.1-8.4 MB tensors ran 6-28% faster streamed at 1 thread; docs/BENCHMARK_NOTES.md, "The training
+    /// forward with a residual streamed on one thread"); but rows that the normalize walks in channel tiles
+    /// stay unstreamed below the threshold (the tiles run only unstreamed, and were faster: 2,048-channel
+    /// rows, 1.54 against 1.76 ms streamed). Without a residual one thread keeps the L3 rule: `y` streamed
+    /// from 21 MB of `x` and `y` read no faster.
+    static func streamsTrainingOutput<Scalar>(
+        _ geometry: ChannelGeometry, _: Scalar.Type, residual: Bool, parts: Int
+    ) -> Bool {
         guard residual else { return streamsOutput(geometry, Scalar.self) }
         // (A forced choice passes through either way: `streamsOutput` returns it.)
         if !streamsOutput(geometry, Scalar.self),
@@ -464,16 +473,18 @@ extension Fused {
            WideLoops.normalizeTakesTiles(channelCount: grouping.width, residual: true, Scalar.self) {
             return false
         }
-        return streamsOutput(geometry, Scalar.self, tensors: 3)
+        return streamsOutput(
+            geometry, Scalar.self, tensors: 3,
+            footprintLimit: parts == 1 ? singleThreadRereadFootprintBytes : 2 * streamingThresholdBytes)
     }
 
     /// 256 bytes (four cache lines): the shortest channels-first run whose output the footprint rule of
-    /// ``streamsOutput(_:_:tensors:)`` streams; 100- and 196-value `Float` runs gained.
+    /// ``streamsOutput(_:_:tensors:footprintLimit:)`` streams; 100- and 196-value `Float` runs gained.
     static let minimumStreamedRunBytes = 256
 
     /// How the AVX2 row sums walk the rows of `geometry` (`WideLoops.h`'s `choices` bits), by the bytes of
     /// one tensor. The row loop's rows walked one by one prefetch only for tensors that stream from memory
-    /// (``streamsOutput(_:_:tensors:)``): in cache it cost up to 27% (the C loops take it where it measured
+    /// (``streamsOutput(_:_:tensors:footprintLimit:)``): in cache it cost up to 27% (the C loops take it where it measured
     /// faster on that CPU class: the gradient sums with AVX-512, the moments without). The AVX-512 register
     /// rows prefetch from ``registerRowPrefetchThresholdBytes`` on, where tensors spill the L2 and the masked
     /// sums lose their memory parallelism without it (docs/BENCHMARK_NOTES.md, "Prefetch in the register
