@@ -436,10 +436,10 @@ extension Fused {
     /// reductions read `x` and `dy`): its tensors are `dx`, `x` when `centered`, and `dy` or `dz` unless
     /// `inPlace` (read from the `dx` buffer itself). Tensors of 12.8-13.2 MB ran 10-30% faster streamed.
     /// A step on one thread (`parts`) streams from ``singleThreadRereadFootprintBytes`` of tensors:
+    /// 7.1-10.5 MB tensors (21-31 MB of x, dy and dx) ran 0-33% faster streamed at 1 thread (a guess at why:
     /// one core's reads are bound by its own misses in flight, a third of which the read for ownership of
-    /// `dx` takes, and 7.1-10.5 MB tensors (21-31 MB of x, dy and dx) ran 0-33% faster streamed at 1 thread;
-    /// at 2 threads the channels-first ones ran up to 25% slower streamed, so two cores keep the L3 rule
-    /// (docs/BENCHMARK_NOTES.md, "The dx step streamed on one thread").
+    /// `dx` takes); at 2 threads the channels-first ones ran up to 25% slower streamed, so two cores keep
+    /// the L3 rule (docs/BENCHMARK_NOTES.md, "The dx step streamed on one thread").
     static func streamsInputGradient<Scalar>(
         _ geometry: ChannelGeometry, _: Scalar.Type, centered: Bool, inPlace: Bool, parts: Int
     ) -> Bool {
@@ -458,7 +458,7 @@ extension Fused {
     /// Whether the training forward's normalize step (after the moments read `x`) streams `y`
     /// (``streamsOutput(_:_:tensors:footprintLimit:)``): with a residual its tensors are `x`, the residual
     /// and `y`, beyond the L3 or, on one thread (`parts`), beyond ``singleThreadRereadFootprintBytes``
-    /// (7.1-8.4 MB tensors ran 6-28% faster streamed at 1 thread; docs/BENCHMARK_NOTES.md, "The training
+    /// (7.2-10 MB tensors ran 6-33% faster streamed at 1 thread; docs/BENCHMARK_NOTES.md, "The training
     /// forward with a residual streamed on one thread"); but rows that the normalize walks in channel tiles
     /// stay unstreamed below the threshold (the tiles run only unstreamed, and were faster: 2,048-channel
     /// rows, 1.54 against 1.76 ms streamed). Without a residual one thread keeps the L3 rule: `y` streamed
@@ -484,14 +484,13 @@ extension Fused {
 
     /// How the AVX2 row sums walk the rows of `geometry` (`WideLoops.h`'s `choices` bits), by the bytes of
     /// one tensor. The row loop's rows walked one by one prefetch only for tensors that stream from memory
-    /// (``streamsOutput(_:_:tensors:footprintLimit:)``): in cache it cost up to 27% (the C loops take it where it measured
-    /// faster on that CPU class: the gradient sums with AVX-512, the moments without). The AVX-512 register
-    /// rows prefetch from ``registerRowPrefetchThresholdBytes`` on, where tensors spill the L2 and the masked
-    /// sums lose their memory parallelism without it (docs/BENCHMARK_NOTES.md, "Prefetch in the register
-    /// rows"). The
-    /// gradient sums (plain, or masked by the ReLU bound) walk rows too wide for the register rows in
-    /// register tiles up to ``registerTileThresholdBytes`` (the plain sums also where the C loop would walk
-    /// row blocks, below the streaming size).
+    /// (``streamsOutput(_:_:tensors:footprintLimit:)``): in cache it cost up to 27% (the C loops take it
+    /// where it measured faster on that CPU class: the gradient sums with AVX-512, the moments without).
+    /// The AVX-512 register rows prefetch from ``registerRowPrefetchThresholdBytes`` on, where tensors spill
+    /// the L2 and the masked sums lose their memory parallelism without it (docs/BENCHMARK_NOTES.md,
+    /// "Prefetch in the register rows"). The gradient sums (plain, or masked by the ReLU bound) walk rows too
+    /// wide for the register rows in register tiles up to ``registerTileThresholdBytes`` (the plain sums also
+    /// where the C loop would walk row blocks, below the streaming size).
     static func rowLoopChoices<Scalar>(_ geometry: ChannelGeometry, _: Scalar.Type) -> RowLoopChoices {
         if streamsOutput(geometry, Scalar.self) { return [.rowLoop, .registerRows] }
         let bytes = geometry.elementCount * MemoryLayout<Scalar>.stride
