@@ -53,7 +53,8 @@ enum Fused {
     @inline(__always)
     static func overlappedTail<Scalar: BatchNormScalar>(_ vector: Vector<Scalar>, tail: Int) -> Vector<Scalar> {
         if Scalar.self == Float.self {
-            return unsafeBitCast(floatTail(unsafeBitCast(vector, to: SIMD16<Float>.self), tail: tail), to: Vector<Scalar>.self)
+            return unsafeBitCast(
+                floatTail(unsafeBitCast(vector, to: SIMD16<Float>.self), tail: tail), to: Vector<Scalar>.self)
         }
         if Scalar.self == Double.self {
             return unsafeBitCast(
@@ -445,7 +446,7 @@ extension Fused {
     ) -> Bool {
         streamsOutput(
             geometry, Scalar.self, tensors: 1 + (centered ? 1 : 0) + (inPlace ? 0 : 1),
-            footprintLimit: parts == 1 ? singleThreadRereadFootprintBytes : 2 * streamingThresholdBytes)
+            footprintLimit: rereadFootprintLimit(parts: parts))
     }
 
     /// 20 MiB: the footprint beyond which a pass on one thread that rereads what an earlier pass of the
@@ -454,6 +455,12 @@ extension Fused {
     /// (``streamsTrainingOutput(_:_:residual:parts:)``). For the dx step, 6.3 MB tensors (19 MB of three)
     /// read the same either way; 7.1 MB ones (21 MB) gained.
     static let singleThreadRereadFootprintBytes = 20 << 20
+
+    /// The footprint a rereading pass on `parts` threads streams beyond: ``singleThreadRereadFootprintBytes``
+    /// on one thread, the L3 (twice ``streamingThresholdBytes``) on more.
+    static func rereadFootprintLimit(parts: Int) -> Int {
+        parts == 1 ? singleThreadRereadFootprintBytes : 2 * streamingThresholdBytes
+    }
 
     /// Whether the training forward's normalize step (after the moments read `x`) streams `y`
     /// (``streamsOutput(_:_:tensors:footprintLimit:)``): with a residual its tensors are `x`, the residual
@@ -475,7 +482,7 @@ extension Fused {
         }
         return streamsOutput(
             geometry, Scalar.self, tensors: 3,
-            footprintLimit: parts == 1 ? singleThreadRereadFootprintBytes : 2 * streamingThresholdBytes)
+            footprintLimit: rereadFootprintLimit(parts: parts))
     }
 
     /// 256 bytes (four cache lines): the shortest channels-first run whose output the footprint rule of
